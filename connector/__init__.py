@@ -1,0 +1,1 @@
+"""salesloop: self-improving sales loops that live inside the CRM."""

@@ -1,0 +1,42 @@
+"""The app factory: `connector.app:create_app`."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+
+from connector.errors import register_error_handlers
+from connector.logs import configure_logging
+from connector.settings import Settings
+from connector.store import Store
+from connector.store.crypto import TokenCipher
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Flask:
+    """Build the web app; tests pass settings (and a store) in, production reads the environment."""
+    settings = settings or Settings.from_env()
+    configure_logging()
+    app = Flask(__name__, template_folder="templates", static_folder="static")
+    app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing)
+    app.extensions["salesloop.settings"] = settings
+    app.extensions["salesloop.store"] = store or Store.connect(settings.database_url)
+    app.extensions["salesloop.cipher"] = TokenCipher.from_key_text(settings.token_encryption_key)
+    register_error_handlers(app)
+
+    @app.get("/health")
+    def health():  # type: ignore[no-untyped-def]
+        with app.extensions["salesloop.store"].session() as session:
+            session.execute(__import__("sqlalchemy").text("SELECT 1"))
+        return jsonify(status="ok")
+
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _blueprints() -> list:  # type: ignore[type-arg]
+    """Every blueprint of the web side; each CRM and the admin add theirs here."""
+    return []

@@ -1,0 +1,83 @@
+"""Configuration from the environment, validated once at start-up (every problem reported at once)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+from crm_adapters.errors import ConfigError
+
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
+_DEV_TOKEN_KEY = "ZGV2LW9ubHktdG9rZW4ta2V5LWNoYW5nZS1tZS0zMmI"  # 32 bytes, for the embedded demo only
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str = field(default=_DEV_SECRET, repr=False)
+    token_encryption_key: str = field(default=_DEV_TOKEN_KEY, repr=False)
+    public_base_url: str = "http://localhost:5000"
+    database_url: str | None = None  # None: the embedded SQLite file
+    redis_url: str | None = None  # None: jobs run in-process
+    hubspot_client_id: str = ""
+    hubspot_client_secret: str = field(default="", repr=False)
+    hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_app_base_url: str = "https://app.hubspot.com"
+    hubspot_rate_per_10s: int = 110
+    salesforce_client_id: str = ""
+    salesforce_client_secret: str = field(default="", repr=False)
+    salesforce_login_url: str = "https://login.salesforce.com"
+    data_retention_days: int = 30
+    testing: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting; raise one ConfigError listing every missing or invalid key."""
+        env = os.environ if env is None else env
+        problems: list[str] = []
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            key = f.name.upper()
+            if key not in env or env[key] == "":
+                continue
+            raw = env[key]
+            if f.type in ("int", int):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    problems.append(f"{key} must be an integer, got {raw!r}")
+            elif f.type in ("bool", bool):
+                values[f.name] = raw.lower() in ("1", "true", "yes")
+            else:
+                values[f.name] = raw
+        settings = cls(**values)  # type: ignore[arg-type]
+        problems.extend(settings.problems())
+        if problems:
+            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+        return settings
+
+    def problems(self) -> list[str]:
+        """What is wrong; a production deployment (REDIS_URL set) must not run on dev secrets."""
+        problems = []
+        if not self.public_base_url.startswith(("http://", "https://")):
+            problems.append(f"PUBLIC_BASE_URL must be an http(s) URL, got {self.public_base_url!r}")
+        if not self.embedded and not self.testing:
+            if self.secret_key == _DEV_SECRET:
+                problems.append("SECRET_KEY must be set when REDIS_URL is (a deployed app)")
+            if self.token_encryption_key == _DEV_TOKEN_KEY:
+                problems.append("TOKEN_ENCRYPTION_KEY must be set when REDIS_URL is (a deployed app)")
+        if self.hubspot_client_id and not self.hubspot_client_secret:
+            problems.append("HUBSPOT_CLIENT_SECRET is required when HUBSPOT_CLIENT_ID is set")
+        if self.salesforce_client_id and not self.salesforce_client_secret:
+            problems.append("SALESFORCE_CLIENT_SECRET is required when SALESFORCE_CLIENT_ID is set")
+        try:
+            from connector.store.crypto import TokenCipher
+
+            TokenCipher.from_key_text(self.token_encryption_key)
+        except ValueError as exc:
+            problems.append(f"TOKEN_ENCRYPTION_KEY: {exc}")
+        return problems

@@ -1,0 +1,134 @@
+"""The per-tenant snapshot of the common model: upsert batches, cursors, quarantine, load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from connector.store.tables import CrmRecord, QuarantinedRecord, SyncCursor
+from crm_adapters.codec import entity_from_dict, pipeline_from_dict, record_to_dict
+from crm_adapters.model import Entity, Pipeline, Record
+from crm_adapters.port import Quarantined
+from crm_adapters.snapshot import Snapshot
+
+PIPELINE = "pipeline"
+
+
+def _hash(payload: dict) -> str:  # type: ignore[type-arg]
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def upsert_records(session: Session, installation_id: str, entity: Entity | str, records: Iterable[Record]) -> int:
+    """Insert or replace records; returns how many rows changed (same payload: no write)."""
+    rows = []
+    for record in records:
+        payload = record_to_dict(record)
+        rows.append(
+            {
+                "installation_id": installation_id,
+                "entity": str(entity),
+                "remote_id": record.remote_id,
+                "payload": payload,
+                "payload_hash": _hash(payload),
+                "remote_updated_at": record.remote_updated_at,
+                "deleted": record.deleted,
+                "synced_at": datetime.now(UTC),
+            }
+        )
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    changed = 0
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        stmt = insert(CrmRecord).values(chunk)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["installation_id", "entity", "remote_id"],
+            set_={
+                "payload": excluded.payload,
+                "payload_hash": excluded.payload_hash,
+                "remote_updated_at": excluded.remote_updated_at,
+                "deleted": excluded.deleted,
+                "synced_at": excluded.synced_at,
+            },
+            where=CrmRecord.payload_hash != excluded.payload_hash,
+        ).returning(CrmRecord.remote_id)
+        changed += len(session.execute(stmt).all())
+    return changed
+
+
+def save_pipelines(session: Session, installation_id: str, pipelines: Iterable[Pipeline]) -> int:
+    return upsert_records(session, installation_id, PIPELINE, pipelines)
+
+
+def quarantine(session: Session, installation_id: str, entity: Entity, items: Iterable[Quarantined]) -> int:
+    count = 0
+    for item in items:
+        session.add(
+            QuarantinedRecord(
+                installation_id=installation_id,
+                entity=str(entity),
+                remote_id=item.remote_id,
+                reason=item.reason,
+                raw=json.loads(json.dumps(dict(item.raw), default=str)),
+            )
+        )
+        count += 1
+    return count
+
+
+def get_cursor(session: Session, installation_id: str, entity: Entity) -> SyncCursor | None:
+    return session.get(SyncCursor, (installation_id, str(entity)))
+
+
+def save_cursor(session: Session, installation_id: str, entity: Entity, cursor: str | None, *, synced: int) -> None:
+    row = get_cursor(session, installation_id, entity)
+    if row is None:
+        row = SyncCursor(installation_id=installation_id, entity=str(entity), records_synced=0)
+        session.add(row)
+    row.cursor = cursor
+    row.records_synced = (row.records_synced or 0) + synced
+    row.last_run_at = datetime.now(UTC)
+    row.last_error = ""
+
+
+def count_records(session: Session, installation_id: str, entity: Entity | str) -> int:
+    stmt = select(func.count()).where(
+        CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def load_records(session: Session, installation_id: str, entity: Entity) -> list[Record]:
+    stmt = select(CrmRecord.payload).where(
+        CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
+    )
+    return [entity_from_dict(entity, payload) for payload in session.execute(stmt).scalars()]
+
+
+def load_snapshot(session: Session, installation_id: str) -> Snapshot:
+    """The tenant's live records as the loops see them."""
+    records: list[Record] = []
+    for entity in Entity:
+        records.extend(load_records(session, installation_id, entity))
+    stmt = select(CrmRecord.payload).where(
+        CrmRecord.installation_id == installation_id, CrmRecord.entity == PIPELINE, CrmRecord.deleted.is_(False)
+    )
+    pipelines = [pipeline_from_dict(p) for p in session.execute(stmt).scalars()]
+    return Snapshot.of(records, pipelines)
+
+
+def purge_record(session: Session, installation_id: str, entity: Entity, remote_id: str) -> None:
+    """Forget one record entirely (privacy deletion)."""
+    row = session.get(CrmRecord, (installation_id, str(entity), remote_id))
+    if row is not None:
+        session.delete(row)

@@ -1,0 +1,79 @@
+"""Common-model records to JSON-ready dicts and back, for the store and the sandbox CRM."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from crm_adapters import model
+from crm_adapters.model import Entity, Pipeline, Record, Stage
+
+
+def record_to_dict(record: Record | Stage) -> dict[str, Any]:
+    """A JSON-ready dict of a record (dates ISO, Decimals as strings, enums by value)."""
+    return {f.name: _encode(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def record_from_dict(cls: type[Any], data: dict[str, Any]) -> Any:
+    """Rebuild a record of type `cls` from `record_to_dict`'s output."""
+    hints = _hints(cls)
+    kwargs = {name: _decode(hints[name], value) for name, value in data.items() if name in hints}
+    return cls(**kwargs)
+
+
+def entity_from_dict(entity: Entity, data: dict[str, Any]) -> Record:
+    return record_from_dict(model.SYNCED_TYPES[entity], data)  # type: ignore[no-any-return]
+
+
+def pipeline_from_dict(data: dict[str, Any]) -> Pipeline:
+    return record_from_dict(Pipeline, data)  # type: ignore[no-any-return]
+
+
+@cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls, vars(model))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return record_to_dict(value)  # type: ignore[arg-type]
+    if isinstance(value, dict | typing.Mapping):
+        return {k: _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        inner = [a for a in args if a is not type(None)]
+        return _decode(inner[0], value) if len(inner) == 1 else value
+    if origin is tuple:
+        return tuple(_decode(args[0], v) for v in value)
+    if isinstance(hint, type):
+        if issubclass(hint, Enum):
+            return hint(value)
+        if hint is datetime:
+            return datetime.fromisoformat(value)
+        if hint is date:
+            return date.fromisoformat(value)
+        if hint is Decimal:
+            return Decimal(value)
+        if dataclasses.is_dataclass(hint):
+            return record_from_dict(hint, value)
+    return value

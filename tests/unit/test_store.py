@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from connector.store import SchemaError, Store
+from connector.store import installations as inst
+from connector.store import records
+from connector.store.crypto import TokenCipher
+from connector.store.db import make_engine
+from crm_adapters.model import Crm, Deal, Entity, Pipeline, Stage
+from crm_adapters.port import Quarantined
+
+
+def a_deal(remote_id: str = "d1", **kw: object) -> Deal:
+    base = dict(crm=Crm.SANDBOX, remote_id=remote_id, stage_id="s1", amount=Decimal("100.50"))
+    base.update(kw)
+    return Deal(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cipher() -> TokenCipher:
+    return TokenCipher.from_key_text(TokenCipher.generate_key_text())
+
+
+def test_records_round_trip_and_unchanged_payload_is_not_rewritten(any_store: Store, cipher: TokenCipher) -> None:
+    with any_store.session() as s:
+        i = inst.upsert(s, cipher, crm="sandbox", tenant_id="t1", tokens={"access_token": "a"})
+        pipe = Pipeline(crm=Crm.SANDBOX, remote_id="p", stages=(Stage(id="s1", label="S", order=1, probability=0.1, is_closed=False, is_won=False),))
+        records.save_pipelines(s, i.id, [pipe])
+        assert records.upsert_records(s, i.id, Entity.DEAL, [a_deal(), a_deal("d2")]) == 2
+        assert records.upsert_records(s, i.id, Entity.DEAL, [a_deal(), a_deal("d2", name="x")]) == 1
+        snap = records.load_snapshot(s, i.id)
+    assert {d.remote_id for d in snap.deals} == {"d1", "d2"}
+    assert snap.deal_by_id["d1"].amount == Decimal("100.50")
+    assert snap.stage_by_id["s1"].label == "S"
+
+
+def test_deleted_records_leave_the_snapshot(any_store: Store, cipher: TokenCipher) -> None:
+    with any_store.session() as s:
+        i = inst.upsert(s, cipher, crm="sandbox", tenant_id="t1", tokens={})
+        records.upsert_records(s, i.id, Entity.DEAL, [a_deal(), a_deal("d2")])
+        records.upsert_records(s, i.id, Entity.DEAL, [a_deal("d2", deleted=True)])
+        assert [d.remote_id for d in records.load_snapshot(s, i.id).deals] == ["d1"]
+
+
+def test_tenants_never_see_each_other(any_store: Store, cipher: TokenCipher) -> None:
+    with any_store.session() as s:
+        a = inst.upsert(s, cipher, crm="hubspot", tenant_id="111", tokens={})
+        b = inst.upsert(s, cipher, crm="hubspot", tenant_id="222", tokens={})
+        records.upsert_records(s, a.id, Entity.DEAL, [a_deal("only-a")])
+        assert records.load_snapshot(s, b.id).deals == ()
+
+
+def test_reinstall_maps_to_same_tenant_and_tokens_are_encrypted(any_store: Store, cipher: TokenCipher) -> None:
+    with any_store.session() as s:
+        first = inst.upsert(s, cipher, crm="hubspot", tenant_id="42", tokens={"access_token": "secret-1"})
+        again = inst.upsert(s, cipher, crm="hubspot", tenant_id="42", tokens={"access_token": "secret-2"})
+        assert first.id == again.id
+        assert b"secret-2" not in again.tokens
+        assert inst.read_tokens(again, cipher)["access_token"] == "secret-2"
+
+
+def test_token_swap_is_compare_and_set(any_store: Store, cipher: TokenCipher) -> None:
+    with any_store.session() as s:
+        i = inst.upsert(s, cipher, crm="salesforce", tenant_id="00D", tokens={"refresh_token": "r1"})
+        version = i.token_version
+    with any_store.session() as s:
+        assert inst.swap_tokens(s, cipher, i.id, expected_version=version, tokens={"refresh_token": "r2"}, expires_at=None)
+    with any_store.session() as s:
+        assert not inst.swap_tokens(s, cipher, i.id, expected_version=version, tokens={"refresh_token": "r3"}, expires_at=None)
+    with any_store.session() as s:
+        assert inst.read_tokens(inst.get(s, i.id), cipher)["refresh_token"] == "r2"
+
+
+def test_quarantine_keeps_the_raw_record_and_reason(any_store: Store, cipher: TokenCipher) -> None:
+    from connector.store.tables import QuarantinedRecord
+
+    with any_store.session() as s:
+        i = inst.upsert(s, cipher, crm="sandbox", tenant_id="t", tokens={})
+        records.quarantine(s, i.id, Entity.DEAL, [Quarantined("x1", "amount 'abc' is not a number", {"amount": "abc", "at": datetime.now(UTC)})])
+    with any_store.session() as s:
+        row = s.query(QuarantinedRecord).one()
+        assert row.reason.startswith("amount") and row.raw["amount"] == "abc"
+
+
+def test_token_cipher_binds_ciphertext_to_installation(cipher: TokenCipher) -> None:
+    blob = cipher.encrypt({"a": 1}, installation_id="one")
+    with pytest.raises(Exception):
+        cipher.decrypt(blob, installation_id="two")
+
+
+def test_unmigrated_database_gives_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SchemaError, match="salesloop db upgrade"):
+        Store.connect(f"sqlite:///{tmp_path / 'empty.db'}", upgrade=False)
+
+
+def test_corrupt_database_file_names_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(SchemaError, match="corrupt"):
+        Store.connect(f"sqlite:///{bad}", upgrade=False)
+
+
+def test_half_migrated_database_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+    Store.connect(url)
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num='0000'"))
+    with pytest.raises(SchemaError, match="db upgrade"):
+        Store.connect(url, upgrade=False)
