@@ -13,6 +13,7 @@ from crm_adapters.model import Entity
 
 class ActionKind(StrEnum):
     UPDATE_FIELD = "update_field"
+    UPDATE_CARD = "update_card"  # store-only: what the deal card shows
     CREATE_TASK = "create_task"
     CREATE_NOTE = "create_note"
     DRAFT_EMAIL = "draft_email"
@@ -41,6 +42,7 @@ class Decision:
     `payload` depends on `kind`: for UPDATE_FIELD a mapping of AppField value -> value;
     for CREATE_TASK / CREATE_NOTE / DRAFT_EMAIL keys subject, body, owner_id (and due_at
     ISO string); for PROPOSE_PLAYBOOK_CHANGE / FLAG_SDR whatever the loop needs to show.
+    For UPDATE_CARD: {"section": name, ...section data}; the card shows each section.
     `key` is deterministic (same inputs, same key) so a re-run is recognised.
     """
 
