@@ -245,6 +245,18 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OAuthState(Base):
+    """One install attempt's state nonce (and PKCE verifier); consumed once, so a replayed callback fails."""
+
+    __tablename__ = "oauth_states"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    crm: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
 class Metric(Base):
     """A time series point a chart or a readout needs (e.g. weekly control vs treatment close rate)."""
 
