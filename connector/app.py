@@ -39,4 +39,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
 def _blueprints() -> list:  # type: ignore[type-arg]
     """Every blueprint of the web side; each CRM and the admin add theirs here."""
-    return []
+    from connector.webhooks import bp as webhooks_bp
+
+    return [webhooks_bp]
