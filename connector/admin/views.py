@@ -1,0 +1,212 @@
+"""The admin pages: status and backfill progress, loops and policy, approvals, audit, charts.
+
+Thin views: each reads or writes the store through the store's and jobs' functions and
+renders a template; nothing here talks to a CRM while a person waits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+
+from connector.admin import auth, charts, readouts
+from connector.store import Store
+from connector.store import installations as inst
+from connector.store.tables import AuditEntry, DecisionRecord, LoopRun, OutboxItem, Proposal, SyncCursor
+from crm_adapters.writes import APP_FIELDS
+from jobs import policy
+
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+admin.before_request(auth.check_csrf)
+
+LOOP_NAMES = ("deal_risk", "handoff", "discovery", "objections", "sequences", "icp")
+SCOPES = {
+    "hubspot": ["oauth", "crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.companies.read",
+                "crm.objects.companies.write", "crm.objects.contacts.read", "crm.objects.owners.read",
+                "crm.schemas.deals.write", "crm.schemas.companies.write"],
+    "salesforce": ["api", "refresh_token", "id"],
+}
+
+
+def _store() -> Store:
+    return current_app.extensions["salesloop.store"]  # type: ignore[no-any-return]
+
+
+@admin.app_context_processor
+def _inject() -> dict[str, Any]:
+    return {"csrf_token": auth.csrf_token, "signed_in_user": session.get("user")}
+
+
+@admin.get("/login")
+def login() -> Response:
+    auth.sign_in_from_token(request.args.get("t", ""))
+    return redirect(url_for("admin.status"))  # type: ignore[return-value]
+
+
+@admin.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("admin.install"))  # type: ignore[return-value]
+
+
+@admin.get("/install")
+def install() -> str:
+    """What each CRM will ask for, before the admin clicks install."""
+    fields = [(spec.entity.value, spec.label, spec.kind) for spec in APP_FIELDS]
+    return render_template("admin/install.html", scopes=SCOPES, fields=fields)
+
+
+@admin.get("/")
+@auth.login_required
+def status() -> str:
+    installation_id = auth.current_installation_id()
+    with _store().session() as s:
+        installation = inst.get(s, installation_id)
+        cursors = s.execute(select(SyncCursor).where(SyncCursor.installation_id == installation_id)).scalars().all()
+        failed_runs = s.execute(
+            select(LoopRun).where(LoopRun.installation_id == installation_id, LoopRun.status == "failed")
+            .order_by(LoopRun.started_at.desc()).limit(20)
+        ).scalars().all()
+        dead = s.execute(
+            select(OutboxItem).where(OutboxItem.installation_id == installation_id, OutboxItem.status.in_(("failed", "dead")))
+            .order_by(OutboxItem.updated_at.desc()).limit(20)
+        ).scalars().all()
+        return render_template(
+            "admin/status.html", installation=installation, cursors=cursors, failed_runs=failed_runs,
+            dead=dead, progress=readouts.backfill_progress(s, installation_id), budget=readouts.api_budget(installation),
+        )
+
+
+@admin.get("/progress.json")
+@auth.login_required
+def progress() -> Response:
+    """Polled by the status page: survives reloads because it is read from the store."""
+    with _store().session() as s:
+        return jsonify(readouts.backfill_progress(s, auth.current_installation_id()))
+
+
+@admin.post("/outbox/<item_id>/retry")
+@auth.login_required
+def retry_write(item_id: str) -> Response:
+    installation_id = auth.current_installation_id()
+    with _store().session() as s:
+        item = s.get(OutboxItem, item_id)
+        if item is None or item.installation_id != installation_id:
+            return Response("not found", status=404)
+        item.status, item.attempts, item.error = "pending", 0, ""
+        inst.audit(s, installation_id, f"user:{session['user']}", "outbox:retry", {"item": item_id})
+    flash("The write is queued again; it goes out with the next run.")
+    return redirect(url_for("admin.status"))  # type: ignore[return-value]
+
+
+@admin.route("/loops", methods=["GET", "POST"])
+@auth.login_required
+def loops() -> str | Response:
+    installation_id = auth.current_installation_id()
+    with _store().session() as s:
+        installation = inst.get(s, installation_id)
+        settings = dict(installation.settings or {})
+        if request.method == "POST":
+            settings["loops"] = {name: {"enabled": request.form.get(f"enabled_{name}") == "on",
+                                        "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES}
+            settings["mappings"] = {
+                "sdr_roles": _csv(request.form.get("sdr_roles", "")),
+                "champion_role": request.form.get("champion_role", "").strip(),
+                "sdr_field": request.form.get("sdr_field", "").strip(),
+            }
+            installation.settings = settings
+            inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", settings["loops"])
+            flash("Loops and mappings saved.")
+            return redirect(url_for("admin.loops"))  # type: ignore[return-value]
+        loop_settings = settings.get("loops", {})
+        return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
+                               mappings=settings.get("mappings", {}))
+
+
+@admin.route("/policy", methods=["GET", "POST"])
+@auth.login_required
+def policy_editor() -> tuple[str, int] | str | Response:
+    installation_id = auth.current_installation_id()
+    error = None
+    with _store().session() as s:
+        rules = policy.load_rules(s, installation_id)
+    if request.method == "POST":
+        rules = readouts.rules_from_form(request.form)
+        try:
+            with _store().session() as s:
+                policy.save_rules(s, installation_id, rules, by=f"user:{session['user']}")
+            flash("Policy saved.")
+            return redirect(url_for("admin.policy_editor"))  # type: ignore[return-value]
+        except policy.PolicyError as exc:
+            error = str(exc)
+    page = render_template("admin/policy.html", rules=rules, error=error, actions=readouts.ACTIONS,
+                           autonomies=[a.value for a in policy.Autonomy], locked=policy.LOCKED_RULES)
+    return (page, 400) if error else page
+
+
+@admin.get("/approvals")
+@auth.login_required
+def approvals() -> str:
+    installation_id = auth.current_installation_id()
+    with _store().session() as s:
+        rows = s.execute(select(Proposal).where(Proposal.installation_id == installation_id).order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        spot = readouts.spot_checks(s, installation_id)
+        return render_template("admin/approvals.html", proposals=rows, spot=spot)
+
+
+@admin.post("/proposals/<proposal_id>/<verdict>")
+@auth.login_required
+def decide_proposal(proposal_id: str, verdict: str) -> Response:
+    from jobs import approvals as approval_flow
+
+    installation_id = auth.current_installation_id()
+    if verdict not in ("approve", "reject"):
+        return Response("unknown verdict", status=400)
+    reason = request.form.get("reason", "").strip()
+    with _store().session() as s:
+        approval_flow.record_verdict(s, installation_id, proposal_id, approved=verdict == "approve",
+                                     by=f"user:{session['user']}", reason=reason)
+    flash("Approved: the new version goes live for the treatment group." if verdict == "approve" else "Rejected; the reason is recorded.")
+    return redirect(url_for("admin.approvals"))  # type: ignore[return-value]
+
+
+@admin.get("/audit")
+@auth.login_required
+def audit_log() -> str:
+    installation_id = auth.current_installation_id()
+    filters = {k: request.args.get(k, "") for k in ("loop", "kind", "policy_verdict", "gate_verdict")}
+    with _store().session() as s:
+        stmt = select(DecisionRecord).where(DecisionRecord.installation_id == installation_id)
+        for name, value in filters.items():
+            if value:
+                stmt = stmt.where(getattr(DecisionRecord, name) == value)
+        decisions = s.execute(stmt.order_by(DecisionRecord.created_at.desc()).limit(200)).scalars().all()
+        total = s.execute(select(func.count()).select_from(DecisionRecord).where(DecisionRecord.installation_id == installation_id)).scalar_one()
+        events = s.execute(select(AuditEntry).where(AuditEntry.installation_id == installation_id).order_by(AuditEntry.at.desc()).limit(50)).scalars().all()
+        return render_template("admin/audit.html", decisions=decisions, events=events, filters=filters, total=total,
+                               loops=LOOP_NAMES, kinds=readouts.ACTIONS)
+
+
+@admin.get("/charts")
+@auth.login_required
+def charts_page() -> str:
+    return render_template("admin/charts.html", names=readouts.CHARTS)
+
+
+@admin.get("/charts/<name>.svg")
+@auth.login_required
+def chart(name: str) -> Response:
+    if name not in readouts.CHARTS:
+        return Response("unknown chart", status=404)
+    with _store().session() as s:
+        svg = readouts.chart_svg(s, auth.current_installation_id(), name)
+    return Response(svg, mimetype="image/svg+xml")
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+__all__ = ["admin", "charts"]
