@@ -81,6 +81,9 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
     sy = _scale(y_lo, y_hi, HEIGHT - PAD, 30)
     ticks = [(y_lo + (y_hi - y_lo) * k / 4, f"{y_lo + (y_hi - y_lo) * k / 4:.2g}") for k in range(5)]
     body = _axes(x_label, y_label, ticks, sy)
+    distinct = sorted(set(xs))
+    for x in distinct[:: max(len(distinct) // 8, 1)]:
+        body.append(f'<text x="{sx(x):.1f}" y="{HEIGHT - PAD + 14}" font-size="11" text-anchor="middle">{x:g}</text>')
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         if s.band:
