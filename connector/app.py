@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 def _blueprints() -> list:  # type: ignore[type-arg]
     """Every blueprint of the web side; each CRM and the admin add theirs here."""
     from connector.admin.views import admin
+    from connector.oauth import bp as oauth_bp
     from connector.webhooks import bp as webhooks_bp
 
-    return [webhooks_bp, admin]
+    return [oauth_bp, webhooks_bp, admin]
