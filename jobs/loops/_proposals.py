@@ -1,0 +1,58 @@
+"""Building the decisions the learning loops share: playbook proposals and deal-card sections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crm_adapters.model import Entity
+from jobs.loops._bayes import Posterior, fingerprint
+from jobs.loops.decision import ActionKind, Decision, Reason
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def describe(post: Posterior) -> str:
+    """'62% (n=40, 90% 48-74%)': a rate as people should read it, with its sample and interval."""
+    return f"{pct(post.mean)} (n={post.n}, 90% {pct(post.lo)}-{pct(post.hi)})"
+
+
+def proposal(loop: str, title: str, diff: Sequence[Mapping[str, Any]], evidence: Mapping[str, Any],
+             reasons: Sequence[Reason], model_version: str = "") -> Decision:
+    """A PROPOSE_PLAYBOOK_CHANGE whose key and fingerprint depend only on the change itself."""
+    fp = fingerprint({"loop": loop, "diff": list(diff)})
+    payload = {"title": title, "diff": [dict(d) for d in diff], "evidence": dict(evidence), "fingerprint": fp}
+    return Decision(loop=loop, kind=ActionKind.PROPOSE_PLAYBOOK_CHANGE, target=Entity.USER,
+                    target_id=f"playbook:{loop}", key=f"{loop}:proposal:{fp}", payload=payload,
+                    reasons=tuple(reasons), model_version=model_version)
+
+
+def card(loop: str, section: str, deal_id: str, data: Mapping[str, Any], reasons: Sequence[Reason],
+         model_version: str = "") -> Decision:
+    """An UPDATE_CARD section for one deal; the key changes only when what it shows changes."""
+    payload = {"section": section, **data}
+    return Decision(loop=loop, kind=ActionKind.UPDATE_CARD, target=Entity.DEAL, target_id=deal_id,
+                    key=f"{loop}:card:{deal_id}:{fingerprint(payload)}", payload=payload,
+                    reasons=tuple(reasons), model_version=model_version)
+
+
+def applied_diff(state: Mapping[str, Any], payload: Mapping[str, Any], book: str) -> dict[str, Any]:
+    """Apply a list of {op: add|remove, field, value} to state[book]; record the approval in history."""
+    new = {k: v for k, v in state.items()}
+    target = {k: list(v) if isinstance(v, list) else v for k, v in dict(state.get(book) or {}).items()}
+    for change in payload.get("diff", ()):
+        field, value, op = change["field"], change["value"], change.get("op", "add")
+        if op == "set":
+            target[field] = value
+            continue
+        items = list(target.get(field, []))
+        if op == "add" and value not in items:
+            items.append(value)
+        elif op == "remove" and value in items:
+            items.remove(value)
+        target[field] = items
+    new[book] = target
+    new["approved"] = [*state.get("approved", []), payload.get("fingerprint", "")]
+    return new

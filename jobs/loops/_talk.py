@@ -1,0 +1,84 @@
+"""Who said what in a deal's calls and emails, as turns, each with the NLP extractor's mentions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
+
+from crm_adapters.model import Activity, ActivityType, Direction
+from jobs.nlp import Extraction, Taxonomy, default_taxonomy, extract
+from jobs.nlp.speakers import split_turns
+from jobs.nlp.taxonomy import OBJECTION_IDS
+
+_TAXONOMIES: dict[tuple[object, ...], Taxonomy] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One speaker's turn: 'rep' | 'prospect', its text, the objections and questions found in it."""
+
+    speaker: str
+    text: str
+    at: datetime
+    activity_id: str
+    objections: frozenset[str] = frozenset()
+    questions: frozenset[str] = frozenset()
+
+
+def is_discovery_call(activity: Activity) -> bool:
+    return activity.type is ActivityType.CALL and activity.custom.get("kind") == "discovery_call"
+
+
+def with_objection_phrases(additions: dict[str, list[str]]) -> tuple[object, ...]:
+    """Register the default taxonomy plus a tenant's approved objection phrases; returns its key."""
+    base = default_taxonomy()
+    objections = {k: tuple(v) for k, v in base.objections.items()}
+    for kind, phrases in sorted(additions.items()):
+        if kind in OBJECTION_IDS:
+            objections[kind] = objections.get(kind, ()) + tuple(p for p in phrases if p not in objections.get(kind, ()))
+    taxonomy = replace(base, objections=objections)
+    key = taxonomy.key()
+    if len(_TAXONOMIES) > 16:
+        _TAXONOMIES.clear()
+    _TAXONOMIES.setdefault(key, taxonomy)
+    return key
+
+
+@lru_cache(maxsize=16384)
+def _extracted(text: str, speaker_aware: bool, tax: tuple[object, ...] | None = None) -> Extraction:
+    taxonomy = _TAXONOMIES.get(tax) if tax is not None else None
+    return extract(text, speaker_aware=speaker_aware, taxonomy=taxonomy)
+
+
+def transcript_turns(activity: Activity, tax: tuple[object, ...] | None = None) -> list[Turn]:
+    """'Rep: ...' / 'Prospect: ...' turns of a call, with the mentions that fall inside each turn."""
+    text = activity.transcript
+    found = _extracted(text, True, tax)
+    turns = []
+    for t in split_turns(text):
+        if t.speaker is None:
+            continue
+        lo, hi = t.offset, t.offset + len(t.text)
+        objections = frozenset(m.id for m in found.objections if lo <= m.start < hi and not m.negated)
+        questions = frozenset(m.id for m in found.questions if lo <= m.start < hi)
+        turns.append(Turn(t.speaker, t.text.strip(), activity.occurred_at, activity.remote_id, objections, questions))
+    return turns
+
+
+def email_turn(activity: Activity, tax: tuple[object, ...] | None = None) -> Turn:
+    """An email as one turn: inbound = the prospect, otherwise the rep."""
+    found = _extracted(activity.body, False, tax)
+    speaker = "prospect" if activity.direction is Direction.INBOUND else "rep"
+    return Turn(speaker, activity.body.strip(), activity.occurred_at, activity.remote_id,
+                frozenset(found.objection_ids()) if speaker == "prospect" else frozenset(), frozenset(found.question_ids()))
+
+
+def deal_turns(activities: list[Activity], tax: tuple[object, ...] | None = None) -> Iterator[Turn]:
+    """Turns of a deal's calls and meetings (transcripts) and one-to-one emails, in time order."""
+    for activity in sorted(activities, key=lambda a: a.occurred_at):
+        if activity.type in (ActivityType.CALL, ActivityType.MEETING) and activity.transcript:
+            yield from transcript_turns(activity, tax)
+        elif activity.type is ActivityType.EMAIL and activity.body.strip() and "sequence" not in activity.custom:
+            yield email_turn(activity, tax)

@@ -1,0 +1,157 @@
+"""Discovery questions loop: which questions asked in BDM discovery calls go with progress, which with stalls.
+
+learn: per question, deals where the rep asked it vs deals where nobody did, against what happened
+within N days of the first discovery call (moved a stage or won = progress; else stall). Beta-binomial
+with a prior pooled over the questions, so a question asked twice is shrunk to the common rate.
+decide: a framework proposal only when a difference is decisive (Bonferroni over the questions);
+a "discovery" card on early open deals: the questions that matter most and were not asked yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from crm_adapters.snapshot import Snapshot
+from jobs.loops import _bayes as bayes
+from jobs.loops._outcomes import is_early, progressed
+from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
+from jobs.loops._talk import is_discovery_call, transcript_turns
+from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.decision import Decision, Reason
+from jobs.loops.registry import register
+
+NAME = "discovery"
+PARAMS: dict[str, Any] = {"horizon_days": 30, "min_n": 8, "min_lift": 0.10, "card_top": 3}
+
+
+def _params(state: State | None) -> dict[str, Any]:
+    return {**PARAMS, **dict((state or {}).get("params") or {})}
+
+
+def asked_in(snapshot: Snapshot, deal_id: str) -> tuple[frozenset[str], datetime | None]:
+    """Questions the rep asked in a deal's discovery calls, and when the first such call was."""
+    calls = [a for a in snapshot.activities_for(deal_id) if is_discovery_call(a)]
+    asked: set[str] = set()
+    for call in calls:
+        for turn in transcript_turns(call):
+            if turn.speaker == "rep":
+                asked |= turn.questions
+    return frozenset(asked), (calls[0].occurred_at if calls else None)
+
+
+def _rows(snapshot: Snapshot, now: datetime, horizon: int) -> list[tuple[frozenset[str], bool]]:
+    rows = []
+    for deal in snapshot.deals:
+        asked, first = asked_in(snapshot, deal.remote_id)
+        if first is None or first > now:
+            continue
+        outcome = progressed(snapshot, deal, first, now, horizon)
+        if outcome is not None:
+            rows.append((asked, outcome))
+    return rows
+
+
+def question_stats(rows: list[tuple[frozenset[str], bool]], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Per question: asked vs not asked posteriors, P(asked is better), lift and a verdict."""
+    questions = sorted(set().union(*(asked for asked, _ in rows))) if rows else []
+    groups = {q: [(q in asked, ok) for asked, ok in rows] for q in questions}
+    counts = {q: (sum(ok for a, ok in g if a), sum(1 for a, _ in g if a),
+                  sum(ok for a, ok in g if not a), sum(1 for a, _ in g if not a)) for q, g in groups.items()}
+    prior = bayes.pooled_prior([(k1, n1) for k1, n1, _, _ in counts.values()])
+    out: dict[str, Any] = {}
+    for q, (k1, n1, k0, n0) in counts.items():
+        with_q, without = bayes.posterior(k1, n1, prior), bayes.posterior(k0, n0, prior)
+        p = bayes.prob_greater(with_q, without, bayes.rng_for(NAME, q, k1, n1, k0, n0))
+        lift = with_q.mean - without.mean
+        out[q] = {"asked": with_q.as_dict(), "not_asked": without.as_dict(), "p_better": round(p, 4),
+                  "lift": round(lift, 4), "verdict": bayes.verdict(p, lift, min(n1, n0), tests=len(counts),
+                                                                   min_n=params["min_n"], min_lift=params["min_lift"])}
+    return out
+
+
+def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+    """Relate questions asked to what happened next; keep the approved framework as it was."""
+    params = _params(state)
+    rows = _rows(snapshot, now, params["horizon_days"])
+    questions = question_stats(rows, params)
+    base = sum(ok for _, ok in rows) / len(rows) if rows else 0.0
+    framework = dict((state or {}).get("framework") or {"ask": [], "stall_signals": []})
+    new_state = {"params": params, "questions": questions, "framework": framework, "n_deals": len(rows),
+                 "base_rate": round(base, 4), "learned_at": now.isoformat(),
+                 "approved": list((state or {}).get("approved", []))}
+    verdicts = {q: s["verdict"] for q, s in questions.items()}
+    metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "verdicts": verdicts,
+               "questions": {q: {"lift": s["lift"], "p_better": s["p_better"], **s["asked"]} for q, s in questions.items()}}
+    return Learned(state=new_state, metrics=metrics)
+
+
+def _reason(q: str, s: Mapping[str, Any]) -> Reason:
+    with_q, without = bayes.Posterior(**s["asked"]), bayes.Posterior(**s["not_asked"])
+    text = (f"Deals where the rep asked '{q}' progressed {describe(with_q)} vs {describe(without)} without it; "
+            f"P(better)={s['p_better']:.3f}")
+    return Reason(code=f"question_{s['verdict']}", text=text, weight=float(s["lift"]),
+                  evidence=(f"asked n={with_q.n} progressed={with_q.k}", f"not asked n={without.n} progressed={without.k}"))
+
+
+def _proposal(state: State) -> Decision | None:
+    framework = state.get("framework") or {}
+    diff: list[dict[str, Any]] = []
+    for q, s in sorted(state.get("questions", {}).items()):
+        if s["verdict"] == "better" and q not in framework.get("ask", []):
+            diff.append({"op": "add", "field": "ask", "value": q})
+        elif s["verdict"] == "worse" and q not in framework.get("stall_signals", []):
+            diff.append({"op": "add", "field": "stall_signals", "value": q})
+    if not diff:
+        return None
+    questions = state["questions"]
+    reasons = [_reason(d["value"], questions[d["value"]]) for d in diff]
+    ask = [d["value"] for d in diff if d["field"] == "ask"]
+    title = f"Discovery framework: ask {', '.join(ask)}" if ask else "Discovery framework: new stall signals"
+    evidence = {d["value"]: questions[d["value"]] for d in diff}
+    evidence["_base"] = {"n_deals": state.get("n_deals", 0), "progress_rate": state.get("base_rate", 0.0)}
+    return proposal(NAME, title, diff, evidence, reasons)
+
+
+def _recommended(state: State) -> list[tuple[str, float]]:
+    """Questions worth asking, best first: decisive ones, then approved ones, by lift."""
+    questions = state.get("questions", {})
+    approved = set((state.get("framework") or {}).get("ask", []))
+    picks = {q: s["lift"] for q, s in questions.items() if s["verdict"] == "better"}
+    picks.update({q: questions.get(q, {}).get("lift", 0.0) for q in approved if q not in picks})
+    return sorted(picks.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+    """Propose decisive framework changes; show early open deals the best questions not yet asked."""
+    decisions: list[Decision] = []
+    prop = _proposal(state)
+    if prop is not None:
+        decisions.append(prop)
+    recommended = _recommended(state)
+    if not recommended:
+        return decisions
+    top = int(state.get("params", PARAMS).get("card_top", 3))
+    for deal in sorted(snapshot.open_deals(), key=lambda d: d.remote_id):
+        if not is_early(snapshot, deal):
+            continue
+        asked, _ = asked_in(snapshot, deal.remote_id)
+        todo = [(q, lift) for q, lift in recommended if q not in asked][:top]
+        if not todo:
+            continue
+        items = [{"question": q, "lift": round(lift, 3), "asked_progress": state["questions"].get(q, {}).get("asked")}
+                 for q, lift in todo]
+        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: '{q}' (+{pct(lift)} progress when asked)",
+                          weight=lift) for q, lift in todo]
+        decisions.append(card(NAME, "discovery", deal.remote_id, {"questions": items, "asked": sorted(asked)}, reasons))
+    return decisions
+
+
+def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager approved the proposal: the discovery framework takes the change."""
+    return applied_diff(state, payload, "framework")
+
+
+register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                        description="Discovery questions that go with deals that progress vs stall"))

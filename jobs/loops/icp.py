@@ -1,0 +1,211 @@
+"""ICP loop: which firmographics define the best customers, an ICP fit on every account, lookalike tasks.
+
+learn: closed deals with their accounts -> per segment (field=value) a shrunk win rate (beta-binomial,
+prior pooled over the field's values) compared with the rest, and an L2-regularised logistic regression
+on the account's one-hot firmographics for the score. Signal gate: nothing is scored, proposed or
+tasked unless at least one segment is decisively better or worse (Bonferroni over all segments).
+decide: ICP_FIT (0-100, the model's win probability) with the segments behind it; a proposal to change
+the written ICP definition; a task for the SDR team lead per lookalike account with no open deal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from crm_adapters.model import Account, Deal, DealStatus, Entity, UserRole
+from crm_adapters.snapshot import Snapshot
+from crm_adapters.writes import AppField
+from jobs.loops import _bayes as bayes
+from jobs.loops._proposals import applied_diff, describe, proposal
+from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.decision import ActionKind, Decision, Reason
+from jobs.loops.registry import register
+
+NAME = "icp"
+PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.10, "C": 0.5, "custom_fields": [], "task_days": 3,
+                          "recent_win_days": 180}
+_EMP = ((50, "<50"), (200, "50-199"), (1000, "200-999"), (5000, "1000-4999"))
+_REV = ((1e6, "<1M"), (1e7, "1M-10M"), (1e8, "10M-100M"), (1e9, "100M-1B"))
+
+
+def _band(value: float | None, bands: tuple[tuple[float, str], ...], top: str) -> str:
+    if value is None:
+        return "unknown"
+    return next((label for limit, label in bands if value < limit), top)
+
+
+def account_features(account: Account, custom_fields: list[str]) -> dict[str, str]:
+    """The firmographic segments of an account: field -> value (bands for sizes, 'unknown' when empty)."""
+    feats = {"industry": (account.industry or "unknown").strip().lower(),
+             "employee_band": _band(account.employees, _EMP, "5000+"),
+             "revenue_band": _band(float(account.annual_revenue) if account.annual_revenue is not None else None, _REV, "1B+"),
+             "country": (account.country or "unknown").strip().upper()}
+    for name in custom_fields:
+        value = account.custom.get(name)
+        feats[f"custom.{name}"] = str(value).strip().lower() if value not in (None, "") else "unknown"
+    return feats
+
+
+def deal_features(deal: Deal, account: Account, custom_fields: list[str]) -> dict[str, str]:
+    return {**account_features(account, custom_fields), "lead_source": (deal.lead_source or "unknown").strip().lower()}
+
+
+def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Per field=value: shrunk win rate, the rest's rate, P(better) and a verdict."""
+    fields = sorted({f for feats, _ in rows for f in feats})
+    cells = {(f, v): [0, 0] for feats, _ in rows for f, v in feats.items()}
+    for feats, won in rows:
+        for f, v in feats.items():
+            cells[(f, v)][0] += won
+            cells[(f, v)][1] += 1
+    total_k, total_n = sum(w for _, w in rows), len(rows)
+    out: dict[str, Any] = {}
+    for f in fields:
+        values = {v: c for (ff, v), c in cells.items() if ff == f}
+        prior = bayes.pooled_prior([(k, n) for k, n in values.values()])
+        for v, (k, n) in sorted(values.items()):
+            seg, rest = bayes.posterior(k, n, prior), bayes.posterior(total_k - k, total_n - n, prior)
+            p = bayes.prob_greater(seg, rest, bayes.rng_for(NAME, f, v, k, n, total_k, total_n))
+            out[f"{f}={v}"] = {"field": f, "value": v, "segment": seg.as_dict(), "rest": rest.as_dict(),
+                               "p_better": round(p, 4), "lift": round(seg.mean - rest.mean, 4),
+                               "verdict": bayes.verdict(p, seg.mean - rest.mean, min(n, total_n - n), tests=len(cells),
+                                                        min_n=params["min_n"], min_lift=params["min_lift"])}
+    return out
+
+
+def _fit(rows: list[tuple[dict[str, str], bool]], C: float) -> tuple[dict[str, Any], float | None]:
+    """L2 logistic regression on one-hot account segments; returns the model as data and its CV AUC."""
+    names = sorted({f"{f}={v}" for feats, _ in rows for f, v in feats.items() if f != "lead_source"})
+    index = {n: i for i, n in enumerate(names)}
+    X = np.zeros((len(rows), len(names)))
+    for r, (feats, _) in enumerate(rows):
+        for f, v in feats.items():
+            if f != "lead_source":
+                X[r, index[f"{f}={v}"]] = 1.0
+    y = np.array([int(w) for _, w in rows])
+    model = LogisticRegression(C=C, max_iter=1000)
+    auc = None
+    if min(y.sum(), len(y) - y.sum()) >= 5:
+        folds = StratifiedKFold(5, shuffle=True, random_state=0)
+        auc = float(roc_auc_score(y, cross_val_predict(model, X, y, cv=folds, method="predict_proba")[:, 1]))
+    model.fit(X, y)
+    return {"intercept": float(model.intercept_[0]), "coef": {n: round(float(c), 5) for n, c in zip(names, model.coef_[0], strict=True)}}, auc
+
+
+def score(model: Mapping[str, Any], feats: Mapping[str, str]) -> tuple[float, list[tuple[str, float]]]:
+    """Win probability from the model as data, and each segment's contribution (log-odds)."""
+    parts = [(f"{f}={v}", model["coef"].get(f"{f}={v}", 0.0)) for f, v in feats.items() if f != "lead_source"]
+    z = model["intercept"] + sum(c for _, c in parts)
+    return 1.0 / (1.0 + np.exp(-z)), sorted(parts, key=lambda p: -abs(p[1]))
+
+
+def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+    """Shrunk segment win rates and the fit model from closed deals; keep the approved ICP definition."""
+    prev = dict(state or {})
+    params = {**PARAMS, **dict(prev.get("params") or {})}
+    rows = [(deal_features(d, snapshot.account_by_id[d.account_id], params["custom_fields"]), d.status is DealStatus.WON)
+            for d in snapshot.closed_deals() if d.account_id in snapshot.account_by_id]
+    segments = segment_stats(rows, params) if rows else {}
+    signal = any(s["verdict"] in ("better", "worse") for s in segments.values())
+    model, auc = _fit(rows, params["C"]) if len({w for _, w in rows}) == 2 else (None, None)
+    won_scores = sorted(score(model, f)[0] for f, w in rows if w) if model else []
+    base = sum(w for _, w in rows) / len(rows) if rows else 0.0
+    new_state = {"params": params, "segments": segments, "signal": signal, "model": model, "cv_auc": auc,
+                 "base_rate": round(base, 4), "n_deals": len(rows),
+                 "lookalike_min": float(np.median(won_scores)) if won_scores else None,
+                 "definition": dict(prev.get("definition") or {"include": [], "exclude": []}),
+                 "approved": list(prev.get("approved", [])), "learned_at": now.isoformat()}
+    metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "cv_auc": auc, "signal": signal,
+               "drivers": {k: s["verdict"] for k, s in segments.items() if s["verdict"] in ("better", "worse")}}
+    return Learned(state=new_state, metrics=metrics)
+
+
+def _segment_reason(key: str, s: Mapping[str, Any], weight: float) -> Reason:
+    seg, rest = bayes.Posterior(**s["segment"]), bayes.Posterior(**s["rest"])
+    return Reason(code=f"segment_{s['verdict'].replace(' ', '_')}", weight=weight,
+                  text=f"{key}: won {describe(seg)} vs {describe(rest)} elsewhere",
+                  evidence=(f"{key} won {seg.k}/{seg.n}", f"others won {rest.k}/{rest.n}"))
+
+
+def _proposal(state: State) -> Decision | None:
+    definition = state.get("definition") or {}
+    include, exclude = set(definition.get("include", [])), set(definition.get("exclude", []))
+    diff: list[dict[str, Any]] = []
+    for key, s in sorted(state["segments"].items()):
+        if s["verdict"] == "better" and key not in include:
+            diff += [{"op": "add", "field": "include", "value": key}] + ([{"op": "remove", "field": "exclude", "value": key}] if key in exclude else [])
+        elif s["verdict"] == "worse" and key not in exclude:
+            diff += [{"op": "add", "field": "exclude", "value": key}] + ([{"op": "remove", "field": "include", "value": key}] if key in include else [])
+    if not diff:
+        return None
+    keys = sorted({d["value"] for d in diff})
+    reasons = [_segment_reason(k, state["segments"][k], state["segments"][k]["lift"]) for k in keys]
+    evidence = {k: state["segments"][k] for k in keys} | {"_model": {"cv_auc": state.get("cv_auc"), "n_deals": state.get("n_deals")}}
+    adds = [d["value"] for d in diff if d["op"] == "add" and d["field"] == "include"]
+    title = f"ICP definition: include {', '.join(adds)}" if adds else "ICP definition: exclude low-win segments"
+    return proposal(NAME, title, diff, evidence, reasons, model_version=_version(state))
+
+
+def _version(state: State) -> str:
+    return bayes.fingerprint(state.get("model"))
+
+
+def _team_lead(snapshot: Snapshot) -> str | None:
+    """The SDRs' manager (most common manager_id among SDRs), else any manager."""
+    managers = Counter(u.manager_id for u in snapshot.users_with_role(UserRole.SDR, UserRole.BDR) if u.manager_id)
+    if managers:
+        return managers.most_common(1)[0][0]
+    leads = sorted(u.remote_id for u in snapshot.users_with_role(UserRole.MANAGER))
+    return leads[0] if leads else None
+
+
+def _account_decisions(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+    params, model, version = state["params"], state["model"], _version(state)
+    busy = {d.account_id for d in snapshot.open_deals()}
+    busy |= {d.account_id for d in snapshot.deals if d.status is DealStatus.WON and d.closed_at
+             and d.closed_at >= (now - timedelta(days=params["recent_win_days"])).date()}
+    lead, out = _team_lead(snapshot), []
+    for account in sorted(snapshot.accounts, key=lambda a: a.remote_id):
+        p, parts = score(model, account_features(account, params["custom_fields"]))
+        fit = int(round(100 * p))
+        ranked = sorted(parts, key=lambda kc: (state["segments"].get(kc[0], {}).get("verdict") not in ("better", "worse"), -abs(kc[1])))
+        reasons = [_segment_reason(k, state["segments"][k], c) for k, c in ranked[:3] if k in state["segments"]]
+        out.append(Decision(loop=NAME, kind=ActionKind.UPDATE_FIELD, target=Entity.ACCOUNT, target_id=account.remote_id,
+                            key=f"icp:fit:{account.remote_id}:{version}", payload={AppField.ICP_FIT.value: fit},
+                            reasons=tuple(reasons), model_version=version))
+        good = [k for k, _ in parts if state["segments"].get(k, {}).get("verdict") == "better"]
+        bad = [k for k, _ in parts if state["segments"].get(k, {}).get("verdict") == "worse"]
+        if account.remote_id in busy or not good or bad or p < (state.get("lookalike_min") or 1.0):
+            continue
+        body = "\n".join([f"{account.name} looks like our best customers (ICP fit {fit}) and has no open deal."]
+                         + [r.text for r in reasons])
+        out.append(Decision(loop=NAME, kind=ActionKind.CREATE_TASK, target=Entity.ACCOUNT, target_id=account.remote_id,
+                            key=f"icp:lookalike:{account.remote_id}", reasons=tuple(reasons), model_version=version,
+                            payload={"subject": f"ICP lookalike: {account.name} (fit {fit})", "body": body, "owner_id": lead,
+                                     "due_at": (now + timedelta(days=params["task_days"])).isoformat()}))
+    return out
+
+
+def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+    """Nothing without signal; else the ICP proposal, fit on every account, lookalike tasks."""
+    if not state.get("signal") or not state.get("model"):
+        return []
+    prop = _proposal(state)
+    return ([prop] if prop else []) + _account_decisions(snapshot, state, now)
+
+
+def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager approved: the written ICP definition takes the change."""
+    return applied_diff(state, payload, "definition")
+
+
+register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                        description="Firmographics of won vs lost deals -> ICP fit, ICP definition, lookalike tasks"))

@@ -1,0 +1,180 @@
+"""Objection handling loop: objections in calls and emails, the rep's answer, ranked by what followed.
+
+learn: for each prospect turn with an objection (the NLP extractor, plus the tenant's approved phrases),
+the rep's next turn is classified into a response strategy (jobs/nlp/data/responses.toml); the event
+counts once per deal and (objection, strategy); success = the deal progressed or was won within N days.
+Per objection, a beta-binomial per strategy with a prior pooled over that objection's strategies,
+ranked by posterior mean with n and a 90% interval ("too few to tell" under the minimum sample).
+decide: a playbook proposal when one strategy is decisively better than the rest for an objection,
+or when the tenant's own objection phrases recur; an "objections" card on open deals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from crm_adapters.snapshot import Snapshot
+from jobs.loops import _bayes as bayes
+from jobs.loops._outcomes import progressed
+from jobs.loops._phrases import candidate_phrases, strategy_mix
+from jobs.loops._proposals import applied_diff, card, describe, proposal
+from jobs.loops._talk import Turn, deal_turns, with_objection_phrases
+from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.decision import Decision, Reason
+from jobs.loops.registry import register
+from jobs.nlp.responses import classify_response
+
+NAME = "objections"
+PARAMS: dict[str, Any] = {"horizon_days": 30, "min_n": 8, "min_lift": 0.10, "card_top": 3, "phrase_min_deals": 5}
+
+
+def _params(state: State | None) -> dict[str, Any]:
+    return {**PARAMS, **dict((state or {}).get("params") or {})}
+
+
+def tenant_phrases(state: State | None) -> dict[str, list[str]]:
+    """Approved phrase additions per objection type (playbook fields 'phrases.<type>')."""
+    book = (state or {}).get("playbook") or {}
+    return {k.split(".", 1)[1]: list(v) for k, v in book.items() if k.startswith("phrases.")}
+
+
+def answers(turns: list[Turn]) -> list[tuple[Turn, str | None]]:
+    """Each prospect turn with the strategy of the rep's next turn (None: the rep never answered)."""
+    out: list[tuple[Turn, str | None]] = []
+    for i, turn in enumerate(turns):
+        if turn.speaker != "prospect":
+            continue
+        reply = next((t for t in turns[i + 1:] if t.speaker == "rep"), None)
+        out.append((turn, classify_response(reply.text) if reply is not None else None))
+    return out
+
+
+def exchanges(turns: list[Turn]) -> list[tuple[Turn, str | None]]:
+    """Prospect turns with an objection, and the strategy of the rep's answer."""
+    return [(turn, strategy) for turn, strategy in answers(turns) if turn.objections]
+
+
+def events(snapshot: Snapshot, state: State | None, now: datetime) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
+    """(objection, strategy, success, deal) once per deal and pair; and the unrecognised prospect turns."""
+    params, tax = _params(state), with_objection_phrases(tenant_phrases(state))
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    others: list[tuple[str, str, str | None]] = []
+    for deal in sorted(snapshot.deals, key=lambda d: d.remote_id):
+        turns = [t for t in deal_turns(snapshot.activities_for(deal.remote_id), tax) if t.at <= now]
+        for turn, strategy in answers(turns):
+            if not turn.objections:
+                others.append((deal.remote_id, turn.text, strategy))
+                continue
+            if strategy is None:
+                continue
+            outcome = progressed(snapshot, deal, turn.at, now, params["horizon_days"])
+            for objection in sorted(turn.objections):
+                key = (deal.remote_id, objection, strategy)
+                if outcome is not None and key not in seen:
+                    seen[key] = {"deal": deal.remote_id, "objection": objection, "strategy": strategy, "success": outcome}
+    return list(seen.values()), others
+
+
+def library(evts: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Per objection: strategies ranked by shrunk success rate, each with n, interval and a verdict."""
+    cells: dict[str, dict[str, list[int]]] = {}
+    for e in evts:
+        cell = cells.setdefault(e["objection"], {}).setdefault(e["strategy"], [0, 0])
+        cell[0] += int(e["success"])
+        cell[1] += 1
+    tests = sum(len(s) for s in cells.values())
+    out: dict[str, Any] = {}
+    for objection, strategies in sorted(cells.items()):
+        prior = bayes.pooled_prior([(k, n) for k, n in strategies.values()])
+        total_k, total_n = sum(k for k, _ in strategies.values()), sum(n for _, n in strategies.values())
+        rows = []
+        for strategy, (k, n) in sorted(strategies.items()):
+            post, rest = bayes.posterior(k, n, prior), bayes.posterior(total_k - k, total_n - n, prior)
+            p = bayes.prob_greater(post, rest, bayes.rng_for(NAME, objection, strategy, k, n, total_k, total_n))
+            verdict = bayes.verdict(p, post.mean - rest.mean, min(n, total_n - n), tests=tests,
+                                    min_n=params["min_n"], min_lift=params["min_lift"])
+            rows.append({"strategy": strategy, **post.as_dict(), "rest": rest.as_dict(), "p_better": round(p, 4),
+                         "lift": round(post.mean - rest.mean, 4), "verdict": verdict})
+        rows.sort(key=lambda r: (r["verdict"] == bayes.TOO_FEW, -r["mean"], r["strategy"]))
+        out[objection] = {"n": total_n, "success_rate": round(total_k / total_n, 4) if total_n else None, "ranked": rows}
+    return out
+
+
+def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+    """Rebuild the living library from every exchange so far; keep the approved playbook."""
+    params = _params(state)
+    evts, others = events(snapshot, state, now)
+    lib = library(evts, params)
+    phrases = candidate_phrases(others, strategy_mix(evts), tenant_phrases(state), params["phrase_min_deals"])
+    new_state = {"params": params, "library": lib, "phrase_candidates": phrases, "n_events": len(evts),
+                 "playbook": dict((state or {}).get("playbook") or {}), "learned_at": now.isoformat(),
+                 "approved": list((state or {}).get("approved", []))}
+    metrics = {"n_events": len(evts), "objections": {o: {r["strategy"]: {k: r[k] for k in ("n", "k", "mean", "lo", "hi", "verdict")}
+                                                         for r in v["ranked"]} for o, v in lib.items()},
+               "phrase_candidates": [p["phrase"] for p in phrases]}
+    return Learned(state=new_state, metrics=metrics)
+
+
+def _row_reason(objection: str, row: Mapping[str, Any]) -> Reason:
+    post = bayes.Posterior(**{k: row[k] for k in ("n", "k", "alpha", "beta", "mean", "lo", "hi")})
+    rest = bayes.Posterior(**row["rest"])
+    return Reason(code=f"response_{row['verdict'].replace(' ', '_')}", weight=float(row["lift"]),
+                  text=f"'{objection}' answered with {row['strategy']}: deal moved on {describe(post)} vs {describe(rest)} otherwise",
+                  evidence=(f"{row['strategy']} {post.k}/{post.n}", f"other answers {rest.k}/{rest.n}", f"P(better)={row['p_better']}"))
+
+
+def _proposal(state: State) -> Decision | None:
+    book, diff, reasons, evidence = state.get("playbook") or {}, [], [], {}
+    for objection, entry in sorted((state.get("library") or {}).items()):
+        best = next((r for r in entry["ranked"] if r["verdict"] == "better"), None)
+        if best is not None and book.get(objection) != best["strategy"]:
+            diff.append({"op": "set", "field": objection, "value": best["strategy"]})
+            reasons.append(_row_reason(objection, best))
+            evidence[objection] = entry
+    for cand in state.get("phrase_candidates", []):
+        diff.append({"op": "add", "field": f"phrases.{cand['type']}", "value": cand["phrase"]})
+        reasons.append(Reason(code="tenant_phrase", text=f"'{cand['phrase']}' recurs in {cand['deals']} deals' prospect lines "
+                              f"that the extractor did not read as an objection; looks like {cand['type']}",
+                              weight=float(cand["deals"]), evidence=tuple(cand["examples"])))
+        evidence[f"phrase:{cand['phrase']}"] = cand
+    if not diff:
+        return None
+    sets = [f"{d['field']} -> {d['value']}" for d in diff if d["op"] == "set"]
+    title = f"Objection playbook: {'; '.join(sets)}" if sets else "Objection phrases: add the tenant's own wording"
+    return proposal(NAME, title, diff, evidence, reasons)
+
+
+def _card_rows(objection: str, entry: Mapping[str, Any], top: int, min_n: int) -> list[dict[str, Any]]:
+    rows = [r for r in entry["ranked"] if r["verdict"] != bayes.TOO_FEW][:top]
+    if not rows:
+        return [{"strategy": None, "verdict": bayes.TOO_FEW, "n": entry["n"], "min_n": min_n}]
+    return [{k: r[k] for k in ("strategy", "n", "k", "mean", "lo", "hi", "verdict")} for r in rows]
+
+
+def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+    """The playbook proposal (when decisive) and, for open deals, the best answers to their objections."""
+    params, lib = state.get("params", PARAMS), state.get("library") or {}
+    decisions = [d for d in [_proposal(state)] if d is not None]
+    tax = with_objection_phrases(tenant_phrases(state))
+    for deal in sorted(snapshot.open_deals(), key=lambda d: d.remote_id):
+        raised = exchanges([t for t in deal_turns(snapshot.activities_for(deal.remote_id), tax) if t.at <= now])
+        kinds = sorted({o for turn, _ in raised for o in turn.objections if o in lib})
+        if not kinds:
+            continue
+        used = {o: sorted({s for turn, s in raised if o in turn.objections and s}) for o in kinds}
+        sections = {o: {"answered_with": used[o], "best": _card_rows(o, lib[o], params["card_top"], params["min_n"]),
+                        "recommended": (state.get("playbook") or {}).get(o)} for o in kinds}
+        reasons = [_row_reason(o, r) for o in kinds for r in lib[o]["ranked"][:1] if r["verdict"] != bayes.TOO_FEW]
+        decisions.append(card(NAME, "objections", deal.remote_id, {"objections": sections}, reasons))
+    return decisions
+
+
+def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager approved: the recommended answers and the tenant's phrases go into the playbook."""
+    return applied_diff(state, payload, "playbook")
+
+
+register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                        description="Objections, the responses that followed, ranked by outcome: a living library"))
