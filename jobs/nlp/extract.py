@@ -68,9 +68,10 @@ class Extraction:
     questions: tuple[Mention, ...] = ()
     speakers: tuple[str, ...] = field(default=())
 
-    def pain_ids(self, *, include_hedged: bool = True) -> set[str]:
-        """Pains stated as present (negated ones and the rep's leading questions excluded)."""
-        return {m.id for m in self.pains if m.affirmed and (include_hedged or not m.hedged)}
+    def pain_ids(self, *, include_hedged: bool = True, speakers: tuple[str | None, ...] = ("prospect", None)) -> set[str]:
+        """Pains stated as present by the buyer (or in notes); negated ones and the rep's pitch excluded."""
+        return {m.id for m in self.pains
+                if m.affirmed and m.speaker in speakers and (include_hedged or not m.hedged)}
 
     def meddic_ids(self) -> set[str]:
         return {m.id for m in self.meddic if m.affirmed}
@@ -164,6 +165,8 @@ class _Extractor:
                             ("meddic", t.meddic)):
             for key, phrases in table.items():
                 groups[f"{kind}|{key}"] = phrases
+        for key, phrases in t.pain_absence.items():
+            groups[f"absence|{key}"] = phrases
         groups["budget|budget"] = t.budget_terms
         groups["timeline|timeline"] = t.timeline
         groups["timeline_none|timeline"] = t.timeline_negative
@@ -221,6 +224,8 @@ class _Extractor:
             negated = self._budget_negated(span, pseudo)
             amount = _AMOUNT.search(sent.text)
             value = amount.group(0).strip() if amount else None
+        elif kind == "absence":  # negating an absence phrase states the pain
+            kind, negated = "pain", not self._budget_negated(span, pseudo)
         elif kind == "timeline_none":
             kind, negated = "timeline", True
         else:
@@ -242,6 +247,9 @@ class _Extractor:
             if self._is_cue(doc[i], pseudo):
                 return True
         after = self._clause_after(span)
+        following = " ".join(tok.lower_ for tok in after[:3])
+        if any(following.startswith(word) for word in self.tax.post_negation):
+            return True
         cues = [k for k, tok in enumerate(after) if self._is_cue(tok, pseudo)]
         return any(_is_problem(tok, _PROBLEM_STEMS) for k in cues for tok in after[k + 1:k + 4])
 

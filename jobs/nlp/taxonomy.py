@@ -41,6 +41,7 @@ class Taxonomy:
     """Phrases per id for every kind of mention, plus the cue lists of the negation/hedge rules."""
 
     pains: Mapping[str, tuple[str, ...]]
+    pain_absence: Mapping[str, tuple[str, ...]]  # negated, these ARE the pain ("no visibility")
     objections: Mapping[str, tuple[str, ...]]
     questions: Mapping[str, tuple[str, ...]]
     meddic: Mapping[str, tuple[str, ...]]
@@ -52,6 +53,7 @@ class Taxonomy:
     competitor_generic: tuple[str, ...]
     negation: frozenset[str]
     pseudo_negation: tuple[str, ...]
+    post_negation: tuple[str, ...]
     hedges: tuple[str, ...]
     breakers: frozenset[str]
     question_openers: frozenset[str]
@@ -71,7 +73,7 @@ class Taxonomy:
         return tuple(
             tuple(sorted((k, tuple(v)) for k, v in m.items())) if isinstance(m, Mapping) else
             (tuple(sorted(m)) if isinstance(m, frozenset) else m)
-            for m in (self.pains, self.objections, self.questions, self.meddic, self.budget_terms,
+            for m in (self.pains, self.pain_absence, self.post_negation, self.objections, self.questions, self.meddic, self.budget_terms,
                       self.budget_problems, self.timeline, self.timeline_negative, self.competitors,
                       self.competitor_generic, self.negation, self.pseudo_negation, self.hedges,
                       self.breakers, self.question_openers, self.variants)
@@ -82,6 +84,13 @@ def _replace(taxonomy: Taxonomy, **changes: Any) -> Taxonomy:
     from dataclasses import replace
 
     return replace(taxonomy, **changes)
+
+
+def _absence(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    unknown = sorted(set(table) - set(PAIN_IDS))
+    if unknown:
+        raise ValueError(f"pains.toml: unknown pain ids in [absence]: {unknown}")
+    return {k: tuple(v) for k, v in table.items()}
 
 
 def _load(name: str, data_dir: Path) -> dict[str, Any]:
@@ -103,6 +112,7 @@ def load_taxonomy(data_dir: Path | None = None) -> Taxonomy:
     cues = signals.get("cues", {})
     return Taxonomy(
         pains=_phrases(pains, "pains", PAIN_IDS, "pains.toml"),
+        pain_absence=_absence(pains.get("absence", {})),
         objections=_phrases(objections, "objections", OBJECTION_IDS, "objections.toml"),
         questions=_phrases(questions, "questions", QUESTION_IDS, "questions.toml"),
         meddic=_phrases(signals, "meddic", MEDDIC_IDS, "signals.toml"),
@@ -114,6 +124,7 @@ def load_taxonomy(data_dir: Path | None = None) -> Taxonomy:
         competitor_generic=tuple(signals.get("competitors", {}).get("generic", ())),
         negation=frozenset(w.lower() for w in cues.get("negation", ())),
         pseudo_negation=tuple(cues.get("pseudo_negation", ())),
+        post_negation=tuple(str(w).lower() for w in cues.get("post_negation", ())),
         hedges=tuple(cues.get("hedges", ())),
         breakers=frozenset(w.lower() for w in cues.get("breakers", ())),
         question_openers=frozenset(w.lower() for w in cues.get("question_openers", ())),

@@ -20,9 +20,10 @@ Prospect: I think we need to go live by Q3, maybe sooner.
 
 def test_pains_come_with_their_quoted_sentence_and_speaker() -> None:
     found = extract(TRANSCRIPT)
-    reporting = [m for m in found.pains if m.id == "manual_reporting"]
-    assert reporting and all(m.speaker == "prospect" for m in reporting)
-    assert "reprots" in reporting[0].sentence
+    reporting = [m for m in found.pains if m.id == "manual_reporting" and m.speaker == "prospect"]
+    assert reporting and "reprots" in reporting[0].sentence
+    asked = [m for m in found.pains if m.speaker == "rep"]
+    assert asked and all(m.in_question and not m.affirmed for m in asked)
     assert TRANSCRIPT[reporting[0].start:reporting[0].end] == reporting[0].span
 
 
@@ -69,6 +70,25 @@ def test_hedged_statements_are_marked_and_can_be_excluded() -> None:
 
 def test_hedged_budget_does_not_set_the_status() -> None:
     assert extract("Maybe there is budget, not sure.").budget_status() == "unknown"
+
+
+def test_absence_phrases_state_the_pain_only_when_negated() -> None:
+    assert "poor_visibility" in extract("Prospect: we have zero visibility into the pipeline").pain_ids()
+    assert "poor_visibility" not in extract("Prospect: we have great visibility already").pain_ids()
+    assert "data_silos" in extract("nobody trusts a single source of truth").pain_ids()
+    assert "poor_visibility" in extract("Prospect: visibility is a real problem for us").pain_ids()
+    assert "poor_visibility" not in extract("Prospect: visibility is not a problem").pain_ids()
+
+
+def test_post_negation_words() -> None:
+    assert "economic_buyer" not in extract("Economic buyer unknown at this point.").meddic_ids()
+    assert "economic_buyer" in extract("Economic buyer is the CFO.").meddic_ids()
+
+
+def test_rep_pitch_is_not_a_buyer_pain() -> None:
+    found = extract("Rep: our audit trail is the key difference.\nProspect: sounds good.")
+    assert found.pain_ids() == set()
+    assert found.pain_ids(speakers=("rep",)) == {"compliance_risk"}
 
 
 def test_pseudo_negation_does_not_negate() -> None:
