@@ -1,0 +1,25 @@
+"""A manager's verdict given on the admin page instead of the CRM task (same effect as completing it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from connector.store.tables import Proposal
+from jobs.proposals import settle
+
+
+def record_verdict(
+    session: Session, installation_id: str, proposal_id: str, *, approved: bool, by: str, reason: str = "",
+    now: datetime | None = None,
+) -> str | None:
+    """Approve or reject a pending proposal of this tenant; returns the version it activated, if any."""
+    from jobs.loops.registry import all_loops
+
+    row = session.get(Proposal, proposal_id)
+    if row is None or row.installation_id != installation_id:
+        raise LookupError(f"no proposal {proposal_id} for this installation")
+    if row.status != "pending":
+        raise ValueError(f"proposal {proposal_id} is already {row.status}")
+    return settle(session, row, approved=approved, by=by, reason=reason, loops=all_loops(), now=now or datetime.now(UTC))

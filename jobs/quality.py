@@ -1,0 +1,210 @@
+"""The quality gate: evals on generated text, a seeded spot-check sample, and draft-only pauses.
+
+Pure functions; the engine passes in what they need (tenant settings, the source text of
+the record a decision is about) and stores what they return. Drift figures (PSI,
+calibration) live in jobs/drift.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from crm_adapters.snapshot import Snapshot
+from jobs.loops.decision import ActionKind, Decision
+from jobs.nlp.pipeline import nlp
+from jobs.policy import Autonomy, Verdict
+
+
+class GateStatus(StrEnum):
+    PASSED = "passed"
+    SAMPLED = "spot_check"  # written, and queued for a manager's spot-check
+    BLOCKED = "blocked"  # an eval failed: nothing is written
+    DOWNGRADED = "downgraded"  # the loop is paused to draft-only: auto became draft
+    NOT_APPLICABLE = "n/a"  # forbidden: nothing to gate
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    status: GateStatus
+    autonomy: Autonomy
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Per-tenant knobs, from installation.settings["quality"]."""
+
+    sample_rate: float = 0.10
+    seed: str = ""
+    banned_phrases: tuple[str, ...] = ("guarantee", "guaranteed", "risk-free", "act now")
+    max_subject: int = 150
+    max_body: int = 2000
+    max_field: int = 600
+    psi_threshold: float = 0.25
+    brier_threshold: float = 0.30
+    min_calibration_n: int = 20
+    extra_allowed: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, installation_settings: Mapping[str, Any] | None, installation_id: str) -> QualitySettings:
+        raw = dict((installation_settings or {}).get("quality") or {})
+        raw.setdefault("seed", installation_id)
+        for key in ("banned_phrases", "extra_allowed"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def in_sample(seed: str, key: str, rate: float) -> bool:
+    """Deterministic per (tenant seed, decision key): re-runs and other workers pick the same sample."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+# --- evals on generated text -------------------------------------------------------------
+
+_NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,]*(?:\.\d+)?\s?(?:%|k|m)?(?![\w])", re.IGNORECASE)
+_SMALL_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by", "for", "with", "from", "this", "that", "these", "those"])
+_TEMPLATE_WORDS = frozenset(
+    ["Re", "Fwd", "Hi", "Hello", "Dear", "Thanks", "Regards", "Draft", "Review", "Approve", "Reject", "Follow", "Next", "Risk", "Deal", "Call", "Email", "Meeting", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "CRM", "MRR", "ARR", "ICP", "SDR", "BDM", "AE", "MEDDIC", "ROI", "Q1", "Q2", "Q3", "Q4", "I", "salesloop"]
+)
+
+
+def generated_texts(decision: Decision) -> dict[str, str]:
+    """The text a loop wrote itself (subjects, bodies, text field values), by where it goes."""
+    texts: dict[str, str] = {}
+    payload = decision.payload if isinstance(decision.payload, Mapping) else {}
+    if decision.kind in (ActionKind.CREATE_TASK, ActionKind.CREATE_NOTE, ActionKind.DRAFT_EMAIL, ActionKind.SEND_EMAIL):
+        for name in ("subject", "body"):
+            if isinstance(payload.get(name), str):
+                texts[name] = payload[name]
+    elif decision.kind is ActionKind.UPDATE_FIELD:
+        for name, value in payload.items():
+            if isinstance(value, str) and name not in ("scored_at", "risk_level", "mrr"):
+                texts[f"field:{name}"] = value
+    return texts
+
+
+def source_text(snapshot: Snapshot, decision: Decision) -> str:
+    """Everything the CRM says about the decision's record, plus the loop's own evidence."""
+    parts: list[str] = [reason.text for reason in decision.reasons]
+    parts += [item for reason in decision.reasons for item in reason.evidence]
+    deal = snapshot.deal_by_id.get(decision.target_id)
+    account_id = deal.account_id if deal else decision.target_id
+    if deal is not None:
+        parts += [deal.name, str(deal.amount or ""), str(deal.close_date or ""), deal.next_step or "", deal.lead_source or ""]
+        parts += [a.text for a in snapshot.activities_for(deal.remote_id)]
+        parts += [snapshot.contact_by_id[r.contact_id].name for r in snapshot.roles_by_deal.get(deal.remote_id, [])
+                  if r.contact_id in snapshot.contact_by_id]
+        stage = snapshot.stage_by_id.get(deal.stage_id)
+        parts.append(stage.label if stage else "")
+    account = snapshot.account_by_id.get(account_id or "")
+    if account is not None:
+        parts += [account.name, account.industry or "", account.country or "", str(account.employees or "")]
+    parts += [u.name for u in snapshot.users]
+    parts += [s.label for s in snapshot.stage_by_id.values()]
+    return "\n".join(p for p in parts if p)
+
+
+def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:
+    """Problems with one generated text: invented numbers or names, banned phrases."""
+    problems: list[str] = []
+    haystack = source.lower()
+    allowed = {a.lower() for a in settings.extra_allowed}
+    source_numbers = {_norm_number(m.group()) for m in _NUMBER.finditer(source)}
+    for match in _NUMBER.finditer(text):
+        number = _norm_number(match.group())
+        if number not in source_numbers and number not in allowed and not _ordinary_count(number):
+            problems.append(f"number {match.group().strip()!r} is not in the source data")
+    for name in proper_names(text):
+        if name.lower() not in haystack and name.lower() not in allowed:
+            problems.append(f"name {name!r} is not in the source data")
+    lowered = text.lower()
+    problems += [f"banned phrase {phrase!r}" for phrase in settings.banned_phrases if phrase.lower() in lowered]
+    return problems
+
+
+def _norm_number(raw: str) -> str:
+    return re.sub(r"[\s,$€£]", "", raw).lower().rstrip(".")
+
+
+def _ordinary_count(number: str) -> bool:
+    """Small counts (3 days, 2 calls) are how sentences read, not claims about the deal."""
+    return number.isdigit() and int(number) <= 31
+
+
+def proper_names(text: str) -> list[str]:
+    """Runs of capitalised tokens (people, companies), skipping sentence-initial common words."""
+    names: list[str] = []
+    for sentence in nlp()(text).sents:
+        run: list[str] = []
+        for position, token in enumerate(sentence):
+            capitalised = token.text[:1].isupper() and token.is_alpha
+            common = token.text in _TEMPLATE_WORDS or token.lower_ in _SMALL_WORDS or (
+                position == 0 and (token.is_stop or len(sentence) > 1 and not sentence[1].text[:1].isupper())
+            )
+            if capitalised and not common:
+                run.append(token.text)
+            else:
+                if run:
+                    names.append(" ".join(run))
+                run = []
+        if run:
+            names.append(" ".join(run))
+    return names
+
+
+def length_problems(texts: Mapping[str, str], settings: QualitySettings) -> list[str]:
+    limits = {"subject": settings.max_subject, "body": settings.max_body}
+    return [
+        f"{where} is {len(text)} characters, over the limit of {limits.get(where, settings.max_field)}"
+        for where, text in texts.items()
+        if len(text) > limits.get(where, settings.max_field)
+    ]
+
+
+# --- the gate -----------------------------------------------------------------------------
+
+
+def gate(
+    decision: Decision, verdict: Verdict, source: str, settings: QualitySettings, *, paused: bool = False
+) -> GateResult:
+    """Apply evals, the draft-only pause and the spot-check sample to one policy verdict."""
+    if verdict.autonomy is Autonomy.FORBIDDEN:
+        return GateResult(GateStatus.NOT_APPLICABLE, Autonomy.FORBIDDEN, verdict.rule)
+    texts = generated_texts(decision)
+    problems = length_problems(texts, settings)
+    for where, text in texts.items():
+        problems += [f"{where}: {p}" for p in eval_text(text, source, settings)]
+    if problems:
+        return GateResult(GateStatus.BLOCKED, verdict.autonomy, "; ".join(problems)[:1000])
+    if verdict.autonomy is Autonomy.AUTO and paused and decision.kind is not ActionKind.UPDATE_CARD:
+        return GateResult(GateStatus.DOWNGRADED, Autonomy.DRAFT, "loop paused to draft-only by a drift check")
+    if verdict.autonomy is Autonomy.AUTO and is_crm_write(decision) and in_sample(
+        settings.seed, decision.key, settings.sample_rate
+    ):
+        return GateResult(GateStatus.SAMPLED, Autonomy.AUTO, f"spot-check sample ({settings.sample_rate:.0%})")
+    return GateResult(GateStatus.PASSED, verdict.autonomy)
+
+
+def is_crm_write(decision: Decision) -> bool:
+    return decision.kind in (ActionKind.UPDATE_FIELD, ActionKind.CREATE_TASK, ActionKind.CREATE_NOTE, ActionKind.SEND_EMAIL)
+
+
+def paused_loops(installation_settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Loops a drift check dropped to draft-only, with why (installation.settings["paused"])."""
+    return dict((installation_settings or {}).get("paused") or {})
+
+
+def summarise_sample(items: Iterable[tuple[str, str, str]], limit: int = 25) -> str:
+    """The spot-check task body: what was written alone, one line each (kind, target, summary)."""
+    lines = [f"- {kind} on {target}: {summary}" for kind, target, summary in items]
+    more = len(lines) - limit
+    body = "\n".join(lines[:limit])
+    return body + (f"\n... and {more} more (see the audit log)" if more > 0 else "")
