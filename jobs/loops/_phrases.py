@@ -66,12 +66,28 @@ def candidate_phrases(others: Sequence[tuple[str, str, str | None]], known_mix: 
         if kind is not None and sims[kind] >= MIN_SIMILARITY:
             found.append({"phrase": gram, "type": kind, "deals": len(ds), "similarity": round(sims[kind], 3),
                           "examples": examples[gram]})
+    found = _merge_same_deals(found, deals)
     found.sort(key=lambda c: (-c["deals"], -len(c["phrase"]), c["phrase"]))
     kept: list[dict[str, Any]] = []
     for cand in found:  # keep the longest phrase of each family that recurs as often
         if not any(cand["phrase"] in k["phrase"] or k["phrase"] in cand["phrase"] for k in kept):
             kept.append(cand)
     return kept[:MAX_CANDIDATES]
+
+
+def _merge_same_deals(found: list[dict[str, Any]], deals: Mapping[str, set[str]]) -> list[dict[str, Any]]:
+    """Overlapping n-grams that recur in exactly the same deals are one phrase: their covering span."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    for cand in found:
+        groups[frozenset(deals[cand["phrase"]])].append(cand)
+    merged = []
+    for members in groups.values():
+        words = re.findall(r"[a-z][a-z']*", members[0]["examples"][0].lower())
+        spans = [(i, i + len(g)) for m in members for g in [m["phrase"].split()]
+                 for i in range(len(words) - len(g) + 1) if words[i:i + len(g)] == g]
+        phrase = " ".join(words[min(a for a, _ in spans):max(b for _, b in spans)]) if spans else members[0]["phrase"]
+        merged.append({**members[0], "phrase": phrase})
+    return merged
 
 
 def strategy_mix(evts: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
