@@ -20,10 +20,13 @@ def describe(post: Posterior) -> str:
 
 
 def proposal(loop: str, title: str, diff: Sequence[Mapping[str, Any]], evidence: Mapping[str, Any],
-             reasons: Sequence[Reason], model_version: str = "") -> Decision:
-    """A PROPOSE_PLAYBOOK_CHANGE whose key and fingerprint depend only on the change itself."""
+             reasons: Sequence[Reason], *, n: int, model_version: str = "") -> Decision:
+    """A PROPOSE_PLAYBOOK_CHANGE whose key and fingerprint depend only on the change itself.
+
+    evidence["n"] is the sample behind it: the engine asks again after a rejection only when n grew.
+    """
     fp = fingerprint({"loop": loop, "diff": list(diff)})
-    payload = {"title": title, "diff": [dict(d) for d in diff], "evidence": dict(evidence), "fingerprint": fp}
+    payload = {"title": title, "diff": [dict(d) for d in diff], "evidence": {**evidence, "n": int(n)}, "fingerprint": fp}
     return Decision(loop=loop, kind=ActionKind.PROPOSE_PLAYBOOK_CHANGE, target=Entity.USER,
                     target_id=f"playbook:{loop}", key=f"{loop}:proposal:{fp}", payload=payload,
                     reasons=tuple(reasons), model_version=model_version)

@@ -111,7 +111,7 @@ def _proposal(state: State) -> Decision | None:
     title = f"Discovery framework: ask {', '.join(ask)}" if ask else "Discovery framework: new stall signals"
     evidence = {d["value"]: questions[d["value"]] for d in diff}
     evidence["_base"] = {"n_deals": state.get("n_deals", 0), "progress_rate": state.get("base_rate", 0.0)}
-    return proposal(NAME, title, diff, evidence, reasons)
+    return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)))
 
 
 def _recommended(state: State) -> list[tuple[str, float]]:

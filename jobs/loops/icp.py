@@ -151,7 +151,7 @@ def _proposal(state: State) -> Decision | None:
     evidence = {k: state["segments"][k] for k in keys} | {"_model": {"cv_auc": state.get("cv_auc"), "n_deals": state.get("n_deals")}}
     adds = [d["value"] for d in diff if d["op"] == "add" and d["field"] == "include"]
     title = f"ICP definition: include {', '.join(adds)}" if adds else "ICP definition: exclude low-win segments"
-    return proposal(NAME, title, diff, evidence, reasons, model_version=_version(state))
+    return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)), model_version=_version(state))
 
 
 def _version(state: State) -> str:

@@ -143,7 +143,7 @@ def _proposal(state: State) -> Decision | None:
         return None
     sets = [f"{d['field']} -> {d['value']}" for d in diff if d["op"] == "set"]
     title = f"Objection playbook: {'; '.join(sets)}" if sets else "Objection phrases: add the tenant's own wording"
-    return proposal(NAME, title, diff, evidence, reasons)
+    return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_events", 0)))
 
 
 def _card_rows(objection: str, entry: Mapping[str, Any], top: int, min_n: int) -> list[dict[str, Any]]:

@@ -134,7 +134,8 @@ def _decision(seq: str, d: Mapping[str, Any]) -> Decision | None:
                       evidence=tuple(f"{v}: {variants[v]['k']}/{variants[v]['n']} mean {pct(variants[v]['mean'])}"
                                      for v in sorted(variants)))]
     return proposal(NAME, f"Sequence {seq}: promote {leader}, retire {', '.join(losers)}", diff,
-                    {"sequence": seq, "variants": variants, "holdout": d["holdout"]}, reasons)
+                    {"sequence": seq, "variants": variants, "holdout": d["holdout"]}, reasons,
+                    n=sum(int(v["n"]) for v in variants.values()))
 
 
 def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
