@@ -42,5 +42,7 @@ def _blueprints() -> list:  # type: ignore[type-arg]
     from connector.admin.views import admin
     from connector.oauth import bp as oauth_bp
     from connector.webhooks import bp as webhooks_bp
+    from ui_extensions.hubspot_card import bp as hubspot_card_bp
+    from ui_extensions.salesforce_card import bp as salesforce_card_bp
 
-    return [oauth_bp, webhooks_bp, admin]
+    return [oauth_bp, webhooks_bp, hubspot_card_bp, salesforce_card_bp, admin]
