@@ -30,5 +30,17 @@ def db_upgrade() -> None:
     click.echo(f"schema up to date at {store.engine.url.render_as_string(hide_password=True)}")
 
 
+def _add_job_commands() -> None:
+    """worker, cron and demo live with the jobs they run."""
+    from jobs.commands import cron, worker
+    from jobs.demo import demo
+
+    for command in (worker, cron, demo):
+        main.add_command(command)
+
+
+_add_job_commands()
+
+
 if __name__ == "__main__":
     main()
