@@ -1,0 +1,278 @@
+"""Write-back: our custom fields (Tooling API + a permission set), field values through sObject Collections
+(200 per call, allOrNone false, only values that changed), idempotent tasks and notes, task read-back.
+
+Rejection convention (documented for admins): a manager rejects a proposal task by setting its Status to
+the org's rejected status (default "Deferred") or by adding a line "REJECTED: <reason>" to its Comments
+(Description); the reason becomes TaskState.comment. Completing the task approves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from crm_adapters.errors import CrmPermissionError
+from crm_adapters.model import Entity, TaskStatus
+from crm_adapters.salesforce import _mapping as m
+from crm_adapters.salesforce._errors import RETRYABLE_RECORD_CODES
+from crm_adapters.salesforce._sync import chunks, in_list
+from crm_adapters.writes import (
+    APP_FIELDS,
+    AppField,
+    CreatedRef,
+    FieldsReport,
+    FieldUpdate,
+    FieldValue,
+    NoteDraft,
+    TaskDraft,
+    TaskState,
+    WriteFailure,
+    WriteResult,
+)
+
+if TYPE_CHECKING:
+    from crm_adapters.salesforce.adapter import SalesforceAdapter
+
+logger = logging.getLogger(__name__)
+SOBJECT = {Entity.DEAL: "Opportunity", Entity.ACCOUNT: "Account"}
+COLLECTION_SIZE = 200
+FULL_SCAN_FROM = 1000  # above this many ids, page through the object (2,000 a call) instead of 200-id IN lists
+LOCK_RETRIES = 3
+PERMISSION_SET = "Salesloop"
+
+
+def _metadata(kind: str, label: str, options: tuple[str, ...]) -> dict[str, Any]:
+    if kind == "number":
+        return {"label": label, "type": "Number", "precision": 18, "scale": 4}
+    if kind == "enumeration":
+        return {"label": label, "type": "Picklist", "valueSet": {"restricted": True, "valueSetDefinition": {
+            "sorted": False, "value": [{"fullName": o, "label": o, "default": False} for o in options]}}}
+    if kind == "datetime":
+        return {"label": label, "type": "DateTime"}
+    return {"label": label, "type": "LongTextArea", "length": 32768, "visibleLines": 4}
+
+
+def field_specs() -> list[tuple[str, dict[str, Any]]]:
+    """(Object.Field__c, Tooling metadata) for every field we own, our internal ones included."""
+    out = [(f"{SOBJECT[s.entity]}.{m.APP_FIELD_NAMES[s.field]}", _metadata(s.kind, s.label, s.options))
+           for s in APP_FIELDS]
+    internal = {"label": "Salesloop source modstamp", "type": "Text", "length": 40,
+                "description": "The record's SystemModstamp before salesloop's last write (keeps our writes from "
+                               "looking like user edits)"}
+    out += [(f"{o}.{m.SOURCE_MODSTAMP}", internal) for o in ("Opportunity", "Account")]
+    out.append((f"Task.{m.TASK_KEY}", {"label": "Salesloop key", "type": "Text", "length": 255, "externalId": True,
+                                       "unique": True, "caseSensitive": True}))
+    return out
+
+
+def _same(current: Any, wanted: FieldValue) -> bool:
+    if current is None or wanted is None:
+        return current is None and wanted is None
+    if isinstance(wanted, int | float) and not isinstance(wanted, bool):
+        try:
+            return abs(float(current) - float(wanted)) < 1e-9
+        except (TypeError, ValueError):
+            return False
+    try:
+        a, b = m.parse_dt(current), m.parse_dt(wanted)
+        if a is not None and b is not None:
+            return a == b
+    except ValueError:
+        pass
+    return str(current) == str(wanted)
+
+
+def _wire(value: FieldValue, field: AppField) -> Any:
+    if field is AppField.SCORED_AT and isinstance(value, str):
+        parsed = m.parse_dt(value)
+        return parsed.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if parsed else value
+    return value
+
+
+class AppWriter:
+    def __init__(self, adapter: SalesforceAdapter) -> None:
+        self.a = adapter
+        self.sleep = time.sleep
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        return self.a.client
+
+    # --- fields and permissions ----------------------------------------------------------------
+    def ensure_app_fields(self) -> FieldsReport:
+        existing_by_obj = {o: self.a.describe_fields(o) for o in ("Opportunity", "Account", "Task")}
+        created, existing, missing = [], [], []
+        for full, meta in field_specs():
+            sobject, name = full.split(".")
+            if name in existing_by_obj[sobject]:
+                existing.append(full)
+                continue
+            try:
+                self.client.call("create field", lambda sf, f=full, md=meta: sf.toolingexecute(
+                    "sobjects/CustomField", method="POST", data={"FullName": f, "Metadata": md}))
+                created.append(full)
+            except CrmPermissionError:
+                missing.append(f"Customize Application: create field {full}")
+        if not missing:
+            missing += self._grant([*created, *existing])
+        logger.info("app fields: %d created, %d existing, %d missing", len(created), len(existing), len(missing))
+        return FieldsReport(created=tuple(created), existing=tuple(existing), missing_permissions=tuple(missing))
+
+    def _grant(self, fields: list[str]) -> list[str]:
+        """Field-level security: a 'Salesloop' permission set with read/edit on our fields, assigned to us."""
+        try:
+            found = self.client.query_all(f"SELECT Id FROM PermissionSet WHERE Name = '{PERMISSION_SET}'")
+            ps = str(found[0]["Id"]) if found else str(self.client.call("create permission set", lambda sf: sf.PermissionSet.create(
+                {"Name": PERMISSION_SET, "Label": "Salesloop"}))["id"])
+            have = {str(r["Field"]) for r in self.client.query_all(
+                f"SELECT Field FROM FieldPermissions WHERE ParentId = '{ps}'")}
+            todo = [{"attributes": {"type": "FieldPermissions"}, "ParentId": ps, "SobjectType": f.split(".")[0],
+                     "Field": f, "PermissionsRead": True, "PermissionsEdit": True} for f in fields if f not in have]
+            failed = []
+            for chunk in [todo[i : i + COLLECTION_SIZE] for i in range(0, len(todo), COLLECTION_SIZE)]:
+                results = self.client.call("field permissions", lambda sf, c=chunk: sf.restful(
+                    "composite/sobjects", method="POST", json={"allOrNone": False, "records": c}))
+                failed += [c["Field"] for c, r in zip(chunk, results or [], strict=False) if not r.get("success")]
+            user = self.a.integration_user_id()
+            if not self.client.query_all(f"SELECT Id FROM PermissionSetAssignment WHERE PermissionSetId = '{ps}' "
+                                         f"AND AssigneeId = '{user}'"):
+                self.client.call("assign permission set", lambda sf: sf.PermissionSetAssignment.create(
+                    {"AssigneeId": user, "PermissionSetId": ps}))
+            return [f"Manage Profiles and Permission Sets: grant read/edit on {f}" for f in failed]
+        except CrmPermissionError:
+            return [f"Manage Profiles and Permission Sets: grant read/edit on {f}" for f in fields]
+
+    # --- field values --------------------------------------------------------------------------
+    def _current(self, sobject: str, ids: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
+        select = ", ".join(dict.fromkeys(["Id", *names, "SystemModstamp", "LastModifiedById", m.SOURCE_MODSTAMP]))
+        if len(ids) >= FULL_SCAN_FROM:
+            wanted = set(ids)
+            rows = [r for r in self.client.query_all(f"SELECT {select} FROM {sobject}") if r["Id"] in wanted]
+        else:
+            rows = [r for c in chunks(ids) for r in self.client.query_all(
+                f"SELECT {select} FROM {sobject} WHERE Id IN {in_list(c)}")]
+        return {str(r["Id"]): r for r in rows}
+
+    def write_fields(self, updates: Sequence[FieldUpdate]) -> WriteResult:
+        calls_before = self.a.budget.calls
+        written, unchanged, failed = [], [], []
+        for entity, sobject in SOBJECT.items():
+            batch = {u.remote_id: u for u in updates if u.entity is entity}  # last update per record wins
+            if not batch:
+                continue
+            names = sorted({m.APP_FIELD_NAMES[f] for u in batch.values() for f in u.values})
+            current = self._current(sobject, list(batch), names)
+            payloads = []
+            for rid, update in batch.items():
+                row = current.get(rid)
+                if row is None:
+                    failed.append(WriteFailure(rid, "NOT_FOUND: no such record (deleted?)", retryable=False))
+                    continue
+                changes = {m.APP_FIELD_NAMES[f]: _wire(v, f) for f, v in update.values.items()
+                           if not _same(row.get(m.APP_FIELD_NAMES[f]), v)}
+                if not changes:
+                    unchanged.append(rid)
+                    continue
+                ours = row.get("LastModifiedById") == self.a.integration_user_id() and row.get(m.SOURCE_MODSTAMP)
+                changes[m.SOURCE_MODSTAMP] = row[m.SOURCE_MODSTAMP] if ours else row.get("SystemModstamp")
+                payloads.append({"attributes": {"type": sobject}, "id": rid, **changes})
+            ok, bad = self._save(payloads)
+            written += ok
+            failed += bad
+        return WriteResult(written=tuple(written), unchanged=tuple(unchanged), failed=tuple(failed),
+                           api_calls=self.a.budget.calls - calls_before)
+
+    def _save(self, payloads: list[dict[str, Any]]) -> tuple[list[str], list[WriteFailure]]:
+        """PATCH composite/sobjects in 200s; retry locked rows; record every other per-record error."""
+        written: list[str] = []
+        failed: list[WriteFailure] = []
+        pending = payloads
+        for attempt in range(1, LOCK_RETRIES + 2):
+            retry = []
+            for i in range(0, len(pending), COLLECTION_SIZE):
+                chunk = pending[i : i + COLLECTION_SIZE]
+                results = self.client.call("update collection", lambda sf, c=chunk: sf.restful(
+                    "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": c})) or []
+                for payload, result in zip(chunk, results, strict=False):
+                    if result.get("success"):
+                        written.append(payload["id"])
+                        continue
+                    err = (result.get("errors") or [{}])[0]
+                    code = str(err.get("statusCode", "UNKNOWN"))
+                    if code in RETRYABLE_RECORD_CODES and attempt <= LOCK_RETRIES:
+                        retry.append(payload)
+                    else:
+                        failed.append(WriteFailure(payload["id"], f"{code}: {str(err.get('message', ''))[:300]}",
+                                                   retryable=code in RETRYABLE_RECORD_CODES))
+            if not retry:
+                break
+            self.sleep(0.05 * attempt)
+            pending = retry
+        return written, failed
+
+    # --- tasks and notes -----------------------------------------------------------------------
+    def _existing(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for c in chunks(keys):
+            for r in self.client.query_all(f"SELECT Id, {m.TASK_KEY} FROM Task WHERE {m.TASK_KEY} IN {in_list(c)}"):
+                found[str(r[m.TASK_KEY])] = str(r["Id"])
+        return found
+
+    def _create(self, drafts: dict[str, dict[str, Any]]) -> list[CreatedRef]:
+        """Re-check by SOQL, then create only the keys not found: a retried job makes no second task."""
+        existing = self._existing(list(drafts))
+        refs = [CreatedRef(k, existing[k], created=False) for k in drafts if k in existing]
+        todo = [(k, v) for k, v in drafts.items() if k not in existing]
+        for i in range(0, len(todo), COLLECTION_SIZE):
+            chunk = todo[i : i + COLLECTION_SIZE]
+            records = [{"attributes": {"type": "Task"}, m.TASK_KEY: k, **v} for k, v in chunk]
+            results = self.client.call("create tasks", lambda sf, r=records: sf.restful(
+                "composite/sobjects", method="POST", json={"allOrNone": False, "records": r})) or []
+            for (key, _), result in zip(chunk, results, strict=False):
+                if result.get("success"):
+                    refs.append(CreatedRef(key, str(result["id"]), created=True))
+                else:
+                    err = (result.get("errors") or [{}])[0]
+                    logger.warning("task %s not created: %s", key, err.get("statusCode"))
+        return refs
+
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+        mp = self.a.mapping
+        drafts = {t.idempotency_key: {
+            "Subject": t.subject[:255], "Description": t.body, "OwnerId": t.owner_id, "Status": mp.open_task_status,
+            "ActivityDate": t.due_at.date().isoformat(), "WhatId": t.deal_id or t.account_id, "Priority": "Normal",
+            "TaskSubtype": "Task"} for t in tasks}
+        for d in drafts.values():
+            if d["OwnerId"] is None:
+                del d["OwnerId"]  # Salesforce assigns the integration user
+        return self._create(drafts)
+
+    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+        """Notes are completed Tasks of Type 'Note' on the deal: they show in the activity timeline."""
+        mp = self.a.mapping
+        drafts = {n.idempotency_key: {"Subject": "Salesloop note", "Description": n.body, "WhatId": n.deal_id,
+                                      "Status": mp.completed_task_status, "Type": "Note", "TaskSubtype": "Task"}
+                  for n in notes}
+        return self._create(drafts)
+
+    def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
+        rows = [r for c in chunks(list(dict.fromkeys(remote_ids))) for r in self.client.query_all(
+            f"SELECT Id, Status, IsClosed, CompletedDateTime, LastModifiedDate, Description FROM Task "
+            f"WHERE Id IN {in_list(c)}")]
+        return [self._state(r) for r in rows]
+
+    def _state(self, row: dict[str, Any]) -> TaskState:
+        mp = self.a.mapping
+        lines = [ln.strip() for ln in str(row.get("Description") or "").splitlines()]
+        reason = next((ln[len(mp.rejection_prefix):].strip() for ln in reversed(lines)
+                       if ln.upper().startswith(mp.rejection_prefix.upper())), None)
+        if reason is not None or row.get("Status") == mp.rejected_task_status:
+            return TaskState(str(row["Id"]), TaskStatus.REJECTED, comment=reason or "")
+        if row.get("IsClosed"):
+            done = m.parse_dt(row.get("CompletedDateTime")) or m.parse_dt(row.get("LastModifiedDate"))
+            return TaskState(str(row["Id"]), TaskStatus.COMPLETED, completed_at=done)
+        return TaskState(str(row["Id"]), TaskStatus.OPEN)
+
+

@@ -1,0 +1,215 @@
+"""REST routes of the fake: query/queryAll with nextRecordsUrl paging, sObjects, getUpdated/getDeleted,
+sObject Collections, Composite, Tooling CustomField, limits. Bodies match ../shared/contracts/salesforce/."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from tests.fakes.salesforce.org import FakeOrg, SfError, wire_datetime
+from tests.fakes.salesforce.soql import SoqlError, parse_datetime
+
+bp = Blueprint("sf_rest", __name__)
+_locators = itertools.count(1)
+
+
+def org() -> FakeOrg:
+    return current_app.config["ORG"]  # type: ignore[no-any-return]
+
+
+def _user() -> str:
+    return request.environ["sf.user"]
+
+
+def _page(records: list[dict[str, Any]], total: int, start: int, kind: str) -> dict[str, Any]:
+    size = org().batch_size
+    hint = request.headers.get("Sforce-Query-Options", "")
+    if hint.startswith("batchSize="):
+        size = max(200, min(2000, int(hint.split("=", 1)[1])))
+    chunk = records[start : start + size]
+    body: dict[str, Any] = {"totalSize": total, "done": start + size >= len(records), "records": chunk}
+    if not body["done"]:
+        locator = f"01g{next(_locators):09d}"
+        org().cursors[locator] = (records, start + size)
+        body["nextRecordsUrl"] = f"/services/data/v{org().version}/{kind}/{locator}-{start + size}"
+        body = {"totalSize": total, "done": False, "nextRecordsUrl": body["nextRecordsUrl"], "records": chunk}
+    return body
+
+
+@bp.get("/services/data/v<ver>/query/")
+@bp.get("/services/data/v<ver>/queryAll/")
+def query(ver: str) -> Any:
+    include_deleted = "/queryAll/" in request.path
+    try:
+        q, rows = org().run_query(request.args.get("q", ""), include_deleted=include_deleted)
+    except SoqlError as exc:
+        raise SfError(400, "MALFORMED_QUERY", str(exc)) from exc
+    if q.count_only:
+        return jsonify({"totalSize": len(rows), "done": True, "records": []})
+    return jsonify(_page(rows, len(rows), 0, "queryAll" if include_deleted else "query"))
+
+
+@bp.get("/services/data/v<ver>/query/<locator>")
+@bp.get("/services/data/v<ver>/queryAll/<locator>")
+def query_more(ver: str, locator: str) -> Any:
+    key = locator.split("-", 1)[0]
+    if key not in org().cursors:
+        raise SfError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+    records, start = org().cursors.pop(key)
+    return jsonify(_page(records, len(records), start, "queryAll" if "/queryAll/" in request.path else "query"))
+
+
+@bp.get("/services/data/v<ver>/sobjects/<sobject>/describe/")
+def describe(ver: str, sobject: str) -> Any:
+    if sobject not in org().fields:
+        raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
+    fields = [{"name": n, "label": n, "type": _field_type(n), "custom": n.endswith("__c"), "updateable": n not in
+               ("Id", "IsDeleted", "SystemModstamp", "CreatedDate", "LastModifiedDate"), "nillable": n != "Id",
+               "picklistValues": []} for n in sorted(org().fields[sobject])]
+    return jsonify({"name": sobject, "label": sobject, "custom": False, "createable": True, "updateable": True,
+                    "queryable": True, "fields": fields,
+                    "urls": {"sobject": f"/services/data/v{org().version}/sobjects/{sobject}"}})
+
+
+def _field_type(name: str) -> str:
+    if name == "Id" or name.endswith("Id"):
+        return "id" if name == "Id" else "reference"
+    if name.startswith("Is"):
+        return "boolean"
+    return "datetime" if name.endswith(("Date", "Modstamp", "DateTime")) else "string"
+
+
+def _window() -> tuple[datetime, datetime]:
+    try:
+        return parse_datetime(request.args["start"]), parse_datetime(request.args["end"])
+    except (KeyError, ValueError) as exc:
+        raise SfError(400, "INVALID_REPLICATION_DATE", "start and end must be valid dateTimes") from exc
+
+
+@bp.get("/services/data/v<ver>/sobjects/<sobject>/updated/")
+def updated(ver: str, sobject: str) -> Any:
+    start, end = _window()
+    end = end.replace(second=0, microsecond=0)
+    return jsonify({"ids": org().changed_between(sobject, start, end), "latestDateCovered": wire_datetime(end)})
+
+
+@bp.get("/services/data/v<ver>/sobjects/<sobject>/deleted/")
+def deleted(ver: str, sobject: str) -> Any:
+    start, end = _window()
+    end = end.replace(second=0, microsecond=0)
+    rows = [{"id": rid, "deletedDate": wire_datetime(when)} for rid, when in org().deleted_between(sobject, start, end)]
+    return jsonify({"deletedRecords": rows, "earliestDateAvailable": wire_datetime(org().earliest_delete_available()),
+                    "latestDateCovered": wire_datetime(end)})
+
+
+@bp.route("/services/data/v<ver>/sobjects/<sobject>/<rid>", methods=["GET", "PATCH", "DELETE"])
+def one_record(ver: str, sobject: str, rid: str) -> Any:
+    if request.method == "PATCH":
+        org().update(sobject, rid, _json_body(), by=_user())
+        return Response(status=204)
+    if request.method == "DELETE":
+        org().delete(sobject, rid)
+        return Response(status=204)
+    record = org().records.get(sobject, {}).get(rid)
+    if record is None or record["IsDeleted"]:
+        raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
+    return jsonify(org().shape(sobject, record, sorted(record)))
+
+
+@bp.post("/services/data/v<ver>/sobjects/<sobject>/")
+def create(ver: str, sobject: str) -> Any:
+    return jsonify(_create(sobject, _json_body())), 201
+
+
+def _create(sobject: str, values: dict[str, Any]) -> dict[str, Any]:
+    if sobject not in org().records:
+        raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
+    return {"id": org().insert(sobject, values, by=_user()), "success": True, "errors": []}
+
+
+def _json_body() -> Any:
+    try:
+        return json.loads(request.get_data() or b"null")
+    except ValueError as exc:
+        raise SfError(400, "JSON_PARSER_ERROR", "Unexpected character in JSON") from exc
+
+
+@bp.route("/services/data/v<ver>/composite/sobjects", methods=["PATCH", "POST"])
+def collections(ver: str) -> Any:
+    body = _json_body()
+    records = body.get("records") or []
+    if len(records) > 200:
+        raise SfError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+    results = [_save_one(r, create=request.method == "POST") for r in records]
+    if body.get("allOrNone") and not all(r["success"] for r in results):
+        results = [r if not r["success"] else {"id": r["id"], "success": False, "errors": [
+            {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all "
+             "records were valid and the request was using AllOrNone header", "fields": []}]} for r in results]
+    return jsonify(results)
+
+
+def _save_one(record: dict[str, Any], *, create: bool) -> dict[str, Any]:
+    sobject = (record.get("attributes") or {}).get("type", "")
+    values = {k: v for k, v in record.items() if k not in ("attributes", "id")}
+    rid = record.get("id")
+    queued = org().take_record_error(rid)
+    if queued:
+        return {"id": rid, "success": False, "errors": [{"statusCode": queued[0], "message": queued[1], "fields": []}]}
+    try:
+        if create:
+            return _create(sobject, values)
+        org().update(sobject, rid or "", values, by=_user())
+        return {"id": rid, "success": True, "errors": []}
+    except SfError as exc:
+        return {"id": rid, "success": False, "errors": [{"statusCode": exc.code, "message": exc.message,
+                                                        "fields": exc.fields or []}]}
+
+
+@bp.post("/services/data/v<ver>/composite")
+def composite(ver: str) -> Any:
+    subs = _json_body().get("compositeRequest") or []
+    if len(subs) > 25:
+        raise SfError(400, "INVALID_REQUEST", "Composite request limit exceeded: 25 subrequests")
+    client = current_app.test_client()
+    out = []
+    for sub in subs:
+        resp = client.open(sub["url"], method=sub["method"], json=sub.get("body"),
+                           headers={"Authorization": request.headers.get("Authorization", ""), "X-Sf-Internal": "1"})
+        body = resp.get_json(silent=True)
+        out.append({"body": body, "httpHeaders": {}, "httpStatusCode": resp.status_code, "referenceId": sub["referenceId"]})
+    return jsonify({"compositeResponse": out})
+
+
+@bp.post("/services/data/v<ver>/tooling/sobjects/CustomField/")
+@bp.post("/services/data/v<ver>/tooling/sobjects/CustomField")
+def create_custom_field(ver: str) -> Any:
+    if not org().admin:
+        raise SfError(403, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on cross-reference id")
+    body = _json_body()
+    full = body.get("FullName", "")
+    sobject, _, name = full.partition(".")
+    if sobject not in org().fields or not name.endswith("__c"):
+        raise SfError(400, "INVALID_FIELD", f"invalid field full name: {full}")
+    if name in org().fields[sobject]:
+        raise SfError(400, "DUPLICATE_DEVELOPER_NAME", "There is already a field named " + name[:-3] + " on " + sobject)
+    org().fields[sobject].add(name)
+    for table in org().records[sobject].values():
+        table.setdefault(name, None)
+    rid = org().new_id("CustomField")
+    org().custom_fields.append({"Id": rid, "FullName": full, "Metadata": body.get("Metadata", {})})
+    return jsonify({"id": rid, "success": True, "errors": [], "warnings": [], "infos": []}), 201
+
+
+@bp.get("/services/data/v<ver>/limits/")
+def limits(ver: str) -> Any:
+    o = org()
+    return jsonify({"DailyApiRequests": {"Max": o.api_max, "Remaining": max(0, o.api_max - o.api_used)},
+                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(o.bulk_jobs)}})
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)

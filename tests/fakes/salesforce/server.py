@@ -1,0 +1,169 @@
+"""The fake Salesforce over HTTPS on 127.0.0.1 with a test CA (trustme): simple-salesforce forces https,
+so tests hand it a requests.Session whose `verify` is the CA bundle."""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+import trustme
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+from tests.fakes.salesforce import bulk, oauth, rest
+from tests.fakes.salesforce.oauth import OAuthApp
+from tests.fakes.salesforce.org import FakeOrg, Injected, SfError
+
+EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+LIMIT = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+_UNMETERED = re.compile(r"^/services/data/?$")
+
+
+def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
+    app = Flask("fake_salesforce")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config.update(ORG=initial, OAUTH_APP=oauth_app, BASE_URL=base_url)
+    rest.register(app)
+    bulk.register(app)
+    oauth.register(app)
+
+    @app.before_request
+    def _gate() -> Any:
+        org: FakeOrg = app.config["ORG"]
+        if not request.path.startswith("/services/data/"):
+            return None
+        internal = request.headers.get("X-Sf-Internal") == "1"
+        if not internal:
+            org.calls.append((request.method, request.full_path))
+        injected = _take_injected(org)
+        if injected is not None:
+            return jsonify(injected.body), injected.status
+        auth = request.headers.get("Authorization", "")
+        user = org.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
+        if user is None:
+            return jsonify(EXPIRED), 401
+        request.environ["sf.user"] = user
+        if internal or _UNMETERED.match(request.path):
+            return None
+        if org.api_used >= org.api_max:
+            return jsonify(LIMIT), 403
+        org.api_used += 1
+        return None
+
+    @app.after_request
+    def _usage(resp: Any) -> Any:
+        org: FakeOrg = app.config["ORG"]
+        if request.path.startswith("/services/data/v"):
+            resp.headers["Sforce-Limit-Info"] = f"api-usage={org.api_used}/{org.api_max}"
+        return resp
+
+    @app.errorhandler(SfError)
+    def _sf_error(exc: SfError) -> Any:
+        return jsonify(exc.body()), exc.status
+
+    @app.get("/services/data/")
+    def versions() -> Any:
+        org: FakeOrg = app.config["ORG"]
+        return jsonify([{"version": org.version, "url": f"/services/data/v{org.version}", "label": "Spring '26"}])
+
+    return app
+
+
+def _take_injected(org: FakeOrg) -> Injected | None:
+    with org.lock:
+        for item in org.injected:
+            if item.path_contains in request.full_path and item.method in (None, request.method):
+                item.times -= 1
+                if item.times <= 0:
+                    org.injected.remove(item)
+                return item
+    return None
+
+
+class FakeSalesforce:
+    """A running fake: `url` (login host and instance), `org` (state), `session()` (trusts the test CA)."""
+
+    def __init__(self, url: str, org: FakeOrg, oauth_app: OAuthApp, ca_bundle: Path, app: Flask) -> None:
+        self.url, self.org, self.oauth_app, self.ca_bundle, self.app = url, org, oauth_app, ca_bundle, app
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("https://")
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.verify = str(self.ca_bundle)
+        s.trust_env = False  # else REQUESTS_CA_BUNDLE silently overrides `verify` (requests#3829)
+        return s
+
+    def issue_token(self, user_id: str | None = None) -> str:
+        """An access token as the OAuth flow would hand out (for tests that skip the flow)."""
+        import secrets
+
+        token = f"{self.org.org_id[:15]}!AQ{secrets.token_urlsafe(24)}"
+        self.org.tokens[token] = user_id or self.org.integration_user_id
+        return token
+
+    def issue_refresh_token(self) -> str:
+        import secrets
+
+        token = "5Aep" + secrets.token_urlsafe(24)
+        self.org.refresh_tokens[token] = self.org.integration_user_id
+        return token
+
+    def reset(self, org: FakeOrg | None = None) -> FakeOrg:
+        """A fresh org for the next test (the server keeps running)."""
+        self.org = org or FakeOrg()
+        self.app.config["ORG"] = self.org
+        self.app.config["INSTANCE_URL"] = None
+        self.oauth_app.codes.clear()
+        return self.org
+
+
+@contextmanager
+def running_fake(tmp_dir: Path, org: FakeOrg | None = None) -> Iterator[FakeSalesforce]:
+    """Start the fake on a free port in a thread; stop it on exit."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    bundle = tmp_dir / "fake-sf-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(ssl_ctx)
+    org = org or FakeOrg()
+    oauth_app = OAuthApp()
+    app = create_app(org, oauth_app, "")
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=ssl_ctx)
+    url = f"https://127.0.0.1:{server.server_port}"
+    app.config["BASE_URL"] = url
+    thread = threading.Thread(target=server.serve_forever, name="fake-salesforce", daemon=True)
+    thread.start()
+    try:
+        yield FakeSalesforce(url, org, oauth_app, bundle, app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+_SHARED: FakeSalesforce | None = None
+_SHARED_CTX: Any = None  # keep the context manager alive: collecting it would shut the server down
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_fake() -> FakeSalesforce:
+    """One fake per test process, started on first use (the thread is a daemon); tests call reset()."""
+    global _SHARED, _SHARED_CTX
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            import tempfile
+
+            _SHARED_CTX = running_fake(Path(tempfile.mkdtemp(prefix="fake-sf-")))
+            _SHARED = _SHARED_CTX.__enter__()
+        return _SHARED
