@@ -44,6 +44,24 @@ def progressed(snapshot: Snapshot, deal: Deal, at: datetime, now: datetime, days
     return None
 
 
+def closed_or_stalled(snapshot: Snapshot, deal: Deal, at: datetime, now: datetime, days: int = HORIZON_DAYS) -> bool | None:
+    """True: won; False: lost, or open with no stage move in the last `days` (stalled); None: still moving."""
+    if deal.status is not DealStatus.OPEN:
+        return deal.status is DealStatus.WON
+    history = snapshot.history_for(deal.remote_id)
+    last_move = max([c.entered_at for c in history if c.entered_at <= now] + [at])
+    return False if last_move + timedelta(days=days) <= now else None
+
+
+def outcome(snapshot: Snapshot, deal: Deal, at: datetime, now: datetime, days: int, mode: str) -> bool | None:
+    """The success a loop counts: 'won' (won vs lost or stalled) or 'progress' (a stage up within days, or won)."""
+    if mode == "progress":
+        return progressed(snapshot, deal, at, now, days)
+    if mode == "won":
+        return closed_or_stalled(snapshot, deal, at, now, days)
+    raise ValueError(f"unknown outcome mode {mode!r}: use 'won' or 'progress'")
+
+
 def is_early(snapshot: Snapshot, deal: Deal) -> bool:
     """Open deal in the first half of its pipeline's open stages (where discovery still matters)."""
     orders = sorted({s.order for p in snapshot.pipelines if p.remote_id == deal.pipeline_id

@@ -46,7 +46,7 @@ def with_objection_phrases(additions: dict[str, list[str]]) -> tuple[object, ...
     return key
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=131072)
 def _extracted(text: str, speaker_aware: bool, tax: tuple[object, ...] | None = None) -> Extraction:
     taxonomy = _TAXONOMIES.get(tax) if tax is not None else None
     return extract(text, speaker_aware=speaker_aware, taxonomy=taxonomy)

@@ -1,7 +1,8 @@
 """Discovery questions loop: which questions asked in BDM discovery calls go with progress, which with stalls.
 
-learn: per question, deals where the rep asked it vs deals where nobody did, against what happened
-within N days of the first discovery call (moved a stage or won = progress; else stall). Beta-binomial
+learn: per question, deals where the rep asked it vs deals where nobody did, against what happened next:
+outcome "won" (default): won = success, lost or stalled (no stage move for N days) = failure, still
+moving = not counted; outcome "progress": a stage up within N days of the call, or won. Beta-binomial
 with a prior pooled over the questions, so a question asked twice is shrunk to the common rate.
 decide: a framework proposal only when a difference is decisive (Bonferroni over the questions);
 a "discovery" card on early open deals: the questions that matter most and were not asked yet.
@@ -15,7 +16,7 @@ from typing import Any
 
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import _bayes as bayes
-from jobs.loops._outcomes import is_early, progressed
+from jobs.loops._outcomes import is_early, outcome
 from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
 from jobs.loops._talk import is_discovery_call, transcript_turns
 from jobs.loops.base import Learned, LoopDefinition, State
@@ -23,7 +24,7 @@ from jobs.loops.decision import Decision, Reason
 from jobs.loops.registry import register
 
 NAME = "discovery"
-PARAMS: dict[str, Any] = {"horizon_days": 30, "min_n": 8, "min_lift": 0.10, "card_top": 3}
+PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.05, "card_top": 3}
 
 
 def _params(state: State | None) -> dict[str, Any]:
@@ -41,15 +42,15 @@ def asked_in(snapshot: Snapshot, deal_id: str) -> tuple[frozenset[str], datetime
     return frozenset(asked), (calls[0].occurred_at if calls else None)
 
 
-def _rows(snapshot: Snapshot, now: datetime, horizon: int) -> list[tuple[frozenset[str], bool]]:
+def _rows(snapshot: Snapshot, now: datetime, params: Mapping[str, Any]) -> list[tuple[frozenset[str], bool]]:
     rows = []
     for deal in snapshot.deals:
         asked, first = asked_in(snapshot, deal.remote_id)
         if first is None or first > now:
             continue
-        outcome = progressed(snapshot, deal, first, now, horizon)
-        if outcome is not None:
-            rows.append((asked, outcome))
+        result = outcome(snapshot, deal, first, now, params["horizon_days"], params["outcome"])
+        if result is not None:
+            rows.append((asked, result))
     return rows
 
 
@@ -74,7 +75,7 @@ def question_stats(rows: list[tuple[frozenset[str], bool]], params: Mapping[str,
 def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     """Relate questions asked to what happened next; keep the approved framework as it was."""
     params = _params(state)
-    rows = _rows(snapshot, now, params["horizon_days"])
+    rows = _rows(snapshot, now, params)
     questions = question_stats(rows, params)
     base = sum(ok for _, ok in rows) / len(rows) if rows else 0.0
     framework = dict((state or {}).get("framework") or {"ask": [], "stall_signals": []})
@@ -87,12 +88,15 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     return Learned(state=new_state, metrics=metrics)
 
 
-def _reason(q: str, s: Mapping[str, Any]) -> Reason:
+VERB = {"won": "were won", "progress": "progressed"}
+
+
+def _reason(q: str, s: Mapping[str, Any], mode: str) -> Reason:
     with_q, without = bayes.Posterior(**s["asked"]), bayes.Posterior(**s["not_asked"])
-    text = (f"Deals where the rep asked '{q}' progressed {describe(with_q)} vs {describe(without)} without it; "
+    text = (f"Deals where the rep asked '{q}' {VERB[mode]} {describe(with_q)} vs {describe(without)} without it; "
             f"P(better)={s['p_better']:.3f}")
     return Reason(code=f"question_{s['verdict']}", text=text, weight=float(s["lift"]),
-                  evidence=(f"asked n={with_q.n} progressed={with_q.k}", f"not asked n={without.n} progressed={without.k}"))
+                  evidence=(f"asked n={with_q.n} success={with_q.k}", f"not asked n={without.n} success={without.k}"))
 
 
 def _proposal(state: State) -> Decision | None:
@@ -106,11 +110,12 @@ def _proposal(state: State) -> Decision | None:
     if not diff:
         return None
     questions = state["questions"]
-    reasons = [_reason(d["value"], questions[d["value"]]) for d in diff]
+    reasons = [_reason(d["value"], questions[d["value"]], state["params"]["outcome"]) for d in diff]
     ask = [d["value"] for d in diff if d["field"] == "ask"]
     title = f"Discovery framework: ask {', '.join(ask)}" if ask else "Discovery framework: new stall signals"
     evidence = {d["value"]: questions[d["value"]] for d in diff}
-    evidence["_base"] = {"n_deals": state.get("n_deals", 0), "progress_rate": state.get("base_rate", 0.0)}
+    evidence["_base"] = {"n_deals": state.get("n_deals", 0), "success_rate": state.get("base_rate", 0.0),
+                         "outcome": state["params"]["outcome"]}
     return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)))
 
 
@@ -140,9 +145,9 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
         todo = [(q, lift) for q, lift in recommended if q not in asked][:top]
         if not todo:
             continue
-        items = [{"question": q, "lift": round(lift, 3), "asked_progress": state["questions"].get(q, {}).get("asked")}
+        items = [{"question": q, "lift": round(lift, 3), "when_asked": state["questions"].get(q, {}).get("asked")}
                  for q, lift in todo]
-        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: '{q}' (+{pct(lift)} progress when asked)",
+        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: '{q}' (+{pct(lift)} success when asked)",
                           weight=lift) for q, lift in todo]
         decisions.append(card(NAME, "discovery", deal.remote_id, {"questions": items, "asked": sorted(asked)}, reasons))
     return decisions
@@ -154,4 +159,4 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Discovery questions that go with deals that progress vs stall"))
+                        description="Discovery questions that go with deals that close vs stall"))

@@ -2,7 +2,8 @@
 
 learn: for each prospect turn with an objection (the NLP extractor, plus the tenant's approved phrases),
 the rep's next turn is classified into a response strategy (jobs/nlp/data/responses.toml); the event
-counts once per deal and (objection, strategy); success = the deal progressed or was won within N days.
+counts once per deal and (objection, strategy); success = the deal was won (lost, or stalled N days =
+failure; outcome "progress" counts a stage up within N days instead).
 Per objection, a beta-binomial per strategy with a prior pooled over that objection's strategies,
 ranked by posterior mean with n and a 90% interval ("too few to tell" under the minimum sample).
 decide: a playbook proposal when one strategy is decisively better than the rest for an objection,
@@ -17,7 +18,7 @@ from typing import Any
 
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import _bayes as bayes
-from jobs.loops._outcomes import progressed
+from jobs.loops._outcomes import outcome
 from jobs.loops._phrases import candidate_phrases, strategy_mix
 from jobs.loops._proposals import applied_diff, card, describe, proposal
 from jobs.loops._talk import Turn, deal_turns, with_objection_phrases
@@ -27,7 +28,7 @@ from jobs.loops.registry import register
 from jobs.nlp.responses import classify_response
 
 NAME = "objections"
-PARAMS: dict[str, Any] = {"horizon_days": 30, "min_n": 8, "min_lift": 0.10, "card_top": 3, "phrase_min_deals": 5}
+PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.05, "card_top": 3, "phrase_min_deals": 5}
 
 
 def _params(state: State | None) -> dict[str, Any]:
@@ -69,11 +70,11 @@ def events(snapshot: Snapshot, state: State | None, now: datetime) -> tuple[list
                 continue
             if strategy is None:
                 continue
-            outcome = progressed(snapshot, deal, turn.at, now, params["horizon_days"])
+            result = outcome(snapshot, deal, turn.at, now, params["horizon_days"], params["outcome"])
             for objection in sorted(turn.objections):
                 key = (deal.remote_id, objection, strategy)
-                if outcome is not None and key not in seen:
-                    seen[key] = {"deal": deal.remote_id, "objection": objection, "strategy": strategy, "success": outcome}
+                if result is not None and key not in seen:
+                    seen[key] = {"deal": deal.remote_id, "objection": objection, "strategy": strategy, "success": result}
     return list(seen.values()), others
 
 
@@ -121,7 +122,7 @@ def _row_reason(objection: str, row: Mapping[str, Any]) -> Reason:
     post = bayes.Posterior(**{k: row[k] for k in ("n", "k", "alpha", "beta", "mean", "lo", "hi")})
     rest = bayes.Posterior(**row["rest"])
     return Reason(code=f"response_{row['verdict'].replace(' ', '_')}", weight=float(row["lift"]),
-                  text=f"'{objection}' answered with {row['strategy']}: deal moved on {describe(post)} vs {describe(rest)} otherwise",
+                  text=f"'{objection}' answered with {row['strategy']}: success {describe(post)} vs {describe(rest)} otherwise",
                   evidence=(f"{row['strategy']} {post.k}/{post.n}", f"other answers {rest.k}/{rest.n}", f"P(better)={row['p_better']}"))
 
 

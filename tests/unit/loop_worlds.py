@@ -40,8 +40,8 @@ FILLER = "Prospect: Sounds good, thanks."
 
 
 def _deal_with_history(rng: random.Random, progressed: bool, at_day: int = 2, **kw: object):  # type: ignore[no-untyped-def]
-    """A deal that entered Discovery on day 1 and, when progressed, moved to Proposal on day 12."""
-    won = progressed and rng.random() < 0.5
+    """A deal that entered Discovery on day 1; when it progressed it moved to Proposal on day 12 and was won."""
+    won = progressed
     status = DealStatus.WON if won else (DealStatus.OPEN if progressed else DealStatus.LOST)
     stage = "105" if won else ("103" if progressed else "106")
     deal = a_deal(stage_id=stage, status=status, **kw)

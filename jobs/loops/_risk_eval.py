@@ -1,0 +1,105 @@
+"""Time-ordered validation of the risk model: train on older outcomes, measure on newer ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict
+
+VALID_SHARE = 0.2
+BINS = 10
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """ROC AUC, or None when only one class is present."""
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((p - y) ** 2))
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = BINS) -> list[dict[str, float]]:
+    """Equal-width probability bins: how many deals, mean predicted, observed loss rate."""
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        mask = idx == b
+        if mask.any():
+            out.append({"lo": b / bins, "hi": (b + 1) / bins, "n": int(mask.sum()),
+                        "predicted": round(float(p[mask].mean()), 4), "observed": round(float(y[mask].mean()), 4)})
+    return out
+
+
+def calibration_error(y: np.ndarray, p: np.ndarray) -> float:
+    """Expected calibration error: mean |predicted - observed| over bins, weighted by their size."""
+    rows = reliability(y, p)
+    return float(sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rows) / max(len(y), 1))
+
+
+def figures(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """AUC, Brier, calibration error and the reliability table of predictions against outcomes."""
+    a = auc(y, p)
+    return {"auc": None if a is None else round(a, 4), "brier": round(brier(y, p), 4),
+            "ece": round(calibration_error(y, p), 4), "reliability": reliability(y, p)}
+
+
+def time_split(table: FeatureTable, share: float = VALID_SHARE) -> tuple[FeatureTable, FeatureTable]:
+    """Older rows to train, the newest `share` to validate (sorted by the table's order)."""
+    ordered = table.time_sorted()
+    cut = int(round(len(ordered) * (1 - share)))
+    return ordered.take(np.arange(cut)), ordered.take(np.arange(cut, len(ordered)))
+
+
+def validate(table: FeatureTable) -> tuple[RiskModel, dict[str, Any]]:
+    """Fit the recipe on older deals, score the newer ones; then refit on all for production."""
+    train, valid = time_split(table)
+    held = fit_recipe(train)
+    assert valid.y is not None and train.y is not None
+    p = predict(held, valid)
+    metrics = figures(valid.y, p)
+    metrics.update({"n_train": len(train), "n_valid": len(valid), "loss_rate_train": round(float(train.y.mean()), 4),
+                    "loss_rate_valid": round(float(valid.y.mean()), 4),
+                    "brier_constant": round(brier(valid.y, np.full(len(valid), float(train.y.mean()))), 4)})
+    final = fit_recipe(table.time_sorted())
+    return final, metrics
+
+
+def top_signals(model: RiskModel, table: FeatureTable, k: int = 10) -> list[dict[str, Any]]:
+    """Groups ranked by how much they move deals' odds (mean |contribution|), with their riskiest level."""
+    contrib = model.contributions(table)
+    spread = np.abs(contrib).mean(axis=0)
+    out = []
+    for j in np.argsort(-spread)[:k]:
+        group = model.groups[j]
+        out.append({"signal": group["name"], "mean_abs_logodds": round(float(spread[j]), 4),
+                    "riskiest": _riskiest(group), "safest": _riskiest(group, worst=False)})
+    return out
+
+
+def _riskiest(group: dict[str, Any], worst: bool = True) -> str:
+    """The level of a group that raises (or lowers) the odds of losing most, as text."""
+    if group["kind"] == "linear":
+        raises = group["coef"] > 0
+        return ("higher" if raises == worst else "lower") + f" ({group['coef']:+.2f}/unit)"
+    values = group["values"]
+    j = int(np.argmax(values) if worst else np.argmin(values))
+    if group["kind"] == "category":
+        label = group["levels"][j] if j < len(group["levels"]) else "other"
+    else:
+        edges = group["edges"]
+        label = "missing" if j == len(edges) + 1 else _bin_label(edges, j)
+    return f"{label} ({values[j]:+.2f})"
+
+
+def _bin_label(edges: list[float], j: int) -> str:
+    if not edges:
+        return "any"
+    if j == 0:
+        return f"< {edges[0]:g}"
+    if j >= len(edges):
+        return f">= {edges[-1]:g}"
+    return f"{edges[j - 1]:g}..{edges[j]:g}"

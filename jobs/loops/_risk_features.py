@@ -1,0 +1,104 @@
+"""From the snapshot to the risk model's feature table: warning signs plus a few firmographics.
+
+Closed deals are featurised "as of" LEAD_DAYS before they closed (never before their midpoint),
+so the model learns from what was visible while the deal was still open: the last two weeks,
+when a lost deal's final notes and stage moves pile up, never leak into training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+import numpy as np
+
+from crm_adapters.model import Deal, DealStatus
+from crm_adapters.snapshot import Snapshot
+from jobs.loops._risk_model import FeatureTable
+from jobs.loops._risk_signs import SIGNS, Sign, StageNorms, stage_at, warning_signs
+
+LEAD_DAYS = 14
+NUMBERS = ("amount", "employees")
+CATEGORIES = ("industry", "lead_source", "deal_type", "stage", "amount_precision")
+LABELS = {"amount": "deal amount", "employees": "account size", "industry": "industry", "lead_source": "lead source",
+          "deal_type": "deal type", "stage": "stage", "amount_precision": "amount rounded to"}
+
+
+@dataclass(frozen=True)
+class Featurised:
+    """The table the model reads and, per deal, the signs behind it (for evidence)."""
+
+    table: FeatureTable
+    signs: list[dict[str, Sign]]
+    deals: list[Deal]
+    as_of: list[datetime]
+
+
+def closed_on(deal: Deal) -> datetime | None:
+    """When a closed deal closed, as an aware datetime (end of its close day)."""
+    if deal.closed_at is None:
+        return None
+    return datetime.combine(deal.closed_at, time(23, 59), tzinfo=UTC)
+
+
+def as_of_for(deal: Deal, lead_days: int = LEAD_DAYS) -> datetime | None:
+    """The moment a closed deal is featurised: LEAD_DAYS before close, not before its midpoint."""
+    end = closed_on(deal)
+    if end is None:
+        return None
+    start = deal.created_at or end - timedelta(days=2 * lead_days)
+    midpoint = start + (end - start) / 2
+    return max(end - timedelta(days=lead_days), midpoint)
+
+
+def featurise(snapshot: Snapshot, deals: Sequence[Deal], moments: Sequence[datetime], norms: StageNorms) -> Featurised:
+    """Signs and attributes of each deal at its moment, as model columns."""
+    signs = [warning_signs(snapshot, d, t, norms) for d, t in zip(deals, moments, strict=True)]
+    linear = {code: np.array([s[code].value for s in signs], dtype=float) for code in SIGNS}
+    amounts = np.array([float(d.amount) if d.amount is not None else np.nan for d in deals])
+    accounts = [snapshot.account_by_id.get(d.account_id or "") for d in deals]
+    employees = np.array([a.employees if a is not None and a.employees is not None else np.nan for a in accounts], dtype=float)
+    categorical = {
+        "industry": np.array([(a.industry or "") if a is not None else "" for a in accounts], dtype=object),
+        "lead_source": np.array([d.lead_source or "" for d in deals], dtype=object),
+        "deal_type": np.array([d.deal_type or "" for d in deals], dtype=object),
+        "stage": np.array([_stage_label(snapshot, d, t) for d, t in zip(deals, moments, strict=True)], dtype=object),
+        "amount_precision": amount_precision(amounts),
+    }
+    y = None
+    if deals and all(d.is_closed for d in deals):
+        y = np.array([d.status is DealStatus.LOST for d in deals], dtype=float)
+    order = np.array([(closed_on(d) or t).timestamp() for d, t in zip(deals, moments, strict=True)])
+    table = FeatureTable([d.remote_id for d in deals], linear, {"amount": amounts, "employees": employees},
+                         categorical, y, order)
+    return Featurised(table, signs, list(deals), list(moments))
+
+
+def closed_table(snapshot: Snapshot, norms: StageNorms, lead_days: int = LEAD_DAYS) -> Featurised:
+    """Every closed deal with a close date, featurised as of before its close."""
+    deals = [d for d in snapshot.closed_deals() if d.closed_at is not None]
+    moments = [as_of_for(d, lead_days) for d in deals]
+    return featurise(snapshot, deals, [m for m in moments if m is not None], norms)
+
+
+def open_table(snapshot: Snapshot, now: datetime, norms: StageNorms) -> Featurised:
+    deals = sorted(snapshot.open_deals(), key=lambda d: d.remote_id)
+    return featurise(snapshot, deals, [now] * len(deals), norms)
+
+
+def amount_precision(amounts: np.ndarray) -> np.ndarray:
+    """How round each amount is: placeholder amounts (50,000; 0) are estimates nobody has priced yet."""
+    out = np.full(len(amounts), "exact", dtype=object)
+    finite = np.isfinite(amounts)
+    for step, label in ((100, "hundreds"), (1000, "thousands"), (10000, "tens of thousands")):
+        out[finite & (amounts > 0) & (np.mod(np.nan_to_num(amounts), step) == 0)] = label
+    out[finite & (amounts == 0)] = "zero"
+    out[~finite] = "missing"
+    return out
+
+
+def _stage_label(snapshot: Snapshot, deal: Deal, moment: datetime) -> str:
+    stage_id, _ = stage_at(snapshot, deal, moment)
+    stage = snapshot.stage_by_id.get(stage_id)
+    return stage.label if stage is not None else stage_id

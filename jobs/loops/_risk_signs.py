@@ -1,0 +1,273 @@
+"""The deal-risk warning signs, each computed from the common model "as of" a moment, with its evidence.
+
+Every sign has a severity >= 0: 0 means it does not fire, larger means worse. The same function
+serves open deals (as of now) and closed deals (as of a moment before they closed, for learning),
+so nothing recorded after `as_of` may be read here.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, Direction, StageChange
+from crm_adapters.snapshot import Snapshot
+from jobs.nlp.risk_language import risk_hits
+
+SIGNS: tuple[str, ...] = (
+    "no_recent_activity", "champion_quiet", "meeting_slipped", "close_date_pushed",
+    "stalled_in_stage", "single_threaded", "proposal_unopened", "risk_language",
+)
+QUIET_DAYS = 14  # no_recent_activity: silence longer than two working weeks
+CHAMPION_MIN_QUIET = 10  # champion_quiet: never before ten days, whatever their usual latency
+DEFAULT_LATENCY = 3.0  # days a contact usually takes to reply when we have no pairs to measure
+MEETING_WINDOW = 21  # meeting_slipped: no meeting in the last three weeks and none ahead
+PROPOSAL_GRACE = 3  # proposal_unopened: days to give a proposal before it counts as unopened
+CAP = 4.0
+LANGUAGE_DAYS = 30  # risk_language: buyer emails and calls of the last month, plus the latest call
+
+
+@dataclass(frozen=True, slots=True)
+class Sign:
+    """One warning sign on one deal: severity (0 = not firing) and a sentence of evidence."""
+
+    code: str
+    value: float
+    evidence: str = ""
+
+    @property
+    def fired(self) -> bool:
+        return self.value > 0
+
+
+@dataclass(frozen=True)
+class StageNorms:
+    """How long the tenant's deals usually stay in each stage (median and 80th percentile, days)."""
+
+    days: Mapping[str, tuple[float, float]]
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot) -> StageNorms:
+        stays: dict[str, list[float]] = {}
+        for change in snapshot.stage_changes:
+            if change.exited_at is not None:
+                stays.setdefault(change.stage_id, []).append(_days(change.exited_at - change.entered_at))
+        norms = {}
+        for stage_id, values in stays.items():
+            if len(values) >= 5:
+                values.sort()
+                norms[stage_id] = (statistics.median(values), values[int(0.8 * (len(values) - 1))])
+        return cls(norms)
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {k: [round(a, 2), round(b, 2)] for k, (a, b) in self.days.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Sequence[float]] | None) -> StageNorms:
+        return cls({k: (float(v[0]), float(v[1])) for k, v in (data or {}).items()})
+
+
+def _days(delta: timedelta) -> float:
+    return delta.total_seconds() / 86400.0
+
+
+def _cap(value: float) -> float:
+    return round(min(max(value, 0.0), CAP), 3)
+
+
+def _when(activity: Activity) -> datetime:
+    return activity.start_at or activity.occurred_at
+
+
+def warning_signs(snapshot: Snapshot, deal: Deal, as_of: datetime, norms: StageNorms) -> dict[str, Sign]:
+    """All eight signs for one deal as of a moment, reading only what was known then."""
+    acts = [a for a in snapshot.activities_for(deal.remote_id) if a.occurred_at <= as_of]
+    ahead = [a for a in snapshot.activities_for(deal.remote_id) if a.occurred_at > as_of]
+    signs = (
+        no_recent_activity(deal, acts, as_of),
+        champion_quiet(snapshot, deal, acts, as_of),
+        meeting_slipped(acts, ahead, as_of),
+        close_date_pushed(deal, acts, as_of),
+        stalled_in_stage(snapshot, deal, as_of, norms),
+        single_threaded(snapshot, deal, acts, as_of),
+        proposal_unopened(acts, as_of),
+        risk_language(acts, as_of),
+    )
+    return {s.code: s for s in signs}
+
+
+def no_recent_activity(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
+    done = [a for a in acts if a.type is not ActivityType.TASK]
+    last = done[-1].occurred_at if done else deal.created_at
+    if last is None:
+        return Sign("no_recent_activity", 0.0)
+    idle = _days(as_of - last)
+    if idle <= QUIET_DAYS:
+        return Sign("no_recent_activity", 0.0)
+    what = f"last: {done[-1].type.value} on {last.date()}" if done else "nothing logged since it was created"
+    return Sign("no_recent_activity", _cap(idle / QUIET_DAYS - 1 + 0.25), f"no activity for {idle:.0f} days ({what})")
+
+
+def champion_quiet(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
+    """Days since the champion last wrote or called in, against their own usual reply latency."""
+    champions = set(snapshot.contacts_in_role(deal.remote_id, ContactRole.CHAMPION))
+    if not champions:
+        return Sign("champion_quiet", 0.0)
+    touches = [a for a in acts if champions & set(a.contact_ids)]
+    inbound = [a.occurred_at for a in touches if a.direction is Direction.INBOUND]
+    usual = _reply_latency(touches)
+    since = inbound[-1] if inbound else (touches[0].occurred_at if touches else deal.created_at)
+    if since is None:
+        return Sign("champion_quiet", 0.0)
+    quiet = _days(as_of - since)
+    limit = max(3 * usual, CHAMPION_MIN_QUIET)
+    if quiet <= limit:
+        return Sign("champion_quiet", 0.0)
+    name = _contact_name(snapshot, next(iter(sorted(champions))))
+    heard = f"last heard from on {since.date()}" if inbound else "has never replied"
+    return Sign("champion_quiet", _cap(quiet / limit), f"champion {name} quiet for {quiet:.0f} days ({heard}; usually replies within {usual:.0f})")
+
+
+def _reply_latency(touches: Sequence[Activity]) -> float:
+    """Median days between an outbound touch and the contact's next inbound one."""
+    gaps, pending = [], None
+    for a in touches:
+        if a.direction is Direction.OUTBOUND and pending is None:
+            pending = a.occurred_at
+        elif a.direction is Direction.INBOUND and pending is not None:
+            gaps.append(_days(a.occurred_at - pending))
+            pending = None
+    return max(statistics.median(gaps), 0.5) if gaps else DEFAULT_LATENCY
+
+
+def _contact_name(snapshot: Snapshot, contact_id: str) -> str:
+    contact = snapshot.contact_by_id.get(contact_id)
+    return contact.name if contact is not None and contact.name else f"#{contact_id}"
+
+
+def meeting_slipped(acts: Sequence[Activity], ahead: Sequence[Activity], as_of: datetime) -> Sign:
+    """Meetings rescheduled or cancelled lately, or no meeting recently held and none scheduled."""
+    window = as_of - timedelta(days=MEETING_WINDOW)
+    meetings = [a for a in acts if a.type is ActivityType.MEETING]
+    slipped = [a for a in meetings if (a.outcome or "").lower() in ("rescheduled", "cancelled", "canceled")
+               and a.occurred_at >= window]
+    held = [a for a in meetings if a.occurred_at >= window and (a.outcome or "completed").lower() in ("completed", "scheduled")]
+    booked = [a for a in (*meetings, *ahead) if a.type is ActivityType.MEETING and _when(a) > as_of
+              and (a.outcome or "scheduled").lower() == "scheduled"]
+    value = float(len(slipped)) + (0.0 if held or booked else 1.0)
+    if value == 0:
+        return Sign("meeting_slipped", 0.0)
+    parts = [f"{a.outcome} meeting on {_when(a).date()}" for a in slipped[-2:]]
+    if not held and not booked:
+        parts.append(f"no meeting in the last {MEETING_WINDOW} days and none scheduled")
+    return Sign("meeting_slipped", _cap(value), "; ".join(parts))
+
+
+def close_date_changes(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> list[tuple[date, date]]:
+    """Close-date moves (from, to) recorded before `as_of`: in deal.custom history or as activities."""
+    moves: list[tuple[date, date]] = []
+    for entry in deal.custom.get("close_date_history", ()) or ():
+        move = _parse_move(entry, as_of)
+        if move is not None:
+            moves.append(move)
+    for a in acts:
+        if a.custom.get("kind") == "close_date_change":
+            move = _parse_move(a.custom, as_of, at=a.occurred_at)
+            if move is not None:
+                moves.append(move)
+    return moves
+
+
+def _parse_move(entry: Any, as_of: datetime, at: datetime | None = None) -> tuple[date, date] | None:
+    if not isinstance(entry, Mapping):
+        return None
+    try:
+        when = at or datetime.fromisoformat(str(entry.get("at") or entry.get("changed_at")))
+        old = date.fromisoformat(str(entry.get("from") or entry.get("old"))[:10])
+        new = date.fromisoformat(str(entry.get("to") or entry.get("new"))[:10])
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None or when > as_of:
+        return None
+    return old, new
+
+
+def close_date_pushed(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
+    pushes = [(old, new) for old, new in close_date_changes(deal, acts, as_of) if new > old]
+    if not pushes:
+        return Sign("close_date_pushed", 0.0)
+    total = sum((new - old).days for old, new in pushes)
+    text = f"close date pushed {len(pushes)} time{'s' if len(pushes) > 1 else ''}, {total} days in all"
+    return Sign("close_date_pushed", _cap(len(pushes) + total / 60), f"{text} (last {pushes[-1][0]} -> {pushes[-1][1]})")
+
+
+def stage_at(snapshot: Snapshot, deal: Deal, as_of: datetime) -> tuple[str, datetime | None]:
+    """The stage a deal was in at a moment and when it entered it (its history, else the deal itself)."""
+    history: list[StageChange] = [c for c in snapshot.history_for(deal.remote_id) if c.entered_at <= as_of]
+    if history:
+        stage_id, entered = history[-1].stage_id, history[-1].entered_at
+    elif deal.is_closed:
+        return "", None  # its current stage is the outcome: never read it for a past moment
+    else:
+        stage_id, entered = deal.stage_id, deal.created_at
+    stage = snapshot.stage_by_id.get(stage_id)
+    if deal.is_closed and stage is not None and stage.is_closed:
+        return "", None
+    return stage_id, entered
+
+
+def stalled_in_stage(snapshot: Snapshot, deal: Deal, as_of: datetime, norms: StageNorms) -> Sign:
+    stage_id, entered = stage_at(snapshot, deal, as_of)
+    usual = norms.days.get(stage_id)
+    if entered is None or usual is None:
+        return Sign("stalled_in_stage", 0.0)
+    days = _days(as_of - entered)
+    median, p80 = usual
+    if days <= max(p80, 7.0):
+        return Sign("stalled_in_stage", 0.0)
+    stage = snapshot.stage_by_id.get(stage_id)
+    label = stage.label if stage is not None else stage_id
+    text = f"{days:.0f} days in {label}; deals usually leave it in {median:.0f} (80% within {p80:.0f})"
+    return Sign("stalled_in_stage", _cap(days / max(p80, 7.0)), text)
+
+
+def single_threaded(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
+    """One buyer contact at most (roles named by then, people touched), and/or no economic buyer named."""
+    roles = [r for r in snapshot.roles_by_deal.get(deal.remote_id, [])
+             if r.remote_updated_at is None or r.remote_updated_at <= as_of]
+    engaged = {c for a in acts if a.direction is not Direction.INTERNAL for c in a.contact_ids} | {r.contact_id for r in roles}
+    buyers = [r for r in roles if r.role in (ContactRole.ECONOMIC_BUYER, ContactRole.DECISION_MAKER)]
+    thin, no_buyer = len(engaged) <= 1, not buyers
+    parts = []
+    if thin:
+        parts.append(f"only {len(engaged)} buyer contact involved")
+    if no_buyer:
+        parts.append("no economic buyer or decision maker named")
+    return Sign("single_threaded", float(thin) + float(no_buyer), "; ".join(parts))
+
+
+def proposal_unopened(acts: Sequence[Activity], as_of: datetime) -> Sign:
+    sent = [a for a in acts if a.custom.get("kind") == "proposal" and _days(as_of - a.occurred_at) >= PROPOSAL_GRACE]
+    if not sent or any(bool(a.custom.get("opened")) for a in sent):
+        return Sign("proposal_unopened", 0.0)
+    last = sent[-1].occurred_at
+    return Sign("proposal_unopened", 1.0, f"proposal sent {last.date()} not opened after {_days(as_of - last):.0f} days")
+
+
+def risk_language(acts: Sequence[Activity], as_of: datetime) -> Sign:
+    """Risk phrases (not negated) in the buyer's words: the latest call, and calls, meetings, replies of the last month."""
+    spoken = [a for a in acts if a.type in (ActivityType.CALL, ActivityType.MEETING) and (a.transcript or a.body)]
+    recent = as_of - timedelta(days=LANGUAGE_DAYS)
+    voiced = [a for a in acts if a.occurred_at >= recent and (
+        (a.type is ActivityType.EMAIL and a.direction is Direction.INBOUND) or a in spoken[-1:] or
+        (a.type in (ActivityType.CALL, ActivityType.MEETING) and a.occurred_at >= recent))]
+    if spoken and spoken[-1] not in voiced:
+        voiced.insert(0, spoken[-1])
+    found = [(a, h) for a in voiced for h in risk_hits(a.transcript or a.body)]
+    if not found:
+        return Sign("risk_language", 0.0)
+    quotes = "; ".join(f'{h.label} ({a.type.value} {a.occurred_at.date()}): "{h.sentence[:100]}"' for a, h in found[:2])
+    return Sign("risk_language", _cap(len(found)), quotes)
