@@ -24,6 +24,7 @@ from jobs.nlp.pipeline import has_lemmas, nlp
 from jobs.nlp.speakers import Turn, split_turns
 from jobs.nlp.taxonomy import Taxonomy, default_taxonomy
 
+DERIVED = "from_pain"  # Mention.value of identify_pain inferred from a stated pain (not an explicit MEDDIC line)
 KINDS = ("pain", "meddic", "budget", "timeline", "competitor", "objection", "question")
 _NEG_WINDOW = 6  # tokens before a match a negation cue may sit in ("we don't have an issue with X")
 _POST_WINDOW = 4
@@ -165,6 +166,8 @@ class _Extractor:
                             ("meddic", t.meddic)):
             for key, phrases in table.items():
                 groups[f"{kind}|{key}"] = phrases
+        for key, phrases in t.pain_exclude.items():
+            groups[f"exclude|{key}"] = phrases
         for key, phrases in t.pain_absence.items():
             groups[f"absence|{key}"] = phrases
         groups["budget|budget"] = t.budget_terms
@@ -186,7 +189,7 @@ class _Extractor:
         pains = found["pain"]
         found["meddic"].extend(
             Mention("meddic", "identify_pain", m.span, m.sentence, False, m.hedged, m.speaker, m.in_question,
-                    m.start, m.end) for m in pains if m.affirmed)
+                    m.start, m.end, DERIVED) for m in pains if m.affirmed and m.speaker != "rep")
         return Extraction(
             pains=tuple(pains), meddic=tuple(found["meddic"]), budget=tuple(found["budget"]),
             timeline=tuple(found["timeline"]), competitors=tuple(found["competitor"]),
@@ -200,12 +203,15 @@ class _Extractor:
             label = self.nlp.vocab.strings[match_id]
             spans.setdefault(label.split("|")[0], []).append(Span(doc, start, end, label=label))
         pseudo = {i for s in spans.get("pseudo", []) for i in range(s.start, s.end)}
+        excluded = {(s.label_.split("|")[1], i) for s in spans.get("exclude", []) for i in range(s.start, s.end)}
         clauses = _clauses(doc, self.tax.breakers - {"and", ":"})
         hedged = {clauses[s.start] for s in spans.get("hedge", [])}
         for kind, group in spans.items():
-            if kind in ("hedge", "pseudo"):
+            if kind in ("hedge", "pseudo", "exclude"):
                 continue
             for span in _non_overlapping(group):
+                if kind == "pain" and any((span.label_.split("|")[1], i) in excluded for i in range(span.start, span.end)):
+                    continue
                 mention = self._mention(kind, span, turn, pseudo, clauses[span.start] in hedged)
                 if mention is not None:
                     found[mention.kind].append(mention)

@@ -42,6 +42,7 @@ class Taxonomy:
 
     pains: Mapping[str, tuple[str, ...]]
     pain_absence: Mapping[str, tuple[str, ...]]  # negated, these ARE the pain ("no visibility")
+    pain_exclude: Mapping[str, tuple[str, ...]]  # a pain match inside one of these is not the pain
     objections: Mapping[str, tuple[str, ...]]
     questions: Mapping[str, tuple[str, ...]]
     meddic: Mapping[str, tuple[str, ...]]
@@ -73,7 +74,7 @@ class Taxonomy:
         return tuple(
             tuple(sorted((k, tuple(v)) for k, v in m.items())) if isinstance(m, Mapping) else
             (tuple(sorted(m)) if isinstance(m, frozenset) else m)
-            for m in (self.pains, self.pain_absence, self.post_negation, self.objections, self.questions, self.meddic, self.budget_terms,
+            for m in (self.pains, self.pain_absence, self.pain_exclude, self.post_negation, self.objections, self.questions, self.meddic, self.budget_terms,
                       self.budget_problems, self.timeline, self.timeline_negative, self.competitors,
                       self.competitor_generic, self.negation, self.pseudo_negation, self.hedges,
                       self.breakers, self.question_openers, self.variants)
@@ -89,7 +90,7 @@ def _replace(taxonomy: Taxonomy, **changes: Any) -> Taxonomy:
 def _absence(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     unknown = sorted(set(table) - set(PAIN_IDS))
     if unknown:
-        raise ValueError(f"pains.toml: unknown pain ids in [absence]: {unknown}")
+        raise ValueError(f"pains.toml: unknown pain ids in [absence]/[exclude]: {unknown}")
     return {k: tuple(v) for k, v in table.items()}
 
 
@@ -113,6 +114,7 @@ def load_taxonomy(data_dir: Path | None = None) -> Taxonomy:
     return Taxonomy(
         pains=_phrases(pains, "pains", PAIN_IDS, "pains.toml"),
         pain_absence=_absence(pains.get("absence", {})),
+        pain_exclude=_absence(pains.get("exclude", {})),
         objections=_phrases(objections, "objections", OBJECTION_IDS, "objections.toml"),
         questions=_phrases(questions, "questions", QUESTION_IDS, "questions.toml"),
         meddic=_phrases(signals, "meddic", MEDDIC_IDS, "signals.toml"),
