@@ -29,20 +29,22 @@ Revoker = Callable[[Installation, Mapping[str, Any]], None]
 """revoke(installation, decrypted tokens): tell the CRM to forget our grant."""
 
 
-def _queues() -> Any:
-    try:
-        from jobs import queues
-    except ImportError:
+def redis_for(settings: Settings) -> Any:
+    """The queue's Redis, or None in the embedded mode (jobs run in-process)."""
+    if settings.embedded:
         return None
-    return queues
+    from jobs import queues
+
+    return queues.connect(settings.redis_url)
 
 
 def request_backfill(settings: Settings, store: Store, installation_id: str) -> str:
     """Start the first full sync; returns 'enqueued' or 'recorded' (embedded mode)."""
-    queues = _queues()
-    helper = getattr(queues, "enqueue_backfill", None) if queues else None
-    if helper is not None and not settings.embedded:
-        helper(installation_id)
+    redis = redis_for(settings)
+    if redis is not None:
+        from jobs import queues
+
+        queues.enqueue_backfill(installation_id, connection=redis)
         return "enqueued"
     _record(store, installation_id, "sync_requested", {"kind": "backfill"})
     return "recorded"
@@ -50,11 +52,12 @@ def request_backfill(settings: Settings, store: Store, installation_id: str) -> 
 
 def request_sync(settings: Settings, store: Store, installation_id: str, objects: Mapping[str, Sequence[str]]) -> str:
     """An incremental sync of the objects a webhook named ({entity: [remote ids]})."""
-    queues = _queues()
-    helper = getattr(queues, "enqueue_incremental_sync", None) if queues else None
+    redis = redis_for(settings)
     detail = {"kind": "incremental", "objects": {k: sorted(set(v))[:500] for k, v in objects.items()}}
-    if helper is not None and not settings.embedded:
-        helper(installation_id, entities=sorted(objects))
+    if redis is not None:
+        from jobs import queues
+
+        queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
         return "enqueued"
     _record(store, installation_id, "sync_requested", detail)
     return "recorded"
@@ -65,7 +68,8 @@ def _record(store: Store, installation_id: str, action: str, detail: dict[str, A
         inst.audit(session, installation_id, "system", action, detail)
 
 
-def uninstall(store: Store, cipher: TokenCipher, installation_id: str, revoke: Revoker, *, actor: str) -> None:
+def uninstall(store: Store, cipher: TokenCipher, installation_id: str, revoke: Revoker, *, actor: str,
+              redis: Any = None) -> None:
     """Revoke the grant (best effort: a grant already gone is fine), stop jobs, mark uninstalled."""
     with store.session() as session:
         row = inst.get(session, installation_id)
@@ -75,7 +79,7 @@ def uninstall(store: Store, cipher: TokenCipher, installation_id: str, revoke: R
             revoke(row, tokens)
         except Exception as exc:  # the CRM may already have dropped the grant; uninstall anyway
             logger.warning("revoke failed for %s: %s", installation_id, type(exc).__name__)
-    stop_jobs(installation_id)
+    stop_jobs(installation_id, redis)
     with store.session() as session:
         inst.set_status(session, installation_id, InstallationStatus.UNINSTALLED, f"disconnected by {actor}")
         inst.audit(session, installation_id, actor, "uninstalled", {"revoked": bool(tokens)})

@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlparse
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from connector import oauth_state, web
 from connector.errors import ApiError
-from connector.installations import request_backfill, uninstall
-from connector.oauth_clients import HubSpotOAuth, SalesforceOAuth, pkce_pair
+from connector.installations import redis_for, request_backfill, uninstall
 from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import installations as inst
 from connector.store.tables import Installation
-from crm_adapters.errors import ConfigError, CrmError
+from crm_adapters.errors import ConfigError, CrmAuthError, CrmError
+from crm_adapters.hubspot import oauth as hs_oauth
+from crm_adapters.salesforce import oauth as sf_oauth
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("oauth", __name__)
@@ -44,35 +45,43 @@ HUBSPOT_SCOPES = (
 )
 SALESFORCE_SCOPES = ("api", "refresh_token", "id")
 _MY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(--[a-z0-9-]+)?(\.sandbox)?\.my\.salesforce\.com$")
-_ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")
 
 
 def _callback_url(crm: str) -> str:
     return web.settings().public_base_url.rstrip("/") + f"/oauth/{crm}/callback"
 
 
-def hubspot_client() -> HubSpotOAuth:
+def hubspot_app() -> hs_oauth.OAuthApp:
     s = web.settings()
     if not s.hubspot_client_id:
         raise ApiError(503, "not_configured", "HubSpot is not configured on this server (HUBSPOT_CLIENT_ID)")
-    return HubSpotOAuth(s.hubspot_base_url, s.hubspot_client_id, s.hubspot_client_secret)
+    return hs_oauth.OAuthApp(s.hubspot_client_id, s.hubspot_client_secret, api_host=s.hubspot_base_url,
+                             app_host=s.hubspot_app_base_url)
 
 
-def salesforce_client() -> SalesforceOAuth:
-    s = web.settings()
-    if not s.salesforce_client_id:
+def _salesforce_configured() -> None:
+    if not web.settings().salesforce_client_id:
         raise ApiError(503, "not_configured", "Salesforce is not configured on this server (SALESFORCE_CLIENT_ID)")
-    return SalesforceOAuth(s.salesforce_client_id, s.salesforce_client_secret)
+
+
+@contextmanager
+def _refused_as_400(crm: str) -> Iterator[None]:
+    """A refused code exchange or a forged token response is the installer's problem: 400, nothing stored."""
+    try:
+        yield
+    except CrmAuthError as exc:
+        logger.warning("%s install refused: %s", crm, str(exc)[:200])
+        code = "bad_signature" if "signature" in str(exc) else "oauth_refused"
+        raise ApiError(400, code, f"{crm} refused the install: {str(exc)[:200]}; nothing was stored") from None
 
 
 @bp.get("/install/hubspot")
 def install_hubspot() -> Response:
     """Send the admin to HubSpot's consent screen with our scopes and a fresh state."""
-    client = hubspot_client()
+    app = hubspot_app()
     state = oauth_state.issue("hubspot", {})
-    query = urlencode({"client_id": client.client_id, "redirect_uri": _callback_url("hubspot"),
-                       "scope": " ".join(HUBSPOT_SCOPES), "state": state})
-    return redirect(f"{web.settings().hubspot_app_base_url.rstrip('/')}/oauth/authorize?{query}")
+    return redirect(hs_oauth.authorize_url(app, redirect_uri=_callback_url("hubspot"), scopes=HUBSPOT_SCOPES,
+                                           state=state))
 
 
 @bp.get("/oauth/hubspot/callback")
@@ -80,32 +89,32 @@ def hubspot_callback() -> Response:
     _refuse_denied_consent()
     oauth_state.consume("hubspot", request.args.get("state"))
     code = _required_arg("code")
-    client = hubspot_client()
-    token = client.exchange_code(code, _callback_url("hubspot"))
-    info = client.introspect(str(token["access_token"]))
-    hub_id = token.get("hub_id") or info.get("hub_id")
+    app = hubspot_app()
+    with _refused_as_400("HubSpot"):
+        grant = hs_oauth.exchange_code(app, code=code, redirect_uri=_callback_url("hubspot"), now=web.now())
+        info = hs_oauth.introspect(app, grant.tokens.access_token)
+    hub_id = grant.hub_id or info.hub_id
     if not hub_id:
         raise ApiError(502, "crm_error", "HubSpot did not say which portal was installed (no hub_id)")
-    user = str(info.get("user") or info.get("user_id") or "")
-    expires_in = int(token.get("expires_in") or info.get("expires_in") or 1800)
+    user = str(info.user or info.user_id or "")
+    expires_at = grant.tokens.expires_at or web.now() + timedelta(seconds=int(info.expires_in or 1800))
     installation = _store_installation(
-        crm="hubspot", tenant_id=str(hub_id), tokens=_token_fields(token),
-        expires_at=web.now() + timedelta(seconds=expires_in), name=str(info.get("hub_domain") or ""),
-        installed_by=user, scopes=" ".join(info.get("scopes") or token.get("scopes") or HUBSPOT_SCOPES))
+        crm="hubspot", tenant_id=str(hub_id), tokens=_token_fields(grant.tokens.access_token, grant.tokens.refresh_token),
+        expires_at=expires_at, name=str(info.hub_domain or ""), installed_by=user,
+        scopes=" ".join(info.scopes or grant.scopes or HUBSPOT_SCOPES))
     return _after_install(installation, user)
 
 
 @bp.get("/install/salesforce")
 def install_salesforce() -> Response:
     """Web-server flow with PKCE on the org's login host; the verifier stays server-side."""
-    client = salesforce_client()
+    _salesforce_configured()
     login_host = _login_host(request.args.get("env", "production"), request.args.get("host", ""))
-    verifier, challenge = pkce_pair(secrets.token_urlsafe(64))
+    verifier, challenge = sf_oauth.pkce_pair()
     state = oauth_state.issue("salesforce", {"login_host": login_host, "code_verifier": verifier})
-    query = urlencode({"response_type": "code", "client_id": client.client_id,
-                       "redirect_uri": _callback_url("salesforce"), "scope": " ".join(SALESFORCE_SCOPES),
-                       "state": state, "code_challenge": challenge, "code_challenge_method": "S256"})
-    return redirect(f"{login_host}/services/oauth2/authorize?{query}")
+    return redirect(sf_oauth.authorize_url(
+        login_host, client_id=web.settings().salesforce_client_id, redirect_uri=_callback_url("salesforce"),
+        state=state, code_challenge=challenge, scope=" ".join(SALESFORCE_SCOPES)))
 
 
 @bp.get("/oauth/salesforce/callback")
@@ -113,19 +122,17 @@ def salesforce_callback() -> Response:
     _refuse_denied_consent()
     flow = oauth_state.consume("salesforce", request.args.get("state"))
     code = _required_arg("code")
-    client = salesforce_client()
-    token = client.exchange_code(flow["login_host"], code, _callback_url("salesforce"), flow["code_verifier"])
-    if not client.signature_ok(token):
-        logger.warning("Salesforce token response failed its signature check; nothing stored")
-        raise ApiError(400, "bad_signature", "Salesforce's token response signature does not match; nothing was stored")
-    org_id, user_id = _ids_from_identity_url(str(token["id"]))
-    if not token.get("instance_url", "").startswith("https://") and not web.settings().testing:
-        raise ApiError(502, "crm_error", "Salesforce returned no https instance_url")
+    _salesforce_configured()
+    s = web.settings()
+    with _refused_as_400("Salesforce"):  # exchange_code checks the signature before trusting `id`
+        grant = sf_oauth.exchange_code(flow["login_host"], code=code, code_verifier=flow["code_verifier"],
+                                       client_id=s.salesforce_client_id, client_secret=s.salesforce_client_secret,
+                                       redirect_uri=_callback_url("salesforce"))
     installation = _store_installation(
-        crm="salesforce", tenant_id=org_id, tokens=_token_fields(token), expires_at=None,
-        login_host=flow["login_host"], instance_url=str(token["instance_url"]), installed_by=user_id,
-        scopes=str(token.get("scope") or " ".join(SALESFORCE_SCOPES)))
-    return _after_install(installation, user_id)
+        crm="salesforce", tenant_id=grant.org_id, tokens=_token_fields(grant.access_token, grant.refresh_token),
+        expires_at=None, login_host=flow["login_host"], instance_url=grant.instance_url, installed_by=grant.user_id,
+        scopes=grant.scope or " ".join(SALESFORCE_SCOPES))
+    return _after_install(installation, grant.user_id)
 
 
 def _login_host(env: str, host: str) -> str:
@@ -134,20 +141,13 @@ def _login_host(env: str, host: str) -> str:
     if env == "production":
         return base
     if env == "sandbox":
-        return "https://test.salesforce.com" if base == "https://login.salesforce.com" else base
+        return sf_oauth.SANDBOX if base == sf_oauth.PRODUCTION else base
     if env == "mydomain":
         host = host.strip().lower().removeprefix("https://").rstrip("/")
         if not _MY_DOMAIN.match(host):
             raise ApiError(400, "bad_request", "host must be your My Domain, e.g. acme.my.salesforce.com")
         return f"https://{host}"
     raise ApiError(400, "bad_request", "env must be production, sandbox or mydomain")
-
-
-def _ids_from_identity_url(identity: str) -> tuple[str, str]:
-    parts = urlparse(identity).path.strip("/").split("/")
-    if len(parts) != 3 or parts[0] != "id" or not _ORG_ID.match(parts[1]):
-        raise ApiError(502, "crm_error", "Salesforce's identity URL does not name an org")
-    return parts[1], parts[2]
 
 
 def _refuse_denied_consent() -> None:
@@ -163,11 +163,9 @@ def _required_arg(name: str) -> str:
     return value
 
 
-def _token_fields(token: dict[str, Any]) -> dict[str, Any]:
+def _token_fields(access_token: str, refresh_token: str | None) -> dict[str, Any]:
     """Only the secrets go in the encrypted blob; the rest lives in columns."""
-    if not token.get("access_token"):
-        raise ApiError(502, "crm_error", "the CRM's token response has no access_token")
-    return {"access_token": token["access_token"], "refresh_token": token.get("refresh_token")}
+    return {"access_token": access_token, "refresh_token": refresh_token}
 
 
 def _store_installation(*, crm: str, tenant_id: str, tokens: dict[str, Any], expires_at: Any, **fields: Any) -> Installation:
@@ -241,12 +239,12 @@ def uninstall_from_hubspot() -> Response:
 
 
 def _disconnect(installation_id: str, *, actor: str) -> None:
-    uninstall(web.store(), web.cipher(), installation_id, _revoke, actor=actor)
+    uninstall(web.store(), web.cipher(), installation_id, _revoke, actor=actor, redis=redis_for(web.settings()))
 
 
 def _revoke(installation: Installation, tokens: Any) -> None:
     refresh = tokens.get("refresh_token") or tokens.get("access_token")
     if installation.crm == "hubspot":
-        hubspot_client().revoke(refresh)
+        hs_oauth.revoke(hubspot_app(), refresh)
     elif installation.crm == "salesforce":
-        salesforce_client().revoke(installation.login_host or web.settings().salesforce_login_url, refresh)
+        sf_oauth.revoke(installation.login_host or web.settings().salesforce_login_url, refresh)

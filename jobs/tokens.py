@@ -131,7 +131,7 @@ class StoreTokenSource:
         logger.warning("refresh refused for %s: marking %s", self._id, status)
         with self._store.session() as session:
             inst.set_status(session, self._id, status, f"token refresh refused: {str(exc)[:200]}")
-        stop_jobs(self._id)
+        stop_jobs(self._id, self._redis)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -159,15 +159,13 @@ def _local_lock(installation_id: str) -> Iterator[None]:
         yield
 
 
-def stop_jobs(installation_id: str) -> None:
-    """Cancel the installation's queued jobs through the engine's helper, when the engine has one."""
-    try:
-        from jobs import queues
-    except ImportError:
-        return
-    stop = getattr(queues, "stop_installation_jobs", None) or getattr(queues, "cancel_installation_jobs", None)
-    if stop is not None:
-        stop(installation_id)
+def stop_jobs(installation_id: str, redis: Any = None) -> int:
+    """Cancel the installation's waiting jobs; without Redis (embedded) jobs run inline and check the status."""
+    if redis is None:
+        return 0
+    from jobs import queues
+
+    return queues.stop_installation_jobs(installation_id, connection=redis)
 
 
 def heartbeat_idle(
