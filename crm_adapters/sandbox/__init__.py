@@ -1,5 +1,6 @@
 """The embedded sandbox CRM and the simulated sales org behind it (see README.md in this package)."""
 
+from crm_adapters.sandbox.adapter import SandboxCrm
 from crm_adapters.sandbox.playbook import Playbook
 from crm_adapters.sandbox.scenario import Scenario, ScenarioError, load_scenario
 from crm_adapters.sandbox.simulator import SimulatedOrg, SimulatedWorld, oracle_playbook, simulate
@@ -8,6 +9,7 @@ from crm_adapters.sandbox.truth import DealTruth, Truth
 __all__ = [
     "DealTruth",
     "Playbook",
+    "SandboxCrm",
     "Scenario",
     "ScenarioError",
     "SimulatedOrg",
