@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from connector.logs import configure_logging
@@ -40,6 +42,23 @@ def _add_job_commands() -> None:
 
 
 _add_job_commands()
+
+
+@main.command("backtest")
+@click.option("--deals", "deals", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of opportunities, one row per deal.")
+@click.option("--mapping", "mapping", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML naming the id, time, outcome and feature columns (see jobs/backtest.py).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--no-baselines", is_flag=True, help="Skip majority / naive Bayes / gradient boosting.")
+def backtest(deals: Path, mapping: Path, as_json: bool, no_baselines: bool) -> None:
+    """Deal-risk learning on a CSV of closed deals, validated forward in time."""
+    from jobs.backtest import BacktestError, command
+
+    try:
+        command(deals, mapping, as_json=as_json, baselines=not no_baselines)
+    except BacktestError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":
