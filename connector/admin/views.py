@@ -159,15 +159,14 @@ def approvals() -> str:
 @admin.post("/proposals/<proposal_id>/<verdict>")
 @auth.login_required
 def decide_proposal(proposal_id: str, verdict: str) -> Response:
-    from jobs import approvals as approval_flow
+    from ui_extensions.card_data import decide
 
     installation_id = auth.current_installation_id()
     if verdict not in ("approve", "reject"):
         return Response("unknown verdict", status=400)
     reason = request.form.get("reason", "").strip()
     with _store().session() as s:
-        approval_flow.record_verdict(s, installation_id, proposal_id, approved=verdict == "approve",
-                                     by=f"user:{session['user']}", reason=reason)
+        decide(s, installation_id, proposal_id, approved=verdict == "approve", by=f"user:{session['user']}", reason=reason)
     flash("Approved: the new version goes live for the treatment group." if verdict == "approve" else "Rejected; the reason is recorded.")
     return redirect(url_for("admin.approvals"))  # type: ignore[return-value]
 
