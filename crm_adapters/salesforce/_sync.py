@@ -115,14 +115,27 @@ class ObjectReader:
                 yield fresh, state
             return
         if use_bulk:
-            logger.info("backfill of %s through Bulk API 2.0", self.spec.sobject)
-            pages = self.client.bulk_pages(self.spec.sobject, self.select(order=not keyset))
+            pages = self._bulk_or_rest(keyset)
         else:
             pages = self.client.query_pages(self.select())
         for page in pages:
             yield page, {}
         yield [], {"ts": (started - OVERLAP).strftime("%Y-%m-%dT%H:%M:%S.000+0000"), "id": "", "seen": {},
                    "del": started.isoformat()}
+
+    def _bulk_or_rest(self, keyset: bool) -> Iterator[list[Row]]:
+        """Bulk API 2.0 pages; REST paging when Bulk refuses the object before the first page (INVALIDENTITY)."""
+        logger.info("backfill of %s through Bulk API 2.0", self.spec.sobject)
+        pages = self.client.bulk_pages(self.spec.sobject, self.select(order=not keyset))
+        try:
+            first = next(pages, None)
+        except CrmBadRequest as exc:
+            logger.warning("Bulk API refused %s (%s); backfilling through REST", self.spec.sobject, exc)
+            yield from self.client.query_pages(self.select())
+            return
+        if first is not None:
+            yield first
+            yield from pages
 
     def hard_deletes(self, state: dict[str, Any]) -> tuple[list[tuple[str, datetime]] | None, dict[str, Any]]:
         """Ids in the delete log since the last look; None when the log no longer reaches back (reconcile)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from tests.fakes.salesforce.org import NO_BULK, SfError
+from tests.fakes.salesforce.org import SfError
 from tests.fakes.salesforce.rest import _json_body, _user, org
 from tests.fakes.salesforce.soql import SoqlError, parse
 
@@ -25,10 +25,8 @@ def create_job(ver: str) -> Any:
         q = parse(body.get("query", ""))
     except SoqlError as exc:
         raise SfError(400, "MALFORMED_QUERY", str(exc)) from exc
-    if q.sobject in NO_BULK:
+    if q.sobject in org().no_bulk:
         raise SfError(400, "INVALIDENTITY", f"Entity '{q.sobject}' is not supported by the Bulk API.")
-    if q.order or q.limit is not None:
-        pass  # allowed but slow in reality; the adapter never sends them
     _, rows = org().run_query(body["query"], include_deleted=operation == "queryAll")
     job_id = org().new_id("AsyncApexJob").replace("a00", "750", 1)
     now = org().now()

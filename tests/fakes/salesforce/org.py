@@ -44,7 +44,7 @@ PREFIX = {"Opportunity": "006", "Account": "001", "Contact": "003", "Opportunity
           "OpportunityHistory": "008", "User": "005", "UserRole": "00E", "Profile": "00e", "Task": "00T",
           "Event": "00U", "Lead": "00Q", "OpportunityStage": "01J", "TaskStatus": "01J", "PermissionSet": "0PS",
           "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "CustomField": "00N"}
-NO_BULK = {"TaskStatus", "OpportunityStage"}  # as in the real Bulk API: "not supported by the Bulk API"
+NO_BULK = ("TaskStatus", "OpportunityStage")  # as in the real Bulk API: "not supported by the Bulk API"
 
 
 def wire_datetime(value: datetime) -> str:
@@ -87,6 +87,7 @@ class FakeOrg:
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
+        self.no_bulk: set[str] = set(NO_BULK)
         self.fields: dict[str, set[str]] = {o: set(SYS) | set(f) for o, f in STANDARD_FIELDS.items()}
         self.records: dict[str, dict[str, dict[str, Any]]] = {o: {} for o in STANDARD_FIELDS}
         self.purged: dict[str, dict[str, Any]] = {}

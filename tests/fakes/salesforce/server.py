@@ -15,7 +15,8 @@ from typing import Any
 import requests
 import trustme
 from flask import Flask, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.http import http_date
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.fakes.salesforce import bulk, oauth, rest
 from tests.fakes.salesforce.oauth import OAuthApp
@@ -37,8 +38,8 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
     @app.before_request
     def _gate() -> Any:
         org: FakeOrg = app.config["ORG"]
-        if not request.path.startswith("/services/data/"):
-            return None
+        if not request.path.startswith("/services/data/") or _UNMETERED.match(request.path):
+            return None  # OAuth, identity and the version list need no session and cost nothing
         internal = request.headers.get("X-Sf-Internal") == "1"
         if not internal:
             org.calls.append((request.method, request.full_path))
@@ -50,7 +51,7 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
         if user is None:
             return jsonify(EXPIRED), 401
         request.environ["sf.user"] = user
-        if internal or _UNMETERED.match(request.path):
+        if internal:
             return None
         if org.api_used >= org.api_max:
             return jsonify(LIMIT), 403
@@ -85,6 +86,13 @@ def _take_injected(org: FakeOrg) -> Injected | None:
                     org.injected.remove(item)
                 return item
     return None
+
+
+class _OrgClockHandler(WSGIRequestHandler):
+    """The Date header follows the org's clock, so tests control "now" end to end (getDeleted windows)."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return http_date(self.server.app.config["ORG"].clock())  # type: ignore[attr-defined]
 
 
 class FakeSalesforce:
@@ -140,7 +148,8 @@ def running_fake(tmp_dir: Path, org: FakeOrg | None = None) -> Iterator[FakeSale
     org = org or FakeOrg()
     oauth_app = OAuthApp()
     app = create_app(org, oauth_app, "")
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=ssl_ctx)
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=ssl_ctx,
+                         request_handler=_OrgClockHandler)
     url = f"https://127.0.0.1:{server.server_port}"
     app.config["BASE_URL"] = url
     thread = threading.Thread(target=server.serve_forever, name="fake-salesforce", daemon=True)
