@@ -39,6 +39,10 @@ def _add_job_commands() -> None:
 
     for command in (worker, cron, demo):
         main.add_command(command)
+    from jobs.lifecycle import _commands as lifecycle_commands
+
+    for command in lifecycle_commands():
+        main.add_command(command)
 
 
 _add_job_commands()

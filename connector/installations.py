@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import delete, select
 
 from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.crypto import TokenCipher
 from connector.store.installations import InstallationStatus
-from connector.store.tables import AuditEntry, Installation, OAuthState
+from connector.store.tables import Installation
+from jobs.lifecycle import purge_expired
 from jobs.tokens import stop_jobs
+
+__all__ = ["purge_expired", "redis_for", "request_backfill", "request_sync", "uninstall"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,38 +84,3 @@ def uninstall(store: Store, cipher: TokenCipher, installation_id: str, revoke: R
         inst.set_status(session, installation_id, InstallationStatus.UNINSTALLED, f"disconnected by {actor}")
         inst.audit(session, installation_id, actor, "uninstalled", {"revoked": bool(tokens)})
     logger.info("installation %s uninstalled by %s", installation_id, actor)
-
-
-def purge_expired(store: Store, *, retention_days: int, now: datetime | None = None) -> list[str]:
-    """Delete every tenant uninstalled more than `retention_days` ago, with all its rows (cron hook)."""
-    now = now or datetime.now(UTC)
-    cutoff = now - timedelta(days=retention_days)
-    with store.session() as session:
-        rows = session.execute(
-            select(Installation).where(Installation.status == InstallationStatus.UNINSTALLED)
-        ).scalars().all()
-        expired = [r for r in rows if r.uninstalled_at and _aware(r.uninstalled_at) < cutoff]
-        for row in expired:
-            session.add(AuditEntry(installation_id=None, actor="system", action="tenant_purged",
-                                   detail={"crm": row.crm, "tenant_id": row.tenant_id}))
-        ids = [r.id for r in expired]
-        if ids:
-            _delete_tenant_rows(session, ids)
-        session.execute(delete(OAuthState).where(OAuthState.created_at < now - timedelta(days=1)))
-    for iid in ids:
-        logger.info("purged tenant data of installation %s", iid)
-    return ids
-
-
-def _delete_tenant_rows(session: Any, ids: list[str]) -> None:
-    """Children first (SQLite without FK enforcement on old files must not keep orphans)."""
-    from connector.store import tables
-
-    for table in reversed(tables.Base.metadata.sorted_tables):
-        if "installation_id" in table.c and table.name != "installations":
-            session.execute(table.delete().where(table.c.installation_id.in_(ids)))
-    session.execute(delete(Installation).where(Installation.id.in_(ids)))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -298,3 +298,23 @@ def test_purge_deletes_tenant_data_only_after_the_retention(store: Store) -> Non
         assert s.get(Installation, old) is None
         assert s.execute(select(AuditEntry).where(AuditEntry.action == "tenant_purged")).scalar_one().detail == \
             {"crm": "hubspot", "tenant_id": "1"}
+
+
+@responses.activate
+def test_uninstall_cancels_the_tenants_queued_jobs(store: Store, clock: Clock, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from rq.job import Job
+
+    from jobs.queues import job_id
+
+    settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="hs-cid", hubspot_client_secret="hs-secret",
+                        redis_url=redis_url)
+    app = create_app(settings, store=store)
+    app.extensions["salesloop.clock"] = clock
+    client, iid = _installed(app, store)
+    job = Job.fetch(job_id("backfill", iid), connection=redis_conn)
+    assert job.get_status() == "queued"
+    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token/revoke", status=200)
+    with client.session_transaction() as sess:
+        csrf = sess["csrf"]
+    assert client.post("/uninstall", data={"csrf_token": csrf}).status_code == 200
+    assert job.get_status(refresh=True) == "canceled"

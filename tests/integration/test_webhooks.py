@@ -176,3 +176,23 @@ def test_events_for_an_unknown_portal_are_kept_but_ignored(app) -> None:  # type
     with app.extensions["salesloop.store"].session() as s:
         assert [r.status for r in s.execute(select(WebhookEvent)).scalars()] == ["ignored"]
     assert _sync_requests(app.extensions["salesloop.store"]) == []
+
+
+def test_with_redis_the_sync_is_enqueued_on_rq_once(store: Store, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from rq.job import Job
+
+    from jobs.queues import job_id
+
+    settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="cid", hubspot_client_secret=SECRET,
+                        redis_url=redis_url)
+    app = create_app(settings, store=store)
+    app.extensions["salesloop.clock"] = lambda: NOW
+    with store.session() as session:
+        iid = inst.upsert(session, app.extensions["salesloop.cipher"], crm="hubspot", tenant_id="62515",
+                          tokens={"access_token": "a"}).id
+    client = app.test_client()
+    assert _post(client, json.dumps([_event()]).encode()).status_code == 200
+    assert _post(client, json.dumps([_event(eventId=9, objectId=5)]).encode()).status_code == 200
+    job = Job.fetch(job_id("sync", iid), connection=redis_conn)
+    assert job.get_status() == "queued" and job.args == (iid,)
+    assert _sync_requests(store) == []  # enqueued, not merely recorded
