@@ -116,7 +116,7 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
         made = proposals.propose(session, ctx.installation_id, decision, decision_id=record.id,
                                  manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind)
         report.proposals += made is not None
-        return "awaiting_approval" if made is not None else "skipped"
+        return "awaiting" if made is not None else "skipped"
     if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
         outbox.enqueue(session, ctx.installation_id, decision.key[:200], DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
         return "pending"

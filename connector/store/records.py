@@ -46,24 +46,21 @@ def upsert_records(session: Session, installation_id: str, entity: Entity | str,
         return 0
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    changed = 0
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        stmt = insert(CrmRecord).values(chunk)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["installation_id", "entity", "remote_id"],
-            set_={
-                "payload": excluded.payload,
-                "payload_hash": excluded.payload_hash,
-                "remote_updated_at": excluded.remote_updated_at,
-                "deleted": excluded.deleted,
-                "synced_at": excluded.synced_at,
-            },
-            where=CrmRecord.payload_hash != excluded.payload_hash,
-        ).returning(CrmRecord.remote_id)
-        changed += len(session.execute(stmt).all())
-    return changed
+    stmt = insert(CrmRecord)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["installation_id", "entity", "remote_id"],
+        set_={
+            "payload": excluded.payload,
+            "payload_hash": excluded.payload_hash,
+            "remote_updated_at": excluded.remote_updated_at,
+            "deleted": excluded.deleted,
+            "synced_at": excluded.synced_at,
+        },
+        where=CrmRecord.payload_hash != excluded.payload_hash,
+    ).returning(CrmRecord.remote_id)
+    # executemany ("insertmanyvalues"): one compiled statement for every batch; .values(rows) recompiled per chunk.
+    return len(session.connection().execute(stmt, rows).all())
 
 
 def save_pipelines(session: Session, installation_id: str, pipelines: Iterable[Pipeline]) -> int:

@@ -69,7 +69,7 @@ def test_every_decision_is_recorded_with_its_verdicts_and_written_back(store: St
         assert ("update_card", "auto", "written") in by_kind
         assert ("create_task", "auto", "written") in by_kind
         assert ("change_compensation", "forbidden", "forbidden") in by_kind
-        assert ("propose_playbook_change", "needs_approval", "awaiting_approval") in by_kind
+        assert ("propose_playbook_change", "needs_approval", "awaiting") in by_kind
         assert all(r.policy_rule and r.gate_verdict and r.model_version == "v1" for r in rows)
         assert s.get(CardData, ("i1", "d8")).payload["risk"]["score"] == 81  # type: ignore[union-attr]
         run_row = s.execute(select(LoopRun)).scalar_one()
