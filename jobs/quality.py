@@ -43,7 +43,7 @@ class QualitySettings:
     seed: str = ""
     banned_phrases: tuple[str, ...] = ("guarantee", "guaranteed", "risk-free", "act now")
     max_subject: int = 150
-    max_body: int = 2000
+    max_body: int = 4000
     max_field: int = 600
     psi_threshold: float = 0.25
     brier_threshold: float = 0.30
@@ -91,12 +91,25 @@ def generated_texts(decision: Decision) -> dict[str, str]:
     return texts
 
 
-def source_text(snapshot: Snapshot, decision: Decision) -> str:
-    """Everything the CRM says about the decision's record, plus the loop's own evidence."""
+def source_text(snapshot: Snapshot, decision: Decision, computed: Mapping[str, str] | None = None) -> str:
+    """What a generated text may cite: the CRM's data on every record it is about, the loop's evidence,
+    and the figures this run computed for those records (`computed`: target id -> their values)."""
     parts: list[str] = [reason.text for reason in decision.reasons]
     parts += [item for reason in decision.reasons for item in reason.evidence]
-    deal = snapshot.deal_by_id.get(decision.target_id)
-    account_id = deal.account_id if deal else decision.target_id
+    related = [decision.target_id, *[str(i) for i in (decision.payload.get("deal_ids") or ())]]
+    for record_id in related:
+        parts.append(record_id)
+        parts += _record_text(snapshot, record_id)
+        parts.append((computed or {}).get(record_id, ""))
+    parts += [u.name for u in snapshot.users]
+    parts += [s.label for s in snapshot.stage_by_id.values()]
+    return "\n".join(p for p in parts if p)
+
+
+def _record_text(snapshot: Snapshot, record_id: str) -> list[str]:
+    parts: list[str] = []
+    deal = snapshot.deal_by_id.get(record_id)
+    account_id = deal.account_id if deal else record_id
     if deal is not None:
         parts += [deal.name, str(deal.amount or ""), str(deal.close_date or ""), deal.next_step or "", deal.lead_source or ""]
         parts += [a.text for a in snapshot.activities_for(deal.remote_id)]
@@ -106,10 +119,29 @@ def source_text(snapshot: Snapshot, decision: Decision) -> str:
         parts.append(stage.label if stage else "")
     account = snapshot.account_by_id.get(account_id or "")
     if account is not None:
-        parts += [account.name, account.industry or "", account.country or "", str(account.employees or "")]
-    parts += [u.name for u in snapshot.users]
-    parts += [s.label for s in snapshot.stage_by_id.values()]
-    return "\n".join(p for p in parts if p)
+        parts += [account.name, account.industry or "", account.country or "", str(account.employees or ""),
+                  str(account.annual_revenue or "")]
+    return parts
+
+
+def computed_values(decisions: Iterable[Decision], now_text: str) -> dict[str, str]:
+    """Per target, the figures the loop computed this run (scores, levels, dates): a text may cite them."""
+    out: dict[str, list[str]] = {}
+    for decision in decisions:
+        values = out.setdefault(decision.target_id, [now_text])
+        values += [str(v) for v in _scalars(decision.payload)]
+    return {k: " ".join(v) for k, v in out.items()}
+
+
+def _scalars(value: Any) -> Iterable[Any]:
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from _scalars(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _scalars(v)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield value
 
 
 def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:

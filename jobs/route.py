@@ -25,7 +25,7 @@ from crm_adapters.snapshot import Snapshot
 from jobs import outbox, proposals
 from jobs.loops.decision import ActionKind, Decision
 from jobs.policy import Autonomy, evaluate
-from jobs.quality import GateResult, GateStatus, QualitySettings, gate, source_text
+from jobs.quality import GateResult, GateStatus, QualitySettings, computed_values, gate, source_text
 
 DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
 
@@ -50,11 +50,13 @@ class Context:
     paused: bool
     snapshot: Snapshot
     now: datetime
+    computed: dict[str, str] = field(default_factory=dict)  # figures this run computed, per target (for evals)
 
 
 def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> RouteReport:
     """Record every new decision and queue what it asks for; a key seen before is skipped."""
     report = RouteReport()
+    ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
     for decision in decisions:
         if decision.key in seen:
@@ -97,7 +99,7 @@ def _route(session: Session, ctx: Context, decision: Decision, report: RouteRepo
 def _source(ctx: Context, decision: Decision) -> str:
     from jobs.quality import generated_texts
 
-    return source_text(ctx.snapshot, decision) if generated_texts(decision) else ""
+    return source_text(ctx.snapshot, decision, ctx.computed) if generated_texts(decision) else ""
 
 
 def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record: DecisionRecord, report: RouteReport) -> str:

@@ -103,3 +103,19 @@ def test_calibration_brier_and_reliability_bins() -> None:
     assert calib.brier < 0.2
     assert all(abs(b["predicted"] - b["observed"]) < 0.08 for b in calib.bins)
     assert sum(b["n"] for b in calib.bins) == 4000
+
+
+def test_a_list_over_several_deals_may_cite_their_data_and_this_runs_scores_but_nothing_else() -> None:
+    from jobs.quality import computed_values
+
+    snapshot = _snapshot()
+    scores = Decision(loop="deal_risk", kind=ActionKind.UPDATE_FIELD, target=Entity.DEAL, target_id="d1", key="f1",
+                      payload={"risk_score": 87})
+    listing = Decision(loop="deal_risk", kind=ActionKind.CREATE_TASK, target=Entity.USER, target_id="u9", key="l1",
+                       payload={"subject": "At-risk deals for 2026-06-01: 1",
+                                "body": "- Initech - platform (d1): risk 87, budget $48,000", "deal_ids": ["d1"]})
+    computed = computed_values([scores, listing], "2026-06-01")
+    source = source_text(snapshot, listing, computed)
+    assert eval_text(listing.payload["body"], source, QualitySettings()) == []
+    assert eval_text(listing.payload["subject"], source, QualitySettings()) == []
+    assert eval_text("- Initech (d1): risk 91", source, QualitySettings()) == ["number '91' is not in the source data"]
