@@ -104,7 +104,6 @@ class ObjectReader:
     def _backfill(self) -> Iterator[tuple[list[Row], dict[str, Any]]]:
         """Everything once. Bulk (or a non-time order) has no resumable position: pages carry {} and the
         final, empty page carries a cursor at the backfill's start (minus the overlap)."""
-        started = self.client.now()
         keyset = self.spec.order_by == "SystemModstamp, Id"
         use_bulk = self.spec.bulk and self.client.count(self.spec.sobject) > BULK_THRESHOLD
         started = self.client.now()
@@ -114,10 +113,7 @@ class ObjectReader:
                 fresh, state = advance(state, page)
                 yield fresh, state
             return
-        if use_bulk:
-            pages = self._bulk_or_rest(keyset)
-        else:
-            pages = self.client.query_pages(self.select())
+        pages = self._bulk_or_rest(keyset) if use_bulk else self.client.query_pages(self.select())
         for page in pages:
             yield page, {}
         yield [], {"ts": (started - OVERLAP).strftime("%Y-%m-%dT%H:%M:%S.000+0000"), "id": "", "seen": {},

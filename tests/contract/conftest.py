@@ -20,6 +20,7 @@ from tests.contract.harness import CrmHarness
 
 BACKENDS = [
     "sandbox",
+    "salesforce",
 ]
 
 

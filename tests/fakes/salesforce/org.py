@@ -44,6 +44,7 @@ PREFIX = {"Opportunity": "006", "Account": "001", "Contact": "003", "Opportunity
           "OpportunityHistory": "008", "User": "005", "UserRole": "00E", "Profile": "00e", "Task": "00T",
           "Event": "00U", "Lead": "00Q", "OpportunityStage": "01J", "TaskStatus": "01J", "PermissionSet": "0PS",
           "FieldPermissions": "01k", "PermissionSetAssignment": "0Pa", "CustomField": "00N"}
+POLYMORPHIC = ("What", "Who")
 NO_BULK = ("TaskStatus", "OpportunityStage")  # as in the real Bulk API: "not supported by the Bulk API"
 
 
@@ -219,6 +220,8 @@ class FakeOrg:
         rel, rest = name.split(".", 1)
         key = rel.replace("__r", "__c") if rel.endswith("__r") else f"{rel}Id"
         found = self.find(record.get(key))
+        if found is not None and rel in POLYMORPHIC and rest == "Type":
+            return found[0]  # What.Type / Who.Type name the related object's type
         return None if found is None else self.resolve(found[1], rest)
 
     def attributes(self, sobject: str, rid: str) -> dict[str, str]:
@@ -235,6 +238,9 @@ class FakeOrg:
             found = self.find(record.get(key))
             if found is None:
                 out[rel] = None
+            elif rel in POLYMORPHIC and rest == "Type":
+                out[rel] = {"attributes": {"type": "Name", "url": f"/services/data/v{self.version}/sobjects/"
+                                           f"{found[0]}/{found[1]['Id']}"}, "Type": found[0]}
             else:
                 nested = out.get(rel) or {}
                 nested.update(self.shape(found[0], found[1], [rest]))
