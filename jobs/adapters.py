@@ -29,7 +29,8 @@ def adapter_for(installation: Installation, *, store: Store, settings: Settings,
         raise ConfigError(f"installation {installation.id} has unknown crm {installation.crm!r}") from None
     if crm is Crm.SANDBOX:
         return _sandbox(installation)
-    # --- HubSpot branch: the HubSpot helper adds `if crm is Crm.HUBSPOT: return _hubspot(...)` here.
+    if crm is Crm.HUBSPOT:
+        return _hubspot(installation, store=store, settings=settings, redis=redis)
     # --- Salesforce branch: the Salesforce helper adds `if crm is Crm.SALESFORCE: return _salesforce(...)` here.
     raise ConfigError(
         f"no adapter for crm {crm.value!r} in this build (installation {installation.id}); "
@@ -48,3 +49,23 @@ def _sandbox(installation: Installation) -> CrmPort:
     from crm_adapters.sandbox import SandboxCrm
 
     return SandboxCrm.open(url, installation.tenant_id)  # type: ignore[no-any-return]
+
+
+HUBSPOT_MAPPING_KEY = "hubspot_mapping"  # installation.settings key: roles by team/owner, labels, properties
+
+
+def _hubspot(installation: Installation, *, store: Store, settings: Settings, redis: Any) -> CrmPort:
+    """HubSpot: tokens from the store (one refresh across workers), the portal's budget in Redis when there is one."""
+    from crm_adapters.hubspot.adapter import HubSpotAdapter, HubSpotMapping
+    from crm_adapters.hubspot.limiter import LocalLimiter, RedisLimiter
+    from jobs.lifecycle import token_source_for
+
+    try:
+        mapping = HubSpotMapping.from_settings((installation.settings or {}).get(HUBSPOT_MAPPING_KEY))
+    except ValueError as exc:
+        raise ConfigError(f"installation {installation.id}: {exc}") from exc
+    limiter = (RedisLimiter(redis, installation.tenant_id, per_window=settings.hubspot_rate_per_10s) if redis is not None
+               else LocalLimiter(per_window=settings.hubspot_rate_per_10s))
+    tokens = token_source_for(installation, store=store, settings=settings, redis=redis)
+    return HubSpotAdapter(tokens, installation.tenant_id, host=settings.hubspot_base_url, limiter=limiter,
+                          mapping=mapping)

@@ -61,6 +61,33 @@ class HubSpotMapping:
     activity_custom: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIVITY_CUSTOM))
     deal_custom: tuple[str, ...] = ()
 
+    @classmethod
+    def from_settings(cls, data: Mapping[str, Any] | None) -> HubSpotMapping:
+        """The mapping an admin saved (installation.settings["hubspot_mapping"]); bad values raise ValueError."""
+        data = dict(data or {})
+        kwargs: dict[str, Any] = {}
+        if "role_by_team" in data:
+            kwargs["role_by_team"] = {k: UserRole(v) for k, v in data["role_by_team"].items()}
+        if "role_by_owner" in data:
+            kwargs["role_by_owner"] = {str(k): UserRole(v) for k, v in data["role_by_owner"].items()}
+        if "default_role" in data:
+            kwargs["default_role"] = UserRole(data["default_role"])
+        if "contact_role_by_label" in data:
+            kwargs["contact_role_by_label"] = {**DEFAULT_LABEL_ROLES, **{
+                k.lower(): ContactRole(v) for k, v in data["contact_role_by_label"].items()}}
+        for name in ("sdr_property", "transcript_property"):
+            if name in data:
+                kwargs[name] = str(data[name])
+        if "activity_custom" in data:
+            kwargs["activity_custom"] = {str(k): str(v) for k, v in data["activity_custom"].items()}
+        if "deal_custom" in data:
+            kwargs["deal_custom"] = tuple(str(x) for x in data["deal_custom"])
+        unknown = set(data) - {"role_by_team", "role_by_owner", "default_role", "contact_role_by_label",
+                               "sdr_property", "transcript_property", "activity_custom", "deal_custom"}
+        if unknown:
+            raise ValueError(f"unknown hubspot mapping keys: {sorted(unknown)}")
+        return cls(**kwargs)
+
     def deal_properties(self) -> list[str]:
         return ["dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate", "createdate",
                 "hs_lastmodifieddate", "hubspot_owner_id", "hs_analytics_source", "dealtype", "closed_lost_reason",

@@ -59,11 +59,18 @@ class Sync:
         otypes = OTYPES[entity]
         started = int(state["started"])
         done = {"phase": "incremental", "since": {t: started for t in otypes}, "deleted": {t: started for t in otypes}}
+        # Roles: deals listed 100 a page, their labels read 1,000 deals a call - so pages are pooled first.
+        pool = 1000 if entity is Entity.DEAL_CONTACT_ROLE else 1
         for i in range(int(state.get("i", 0)), len(otypes)):
             otype = otypes[i]
             after = state.get("after") if i == int(state.get("i", 0)) else None
+            pooled: list[dict[str, Any]] = []
             for rows, nxt in self.reads.list_all(otype, after=after, **self._list_args(entity, otype)):
-                mapped = self._map(entity, otype, rows, listed=True)
+                pooled.extend(rows)
+                if nxt is not None and len(pooled) + 100 <= pool:
+                    continue
+                mapped = self._map(entity, otype, pooled, listed=True)
+                pooled = []
                 last = nxt is None and i == len(otypes) - 1
                 cursor = done if last else (
                     {"phase": "backfill", "started": started, "i": i, "after": nxt} if nxt else

@@ -25,7 +25,15 @@ from crm_adapters.hubspot._writes import Writes
 from crm_adapters.hubspot.limiter import Limiter
 from crm_adapters.model import Crm, Entity, Pipeline, Stage, User, UserRole
 from crm_adapters.port import Batch, Cursor, Quarantined
-from crm_adapters.writes import CreatedRef, FieldsReport, FieldUpdate, NoteDraft, TaskDraft, TaskState, WriteResult
+from crm_adapters.writes import (
+    CreatedRef,
+    FieldsReport,
+    FieldUpdate,
+    NoteDraft,
+    TaskDraft,
+    TaskState,
+    WriteResult,
+)
 
 logger = logging.getLogger(__name__)
 

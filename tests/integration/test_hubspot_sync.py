@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -10,7 +11,17 @@ import pytest
 from crm_adapters.hubspot.limiter import LocalLimiter
 from crm_adapters.model import ActivityType, ContactRole, DealStatus, Entity, UserRole
 from crm_adapters.port import Cursor
-from tests.factories import T0, a_contact, a_deal, a_pipeline, a_role, a_stage_change, a_user, an_account, an_activity
+from tests.factories import (
+    T0,
+    a_contact,
+    a_deal,
+    a_pipeline,
+    a_role,
+    a_stage_change,
+    a_user,
+    an_account,
+    an_activity,
+)
 from tests.fakes.hubspot.harness import HubSpotHarness, hubspot_harness
 
 
@@ -19,6 +30,11 @@ def hs() -> Iterator[HubSpotHarness]:
     with hubspot_harness(search_per_s=1000) as harness:
         harness.adapter = harness.make_adapter(limiter=LocalLimiter(search_per_s=1000))
         yield harness
+
+
+def incremental_cursor(otype: str, since_ms: int) -> Cursor:
+    """A cursor as the adapter saves it after a backfill that started at `since_ms`."""
+    return Cursor(json.dumps({"phase": "incremental", "since": {otype: since_ms}, "deleted": {otype: since_ms}}))
 
 
 def read_all(adapter, entity, since=None):  # type: ignore[no-untyped-def]
@@ -68,7 +84,7 @@ def test_search_cap_never_loses_a_record(hs: HubSpotHarness) -> None:
             ts = base + 5_000 if 6_000 <= i < 6_450 else base + i * 7
             hs.portal.put("deals", {"dealname": f"d{i}", "dealstage": "101", "pipeline": "1"}, id=10_000 + i,
                           modified_ms=ts)
-    cursor = Cursor('{"phase": "incremental", "since": {"deals": %d}, "deleted": {"deals": %d}}' % (base, base))
+    cursor = incremental_cursor("deals", base)
     records, quarantined, _ = read_all(hs.adapter, Entity.DEAL, cursor)
     ids = [r.remote_id for r in records]
     assert len(ids) == len(set(ids)) == 12_500 and not quarantined
@@ -89,7 +105,7 @@ def test_record_modified_during_sync_is_neither_lost_nor_stale(hs: HubSpotHarnes
                 hs.portal.update("deals", 5, {"dealname": "edited"}, modified_ms=base + 10_000)
 
     hs.fake.hooks.append(edit_after_first_page)
-    cursor = Cursor('{"phase": "incremental", "since": {"deals": %d}, "deleted": {"deals": %d}}' % (base, base))
+    cursor = incremental_cursor("deals", base)
     records, _, _ = read_all(hs.adapter, Entity.DEAL, cursor)
     assert {r.remote_id for r in records} == {str(i) for i in range(1, 501)}
     assert [r.name for r in records if r.remote_id == "5"][-1] == "edited"

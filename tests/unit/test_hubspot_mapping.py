@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import responses
 
+from crm_adapters.auth import Tokens
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
@@ -17,9 +18,9 @@ from crm_adapters.errors import (
     CrmUnavailable,
     MalformedRecord,
 )
-from crm_adapters.hubspot import _errors, _mapping as m, oauth
+from crm_adapters.hubspot import _errors, oauth
+from crm_adapters.hubspot import _mapping as m
 from crm_adapters.hubspot._writes import format_value, same, task_state
-from crm_adapters.auth import Tokens
 from crm_adapters.model import ContactRole, DealStatus, Direction, Stage, TaskStatus, UserRole
 
 WON = Stage(id="closedwon", label="Won", order=5, probability=1.0, is_closed=True, is_won=True)
