@@ -154,7 +154,8 @@ def run_loop(
     started = time.monotonic()
     report = LoopReport(definition.name)
     with store.session() as session:
-        run = LoopRun(installation_id=installation_id, loop=definition.name, job_id=options.job_id, status="running", started_at=now)
+        run = LoopRun(installation_id=installation_id, loop=definition.name, job_id=options.job_id, status="running",
+                      started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
         session.add(run)
         session.flush()
         run_id = run.id
@@ -231,6 +232,7 @@ def _finish(store: Store, run_id: str, status: str, report: LoopReport, started:
         run.status, run.error = status, report.error
         run.finished_at = datetime.now(UTC)
         run.stats = {
+            **(run.stats or {}),
             "version": report.version, "learned": report.learned, "decisions": report.route.decisions,
             "repeated": report.route.repeated, "autonomy": dict(report.route.autonomy), "gate": dict(report.route.gate),
             "proposals": report.route.proposals, "cards": report.route.cards, "seconds": round(report.seconds, 3),

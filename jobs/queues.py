@@ -59,7 +59,7 @@ def connect(url: str | None = None) -> Redis:
 
 
 def job_id(kind: str, installation_id: str, suffix: str = "") -> str:
-    return f"salesloop.{kind}.{installation_id}" + (f".{suffix}" if suffix else "")
+    return f"salesloop-{kind}-{installation_id}" + (f"-{suffix}" if suffix else "")
 
 
 def enqueue(kind: str, installation_id: str, *, connection: Redis, suffix: str = "", at_front: bool = False) -> Job:
@@ -110,8 +110,8 @@ def stop_installation_jobs(installation_id: str, connection: Redis | None = None
 
 
 def _belongs(jid: str, installation_id: str) -> bool:
-    parts = jid.split(".")
-    return len(parts) >= 3 and parts[0] == "salesloop" and parts[2] == installation_id
+    bases = [job_id(kind, installation_id) for kind in KINDS]
+    return any(jid == base or jid.startswith(base + "-") for base in bases)
 
 
 def _cancel(conn: Redis, jid: str) -> int:
