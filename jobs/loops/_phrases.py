@@ -1,8 +1,9 @@
 """The tenant's own objection wording: recurring prospect phrases the extractor misses but reps answer.
 
-A candidate is a 2-4 word phrase from prospect turns that carry a pushback cue (not, can't, worried ...)
-and no recognised objection; it must recur across deals, be answered by the rep with a known response
-strategy most of the time, and be answered like one objection type is (cosine of the strategy mixes).
+A candidate is a 2-4 word phrase (within a sentence) from prospect turns that carry a pushback cue (not,
+can't, worried ...) and no recognised objection or pain; it must recur across deals (at least min_deals
+and 2% of them), be answered by the rep with a known response strategy most of the time, and be
+answered like one objection type is (cosine of the strategy mixes).
 """
 
 from __future__ import annotations
@@ -15,21 +16,21 @@ from typing import Any
 
 _CUES = frozenset({"not", "no", "can't", "cannot", "won't", "don't", "isn't", "aren't", "worried", "concern",
                    "concerned", "hesitant", "unsure", "problem", "but", "too", "never", "doubt"})
-_STOP = frozenset("a an the and or of to in on for with at by from is are was were be been it its this that these "
-                  "those we our us you your i me my they them their he she so just really very also as if then there "
-                  "here do does did have has had will would could should can about what which who".split())
-ANSWERED_SHARE, MIN_SIMILARITY, MAX_CANDIDATES = 0.6, 0.6, 5
+_STOP = frozenset(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "at", "by", "from", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "we", "our", "us", "you", "your", "i", "me", "my", "they", "them", "their", "he", "she", "so", "just", "really", "very", "also", "as", "if", "then", "there", "here", "do", "does", "did", "have", "has", "had", "will", "would", "could", "should", "can", "about", "what", "which", "who"])
+ANSWERED_SHARE, MIN_SIMILARITY, MAX_CANDIDATES, MIN_DEAL_SHARE = 0.6, 0.6, 5, 0.02
 
 
 def _ngrams(text: str) -> set[str]:
-    words = re.findall(r"[a-z][a-z']*", text.lower())
+    """2-4 word phrases inside one sentence, not starting or ending on a stop word."""
     grams = set()
-    for n in (2, 3, 4):
-        for i in range(len(words) - n + 1):
-            g = words[i:i + n]
-            if g[0] in _STOP or g[-1] in _STOP or all(w in _STOP or w in _CUES for w in g):
-                continue
-            grams.add(" ".join(g))
+    for sentence in re.split(r"[.!?;]+", text.lower()):
+        words = re.findall(r"[a-z][a-z']*", sentence)
+        for n in (2, 3, 4):
+            for i in range(len(words) - n + 1):
+                g = words[i:i + n]
+                if g[0] in _STOP or g[-1] in _STOP or all(w in _STOP or w in _CUES for w in g):
+                    continue
+                grams.add(" ".join(g))
     return grams
 
 
@@ -43,6 +44,7 @@ def candidate_phrases(others: Sequence[tuple[str, str, str | None]], known_mix: 
                       existing: Mapping[str, Sequence[str]], min_deals: int) -> list[dict[str, Any]]:
     """others: (deal id, prospect text without a recognised objection, strategy of the rep's answer)."""
     have = {p for phrases in existing.values() for p in phrases}
+    min_deals = max(min_deals, math.ceil(MIN_DEAL_SHARE * len({d for d, _, _ in others})))
     deals: dict[str, set[str]] = defaultdict(set)
     answers: dict[str, Counter[str]] = defaultdict(Counter)
     examples: dict[str, list[str]] = defaultdict(list)

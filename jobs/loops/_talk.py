@@ -25,6 +25,7 @@ class Turn:
     activity_id: str
     objections: frozenset[str] = frozenset()
     questions: frozenset[str] = frozenset()
+    pains: frozenset[str] = frozenset()
 
 
 def is_discovery_call(activity: Activity) -> bool:
@@ -63,7 +64,8 @@ def transcript_turns(activity: Activity, tax: tuple[object, ...] | None = None) 
         lo, hi = t.offset, t.offset + len(t.text)
         objections = frozenset(m.id for m in found.objections if lo <= m.start < hi and not m.negated)
         questions = frozenset(m.id for m in found.questions if lo <= m.start < hi)
-        turns.append(Turn(t.speaker, t.text.strip(), activity.occurred_at, activity.remote_id, objections, questions))
+        pains = frozenset(m.id for m in found.pains if lo <= m.start < hi and not m.negated)
+        turns.append(Turn(t.speaker, t.text.strip(), activity.occurred_at, activity.remote_id, objections, questions, pains))
     return turns
 
 
@@ -72,7 +74,8 @@ def email_turn(activity: Activity, tax: tuple[object, ...] | None = None) -> Tur
     found = _extracted(activity.body, False, tax)
     speaker = "prospect" if activity.direction is Direction.INBOUND else "rep"
     return Turn(speaker, activity.body.strip(), activity.occurred_at, activity.remote_id,
-                frozenset(found.objection_ids()) if speaker == "prospect" else frozenset(), frozenset(found.question_ids()))
+                frozenset(found.objection_ids()) if speaker == "prospect" else frozenset(), frozenset(found.question_ids()),
+                frozenset(found.pain_ids()))
 
 
 def deal_turns(activities: list[Activity], tax: tuple[object, ...] | None = None) -> Iterator[Turn]:

@@ -66,7 +66,8 @@ def events(snapshot: Snapshot, state: State | None, now: datetime) -> tuple[list
         turns = [t for t in deal_turns(snapshot.activities_for(deal.remote_id), tax) if t.at <= now]
         for turn, strategy in answers(turns):
             if not turn.objections:
-                others.append((deal.remote_id, turn.text, strategy))
+                if not turn.pains:  # a pain told is not pushback
+                    others.append((deal.remote_id, turn.text, strategy))
                 continue
             if strategy is None:
                 continue
