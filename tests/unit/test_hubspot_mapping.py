@@ -150,3 +150,22 @@ def test_refresh_errors_by_body() -> None:
     assert fresh.refresh_token == "r" and fresh.version == 3 and fresh.expires_at == datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
     sent = responses.calls[-1].request.body
     assert "grant_type=refresh_token" in sent and "client_secret=secret" in sent
+
+
+def test_local_limiter_waits_for_the_window_to_roll() -> None:
+    from crm_adapters.hubspot.limiter import LocalLimiter
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = LocalLimiter(per_window=3, window_s=10, search_per_s=1, sleep=sleep, monotonic=lambda: now[0])
+    for _ in range(3):
+        assert limiter.acquire("api") == 0
+    assert limiter.acquire("api") == pytest.approx(10.001)
+    assert limiter.acquire("search") == 0 and limiter.acquire("search") == pytest.approx(1.001)
+    limiter.pause(5)
+    assert limiter.acquire("search") == pytest.approx(5.0)
