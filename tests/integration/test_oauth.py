@@ -1,10 +1,13 @@
-"""Install and uninstall through the real app; the CRMs' OAuth endpoints are answered by `responses`."""
+"""Install and uninstall through the real app: HubSpot against the fake HubSpot over HTTP, Salesforce's
+token endpoint answered by `responses` (the full Salesforce flow runs in test_install_e2e.py)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -22,9 +25,10 @@ from connector.store.records import upsert_records
 from connector.store.tables import AuditEntry, CrmRecord, Installation
 from crm_adapters.model import Entity
 from tests.factories import a_deal
+from tests.fakes.hubspot.app import FakeHubSpot
+from tests.fakes.hubspot.server import serve
 
 PUBLIC = "https://salesloop.example.com"
-HS_API = "https://api.hubapi.com"
 SF_LOGIN = "https://login.salesforce.com"
 SF_SECRET = "sf-secret"
 ORG = "00D5e000000AbCdEAF"
@@ -33,7 +37,7 @@ JSON = {"Accept": "application/json"}
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+        self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
@@ -44,11 +48,24 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="module")
+def hubspot() -> Iterator[tuple[FakeHubSpot, str]]:
+    """The fake HubSpot over real HTTP (our OAuth calls and the SDK both reach it)."""
+    fake = FakeHubSpot()
+    with serve(fake) as url:
+        yield fake, url
+
+
+def _settings(hubspot: tuple[FakeHubSpot, str], **kw: object) -> Settings:
+    fake, url = hubspot
+    return Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id=fake.oauth.client_id,
+                    hubspot_client_secret=fake.oauth.client_secret, hubspot_base_url=url, hubspot_app_base_url=url,
+                    salesforce_client_id="sf-cid", salesforce_client_secret=SF_SECRET, **kw)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def app(store: Store, clock: Clock):  # type: ignore[no-untyped-def]
-    settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="hs-cid", hubspot_client_secret="hs-secret",
-                        salesforce_client_id="sf-cid", salesforce_client_secret=SF_SECRET)
-    app = create_app(settings, store=store)
+def app(store: Store, clock: Clock, hubspot):  # type: ignore[no-untyped-def]
+    app = create_app(_settings(hubspot), store=store)
     app.extensions["salesloop.clock"] = clock
     return app
 
@@ -59,13 +76,11 @@ def _state_of(resp) -> tuple[str, dict]:  # type: ignore[no-untyped-def, type-ar
     return q["state"][0], q
 
 
-def _hubspot_endpoints(hub_id: int = 62515, user: str = "admin@acme.test", access: str = "hs-access-1") -> None:
-    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token", json={
-        "token_type": "bearer", "access_token": access, "refresh_token": "na1-refresh", "expires_in": 1800,
-        "hub_id": hub_id, "token_use": "access_token", "scopes": list(HUBSPOT_SCOPES)})
-    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token/introspect", json={
-        "active": True, "hub_id": hub_id, "user": user, "user_id": 77, "hub_domain": "acme.hubspot.com",
-        "scopes": list(HUBSPOT_SCOPES), "token_use": "access_token", "expires_in": 1800})
+def _consent(hubspot, state: str, *, user: str = "admin@example.com") -> str:  # type: ignore[no-untyped-def]
+    """What the admin's click on HubSpot's consent page yields: our callback path with a fresh code."""
+    fake, _ = hubspot
+    code = fake.oauth.authorize(fake.portal.hub_id, f"{PUBLIC}/oauth/hubspot/callback", user=user)
+    return f"/oauth/hubspot/callback?code={code}&state={state}"
 
 
 def _installations(store: Store) -> list[Installation]:
@@ -73,61 +88,57 @@ def _installations(store: Store) -> list[Installation]:
         return list(s.execute(select(Installation)).scalars())
 
 
-def _actions(store: Store) -> list[str]:
+def _audit(store: Store) -> list[AuditEntry]:
     with store.session() as s:
-        return [a.action for a in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()]
+        return list(s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars())
 
 
-@responses.activate
-def test_hubspot_install_stores_an_encrypted_installation_and_requests_a_backfill(app, store: Store) -> None:  # type: ignore[no-untyped-def]
-    _hubspot_endpoints()
+def test_hubspot_install_stores_an_encrypted_installation_provisions_fields_and_requests_a_backfill(  # type: ignore[no-untyped-def]
+        app, store: Store, clock: Clock, hubspot) -> None:
+    fake, _ = hubspot
     client = app.test_client()
     state, q = _state_of(client.get("/install/hubspot"))
-    assert q["client_id"] == ["hs-cid"]
+    assert q["client_id"] == [fake.oauth.client_id]
     assert q["redirect_uri"] == [f"{PUBLIC}/oauth/hubspot/callback"]
     assert q["scope"][0].split(" ") == list(HUBSPOT_SCOPES)
-    resp = client.get(f"/oauth/hubspot/callback?code=auth-code&state={state}", headers=JSON)
+    resp = client.get(_consent(hubspot, state), headers=JSON)
     assert resp.status_code == 200, resp.json
-    assert resp.json["tenant_id"] == "62515" and resp.json["backfill"] == "recorded"
-    exchange = parse_qs(responses.calls[0].request.body)
-    assert exchange["grant_type"] == ["authorization_code"] and exchange["code"] == ["auth-code"]
-    assert exchange["redirect_uri"] == [f"{PUBLIC}/oauth/hubspot/callback"]
+    assert resp.json["tenant_id"] == str(fake.portal.hub_id) and resp.json["backfill"] == "recorded"
+    assert resp.json["fields"] == "provisioned"
     [row] = _installations(store)
-    assert (row.crm, row.tenant_id, row.installed_by, row.name) == ("hubspot", "62515", "admin@acme.test", "acme.hubspot.com")
-    assert b"hs-access-1" not in row.tokens and b"na1-refresh" not in row.tokens
-    assert inst.read_tokens(row, app.extensions["salesloop.cipher"]) == {"access_token": "hs-access-1", "refresh_token": "na1-refresh"}
-    assert row.access_expires_at.replace(tzinfo=UTC) == datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
-    assert "sync_requested" in _actions(store)
-    assert {"fields_provisioned", "fields_pending"} & set(_actions(store))
+    assert (row.crm, row.tenant_id, row.installed_by) == ("hubspot", str(fake.portal.hub_id), "admin@example.com")
+    tokens = inst.read_tokens(row, app.extensions["salesloop.cipher"])
+    assert tokens["access_token"].encode() not in row.tokens and tokens["refresh_token"].encode() not in row.tokens
+    assert fake.oauth.check(tokens["access_token"]) is not None
+    assert row.access_expires_at.replace(tzinfo=UTC) == clock.now + timedelta(minutes=30)
+    actions = [a.action for a in _audit(store)]
+    assert "sync_requested" in actions and "fields_provisioned" in actions
+    assert fake.portal.properties["deals"]  # our properties exist in the portal now
 
 
-@responses.activate
-def test_a_replayed_callback_is_refused(app, store: Store) -> None:  # type: ignore[no-untyped-def]
-    _hubspot_endpoints()
+def test_a_replayed_callback_is_refused(app, store: Store, hubspot) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
     state, _ = _state_of(client.get("/install/hubspot"))
-    assert client.get(f"/oauth/hubspot/callback?code=c&state={state}", headers=JSON).status_code == 200
-    again = client.get(f"/oauth/hubspot/callback?code=c&state={state}", headers=JSON)
+    callback = _consent(hubspot, state)
+    assert client.get(callback, headers=JSON).status_code == 200
+    again = client.get(callback, headers=JSON)
     assert again.status_code == 400 and again.json["code"] == "invalid_state"
 
 
-@responses.activate
-def test_a_state_replayed_with_a_copied_session_cookie_is_refused_by_the_nonce_table(app, store: Store) -> None:  # type: ignore[no-untyped-def]
-    _hubspot_endpoints()
+def test_a_state_replayed_with_a_copied_session_cookie_is_refused_by_the_nonce_table(app, store: Store, hubspot) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
     state, _ = _state_of(client.get("/install/hubspot"))
     cookie = client.get_cookie("session").value
-    assert client.get(f"/oauth/hubspot/callback?code=c&state={state}", headers=JSON).status_code == 200
+    assert client.get(_consent(hubspot, state), headers=JSON).status_code == 200
     thief = app.test_client()
     thief.set_cookie("session", cookie)
-    resp = thief.get(f"/oauth/hubspot/callback?code=c&state={state}", headers=JSON)
+    resp = thief.get(_consent(hubspot, state), headers=JSON)
     assert resp.status_code == 400 and "already used" in resp.json["message"]
 
 
 @pytest.mark.parametrize("case", ["missing", "tampered", "expired", "other_browser", "other_crm", "declined"])
-@responses.activate
-def test_bad_states_get_400_with_a_clear_message(app, store: Store, clock: Clock, case: str) -> None:  # type: ignore[no-untyped-def]
-    _hubspot_endpoints()
+def test_bad_states_get_400_with_a_clear_message(app, store: Store, clock: Clock, hubspot, case: str) -> None:  # type: ignore[no-untyped-def]
+    fake, _ = hubspot
     client = app.test_client()
     state, _ = _state_of(client.get("/install/hubspot"))
     url = f"/oauth/hubspot/callback?code=c&state={state}"
@@ -143,25 +154,30 @@ def test_bad_states_get_400_with_a_clear_message(app, store: Store, clock: Clock
         url = f"/oauth/salesforce/callback?code=c&state={state}"
     else:
         url = f"/oauth/hubspot/callback?error=access_denied&error_description=user+said+no&state={state}"
+    before = fake.count(path="/oauth/")
     resp = client.get(url, headers=JSON)
     assert resp.status_code == 400, resp.json
     assert resp.json["code"] in ("invalid_state", "install_declined")
     assert len(resp.json["message"]) > 20
     assert _installations(store) == []
-    assert len(responses.calls) == 0  # nothing reached the CRM
+    assert fake.count(path="/oauth/") == before  # nothing reached the CRM
 
 
-@responses.activate
-def test_reinstall_and_a_second_admin_map_to_the_same_tenant(app, store: Store) -> None:  # type: ignore[no-untyped-def]
-    for user, access in (("first@acme.test", "a1"), ("second@acme.test", "a2")):
-        responses.reset()
-        _hubspot_endpoints(user=user, access=access)
+def test_a_refused_code_is_a_400_and_stores_nothing(app, store: Store) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    state, _ = _state_of(client.get("/install/hubspot"))
+    resp = client.get(f"/oauth/hubspot/callback?code=made-up&state={state}", headers=JSON)
+    assert resp.status_code == 400 and resp.json["code"] == "oauth_refused"
+    assert _installations(store) == []
+
+
+def test_reinstall_and_a_second_admin_map_to_the_same_tenant(app, store: Store, hubspot) -> None:  # type: ignore[no-untyped-def]
+    for user in ("first@acme.test", "second@acme.test"):
         client = app.test_client()
         state, _ = _state_of(client.get("/install/hubspot"))
-        assert client.get(f"/oauth/hubspot/callback?code=c&state={state}", headers=JSON).status_code == 200
+        assert client.get(_consent(hubspot, state, user=user), headers=JSON).status_code == 200
     [row] = _installations(store)
     assert row.installed_by == "second@acme.test" and row.token_version == 2
-    assert inst.read_tokens(row, app.extensions["salesloop.cipher"])["access_token"] == "a2"
 
 
 def _sf_token(verifier_check=None, *, secret: str = SF_SECRET, org: str = ORG):  # type: ignore[no-untyped-def]
@@ -228,54 +244,71 @@ def test_salesforce_refuses_hosts_that_are_not_salesforce(app, query: str) -> No
     assert resp.status_code == 400 and resp.json["code"] == "bad_request"
 
 
-def _installed(app, store: Store) -> tuple:  # type: ignore[no-untyped-def, type-arg]
-    _hubspot_endpoints()
+
+def _installed(app, hubspot) -> tuple:  # type: ignore[no-untyped-def, type-arg]
     client = app.test_client()
     state, _ = _state_of(client.get("/install/hubspot"))
-    client.get(f"/oauth/hubspot/callback?code=c&state={state}", headers=JSON)
-    return client, _installations(store)[0].id
+    assert client.get(_consent(hubspot, state), headers=JSON).status_code == 200
+    return client, _installations(app.extensions["salesloop.store"])[0]
 
 
-@responses.activate
-def test_admin_uninstall_needs_csrf_then_revokes_and_marks_uninstalled(app, store: Store) -> None:  # type: ignore[no-untyped-def]
-    client, iid = _installed(app, store)
-    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token/revoke", status=200)
-    assert client.post("/uninstall").status_code == 403
+def _csrf(client) -> str:  # type: ignore[no-untyped-def]
     with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    resp = client.post("/uninstall", data={"csrf_token": csrf})
+        return str(sess["csrf"])
+
+
+def test_admin_uninstall_needs_csrf_then_revokes_and_marks_uninstalled(app, store: Store, hubspot) -> None:  # type: ignore[no-untyped-def]
+    fake, _ = hubspot
+    client, row = _installed(app, hubspot)
+    refresh = inst.read_tokens(row, app.extensions["salesloop.cipher"])["refresh_token"]
+    assert client.post("/uninstall").status_code == 403
+    assert _installations(store)[0].status == "active"
+    resp = client.post("/uninstall", data={"csrf_token": _csrf(client)})
     assert resp.status_code == 200, resp.json
-    revoke = parse_qs(responses.calls[-1].request.body)
-    assert revoke["token"] == ["na1-refresh"] and revoke["token_type_hint"] == ["refresh_token"]
+    assert fake.oauth.refresh[refresh].revoked is True
     [row] = _installations(store)
     assert row.status == "uninstalled" and row.tokens is None
 
 
-@responses.activate
-def test_uninstall_goes_through_even_when_the_crm_already_dropped_the_grant(app, store: Store) -> None:  # type: ignore[no-untyped-def]
-    client, iid = _installed(app, store)
-    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token/revoke", status=400,
-                  json={"error": "invalid_grant", "error_description": "refresh token is invalid"})
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    assert client.post("/uninstall", data={"csrf_token": csrf}).status_code == 200
+def test_uninstall_goes_through_even_when_the_crm_cannot_be_reached(store: Store, clock: Clock, hubspot) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(_settings(hubspot), store=store)
+    app.extensions["salesloop.clock"] = clock
+    client, _ = _installed(app, hubspot)
+    offline = create_app(replace(_settings(hubspot), hubspot_base_url="http://127.0.0.1:9"), store=store)
+    offline_client = offline.test_client()
+    offline_client.set_cookie("session", client.get_cookie("session").value)
+    assert offline_client.post("/uninstall", data={"csrf_token": _csrf(client)}).status_code == 200
     assert _installations(store)[0].status == "uninstalled"
 
 
-@responses.activate
-def test_hubspot_signed_uninstall(app, store: Store, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def test_hubspot_signed_uninstall(app, store: Store, clock: Clock, hubspot) -> None:  # type: ignore[no-untyped-def]
     from connector.signatures import v3_signature
 
-    _installed(app, store)
-    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token/revoke", status=200)
-    path = "/api/hubspot/uninstall?portalId=62515&userId=9"
+    fake, _ = hubspot
+    _installed(app, hubspot)
+    path = f"/api/hubspot/uninstall?portalId={fake.portal.hub_id}&userId=9"
     ts = str(int(clock.now.timestamp() * 1000))
     bad = app.test_client().post(path, headers={"X-HubSpot-Signature-v3": "x", "X-HubSpot-Request-Timestamp": ts})
     assert bad.status_code == 401
-    sig = v3_signature("hs-secret", "POST", PUBLIC + path, b"", ts)
+    assert _installations(store)[0].status == "active"
+    sig = v3_signature(fake.oauth.client_secret, "POST", PUBLIC + path, b"", ts)
     ok = app.test_client().post(path, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": ts})
     assert ok.status_code == 200
     assert _installations(store)[0].status == "uninstalled"
+
+
+def test_uninstall_cancels_the_tenants_queued_jobs(store: Store, clock: Clock, hubspot, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from rq.job import Job
+
+    from jobs.queues import job_id
+
+    app = create_app(_settings(hubspot, redis_url=redis_url), store=store)
+    app.extensions["salesloop.clock"] = clock
+    client, row = _installed(app, hubspot)
+    job = Job.fetch(job_id("backfill", row.id), connection=redis_conn)
+    assert job.get_status() == "queued"
+    assert client.post("/uninstall", data={"csrf_token": _csrf(client)}).status_code == 200
+    assert job.get_status(refresh=True) == "canceled"
 
 
 def test_purge_deletes_tenant_data_only_after_the_retention(store: Store) -> None:
@@ -300,21 +333,3 @@ def test_purge_deletes_tenant_data_only_after_the_retention(store: Store) -> Non
             {"crm": "hubspot", "tenant_id": "1"}
 
 
-@responses.activate
-def test_uninstall_cancels_the_tenants_queued_jobs(store: Store, clock: Clock, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
-    from rq.job import Job
-
-    from jobs.queues import job_id
-
-    settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="hs-cid", hubspot_client_secret="hs-secret",
-                        redis_url=redis_url)
-    app = create_app(settings, store=store)
-    app.extensions["salesloop.clock"] = clock
-    client, iid = _installed(app, store)
-    job = Job.fetch(job_id("backfill", iid), connection=redis_conn)
-    assert job.get_status() == "queued"
-    responses.add(responses.POST, f"{HS_API}/oauth/2026-03/token/revoke", status=200)
-    with client.session_transaction() as sess:
-        csrf = sess["csrf"]
-    assert client.post("/uninstall", data={"csrf_token": csrf}).status_code == 200
-    assert job.get_status(refresh=True) == "canceled"
