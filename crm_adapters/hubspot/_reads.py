@@ -43,6 +43,12 @@ def raw(obj: Any) -> dict[str, Any]:
     return out
 
 
+def newest(rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """(newest modified time, highest id at that time): where a cursor stands after these rows."""
+    top = max(modified_ms(r) for r in rows)
+    return top, max(int(r["id"]) for r in rows if modified_ms(r) == top)
+
+
 def modified_ms(obj: dict[str, Any]) -> int:
     parsed = parse_dt(obj["properties"].get(MODIFIED) or obj.get("updatedAt"))
     return int(parsed.timestamp() * 1000) if parsed else 0
@@ -83,10 +89,17 @@ class Reads:
             otype, public_object_search_request=body), bucket=SEARCH)
         return [raw(o) for o in resp.results or []]
 
-    def changed(self, otype: str, since_ms: int, properties: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of records modified at or after `since_ms`, oldest first, each record once."""
+    def changed(self, otype: str, since_ms: int, properties: Sequence[str], *,
+                done_id: int = 0) -> Iterator[list[dict[str, Any]]]:
+        """Pages of records modified at or after `since_ms` (those at `since_ms` with id <= `done_id`
+        were read before), oldest first, each record once."""
         props = sorted({*properties, MODIFIED})
         lower, seen, id_floor = since_ms, set[str](), None
+
+        def old(row: dict[str, Any]) -> bool:
+            ts = modified_ms(row)
+            return ts == lower and (row["id"] in seen or (ts == since_ms and int(row["id"]) <= done_id))
+
         while True:
             if id_floor is None:
                 rows = self._search(otype, [{"propertyName": MODIFIED, "operator": "GTE", "value": str(lower)}],
@@ -95,7 +108,7 @@ class Reads:
                 rows = self._search(otype, [{"propertyName": MODIFIED, "operator": "EQ", "value": str(lower)},
                                             {"propertyName": "hs_object_id", "operator": "GT", "value": str(id_floor)}],
                                     "hs_object_id", props)
-            fresh = [r for r in rows if not (modified_ms(r) == lower and r["id"] in seen)]
+            fresh = [r for r in rows if not old(r)]
             if fresh:
                 yield fresh
             if id_floor is not None:  # walking one crowded timestamp by id
@@ -111,7 +124,7 @@ class Reads:
             at_top = {r["id"] for r in rows if modified_ms(r) == top}
             if top == lower:  # a whole page at one timestamp: time cannot move on, walk it by id
                 seen |= at_top
-                id_floor = 0
+                id_floor = done_id if lower == since_ms else 0
             else:
                 lower, seen = top, at_top
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from crm_adapters.errors import MalformedRecord
 from crm_adapters.hubspot import _mapping as m
-from crm_adapters.hubspot._reads import Reads, modified_ms
+from crm_adapters.hubspot._reads import Reads, newest
 from crm_adapters.model import Entity, Record, Stage
 from crm_adapters.port import Batch, Cursor, Quarantined
 
@@ -56,9 +56,11 @@ class Sync:
 
     # ---- backfill --------------------------------------------------------------------------------
     def _backfill(self, entity: Entity, state: dict[str, Any]) -> Iterator[Batch]:
+        """List every object by id; hand over at min(start, newest modified time seen) so that neither an
+        edit made during the backfill nor a record sharing the newest timestamp is lost."""
         otypes = OTYPES[entity]
         started = int(state["started"])
-        done = {"phase": "incremental", "since": {t: started for t in otypes}, "deleted": {t: started for t in otypes}}
+        seen: dict[str, list[int]] = dict(state.get("seen") or {})  # otype -> [newest time, highest id there]
         # Roles: deals listed 100 a page, their labels read 1,000 deals a call - so pages are pooled first.
         pool = 1000 if entity is Entity.DEAL_CONTACT_ROLE else 1
         for i in range(int(state.get("i", 0)), len(otypes)):
@@ -66,15 +68,22 @@ class Sync:
             after = state.get("after") if i == int(state.get("i", 0)) else None
             pooled: list[dict[str, Any]] = []
             for rows, nxt in self.reads.list_all(otype, after=after, **self._list_args(entity, otype)):
+                if rows:
+                    seen[otype] = list(max(tuple(seen.get(otype, (0, 0))), newest(rows)))
                 pooled.extend(rows)
                 if nxt is not None and len(pooled) + 100 <= pool:
                     continue
                 mapped = self._map(entity, otype, pooled, listed=True)
                 pooled = []
-                last = nxt is None and i == len(otypes) - 1
-                cursor = done if last else (
-                    {"phase": "backfill", "started": started, "i": i, "after": nxt} if nxt else
-                    {"phase": "backfill", "started": started, "i": i + 1})
+                if nxt is None and i == len(otypes) - 1:
+                    hand = {t: seen[t] if t in seen and seen[t][0] <= started else [started, 0] for t in otypes}
+                    cursor: dict[str, Any] = {"phase": "incremental", "since": {t: v[0] for t, v in hand.items()},
+                                              "ids": {t: v[1] for t, v in hand.items()},
+                                              "deleted": {t: started for t in otypes}}
+                else:
+                    cursor = {"phase": "backfill", "started": started, "seen": seen, "i": i if nxt else i + 1}
+                    if nxt:
+                        cursor["after"] = nxt
                 yield self._batch(entity, mapped, cursor)
 
     def _list_args(self, entity: Entity, otype: str) -> dict[str, Any]:
@@ -102,10 +111,14 @@ class Sync:
     def _incremental(self, entity: Entity, state: dict[str, Any]) -> Iterator[Batch]:
         started = self._now_ms()
         lookback = int(self._lookback.total_seconds() * 1000)
+        state.setdefault("ids", {})
         for otype in OTYPES[entity]:
-            since = int(state["since"].get(otype, 0))
-            for rows in self.reads.changed(otype, max(0, since - lookback), self._properties(entity, otype)):
-                state["since"][otype] = max(since, max(modified_ms(r) for r in rows))
+            since, done_id = int(state["since"].get(otype, 0)), int(state["ids"].get(otype, 0))
+            start, done = (since - lookback, 0) if lookback else (since, done_id)
+            for rows in self.reads.changed(otype, max(0, start), self._properties(entity, otype), done_id=done):
+                top, top_id = newest(rows)
+                if (top, top_id) > (int(state["since"].get(otype, 0)), int(state["ids"].get(otype, 0))):
+                    state["since"][otype], state["ids"][otype] = top, top_id
                 yield self._batch(entity, self._map(entity, otype, rows, listed=False), state)
             yield from self._deleted(entity, otype, state, lookback)
             state["deleted"][otype] = started

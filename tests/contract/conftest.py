@@ -21,6 +21,7 @@ from tests.contract.harness import CrmHarness
 BACKENDS = [
     "sandbox",
     "salesforce",
+    "hubspot",
 ]
 
 
