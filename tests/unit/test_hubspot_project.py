@@ -40,3 +40,14 @@ def test_redirect_and_fetch_urls_point_at_our_routes() -> None:
     assert ("/api/hubspot/cards/deal", "GET") in routes and "'/api/hubspot/cards/deal'" in card
     assert ("/api/hubspot/cards/proposals/<proposal_id>/<verdict>", "POST") in routes
     assert "/api/hubspot/cards/proposals/" in card
+
+
+def test_webhook_subscriptions_reach_our_endpoint_and_are_all_understood() -> None:
+    from connector.webhooks import _ENTITY_BY_PREFIX
+
+    hooks = json.loads((PROJECT / "src/app/webhooks/webhooks-hsmeta.json").read_text())["config"]
+    assert (urlsplit(hooks["settings"]["targetUrl"]).path, "POST") in _routes()
+    for sub in hooks["subscriptions"]["legacyCrmObjects"]:
+        assert sub["subscriptionType"].split(".")[0] in _ENTITY_BY_PREFIX, sub
+        assert not sub.get("propertyName", "").startswith("salesloop"), "never subscribe to our own writes (echo)"
+    assert {"subscriptionType": "contact.privacyDeletion", "active": True} in hooks["subscriptions"]["hubEvents"]

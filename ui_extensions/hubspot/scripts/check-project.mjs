@@ -9,7 +9,7 @@ import { translate } from '@hubspot/project-parsing-lib/translate';
 
 const UID = /^[A-Za-z0-9._-]+$/;
 const CARD_LOCATIONS = ['crm.record.tab', 'crm.record.sidebar', 'crm.preview', 'helpdesk.sidebar'];
-const COMPONENT_DIRS = { app: 'app', card: 'app/cards' };
+const COMPONENT_DIRS = { app: 'app', card: 'app/cards', webhooks: 'app/webhooks' };
 
 function hsmetaFiles(dir, root = dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -109,6 +109,14 @@ export async function checkProject(projectDir) {
     const entry = join(srcDir, c.entrypoint || '');
     if (!c.entrypoint || !existsSync(entry)) errors.push(`${card.metaFilePath}: entrypoint not found: ${c.entrypoint}`);
     else checkCardSource(entry, errors);
+  }
+  for (const hooks of Object.values(nodes).filter((n) => n.componentType === 'WEBHOOKS')) {
+    const target = ((hooks.config || {}).settings || {}).targetUrl || '';
+    if (!target.startsWith(`${BACKEND}/`)) errors.push(`${hooks.metaFilePath}: targetUrl ${target} is not on the backend ${BACKEND}`);
+    const hub = ((hooks.config || {}).subscriptions || {}).hubEvents || [];
+    if (!hub.some((h) => h.subscriptionType === 'contact.privacyDeletion' && h.active)) {
+      errors.push(`${hooks.metaFilePath}: marketplace apps must handle contact.privacyDeletion`);
+    }
   }
   return errors;
 }

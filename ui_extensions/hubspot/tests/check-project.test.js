@@ -57,4 +57,14 @@ describe('check-project', () => {
     edit(join(dir2, 'src/app/cards/DealLoopCard.jsx'), (s) => s.replace('await hubspot.fetch(url, { method: \'GET\'', 'await fetch(url, { method: \'GET\''));
     expect((await checkProject(dir2)).join('\n')).toContain('use hubspot.fetch');
   });
+
+  it('reports webhooks aimed elsewhere or without privacy deletions', async () => {
+    const dir = copy();
+    edit(join(dir, 'src/app/webhooks/webhooks-hsmeta.json'), (s) => s
+      .replace('https://salesloop.example.com/webhooks/hubspot', 'https://elsewhere.example.com/hook')
+      .replace('"contact.privacyDeletion", "active": true', '"contact.privacyDeletion", "active": false'));
+    const errors = (await checkProject(dir)).join('\n');
+    expect(errors).toContain('targetUrl https://elsewhere.example.com/hook is not on the backend');
+    expect(errors).toContain('must handle contact.privacyDeletion');
+  });
 });
