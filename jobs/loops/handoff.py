@@ -18,15 +18,24 @@ from crm_adapters.snapshot import Snapshot
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.handoff_flags import sdr_flags
-from jobs.loops.handoff_model import fit
-from jobs.loops.handoff_playbook import BASELINE, MAX_PER_RUN, apply, candidate_changes, diff_line, fingerprint, is_rejected
+from jobs.loops.handoff_model import MATURITY_DAYS, fit
+from jobs.loops.handoff_playbook import (
+    BASELINE,
+    MAX_PER_RUN,
+    apply,
+    candidate_changes,
+    diff_line,
+    fingerprint,
+    is_rejected,
+)
 from jobs.loops.handoff_postmortem import deal_decisions
 from jobs.loops.handoff_readout import ARMS, arm_of, readout
 from jobs.loops.handoff_signals import alignment, deal_signals
 from jobs.loops.registry import register
 
 NAME = "handoff"
-DEFAULTS: dict[str, Any] = {"tenant": "default", "unit": "sdr", "postmortem_days": 28, "arms": {}}
+DEFAULTS: dict[str, Any] = {"tenant": "default", "unit": "sdr", "postmortem_days": 28, "arms": {},
+                            "maturity_days": MATURITY_DAYS}
 HISTORY = 104
 
 
@@ -61,7 +70,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
         base.setdefault(key, value)
     cfg = config(base)
     deals = list(deal_signals(snapshot).values())
-    summary = fit(deals)
+    summary = fit(deals, now, int(cfg["maturity_days"]))
     arms = sdr_arms(snapshot, cfg)
     differ = _differ(base)
     experiment = dict(base.get("experiment", {}))

@@ -8,6 +8,7 @@ cannot swing the playbook.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,10 @@ from jobs.loops.handoff_stats import fit_logit
 
 INTERCEPT = "intercept"
 UNCONFIRMED = "handoff:unconfirmed_pain"  # per claimed pain the BDM did not find
-MIN_SUPPORT = 15  # deals with and without a signal before it gets a column
+DENIED = "handoff:denied_pain"  # per claimed pain the buyer explicitly denied in discovery
+COUNTS = {UNCONFIRMED: lambda d: len(d.unconfirmed_pains), DENIED: lambda d: len(d.denied_pains)}
+MIN_SUPPORT = 15
+MATURITY_DAYS = 42  # younger deals are left out: the ones already closed are mostly fast losses  # deals with and without a signal before it gets a column
 PRIOR_SD = 0.5
 
 
@@ -30,7 +34,7 @@ def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None) -> 
         for f in feats:
             for name in f:
                 counts[name] = counts.get(name, 0) + 1
-        names = [INTERCEPT, UNCONFIRMED] + sorted(
+        names = [INTERCEPT, *COUNTS] + sorted(
             n for n, c in counts.items() if c >= MIN_SUPPORT and len(deals) - c >= MIN_SUPPORT)
     index = {n: i for i, n in enumerate(names)}
     x = np.zeros((len(deals), len(names)))
@@ -39,14 +43,21 @@ def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None) -> 
         for name in f:
             if name in index:
                 x[row, index[name]] = 1.0
-        if UNCONFIRMED in index:
-            x[row, index[UNCONFIRMED]] = float(len(deal.unconfirmed_pains))
+        for name, count in COUNTS.items():
+            if name in index:
+                x[row, index[name]] = float(count(deal))
     return x, list(names)
 
 
-def fit(deals: Sequence[DealSignals]) -> dict[str, Any]:
-    """Summary per signal: effect (log-odds), sd, n with / wins with / n without, win-rate points."""
-    closed = [d for d in deals if d.closed]
+def fit(deals: Sequence[DealSignals], now: datetime | None = None,
+        maturity_days: int = MATURITY_DAYS) -> dict[str, Any]:
+    """Summary per signal: effect (log-odds), sd, n with / wins with / n without, win-rate points.
+
+    Only deals created `maturity_days` before `now` count: among young deals the closed ones are
+    mostly quick losses, which would make whatever changed recently look bad (censoring bias).
+    """
+    cutoff = now - timedelta(days=maturity_days) if now is not None else None
+    closed = [d for d in deals if d.closed and (cutoff is None or (d.created_at is not None and d.created_at <= cutoff))]
     if len(closed) < 2 * MIN_SUPPORT:
         return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
     x, names = design(closed)
@@ -76,7 +87,7 @@ def _points(x: np.ndarray, beta: np.ndarray, j: int, value: float) -> float:
     b[j] = value
     with_x, without_x = x.copy(), x.copy()
     with_x[:, j], without_x[:, j] = 1.0, 0.0
-    if j == 1:  # the count column: one more unconfirmed pain than now
+    if j in (1, 2):  # the count columns: one more unconfirmed / denied pain than now
         with_x[:, j] = x[:, j] + 1.0
         without_x[:, j] = x[:, j]
     p1 = 1 / (1 + np.exp(-(with_x @ b)))
@@ -93,8 +104,9 @@ def contribution(summary: dict[str, Any], deal: DealSignals) -> list[tuple[str, 
     """How each present signal moved this deal's predicted log-odds (largest first)."""
     signals = summary.get("signals", {})
     moves = [(name, float(signals[name]["effect"])) for name in deal.features() if name in signals]
-    if deal.unconfirmed_pains and UNCONFIRMED in signals:
-        moves.append((UNCONFIRMED, float(signals[UNCONFIRMED]["effect"]) * len(deal.unconfirmed_pains)))
+    for name, count in COUNTS.items():
+        if count(deal) and name in signals:
+            moves.append((name, float(signals[name]["effect"]) * count(deal)))
     return sorted(moves, key=lambda m: -abs(m[1]))
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from jobs.loops.handoff_model import UNCONFIRMED, decisive_z
+from jobs.loops.handoff_model import COUNTS, decisive_z
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
                             "weights": {}}
@@ -42,10 +42,16 @@ def rule_for(signal: str) -> dict[str, Any] | None:
     return None
 
 
+def actionable(signal: str) -> bool:
+    """Signals a playbook change can act on (the family the multiplicity correction counts)."""
+    kind = signal.partition(":")[0]
+    return kind in ("question", "meddic") or signal in COUNTS or rule_for(signal) is not None
+
+
 def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every change the evidence decisively supports, strongest first."""
     signals: Mapping[str, Mapping[str, Any]] = summary.get("signals", {})
-    z_needed = decisive_z(len(signals))
+    z_needed = decisive_z(sum(1 for name in signals if actionable(name)))
     out: list[dict[str, Any]] = []
     for name, s in signals.items():
         change = _change_for(name, s, playbook, z_needed)
@@ -70,7 +76,7 @@ def _change_for(name: str, s: Mapping[str, Any], playbook: Mapping[str, Any], z_
             op = "drop_question" if kind == "question" else "drop_meddic"
             return _make(op, ident, name, s, _z(s, -1, 0.0))
         return None
-    if name == UNCONFIRMED and not playbook.get("verify_pains") and _z(s, -1, MIN_EFFECT) >= z_needed:
+    if name in COUNTS and not playbook.get("verify_pains") and _z(s, -1, MIN_EFFECT) >= z_needed:
         return _make("verify_pains", "pains", name, s, _z(s, -1, MIN_EFFECT))
     rule = rule_for(name)
     if rule is not None and rule not in playbook.get("disqualify", []) and _z(s, -1, MIN_ICP_EFFECT) >= z_needed:

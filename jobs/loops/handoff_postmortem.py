@@ -28,8 +28,11 @@ def contradictions(deal: DealSignals) -> list[dict[str, Any]]:
     """What the SDR claimed that discovery turned out not to support, each with the SDR's quote."""
     out = []
     for pain in sorted(deal.unconfirmed_pains):
-        out.append({"code": "pain_not_confirmed", "claim": pain, "quote": deal.evidence.get(f"pain:{pain}", ""),
-                    "text": f"SDR claimed pain '{pain}'; the BDM's discovery did not confirm it"})
+        denied = pain in deal.denied_pains
+        out.append({"code": "pain_denied" if denied else "pain_not_confirmed", "claim": pain,
+                    "quote": deal.evidence.get(f"pain:{pain}", ""),
+                    "text": f"SDR claimed pain '{pain}'; " + ("the buyer denied it in discovery" if denied
+                                                              else "the BDM's discovery did not confirm it")})
     if deal.budget == "confirmed" and (deal.bdm_budget == "absent" or "no_budget" in deal.bdm_objections):
         out.append({"code": "budget_contradicted", "claim": "budget confirmed", "quote": "",
                     "text": "SDR noted budget as confirmed; in discovery the buyer said there is no budget"})

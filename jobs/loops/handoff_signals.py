@@ -41,6 +41,7 @@ class DealSignals:
     timeline: str  # set | none | unknown
     firmographics: Mapping[str, str]  # industry, country, employees band, lead_source
     discovered_pains: frozenset[str] | None  # None: no discovery call yet
+    denied_pains: frozenset[str] = frozenset()  # claimed, and the buyer said no when the BDM checked
     bdm_budget: str = "unknown"
     bdm_objections: frozenset[str] = frozenset()
     max_stage: int = 1
@@ -128,6 +129,7 @@ def signals_for(snapshot: Snapshot, deal: Deal) -> DealSignals:
         questions=frozenset(questions), budget=_last_status(sdr, "budget"), timeline=_last_status(sdr, "timeline"),
         firmographics=firmographics,
         discovered_pains=frozenset(_collect(bdm, "pains", {}, "found")) if bdm else None,
+        denied_pains=frozenset(p for e in bdm for p in e.denied_pain_ids()) & frozenset(claimed),
         bdm_budget=_last_status(bdm, "budget"),
         bdm_objections=frozenset(o for e in bdm for o in e.objection_ids()),
         max_stage=max(stage_orders, default=_stage_order(snapshot, deal)),

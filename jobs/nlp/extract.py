@@ -10,9 +10,8 @@ competitors, objections and the rep's discovery questions, each with its quoted 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from typing import Any
 
 from spacy.matcher import Matcher, PhraseMatcher
@@ -73,6 +72,10 @@ class Extraction:
         """Pains stated as present by the buyer (or in notes); negated ones and the rep's pitch excluded."""
         return {m.id for m in self.pains
                 if m.affirmed and m.speaker in speakers and (include_hedged or not m.hedged)}
+
+    def denied_pain_ids(self) -> set[str]:
+        """Pains the rep checked and the buyer said they do not have ("Not really, no.")."""
+        return {m.id for m in self.pains if m.value == "denied"}
 
     def meddic_ids(self) -> set[str]:
         return {m.id for m in self.meddic if m.affirmed}
@@ -184,8 +187,8 @@ class _Extractor:
         turns = split_turns(text) if speaker_aware else [Turn(None, text, 0)]
         found: dict[str, list[Mention]] = {k: [] for k in KINDS}
         docs = self.nlp.pipe(t.text for t in turns)
-        for turn, doc in zip(turns, docs, strict=True):
-            self._scan(self.norm.apply(doc), turn, found)
+        per_turn = [self._scan(self.norm.apply(doc), turn, found) for turn, doc in zip(turns, docs, strict=True)]
+        found["pain"].extend(self._answers(turns, per_turn))
         pains = found["pain"]
         found["meddic"].extend(
             Mention("meddic", "identify_pain", m.span, m.sentence, False, m.hedged, m.speaker, m.in_question,
@@ -197,7 +200,24 @@ class _Extractor:
             speakers=tuple(sorted({t.speaker for t in turns if t.speaker})),
         )
 
-    def _scan(self, doc: Doc, turn: Turn, found: dict[str, list[Mention]]) -> None:
+    def _answers(self, turns: list[Turn], per_turn: list[list[Mention]]) -> list[Mention]:
+        """A rep checks a pain ("I understood X. Is that right?"); the buyer's next turn confirms or denies it."""
+        out = []
+        for i, turn in enumerate(turns[:-1]):
+            reply = turns[i + 1]
+            if turn.speaker != "rep" or reply.speaker != "prospect" or "?" not in turn.text:
+                continue
+            verdict = _verdict(reply.text, self.tax.answers)
+            if verdict is None:
+                continue
+            sentence = reply.text.strip().splitlines()[0][:300]
+            for m in per_turn[i]:
+                if m.kind == "pain" and not m.negated:
+                    out.append(Mention("pain", m.id, m.span, sentence, verdict == "denied", False, "prospect", False,
+                                       reply.offset, reply.offset + len(sentence), verdict))
+        return out
+
+    def _scan(self, doc: Doc, turn: Turn, found: dict[str, list[Mention]]) -> list[Mention]:
         spans: dict[str, list[Span]] = {}
         for match_id, start, end in [*self.phrases(doc), *self.tokens(doc)]:
             label = self.nlp.vocab.strings[match_id]
@@ -205,6 +225,7 @@ class _Extractor:
         pseudo = {i for s in spans.get("pseudo", []) for i in range(s.start, s.end)}
         excluded = {(s.label_.split("|")[1], i) for s in spans.get("exclude", []) for i in range(s.start, s.end)}
         clauses = _clauses(doc, self.tax.breakers - {"and", ":"})
+        added: list[Mention] = []
         hedged = {clauses[s.start] for s in spans.get("hedge", [])}
         for kind, group in spans.items():
             if kind in ("hedge", "pseudo", "exclude"):
@@ -215,6 +236,8 @@ class _Extractor:
                 mention = self._mention(kind, span, turn, pseudo, clauses[span.start] in hedged)
                 if mention is not None:
                     found[mention.kind].append(mention)
+                    added.append(mention)
+        return added
 
     def _mention(self, kind: str, span: Span, turn: Turn, pseudo: set[int], hedged: bool) -> Mention | None:
         sent = span.sent
@@ -279,6 +302,16 @@ class _Extractor:
                 break
             out.append(doc[i])
         return out
+
+
+def _verdict(reply: str, answers: Mapping[str, tuple[str, ...]]) -> str | None:
+    """"denied" | "confirmed" | None from how the buyer's reply starts."""
+    start = re.sub(r"[^a-z' ]", " ", reply.lower()).split()
+    opening = " ".join(start[:4])
+    for verdict in ("denied", "confirmed"):
+        if any(opening == cue or opening.startswith(cue + " ") for cue in answers.get(verdict, ())):
+            return verdict
+    return None
 
 
 def _is_problem(token: Any, words: frozenset[str]) -> bool:

@@ -68,6 +68,16 @@ def test_postmortem_finds_what_discovery_contradicted() -> None:
     assert note.key in {d.key for d in again}
 
 
+def test_pain_the_buyer_denied_is_called_out() -> None:
+    spec = DealSpec(sdr="s1", claimed=("compliance_risk",), true=(), status=DealStatus.LOST, created_days=180,
+                    discovery_lines=("Rep: I understood they are worried about failing the next audit. Is that right?",
+                                     "Prospect: No, that's not an issue for us."))
+    snap = build([spec])
+    assert next(iter(deal_signals(snap).values())).denied_pains == {"compliance_risk"}
+    card = next(d for d in H.decide(snap, H.initial_state(), NOW) if d.kind is ActionKind.UPDATE_CARD)
+    assert [c["code"] for c in card.payload["contradictions"]] == ["pain_denied"]
+
+
 def test_honest_handoff_has_no_contradictions() -> None:
     spec = DealSpec(sdr="s1", claimed=("data_silos",), true=("data_silos",), budget_note="Budget is approved.",
                     status=DealStatus.WON, created_days=180)

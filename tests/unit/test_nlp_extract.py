@@ -168,3 +168,15 @@ def test_empty_and_bad_input() -> None:
 def test_extract_many_matches_extract() -> None:
     texts = [TRANSCRIPT, "There is no budget."]
     assert extract_many(texts) == [extract(t) for t in texts]
+
+
+def test_buyer_answers_to_a_pain_check_confirm_or_deny_it() -> None:
+    found = extract("Rep: I understood they are worried about failing the next audit. Is that right?\n"
+                    "Prospect: Not really, no.\n"
+                    "Rep: And your data lives in five systems that don't talk to each other?\n"
+                    "Prospect: Yes, exactly.\n"
+                    "Rep: Reporting by hand too?\nProspect: Hmm, let me think.")
+    assert found.denied_pain_ids() == {"compliance_risk"}
+    assert found.pain_ids() == {"data_silos"}
+    denied = next(m for m in found.pains if m.value == "denied")
+    assert denied.speaker == "prospect" and denied.sentence == "Not really, no."

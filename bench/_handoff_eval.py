@@ -1,0 +1,136 @@
+"""Scoring the handoff loop against a SimulatedWorld's planted truth (bench only; loops never see truth)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from crm_adapters.snapshot import Snapshot
+from jobs.loops.handoff_signals import DealSignals, alignment
+
+
+def playbook_items(pb: Mapping[str, Any]) -> set[str]:
+    """A playbook as a set of comparable items: question:x, meddic:y, disqualify:field op value, verify_pains."""
+    items = {f"question:{q}" for q in pb.get("questions", [])} | {f"meddic:{m}" for m in pb.get("meddic", [])}
+    items |= {f"disqualify:{r['field']} {r['op']} {r['value']}" for r in pb.get("disqualify", [])}
+    if pb.get("verify_pains"):
+        items.add("verify_pains")
+    return items
+
+
+def precision_recall(got: set[str], want: set[str]) -> tuple[float, float]:
+    tp = len(got & want)
+    return (tp / len(got) if got else 1.0), (tp / len(want) if want else 1.0)
+
+
+def pain_scores(signals: Mapping[str, DealSignals], truth: Any) -> dict[str, Any]:
+    """Per pain: precision/recall of claimed (vs the SDR-note labels) and discovered (vs discovery labels);
+    alignment error vs the labels' alignment; recall/precision of 'claimed, not confirmed' vs made-up pains."""
+    counts: dict[str, dict[str, list[int]]] = {"claimed": defaultdict(lambda: [0, 0, 0]),
+                                                "discovered": defaultdict(lambda: [0, 0, 0])}
+    errors, made_up = [], [0, 0, 0]
+    for deal_id, s in signals.items():
+        t = truth.deals.get(deal_id)
+        if t is None:
+            continue
+        _count(counts["claimed"], set(s.claimed_pains), set(t.stated_pains))
+        if s.discovered_pains is None:
+            continue
+        _count(counts["discovered"], set(s.discovered_pains), set(t.discovered_pains))
+        got = alignment(s)
+        stated, found = set(t.stated_pains), set(t.discovered_pains)
+        union = stated | found
+        want = 1.0 if not union else len(stated & found) / len(union)
+        if got is not None:
+            errors.append(abs(got[0] - want))
+        a, b = set(s.unconfirmed_pains), set(t.misaligned_pains)
+        made_up[0] += len(a & b)
+        made_up[1] += len(a - b)
+        made_up[2] += len(b - a)
+    out: dict[str, Any] = {}
+    for kind, table in counts.items():
+        out[kind] = {p: _pr(*v) for p, v in sorted(table.items())}
+        tp, fp, fn = (sum(v[i] for v in table.values()) for i in range(3))
+        out[f"{kind}_micro"] = _pr(tp, fp, fn)
+    out["alignment_mae"] = round(sum(errors) / len(errors), 4) if errors else None
+    out["unconfirmed_vs_made_up"] = _pr(*made_up)
+    return out
+
+
+def _count(table: dict[str, list[int]], got: set[str], want: set[str]) -> None:
+    for p in got & want:
+        table[p][0] += 1
+    for p in got - want:
+        table[p][1] += 1
+    for p in want - got:
+        table[p][2] += 1
+
+
+def _pr(tp: int, fp: int, fn: int) -> dict[str, float]:
+    return {"precision": round(tp / (tp + fp), 4) if tp + fp else 1.0, "recall": round(tp / (tp + fn), 4) if tp + fn else 1.0}
+
+
+def change_is_safe(change: Mapping[str, Any], truth: Any, snapshot: Snapshot) -> tuple[bool, str]:
+    """Did this approved change raise (or keep) the treatment arm's win odds in the planted truth?"""
+    op, target = change["op"], change["target"]
+    if op in ("add_question", "drop_question"):
+        effect = truth.question_effects[target]
+        return (effect >= 0) == (op == "add_question") or effect == 0, f"planted effect {effect:+.2f}"
+    if op in ("capture_meddic", "drop_meddic"):
+        effect = truth.meddic_effects[target]
+        return (effect >= 0) == (op == "capture_meddic") or effect == 0, f"planted effect {effect:+.2f}"
+    if op == "verify_pains":
+        return truth.misaligned_pain_effect <= 0, f"planted misaligned effect {truth.misaligned_pain_effect:+.2f}"
+    if op == "disqualify":
+        inside, outside = _p_win_split(change["rule"], truth, snapshot)
+        return inside <= outside, f"planted mean P(win) {inside:.3f} in segment vs {outside:.3f} outside"
+    return True, "no effect on outcomes"
+
+
+def _p_win_split(rule: Mapping[str, Any], truth: Any, snapshot: Snapshot) -> tuple[float, float]:
+    from crm_adapters.sandbox.scenario import Rule
+
+    r = Rule(rule["field"], rule["op"], rule["value"])
+    inside, outside = [], []
+    for deal in snapshot.deals:
+        t = truth.deals.get(deal.remote_id)
+        account = snapshot.account_by_id.get(deal.account_id or "")
+        if t is None or account is None:
+            continue
+        row = {"employees": account.employees, "industry": account.industry, "country": account.country,
+               "annual_revenue": float(account.annual_revenue or 0), "lead_source": deal.lead_source}
+        (inside if r.matches(row) else outside).append(t.p_win)
+    mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+    return mean(inside), mean(outside)
+
+
+def truth_lift(truth: Any, created: Mapping[str, datetime], since: datetime,
+               until: datetime | None = None) -> tuple[float, int]:
+    """Planted mean P(win), treatment minus control, over deals created in [since, until)."""
+    by_arm: dict[str, list[float]] = {"control": [], "treatment": []}
+    for deal_id, t in truth.deals.items():
+        at = created.get(deal_id)
+        if at is None or at < since or (until is not None and at >= until):
+            continue
+        by_arm[t.arm].append(t.p_win)
+    if not by_arm["control"] or not by_arm["treatment"]:
+        return 0.0, 0
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    return mean(by_arm["treatment"]) - mean(by_arm["control"]), len(by_arm["control"]) + len(by_arm["treatment"])
+
+
+def version_p_win(truth: Any, arm: str = "treatment") -> dict[int, float]:
+    """Planted mean P(win) of the arm's deals per playbook version they were created under."""
+    groups: dict[int, list[float]] = defaultdict(list)
+    for t in truth.deals.values():
+        if t.arm == arm:
+            groups[t.playbook_version].append(t.p_win)
+    return {v: round(sum(xs) / len(xs), 4) for v, xs in sorted(groups.items())}
+
+
+def flag_scores(flagged: Iterable[str], planted: Mapping[str, str]) -> dict[str, Any]:
+    got = set(flagged)
+    return {"flagged": sorted(got), "true_flags": sorted(got & set(planted)), "false_flags": sorted(got - set(planted)),
+            "missed": sorted(set(planted) - got)}

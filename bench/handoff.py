@@ -1,0 +1,187 @@
+"""Benchmark: the SDR -> BDM handoff loop running a simulated org's treatment arm, scored on the truth.
+
+    .venv/bin/python bench/handoff.py [--scenario FILE] [--weeks 16] [--warmup 26] [--seed N]
+
+Warm-up weeks run both arms on the baseline playbook; then every week the loop learns, decides, a
+"manager" approves every proposal (recorded), and the world advances with the arms' playbooks.
+Prints a weekly table, the pain-extraction scores, the approvals, the no-signal check; the last
+line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _handoff_eval import (  # noqa: E402
+    change_is_safe,
+    flag_scores,
+    pain_scores,
+    playbook_items,
+    precision_recall,
+    truth_lift,
+    version_p_win,
+)
+
+from crm_adapters.sandbox.simulator import SimulatedWorld, oracle_playbook  # noqa: E402
+from jobs.loops import handoff as H  # noqa: E402
+from jobs.loops.decision import ActionKind  # noqa: E402
+from jobs.loops.handoff_signals import deal_signals  # noqa: E402
+
+
+def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log: bool = True) -> dict[str, Any]:
+    """Warm up, then let the loop drive the treatment arm for `weeks` weeks."""
+    world = SimulatedWorld(scenario, seed=seed)
+    world.advance(warmup)
+    loop_start = world.now
+    state: dict[str, Any] = H.initial_state(tenant="bench", arms=world.arms)
+    oracle = playbook_items(oracle_playbook(world.truth))
+    rows, approvals, flagged_ever, proposals = [], [], set(), 0
+    for week in range(weeks):
+        org = world.org()
+        snap = org.snapshot()
+        state = H.learn(snap, state, org.now).state
+        decisions = H.decide(snap, state, org.now)
+        flags = [d.target_id for d in decisions if d.kind is ActionKind.FLAG_SDR]
+        flagged_ever |= set(flags)
+        for d in (d for d in decisions if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE):
+            proposals += 1
+            approvals.append(_approval(d.payload, week, org, snap))
+            state = H.approve(state, d.payload)
+        rows.append(_row(week, world, state, oracle, flags, loop_start))
+        if log:
+            print(_format_row(rows[-1]), flush=True)
+        world.advance(1, playbooks={"control": state["playbooks"]["control"],
+                                    "treatment": state["playbooks"]["treatment"]})
+    org = world.org()
+    return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
+            "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
+            "flags_raised": len(flagged_ever), "oracle": sorted(oracle), "loop_start": loop_start}
+
+
+def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any) -> dict[str, Any]:
+    checks = [change_is_safe(c, org.truth, snap) for c in payload.get("changes", [])]
+    if payload["kind"] == "promote":
+        arms = payload["evidence"]["readout"]["arms"]
+        checks.append((True, f"promote at observed close {arms['treatment']['close_rate']['rate']} vs "
+                             f"{arms['control']['close_rate']['rate']}"))
+    return {"week": week, "kind": payload["kind"], "diff": payload["diff"], "safe": all(ok for ok, _ in checks),
+            "truth": [why for _, why in checks]}
+
+
+def _row(week: int, world: SimulatedWorld, state: dict[str, Any], oracle: set[str], flags: list[str],
+         loop_start: Any) -> dict[str, Any]:
+    treatment = state["playbooks"]["treatment"]
+    precision, recall = precision_recall(playbook_items(treatment), oracle)
+    read = state["readout"]
+    created = {p.deal_id: p.created_at for p in world.plans}
+    lift, _ = truth_lift(world.truth, created, world.now - timedelta(weeks=4), world.now)
+    planted = set(world.truth.underperforming_sdrs)
+    return {"week": week, "version": treatment["version"], "control_version": state["playbooks"]["control"]["version"],
+            "items": len(playbook_items(treatment)), "precision": round(precision, 3), "recall": round(recall, 3),
+            "flags": len(flags), "true_flags": len(set(flags) & planted), "false_flags": len(set(flags) - planted),
+            "recommendation": read["recommendation"],
+            "p_better": read["comparison"]["close_rate"]["p_treatment_better"],
+            "observed_lift": read["comparison"]["close_rate"]["lift_points"],
+            "truth_lift_4w": round(100 * lift, 2)}
+
+
+def _format_row(r: dict[str, Any]) -> str:
+    return (f"{r['week']:>4} {r['version']:>3}/{r['control_version']:<3} {r['items']:>5} {r['precision']:>6.2f} "
+            f"{r['recall']:>6.2f} {r['true_flags']:>4}/{r['false_flags']:<4} {r['recommendation']:>13} "
+            f"{r['p_better']:>6.3f} {r['observed_lift']:>+8.2f} {r['truth_lift_4w']:>+8.2f}")
+
+
+HEADER = (f"{'week':>4} {'tr/ct':>7} {'items':>5} {'prec':>6} {'recall':>6} {'TF/FF':>9} {'readout':>13} "
+          f"{'P(T>C)':>6} {'obs lift':>8} {'true lift':>8}")
+
+
+def playbook_lift(scenario: str | None, playbook: dict[str, Any], *, warmup: int, weeks: int, seed: int | None) -> float:
+    """Planted mean P(win) lift of a fixed treatment playbook over the baseline, same world and seed."""
+    world = SimulatedWorld(scenario, seed=seed)
+    world.advance(warmup)
+    start = world.now
+    world.advance(weeks, playbooks={"treatment": playbook})
+    created = {p.deal_id: p.created_at for p in world.plans}
+    return truth_lift(world.truth, created, start)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=None, help="scenario TOML (default: the simulator's default org)")
+    parser.add_argument("--null-scenario", default="no-signal", help="scenario with no planted effect")
+    parser.add_argument("--weeks", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=26)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.weeks < 12:
+        parser.error("--weeks must be at least 12")
+    started = time.time()
+    print(f"handoff loop on {args.scenario or 'default'}: {args.warmup} warm-up weeks, {args.weeks} weeks in charge")
+    print(HEADER)
+    main_run = run(args.scenario, weeks=args.weeks, warmup=args.warmup, seed=args.seed)
+    figures = _report(main_run, args)
+    print(f"\nno-signal check on {args.null_scenario}:")
+    print(HEADER)
+    null = run(args.null_scenario, weeks=args.weeks, warmup=args.warmup, seed=args.seed)
+    figures["no_signal"] = {"proposals": null["proposals"], "flags": null["flags_raised"],
+                            "final_items": len(playbook_items(null["state"]["playbooks"]["treatment"]))}
+    print(f"no-signal: {null['proposals']} proposals, {null['flags_raised']} SDR flags (both must be 0)")
+    figures["seconds"] = round(time.time() - started, 1)
+    print(json.dumps(figures, sort_keys=True, default=str))
+    return 0
+
+
+def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    last = r["rows"][-1]
+    print("\napproved changes (a manager approved every proposal):")
+    for a in r["approvals"]:
+        print(f"  week {a['week']:>2} {a['kind']:<8} {'ok' if a['safe'] else 'HARMFUL':<7} {a['diff'][0]}")
+        print(f"           truth: {'; '.join(a['truth'])}")
+    print(f"oracle playbook items: {', '.join(r['oracle'])}")
+    final = r["state"]["playbooks"]["treatment"]
+    learned = playbook_lift(args.scenario, final, warmup=args.warmup, weeks=8, seed=args.seed)
+    best = playbook_lift(args.scenario, oracle_playbook(r["world"].truth), warmup=args.warmup, weeks=8, seed=args.seed)
+    print(f"close-rate lift in the truth, 8 weeks from the warm-up, same world: learned playbook v{final['version']} "
+          f"{100 * learned:+.2f} points vs oracle {100 * best:+.2f} points ({_ratio(learned, best)} of the oracle)")
+    per_version = version_p_win(r["org"].truth)
+    print(f"planted mean P(win) of treatment deals by playbook version: {per_version}")
+    monotone = all(b >= a - 0.005 for a, b in zip(per_version.values(), list(per_version.values())[1:], strict=False))
+    pains = pain_scores(deal_signals(r["org"].snapshot()), r["org"].truth)
+    print("\npain extraction vs the simulator's labels (precision / recall):")
+    print(f"{'pain':<20} {'claimed (SDR note)':>20} {'discovered (BDM)':>20}")
+    for pain in sorted(pains["claimed"]):
+        c, d = pains["claimed"][pain], pains["discovered"].get(pain, {"precision": 0, "recall": 0})
+        print(f"{pain:<20} {c['precision']:>9.3f} / {c['recall']:<8.3f} {d['precision']:>9.3f} / {d['recall']:<8.3f}")
+    print(f"alignment MAE vs labels {pains['alignment_mae']}; 'claimed not confirmed' vs made-up pains "
+          f"{pains['unconfirmed_vs_made_up']}")
+    print(f"SDR flags: {r['flagged']}")
+    return {
+        "scenario": args.scenario or "default", "weeks": args.weeks, "warmup": args.warmup,
+        "playbook_precision": last["precision"], "playbook_recall": last["recall"],
+        "treatment_version": final["version"], "approved": len(r["approvals"]),
+        "harmful_approvals": sum(not a["safe"] for a in r["approvals"]),
+        "treatment_p_win_by_version": per_version, "p_win_never_fell": monotone,
+        "lift_learned_points": round(100 * learned, 2), "lift_oracle_points": round(100 * best, 2),
+        "true_flags": len(r["flagged"]["true_flags"]), "false_flags": len(r["flagged"]["false_flags"]),
+        "missed_underperformers": len(r["flagged"]["missed"]),
+        "pain_claimed": pains["claimed_micro"], "pain_discovered": pains["discovered_micro"],
+        "alignment_mae": pains["alignment_mae"], "unconfirmed_vs_made_up": pains["unconfirmed_vs_made_up"],
+        "final_recommendation": last["recommendation"],
+    }
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{100 * a / b:.0f}%" if b > 0 else "n/a"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
