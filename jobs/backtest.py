@@ -116,11 +116,13 @@ def load_mapping(path: Path) -> DealMapping:
                         "set allow_stage_timing = true only if your export took them while deals were open")
     if not (raw.get("amount") or raw.get("numeric") or raw.get("categorical") or raw.get("stage_timing")):
         problems.append("no feature columns: name amount, numeric or categorical columns")
+    problems += [f"[outcome] has unknown key {k!r}" for k in outcome if k not in ("column", "won", "lost")]
     joins = []
     for j, spec in enumerate(raw.get("join", [])):
         if not isinstance(spec, dict) or not spec.get("file") or not spec.get("on") or not spec.get("columns"):
             problems.append(f"[[join]] #{j + 1} needs file, on and columns")
             continue
+        problems += [f"[[join]] #{j + 1} has unknown key {k!r}" for k in spec if k not in ("file", "on", "columns")]
         joins.append(Join(Path(spec["file"]), str(spec["on"]), tuple(spec["columns"])))
     if problems:
         raise BacktestError(f"mapping {path}:\n  - " + "\n  - ".join(problems))

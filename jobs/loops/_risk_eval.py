@@ -87,15 +87,26 @@ def _riskiest(group: dict[str, Any], worst: bool = True) -> str:
         return ("higher" if raises == worst else "lower") + f" ({group['coef']:+.2f}/unit)"
     values = group["values"]
     j = int(np.argmax(values) if worst else np.argmin(values))
-    if group["kind"] == "category":
-        label = group["levels"][j] if j < len(group["levels"]) else "other"
+    if group["kind"] == "pair":
+        (_, a), (_, b) = group["parts"]
+        width_b = _width(b)
+        label = f"{level_label(a, j // width_b)} & {level_label(b, j % width_b)}"
     else:
-        edges = group["edges"]
-        label = "missing" if j == len(edges) + 1 else _bin_label(edges, j)
+        label = level_label(group, j)
     return f"{label} ({values[j]:+.2f})"
 
 
-def _bin_label(edges: list[float], j: int) -> str:
+def _width(spec: dict[str, Any]) -> int:
+    return len(spec["edges"]) + 2 if spec["kind"] == "bins" else len(spec["levels"]) + 1
+
+
+def level_label(spec: dict[str, Any], j: int) -> str:
+    """A bin or category level as people read it."""
+    if spec["kind"] == "category":
+        return spec["levels"][j] if j < len(spec["levels"]) else "other"
+    edges = spec["edges"]
+    if j == len(edges) + 1:
+        return "missing"
     if not edges:
         return "any"
     if j == 0:

@@ -19,7 +19,9 @@ MAX_BINS = 10
 MIN_LEVEL = 5  # a category value seen fewer times in training is "other"
 C_GRID = (0.03, 0.1, 0.3, 1.0)
 CHUNK = 100_000
-LR_CRITICAL = 5.99  # chi-square, 2 degrees of freedom, 95%: recalibrate only on real drift
+LR_CRITICAL = 3.84  # chi-square, 1 degree of freedom, 95%: recalibrate only on real evidence
+PAIR_ROUNDS = 2
+TEMPERATURES = np.round(np.linspace(0.25, 1.5, 26), 3)
 
 
 @dataclass
@@ -59,6 +61,27 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def pair_name(a: str, b: str) -> str:
+    return f"{a} x {b}"
+
+
+def level_index(spec: Mapping[str, Any], name: str, table: FeatureTable) -> np.ndarray:
+    """Each row's level of a bin or category group; the last index means missing or unseen."""
+    if spec["kind"] == "bins":
+        edges = np.asarray(spec["edges"])
+        x = table.binned.get(name)
+        if x is None:
+            return np.full(len(table), len(edges) + 1)
+        idx = np.searchsorted(edges, np.nan_to_num(x, nan=0.0), side="right")
+        return np.where(np.isfinite(x), idx, len(edges) + 1)
+    levels = spec["levels"]
+    col = table.categorical.get(name)
+    if col is None:
+        return np.full(len(table), len(levels))
+    lookup = {v: i for i, v in enumerate(levels)}
+    return np.fromiter((lookup.get(str(v), len(levels)) for v in col), dtype=np.int64, count=len(table))
+
+
 @dataclass
 class _Design:
     """How table columns become model columns: bin edges and category levels learned on training rows."""
@@ -66,9 +89,10 @@ class _Design:
     linear: list[str]
     edges: dict[str, list[float]]
     levels: dict[str, list[str]]
+    pairs: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, table: FeatureTable) -> _Design:
+    def fit(cls, table: FeatureTable, pairs: Sequence[tuple[str, str]] = ()) -> _Design:
         edges = {}
         for name, x in table.binned.items():
             finite = x[np.isfinite(x)]
@@ -78,23 +102,28 @@ class _Design:
         for name, values in table.categorical.items():
             kept, counts = np.unique(values.astype(str), return_counts=True)
             levels[name] = [str(v) for v, c in zip(kept, counts, strict=True) if c >= MIN_LEVEL]
-        return cls(list(table.linear), edges, levels)
+        return cls(list(table.linear), edges, levels, list(pairs))
+
+    def spec(self, name: str) -> dict[str, Any]:
+        """What scoring needs to find a row's level of a bin/category group."""
+        if name in self.edges:
+            return {"kind": "bins", "edges": self.edges[name]}
+        return {"kind": "category", "levels": self.levels[name]}
 
     def codes(self, table: FeatureTable) -> dict[str, np.ndarray]:
-        """Per bin/category group, the level index of each row (last index = missing / other)."""
-        out = {}
-        for name, e in self.edges.items():
-            x = table.binned[name]
-            idx = np.searchsorted(np.asarray(e), np.nan_to_num(x, nan=0.0), side="right")
-            out[name] = np.where(np.isfinite(x), idx, len(e) + 1)
-        for name, lv in self.levels.items():
-            lookup = {v: i for i, v in enumerate(lv)}
-            out[name] = np.fromiter((lookup.get(str(v), len(lv)) for v in table.categorical[name]), dtype=np.int64,
-                                    count=len(table))
+        """Per bin/category group (and pair of them), the level index of each row (last = missing / other)."""
+        out = {name: level_index(self.spec(name), name, table) for name in (*self.edges, *self.levels)}
+        for a, b in self.pairs:
+            out[pair_name(a, b)] = out[a] * self.width(b) + out[b]
         return out
 
     def width(self, name: str) -> int:
-        return len(self.edges[name]) + 2 if name in self.edges else len(self.levels[name]) + 1
+        if name in self.edges:
+            return len(self.edges[name]) + 2
+        if name in self.levels:
+            return len(self.levels[name]) + 1
+        a, b = next(p for p in self.pairs if pair_name(*p) == name)
+        return self.width(a) * self.width(b)
 
     def matrix(self, table: FeatureTable) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
         """The dense design matrix and, per group, its column span."""
@@ -152,23 +181,16 @@ def _group_contribution(group: Mapping[str, Any], table: FeatureTable) -> np.nda
         x = table.linear.get(name)
         return np.zeros(len(table)) if x is None else group["coef"] * (x - group["mean"])
     values = np.asarray(group["values"])
-    if kind == "bins":
-        x = table.binned.get(name)
-        if x is None:
-            return np.full(len(table), values[-1])
-        idx = np.searchsorted(np.asarray(group["edges"]), np.nan_to_num(x, nan=0.0), side="right")
-        return values[np.where(np.isfinite(x), idx, len(values) - 1)]
-    col = table.categorical.get(name)
-    if col is None:
-        return np.full(len(table), values[-1])
-    lookup = {v: i for i, v in enumerate(group["levels"])}
-    idx = np.fromiter((lookup.get(str(v), len(values) - 1) for v in col), dtype=np.int64, count=len(table))
-    return values[idx]
+    if kind == "pair":
+        (a, spec_a), (b, spec_b) = group["parts"]
+        width_b = len(spec_b["edges"]) + 2 if spec_b["kind"] == "bins" else len(spec_b["levels"]) + 1
+        return values[level_index(spec_a, a, table) * width_b + level_index(spec_b, b, table)]
+    return values[level_index(group, name, table)]
 
 
-def fit_logistic(table: FeatureTable, *, c: float) -> RiskModel:
+def fit_logistic(table: FeatureTable, *, c: float, pairs: Sequence[tuple[str, str]] = ()) -> RiskModel:
     """Fit L2 logistic regression on the whole table and fold it into centred group contributions."""
-    design = _Design.fit(table)
+    design = _Design.fit(table, pairs)
     x, spans = design.matrix(table)
     assert table.y is not None
     clf = LogisticRegression(C=c, max_iter=3000)
@@ -177,49 +199,65 @@ def fit_logistic(table: FeatureTable, *, c: float) -> RiskModel:
     base = float(clf.intercept_[0] + coef @ means)
     groups = []
     for name, lo, hi in spans:
+        centred = [round(float(v), 5) for v in coef[lo:hi] - float(coef[lo:hi] @ means[lo:hi])]
         if name in design.edges or name in design.levels:
-            centred = coef[lo:hi] - float(coef[lo:hi] @ means[lo:hi])
-            group: dict[str, Any] = {"name": name, "kind": "bins" if name in design.edges else "category",
-                                     "values": [round(float(v), 5) for v in centred]}
-            group.update({"edges": design.edges[name]} if name in design.edges else {"levels": design.levels[name]})
+            group: dict[str, Any] = {"name": name, **design.spec(name), "values": centred}
+        elif name not in design.linear:
+            a, b = next(p for p in design.pairs if pair_name(*p) == name)
+            group = {"name": name, "kind": "pair", "parts": [[a, design.spec(a)], [b, design.spec(b)]], "values": centred}
         else:
             group = {"name": name, "kind": "linear", "coef": round(float(coef[lo]), 5), "mean": round(float(means[lo]), 5)}
         groups.append(group)
     return RiskModel(base, groups, meta={"c": c, "n": len(table)})
 
 
-def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Recalibrate log-odds on newer deals (slope, shift), only when a likelihood-ratio test says they drifted."""
+def temperature(base: float, contributions: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Shrink or stretch the contributions (not the base rate) to fit newer deals; identity unless it clearly helps.
+
+    Only the slope is refitted: the base rate of newer deals swings with seasons and quarters, and
+    chasing it on one slice of time made calibration worse on the next (IBM, Maven backtests).
+    """
     if len(y) < 20 or y.min() == y.max():
         return 1.0, 0.0
-    clf = LogisticRegression(C=100.0).fit(logits[:, None], y)
-    slope, shift = float(clf.coef_[0][0]), float(clf.intercept_[0])
-    if not 0.2 <= slope <= 3.0:  # a wild slope means too few or too odd newer deals: shift only
-        slope, shift = 1.0, _logit(float(y.mean())) - _logit(float(_sigmoid(logits).mean()))
-    gain = 2 * len(y) * (_log_loss(y, _sigmoid(logits)) - _log_loss(y, _sigmoid(slope * logits + shift)))
-    return (slope, shift) if gain > LR_CRITICAL else (1.0, 0.0)
+    total = contributions.sum(axis=1)
+    losses = [(_log_loss(y, _sigmoid(base + a * total)), float(a)) for a in TEMPERATURES]
+    best_loss, best = min(losses)
+    gain = 2 * len(y) * (_log_loss(y, _sigmoid(base + total)) - best_loss)
+    return (best, (1.0 - best) * base) if gain > LR_CRITICAL else (1.0, 0.0)
 
 
 def predict(model: RiskModel, table: FeatureTable) -> np.ndarray:
     return _sigmoid(model.logit(model.contributions(table)))
 
 
-def fit_recipe(table: FeatureTable, *, holdout: float = 0.125) -> RiskModel:
-    """Fit on the older rows, pick C and calibrate on the newest `holdout` share (rows are time-sorted)."""
+def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = True) -> RiskModel:
+    """Fit on the older rows; pick C, interacting pairs and the temperature on the newest `holdout` share."""
+    from jobs.loops._risk_pairs import find_pairs
+
     n = len(table)
     cut = int(round(n * (1 - holdout)))
     fit_part, cal = table.take(np.arange(cut)), table.take(np.arange(cut, n))
     best: tuple[float, RiskModel] | None = None
     for c in C_GRID:
         model = fit_logistic(fit_part, c=c)
-        loss = _log_loss(cal.y, predict(model, cal)) if len(cal) and cal.y is not None else 0.0
+        loss = _log_loss(cal.y, predict(model, cal)) if len(cal) else 0.0
         if best is None or loss < best[0]:
             best = (loss, model)
     assert best is not None
+    crossed: list[tuple[str, str]] = []
+    for _ in range(PAIR_ROUNDS if pairs and len(cal) else 0):  # residuals of the last fit: new pairs each round
+        more = [p for p in find_pairs(fit_part, predict(best[1], fit_part), exclude=crossed) if p not in crossed]
+        if not more:
+            break
+        model = fit_logistic(fit_part, c=best[1].meta["c"], pairs=[*crossed, *more])
+        loss = _log_loss(cal.y, predict(model, cal))
+        if loss >= best[0]:
+            break
+        best, crossed = (loss, model), [*crossed, *more]
     model = best[1]
     if len(cal) and cal.y is not None:
-        model.calibration = platt(model.logit(model.contributions(cal)), cal.y)
-    model.meta.update({"n_fit": cut, "n_calibration": n - cut})
+        model.calibration = temperature(model.base, model.contributions(cal), cal.y)
+    model.meta.update({"n_fit": cut, "n_calibration": n - cut, "pairs": [g["name"] for g in model.groups if g["kind"] == "pair"]})
     return model
 
 

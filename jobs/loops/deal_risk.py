@@ -144,12 +144,15 @@ def _reasons(featurised: Featurised, i: int, contrib: np.ndarray, top: np.ndarra
             reasons.append(Reason(name, text, round(weight, 3), (sign.evidence,) if sign.evidence else ()))
         else:
             value = _value(featurised.table, name, i)
-            reasons.append(Reason(name, f"{LABELS.get(name, name)}: {value} (raises risk in past deals)", round(weight, 3),
+            label = " & ".join(LABELS.get(part, part) for part in name.split(" x "))
+            reasons.append(Reason(name, f"{label}: {value} (raises risk in past deals)", round(weight, 3),
                                   (f"{name}={value}",)))
     return reasons
 
 
 def _value(table: FeatureTable, name: str, i: int) -> str:
+    if name not in table.categorical and name not in table.binned and " x " in name:
+        return " & ".join(_value(table, part, i) for part in name.split(" x ", 1))
     if name in table.categorical:
         return str(table.categorical[name][i]) or "(blank)"
     if name in table.binned:
