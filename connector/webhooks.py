@@ -111,7 +111,7 @@ def _record_event(session: Session, event: dict[str, Any]) -> WebhookEvent | Non
         return None
     installation = inst.find(session, "hubspot", str(event["portalId"]))
     row = WebhookEvent(crm="hubspot", event_key=key, raw=json.dumps(event, sort_keys=True),
-                       installation_id=installation.id if installation and installation.status == "active" else None)
+                       installation_id=installation.id if installation else None)
     try:
         with session.begin_nested():
             session.add(row)
@@ -121,14 +121,15 @@ def _record_event(session: Session, event: dict[str, Any]) -> WebhookEvent | Non
 
 
 def _apply(session: Session, row: WebhookEvent, event: dict[str, Any], syncs: Any) -> None:
-    if row.installation_id is None:
-        row.status = "ignored"  # unknown or uninstalled portal: kept for inspection, nothing to do
-        return
     kind = str(event["subscriptionType"])
     object_id = str(event["objectId"])
-    if kind == "contact.privacyDeletion":
+    if row.installation_id is None:
+        row.status = "ignored"  # unknown portal: kept for inspection, nothing to do
+    elif kind == "contact.privacyDeletion":  # honoured even after uninstall, while the data is retained
         purge_contact(session, row.installation_id, object_id)
         row.status = "done"
+    elif inst.get(session, row.installation_id).status != "active":
+        row.status = "ignored"  # disconnected: no more syncs
     elif kind == "deal.deletion":
         mark_deleted(session, row.installation_id, Entity.DEAL, object_id)
         row.status = "done"

@@ -196,3 +196,17 @@ def test_with_redis_the_sync_is_enqueued_on_rq_once(store: Store, redis_conn, re
     job = Job.fetch(job_id("sync", iid), connection=redis_conn)
     assert job.get_status() == "queued" and job.args == (iid,)
     assert _sync_requests(store) == []  # enqueued, not merely recorded
+
+
+def test_after_uninstall_privacy_deletions_still_purge_but_nothing_syncs(app, installation_id: str) -> None:  # type: ignore[no-untyped-def]
+    store = app.extensions["salesloop.store"]
+    with store.session() as s:
+        upsert_records(s, installation_id, Entity.CONTACT, [a_contact(remote_id="501")])
+        inst.set_status(s, installation_id, inst.InstallationStatus.UNINSTALLED, "test")
+    body = json.dumps([_event(subscriptionType="contact.privacyDeletion", objectId=501, propertyName=None),
+                       _event(eventId=2)]).encode()
+    assert _post(app.test_client(), body).status_code == 200
+    with store.session() as s:
+        assert s.execute(select(CrmRecord)).first() is None
+        assert sorted(r.status for r in s.execute(select(WebhookEvent)).scalars()) == ["done", "ignored"]
+    assert _sync_requests(store) == []
