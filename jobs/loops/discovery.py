@@ -24,7 +24,7 @@ from jobs.loops.decision import Decision, Reason
 from jobs.loops.registry import register
 
 NAME = "discovery"
-PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.05, "card_top": 3}
+PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.03, "card_top": 3}
 
 
 def _params(state: State | None) -> dict[str, Any]:

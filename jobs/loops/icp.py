@@ -30,7 +30,7 @@ from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.registry import register
 
 NAME = "icp"
-PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.05, "C": 0.5, "custom_fields": [], "task_days": 3,
+PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.03, "C": 0.5, "custom_fields": [], "task_days": 3,
                           "recent_win_days": 180}
 _EMP = ((50, "<50"), (200, "50-199"), (1000, "200-999"), (5000, "1000-4999"))
 _REV = ((1e6, "<1M"), (1e7, "1M-10M"), (1e8, "10M-100M"), (1e9, "100M-1B"))

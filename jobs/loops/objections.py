@@ -28,7 +28,7 @@ from jobs.loops.registry import register
 from jobs.nlp.responses import classify_response
 
 NAME = "objections"
-PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.05, "card_top": 3, "phrase_min_deals": 5}
+PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.03, "card_top": 3, "phrase_min_deals": 5}
 
 
 def _params(state: State | None) -> dict[str, Any]:

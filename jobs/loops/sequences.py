@@ -25,7 +25,7 @@ from jobs.loops.registry import register
 
 NAME = "sequences"
 FIELDS = {"sequence": "sequence", "variant": "variant", "step": "step", "reply": "reply", "holdout": "holdout"}
-PARAMS: dict[str, Any] = {"holdout": 0.05, "min_n": 200, "loss_threshold": 0.005, "p_best": 0.95,
+PARAMS: dict[str, Any] = {"holdout": 0.05, "min_n": 200, "loss_threshold": 0.005, "p_best": 0.99,
                           "mature_days": 7, "fields": FIELDS}
 PRIOR = bayes.Prior(0.5, 2.0)  # Beta(1, 1)
 
