@@ -162,7 +162,8 @@ def _arm(row: dict[str, str]) -> str:
 
 def bank() -> dict[str, Any]:
     """Outbound contact policy (channel x contact-count arms) learned month by month, evaluated forward."""
-    from jobs.loops.sequences import PARAMS as SEQ, readout
+    from jobs.loops.sequences import PARAMS as SEQ
+    from jobs.loops.sequences import readout
 
     rows, periods, last = _bank_rows(), [], None
     for row in rows:  # the file is in date order; a new month string starts a new period

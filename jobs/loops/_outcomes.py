@@ -36,9 +36,9 @@ def progressed(snapshot: Snapshot, deal: Deal, at: datetime, now: datetime, days
     until = at + timedelta(days=days)
     start = stage_order(snapshot, stage_at(snapshot, deal, at))
     for change in snapshot.history_for(deal.remote_id):
-        if at < change.entered_at <= until and not _is_lost_stage(snapshot, change.stage_id):
-            if stage_order(snapshot, change.stage_id) > start:
-                return True
+        moved_up = stage_order(snapshot, change.stage_id) > start and not _is_lost_stage(snapshot, change.stage_id)
+        if at < change.entered_at <= until and moved_up:
+            return True
     if deal.status is DealStatus.LOST or until <= now:
         return False
     return None
