@@ -1,8 +1,11 @@
 """From the snapshot to the risk model's feature table: warning signs plus a few firmographics.
 
-Closed deals are featurised "as of" LEAD_DAYS before they closed (never before their midpoint),
-so the model learns from what was visible while the deal was still open: the last two weeks,
-when a lost deal's final notes and stage moves pile up, never leak into training.
+Closed deals are featurised "as of" several moments of their open life (MOMENTS: a quarter, half,
+three quarters and nine tenths of the way from creation to close, never later than LEAD_DAYS before
+close). Only what was recorded by each moment is read, so nothing from the outcome leaks; and the
+rows look like the open pipeline does (deals at every age), so a deal early in Qualification is
+not judged as if it were a week from closing (one moment per deal, near close, made stage
+dominate and mis-scored young deals).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from crm_adapters.snapshot import Snapshot
 from jobs.loops._risk_model import FeatureTable
 from jobs.loops._risk_signs import SIGNS, Sign, StageNorms, stage_at, warning_signs
 
-LEAD_DAYS = 14
+LEAD_DAYS = 3
+MOMENTS = (0.25, 0.5, 0.75, 0.9)
+MOVE_MOMENT = 0.5  # recovery moves are judged from the midpoint on: what was done after a sign showed
 NUMBERS = ("amount", "employees")
 CATEGORIES = ("industry", "lead_source", "deal_type", "stage", "amount_precision")
 LABELS = {"amount": "deal amount", "employees": "account size", "industry": "industry", "lead_source": "lead source",
@@ -42,14 +47,13 @@ def closed_on(deal: Deal) -> datetime | None:
     return datetime.combine(deal.closed_at, time(23, 59), tzinfo=UTC)
 
 
-def as_of_for(deal: Deal, lead_days: int = LEAD_DAYS) -> datetime | None:
-    """The moment a closed deal is featurised: LEAD_DAYS before close, not before its midpoint."""
+def as_of_for(deal: Deal, fraction: float = MOVE_MOMENT, lead_days: int = LEAD_DAYS) -> datetime | None:
+    """A moment in a closed deal's open life: `fraction` of the way to close, at least LEAD_DAYS before it."""
     end = closed_on(deal)
     if end is None:
         return None
-    start = deal.created_at or end - timedelta(days=2 * lead_days)
-    midpoint = start + (end - start) / 2
-    return max(end - timedelta(days=lead_days), midpoint)
+    start = deal.created_at or end - timedelta(days=30)
+    return min(start + (end - start) * fraction, max(end - timedelta(days=lead_days), start))
 
 
 def featurise(snapshot: Snapshot, deals: Sequence[Deal], moments: Sequence[datetime], norms: StageNorms) -> Featurised:
@@ -75,10 +79,11 @@ def featurise(snapshot: Snapshot, deals: Sequence[Deal], moments: Sequence[datet
     return Featurised(table, signs, list(deals), list(moments))
 
 
-def closed_table(snapshot: Snapshot, norms: StageNorms, lead_days: int = LEAD_DAYS) -> Featurised:
-    """Every closed deal with a close date, featurised as of before its close."""
-    deals = [d for d in snapshot.closed_deals() if d.closed_at is not None]
-    moments = [as_of_for(d, lead_days) for d in deals]
+def closed_table(snapshot: Snapshot, norms: StageNorms, fractions: Sequence[float] = MOMENTS) -> Featurised:
+    """Every closed deal with a close date, featurised at each of the moments (one row per deal and moment)."""
+    closed = [d for d in snapshot.closed_deals() if d.closed_at is not None]
+    deals = [d for d in closed for _ in fractions]
+    moments = [as_of_for(d, f) for d in closed for f in fractions]
     return featurise(snapshot, deals, [m for m in moments if m is not None], norms)
 
 

@@ -27,7 +27,7 @@ DEFAULT_LATENCY = 3.0  # days a contact usually takes to reply when we have no p
 MEETING_WINDOW = 21  # meeting_slipped: no meeting in the last three weeks and none ahead
 PROPOSAL_GRACE = 3  # proposal_unopened: days to give a proposal before it counts as unopened
 CAP = 4.0
-LANGUAGE_DAYS = 30  # risk_language: buyer emails and calls of the last month, plus the latest call
+LANGUAGE_DAYS = 30  # risk_language: the buyer's calls, meetings and emails of the last month
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,14 +258,14 @@ def proposal_unopened(acts: Sequence[Activity], as_of: datetime) -> Sign:
 
 
 def risk_language(acts: Sequence[Activity], as_of: datetime) -> Sign:
-    """Risk phrases (not negated) in the buyer's words: the latest call, and calls, meetings, replies of the last month."""
-    spoken = [a for a in acts if a.type in (ActivityType.CALL, ActivityType.MEETING) and (a.transcript or a.body)]
+    """Risk phrases (not negated) in the buyer's recent words: calls, meetings and replies of the last month.
+
+    Older calls (discovery) are left out: objections raised early are the objection loop's business;
+    a warning sign is talk of delay, holds, reorgs or doubt while the deal should be closing.
+    """
     recent = as_of - timedelta(days=LANGUAGE_DAYS)
-    voiced = [a for a in acts if a.occurred_at >= recent and (
-        (a.type is ActivityType.EMAIL and a.direction is Direction.INBOUND) or a in spoken[-1:] or
-        (a.type in (ActivityType.CALL, ActivityType.MEETING) and a.occurred_at >= recent))]
-    if spoken and spoken[-1] not in voiced:
-        voiced.insert(0, spoken[-1])
+    voiced = [a for a in acts if a.occurred_at >= recent and (a.transcript or a.body) and (
+        a.type in (ActivityType.CALL, ActivityType.MEETING) or (a.type is ActivityType.EMAIL and a.direction is Direction.INBOUND))]
     found = [(a, h) for a in voiced for h in risk_hits(a.transcript or a.body)]
     if not found:
         return Sign("risk_language", 0.0)

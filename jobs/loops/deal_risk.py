@@ -20,7 +20,7 @@ from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
 from jobs.loops._risk_eval import figures, time_split, top_signals
-from jobs.loops._risk_features import LABELS, LEAD_DAYS, Featurised, closed_table, open_table
+from jobs.loops._risk_features import LABELS, MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
 from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops._risk_moves import move_stats, next_move
 from jobs.loops._risk_prior import learned_weight, rules_model
@@ -39,7 +39,8 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     """Fit on the tenant's closed deals (older -> newer), blend with rules, rank recovery moves."""
     norms = StageNorms.from_snapshot(snapshot)
     closed = closed_table(snapshot, norms)
-    y = closed.table.y if closed.table.y is not None else np.zeros(0)
+    middle = closed_table(snapshot, norms, (MOVE_MOMENT,))
+    y = middle.table.y if middle.table.y is not None else np.zeros(0)
     lost, won = int(y.sum()), int(len(y) - y.sum())
     rules = rules_model(won, lost)
     weight = learned_weight(won, lost)
@@ -50,11 +51,11 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     parts = _parts(rules, model, weight)
     levels = _levels(parts, closed.table)
     learned_state: dict[str, Any] = {
-        "lead_days": LEAD_DAYS, "weight": weight,
+        "moments": list(MOMENTS), "weight": weight,
         "mode": "rules" if weight == 0 else "learned" if weight >= 1 else "blended",
         "rules": rules.to_json(), "model": model.to_json() if model else None,
         "stage_norms": norms.to_json(), "levels": levels,
-        "moves": move_stats(snapshot, closed.deals, closed.as_of, closed.signs),
+        "moves": move_stats(snapshot, middle.deals, middle.as_of, middle.signs),
         "top_signals": top_signals(model, closed.table) if model else [],
         "metrics": metrics, "trained_at": now.isoformat(),
     }

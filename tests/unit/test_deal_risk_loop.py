@@ -9,7 +9,8 @@ from crm_adapters.model import DealStatus, Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
 from jobs.loops import deal_risk
-from jobs.loops._risk_features import as_of_for
+from jobs.loops._risk_features import MOMENTS, as_of_for, closed_table
+from jobs.loops._risk_signs import StageNorms
 from jobs.loops.decision import ActionKind
 from jobs.loops.registry import LOOPS, all_loops
 from tests.factories import T0, a_deal
@@ -44,12 +45,17 @@ def test_few_closed_deals_blend_rules_and_learning() -> None:
     assert {s["signal"] for s in learned.state["top_signals"][:3]} & {"no_recent_activity", "champion_quiet", "single_threaded"}
 
 
-def test_closed_deals_are_seen_before_they_closed() -> None:
+def test_closed_deals_are_seen_at_moments_before_they_closed() -> None:
     deal = a_deal(status=DealStatus.LOST, created_at=T0, closed_at=(T0 + timedelta(days=60)).date())
-    moment = as_of_for(deal)
-    assert moment is not None and moment == T0.replace(hour=23, minute=59) + timedelta(days=60 - 14)
-    short = a_deal(status=DealStatus.LOST, created_at=T0, closed_at=(T0 + timedelta(days=10)).date())
-    assert as_of_for(short) == T0 + (T0.replace(hour=23, minute=59) + timedelta(days=10) - T0) / 2
+    end = T0.replace(hour=23, minute=59) + timedelta(days=60)
+    moments = [as_of_for(deal, f) for f in MOMENTS]
+    assert moments == sorted(moments) and all(m is not None and T0 < m <= end - timedelta(days=3) for m in moments)
+    assert as_of_for(deal, 0.5) == T0 + (end - T0) / 2
+    short = a_deal(status=DealStatus.LOST, created_at=T0, closed_at=T0.date())
+    assert as_of_for(short, 0.9) == T0  # closed the day it was made: seen as it was born, never after
+    snapshot = tenant(10, now=NOW)
+    table = closed_table(snapshot, StageNorms({})).table
+    assert len(table) == 10 * len(MOMENTS)
 
 
 def _decide(n_open: int = 6) -> tuple[Snapshot, list]:
