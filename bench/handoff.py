@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default=None, help="scenario TOML (default: the simulator's default org)")
     parser.add_argument("--null-scenario", default="no-signal", help="scenario with no planted effect")
     parser.add_argument("--weeks", type=int, default=16)
-    parser.add_argument("--warmup", type=int, default=26)
+    parser.add_argument("--warmup", type=int, default=36)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     if args.weeks < 12:

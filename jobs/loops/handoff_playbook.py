@@ -17,8 +17,8 @@ from jobs.loops.handoff_model import COUNTS, decisive_z
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
                             "weights": {}}
-MIN_EFFECT = 0.10  # log-odds a question / MEDDIC element must beyond doubt exceed to be added
-MIN_ICP_EFFECT = 0.50  # a segment must be this much worse, beyond doubt, to be disqualified
+MIN_EFFECT = 0.10  # shrunk log-odds a question / MEDDIC element must reach to be worth adding
+MIN_ICP_EFFECT = 0.50  # a segment must be this much worse (shrunk log-odds) to be disqualified
 REWEIGHT_GAP = 0.25
 REPROPOSE_GROWTH = 1.5  # a rejected change comes back only once its n grew by 50%
 MAX_PER_RUN = 3
@@ -61,26 +61,30 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -
     return sorted(out, key=lambda c: (-c["z"], c["op"], c["target"]))
 
 
-def _z(s: Mapping[str, Any], direction: int, margin: float) -> float:
-    return (direction * float(s["effect"]) - margin) / max(float(s["sd"]), 1e-9)
+def _z(s: Mapping[str, Any], direction: int) -> float:
+    """How many sds the effect sits on the `direction` side of zero."""
+    return direction * float(s["effect"]) / max(float(s["sd"]), 1e-9)
 
 
 def _change_for(name: str, s: Mapping[str, Any], playbook: Mapping[str, Any], z_needed: float) -> dict[str, Any] | None:
+    """Decisive = the sign is beyond doubt (Bonferroni z) and the shrunk effect is big enough to matter."""
     kind, _, ident = name.partition(":")
+    effect = float(s["effect"])
     listed = {"question": playbook.get("questions", []), "meddic": playbook.get("meddic", [])}
     if kind in listed:
-        if ident not in listed[kind] and _z(s, +1, MIN_EFFECT) >= z_needed:
+        if ident not in listed[kind] and _z(s, +1) >= z_needed and effect >= MIN_EFFECT:
             op = "add_question" if kind == "question" else "capture_meddic"
-            return _make(op, ident, name, s, _z(s, +1, MIN_EFFECT), weight=round(float(s["effect"]), 2))
-        if ident in listed[kind] and _z(s, -1, 0.0) >= z_needed:
+            return _make(op, ident, name, s, _z(s, +1), weight=round(effect, 2))
+        if ident in listed[kind] and _z(s, -1) >= z_needed:
             op = "drop_question" if kind == "question" else "drop_meddic"
-            return _make(op, ident, name, s, _z(s, -1, 0.0))
+            return _make(op, ident, name, s, _z(s, -1))
         return None
-    if name in COUNTS and not playbook.get("verify_pains") and _z(s, -1, MIN_EFFECT) >= z_needed:
-        return _make("verify_pains", "pains", name, s, _z(s, -1, MIN_EFFECT))
+    if name in COUNTS and not playbook.get("verify_pains") and _z(s, -1) >= z_needed and -effect >= MIN_EFFECT:
+        return _make("verify_pains", "pains", name, s, _z(s, -1))
     rule = rule_for(name)
-    if rule is not None and rule not in playbook.get("disqualify", []) and _z(s, -1, MIN_ICP_EFFECT) >= z_needed:
-        return _make("disqualify", name, name, s, _z(s, -1, MIN_ICP_EFFECT), rule=rule)
+    if (rule is not None and rule not in playbook.get("disqualify", []) and _z(s, -1) >= z_needed
+            and -effect >= MIN_ICP_EFFECT):
+        return _make("disqualify", name, name, s, _z(s, -1), rule=rule)
     return None
 
 

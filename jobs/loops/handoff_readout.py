@@ -96,8 +96,26 @@ def readout(deals: Iterable[DealSignals], *, arm_for: Callable[[DealSignals], st
     sdrs = {arm: sum(1 for a in sdr_arms.values() if a == arm) for arm in ARMS}
     figures = {arm: arm_figures(by_arm[arm], sdrs[arm]) for arm in ARMS}
     comparison = compare(figures["control"], figures["treatment"], seed=f"{seed}:{since}")
+    comparison["close_rate"].update(_baseline(deals, arm_for, since, comparison["close_rate"]["lift_points"]))
     return {"since": since, "unit": unit, "arms": figures, "comparison": comparison,
             "recommendation": recommend(figures, comparison, playbooks_differ)}
+
+
+def _baseline(deals: Iterable[DealSignals], arm_for: Callable[[DealSignals], str], since: str | None,
+              lift_points: float) -> dict[str, Any]:
+    """The arms' close-rate gap before the experiment (arms of a dozen SDRs differ by chance) and
+    the lift net of it (difference in differences), which a recommendation must agree with."""
+    if since is None:
+        return {"baseline_gap_points": None, "net_lift_points": lift_points}
+    wins = {arm: [0, 0] for arm in ARMS}
+    for d in deals:
+        if d.closed and d.created_at is not None and d.created_at.isoformat() < since:
+            wins[arm_for(d)][0] += d.won
+            wins[arm_for(d)][1] += 1
+    if not all(n >= MIN_CLOSED for _, n in wins.values()):
+        return {"baseline_gap_points": None, "net_lift_points": lift_points}
+    gap = 100 * (wins["treatment"][0] / wins["treatment"][1] - wins["control"][0] / wins["control"][1])
+    return {"baseline_gap_points": round(gap, 2), "net_lift_points": round(lift_points - gap, 2)}
 
 
 def recommend(figures: Mapping[str, Any], comparison: Mapping[str, Any], playbooks_differ: bool) -> str:
@@ -107,8 +125,9 @@ def recommend(figures: Mapping[str, Any], comparison: Mapping[str, Any], playboo
     enough = all(figures[arm]["close_rate"]["n"] >= MIN_CLOSED for arm in ARMS)
     p_close = comparison["close_rate"]["p_treatment_better"]
     p_lead = comparison["stage2_conversion"]["p_treatment_better"]
-    if enough and p_close >= DECISIVE and p_lead >= 0.5:
+    net = comparison["close_rate"].get("net_lift_points", comparison["close_rate"].get("lift_points", 0.0))
+    if enough and p_close >= DECISIVE and p_lead >= 0.5 and net > 0:
         return "promote"
-    if enough and p_close <= 1 - DECISIVE:
+    if enough and p_close <= 1 - DECISIVE and p_lead <= 0.5 and net < 0:
         return "revert"
     return "continue"

@@ -71,11 +71,16 @@ def test_prob_greater_with_margin() -> None:
 def test_recommendation_needs_enough_closes_and_a_decisive_posterior() -> None:
     small = {"control": {"close_rate": {"n": 10}}, "treatment": {"close_rate": {"n": 10}}}
     big = {"control": {"close_rate": {"n": 80}}, "treatment": {"close_rate": {"n": 80}}}
-    sure = {"close_rate": {"p_treatment_better": 0.99}, "stage2_conversion": {"p_treatment_better": 0.8}}
-    worse = {"close_rate": {"p_treatment_better": 0.01}, "stage2_conversion": {"p_treatment_better": 0.2}}
+    sure = {"close_rate": {"p_treatment_better": 0.99, "net_lift_points": 4.0},
+            "stage2_conversion": {"p_treatment_better": 0.8}}
+    worse = {"close_rate": {"p_treatment_better": 0.01, "net_lift_points": -4.0},
+             "stage2_conversion": {"p_treatment_better": 0.2}}
+    lucky_arm = {"close_rate": {"p_treatment_better": 0.99, "net_lift_points": -1.0},
+                 "stage2_conversion": {"p_treatment_better": 0.8}}
     assert recommend(small, sure, True) == "continue"
     assert recommend(big, sure, True) == "promote"
     assert recommend(big, worse, True) == "revert"
+    assert recommend(big, lucky_arm, True) == "continue"  # the gap was there before the experiment
     assert recommend(big, sure, False) == "no_experiment"
 
 
@@ -87,6 +92,19 @@ def test_readout_splits_by_arm_and_window() -> None:
     later = readout(deals, arm_for=lambda d: "control", unit="sdr", sdr_arms={}, since="2027-01-01",
                     playbooks_differ=True)
     assert later["arms"]["control"]["deals"] == 0
+
+
+def test_readout_nets_out_the_arms_gap_before_the_experiment() -> None:
+    before = [a_signal(i, sdr="s2", status=DealStatus.WON if i % 2 else DealStatus.LOST) for i in range(60)]
+    before += [a_signal(100 + i, sdr="s1", status=DealStatus.WON if i % 4 == 0 else DealStatus.LOST) for i in range(60)]
+    after = [DealSignals(**{**d.__dict__, "deal_id": "n" + d.deal_id, "created_at": datetime(2026, 5, 1, tzinfo=UTC)})
+             for d in before]
+    out = readout(before + after, arm_for=lambda d: "treatment" if d.sdr_id == "s2" else "control", unit="sdr",
+                  sdr_arms={"s1": "control", "s2": "treatment"}, since="2026-04-01", playbooks_differ=True)
+    close = out["comparison"]["close_rate"]
+    assert close["baseline_gap_points"] == pytest.approx(100 * (30 / 60 - 15 / 60))
+    assert close["net_lift_points"] == pytest.approx(close["lift_points"] - close["baseline_gap_points"])
+    assert abs(close["net_lift_points"]) < 1.0 and out["recommendation"] == "continue"
 
 
 def test_arms_are_stable_balanced_and_overridable() -> None:
