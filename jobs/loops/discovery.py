@@ -80,7 +80,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     base = sum(ok for _, ok in rows) / len(rows) if rows else 0.0
     framework = dict((state or {}).get("framework") or {"ask": [], "stall_signals": []})
     new_state = {"params": params, "questions": questions, "framework": framework, "n_deals": len(rows),
-                 "base_rate": round(base, 4), "learned_at": now.isoformat(),
+                 "base_rate": round(base, 4),
                  "approved": list((state or {}).get("approved", []))}
     verdicts = {q: s["verdict"] for q, s in questions.items()}
     metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "verdicts": verdicts,

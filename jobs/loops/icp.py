@@ -122,7 +122,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
                  "base_rate": round(base, 4), "n_deals": len(rows),
                  "lookalike_min": float(np.median(won_scores)) if won_scores else None,
                  "definition": dict(prev.get("definition") or {"include": [], "exclude": []}),
-                 "approved": list(prev.get("approved", [])), "learned_at": now.isoformat()}
+                 "approved": list(prev.get("approved", []))}
     metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "cv_auc": auc, "signal": signal,
                "drivers": {k: s["verdict"] for k, s in segments.items() if s["verdict"] in ("better", "worse")}}
     return Learned(state=new_state, metrics=metrics)

@@ -111,7 +111,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     lib = library(evts, params)
     phrases = candidate_phrases(others, strategy_mix(evts), tenant_phrases(state), params["phrase_min_deals"])
     new_state = {"params": params, "library": lib, "phrase_candidates": phrases, "n_events": len(evts),
-                 "playbook": dict((state or {}).get("playbook") or {}), "learned_at": now.isoformat(),
+                 "playbook": dict((state or {}).get("playbook") or {}),
                  "approved": list((state or {}).get("approved", []))}
     metrics = {"n_events": len(evts), "objections": {o: {r["strategy"]: {k: r[k] for k in ("n", "k", "mean", "lo", "hi", "verdict")}
                                                          for r in v["ranked"]} for o, v in lib.items()},

@@ -108,7 +108,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     metrics = {"sequences": {s: {"variants": d["variants"], "leader": d["leader"], "stop": d["stop"],
                                  "holdout": d["holdout"]} for s, d in sequences.items()}}
     return Learned(state={"params": params, "sequences": sequences, "allocation": allocation,
-                          "learned_at": now.isoformat(), "approved": list((state or {}).get("approved", []))},
+                          "approved": list((state or {}).get("approved", []))},
                    metrics=metrics)
 
 
