@@ -6,6 +6,10 @@ P(best) per active variant (probability matching), blended with a small permanen
 so the bandit itself is measured. Stopping rule: every active variant has the minimum sample, the
 leader's expected loss is below the threshold and its P(best) is decisive; then the winner is
 proposed for promotion and the others for retirement (the engine's policy decides auto vs approval).
+
+Tenant field mapping: state["params"]["fields"] names the Activity.custom keys (sequence, variant, step,
+reply, holdout). The sender reads state["allocation"][sequence] and tags sends drawn from the uniform
+holdout with custom {holdout: true}, so learn() can report bandit-allocated vs holdout success rates.
 """
 
 from __future__ import annotations
