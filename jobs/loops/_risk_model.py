@@ -78,8 +78,9 @@ def level_index(spec: Mapping[str, Any], name: str, table: FeatureTable) -> np.n
     col = table.categorical.get(name)
     if col is None:
         return np.full(len(table), len(levels))
+    seen, inverse = np.unique(col.astype(str), return_inverse=True)  # vectorised: look up each distinct value once
     lookup = {v: i for i, v in enumerate(levels)}
-    return np.fromiter((lookup.get(str(v), len(levels)) for v in col), dtype=np.int64, count=len(table))
+    return np.array([lookup.get(v, len(levels)) for v in seen.tolist()], dtype=np.int64)[inverse.reshape(-1)]
 
 
 @dataclass
