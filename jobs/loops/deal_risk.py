@@ -117,7 +117,8 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
         reasons = _reasons(featurised, i, contribs[i], tops[i], names)
         level = "high" if probs[i] >= levels["high"] else "medium" if probs[i] >= levels["medium"] else "low"
         move = next_move(state.get("moves", {}), [r.code for r in reasons if r.code in SIGNS] or _fired(featurised, i))
-        scored = _scored(deal.remote_id, float(probs[i]), level, reasons, move, now) | {"name": deal.name}
+        drivers = [{"code": names[j], "weight": round(float(contribs[i][j]), 3)} for j in tops[i]]
+        scored = _scored(deal.remote_id, float(probs[i]), level, reasons, move, now) | {"name": deal.name, "drivers": drivers}
         decisions += _deal_decisions(deal, scored, reasons, version, now)
         if level == "high" and deal.owner_id:
             at_risk[deal.owner_id].append(scored)
@@ -131,13 +132,20 @@ def _fired(featurised: Featurised, i: int) -> list[str]:
     return sorted((c for c in SIGNS if signs[c].fired), key=lambda c: -signs[c].value)
 
 
+def _shown(featurised: Featurised, i: int, contrib: np.ndarray, names: list[str]) -> list[int]:
+    """Which contributions to show: firing warning signs first (a rep can act on them), then the rest; three at most."""
+    raising = [j for j in np.argsort(-contrib) if contrib[j] >= MIN_REASON]
+    signs = featurised.signs[i]
+    actionable = [j for j in raising if names[j] in signs and signs[names[j]].fired]
+    context = [j for j in raising if names[j] not in signs]
+    return [int(j) for j in (actionable + context)[:3]]
+
+
 def _reasons(featurised: Featurised, i: int, contrib: np.ndarray, top: np.ndarray, names: list[str]) -> list[Reason]:
-    """The deal's top contributions that raise its risk, each as a sentence with its evidence."""
+    """The deal's reasons: contributions that raise its risk, each as a sentence with its evidence."""
     reasons = []
-    for j in top:
+    for j in _shown(featurised, i, contrib, names):
         weight = float(contrib[j])
-        if weight < MIN_REASON:
-            continue
         name = names[j]
         sign = featurised.signs[i].get(name)
         if sign is not None:

@@ -10,7 +10,7 @@ from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
 from jobs.loops import deal_risk
 from jobs.loops._risk_features import MOMENTS, as_of_for, closed_table
-from jobs.loops._risk_signs import StageNorms
+from jobs.loops._risk_signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind
 from jobs.loops.registry import LOOPS, all_loops
 from tests.factories import T0, a_deal
@@ -80,6 +80,11 @@ def test_each_open_deal_gets_fields_and_a_card_with_reasons_and_a_move() -> None
     assert "no_recent_activity" in codes or "champion_quiet" in codes
     assert all(r["evidence"] for r in quiet_card.payload["reasons"] if r["code"] in ("no_recent_activity", "champion_quiet"))
     assert quiet_card.payload["next_move"]["text"] and len(quiet_card.payload["reasons"]) <= 3
+    for card in cards:
+        kinds = [r["code"] in SIGNS for r in card.payload["reasons"]]
+        assert kinds == sorted(kinds, reverse=True)  # firing warning signs first: a rep can act on them
+        assert all(r["weight"] > 0 for r in card.payload["reasons"])
+        assert len(card.payload["drivers"]) == 3
 
 
 def test_one_at_risk_task_per_owner_with_deterministic_keys() -> None:
