@@ -167,18 +167,30 @@ def meeting_slipped(acts: Sequence[Activity], ahead: Sequence[Activity], as_of: 
 
 
 def close_date_changes(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> list[tuple[date, date]]:
-    """Close-date moves (from, to) recorded before `as_of`: in deal.custom history or as activities."""
+    """Close-date moves (from, to) recorded before `as_of`.
+
+    From close_date_change activities (dated), or deal.custom["close_date_history"] entries that
+    are {"at", "from", "to"}; a bare list of ISO dates (oldest first, undated) is read only for an
+    open deal, where it is the history up to now.
+    """
     moves: list[tuple[date, date]] = []
-    for entry in deal.custom.get("close_date_history", ()) or ():
-        move = _parse_move(entry, as_of)
-        if move is not None:
-            moves.append(move)
     for a in acts:
         if a.custom.get("kind") == "close_date_change":
             move = _parse_move(a.custom, as_of, at=a.occurred_at)
             if move is not None:
                 moves.append(move)
-    return moves
+    history = list(deal.custom.get("close_date_history", ()) or ())
+    if moves or not history:
+        return moves
+    if all(isinstance(e, Mapping) for e in history):
+        return [m for m in (_parse_move(e, as_of) for e in history) if m is not None]
+    if deal.is_closed or not all(isinstance(e, str) for e in history):
+        return []
+    try:
+        dates = [date.fromisoformat(e[:10]) for e in history]
+    except ValueError:
+        return []
+    return list(zip(dates, dates[1:], strict=False))
 
 
 def _parse_move(entry: Any, as_of: datetime, at: datetime | None = None) -> tuple[date, date] | None:

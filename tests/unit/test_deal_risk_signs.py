@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -93,6 +94,14 @@ def test_close_date_pushed_counts_pushes_known_by_then() -> None:
     ]
     sign = signs_of([*records, *pushes], d)["close_date_pushed"]
     assert sign.fired and "pushed 2 times, 50 days" in sign.evidence
+
+
+def test_close_date_history_on_an_open_deal_counts_its_pushes() -> None:
+    _, d, records = healthy()
+    deal = next(r for r in records if getattr(r, "remote_id", None) == d)
+    pushed = replace(deal, custom={"close_date_history": ["2026-03-01", "2026-03-31", "2026-03-20", "2026-04-10"]})
+    sign = signs_of([pushed if r is deal else r for r in records], d)["close_date_pushed"]
+    assert sign.fired and "pushed 2 times, 51 days" in sign.evidence
 
 
 def test_stalled_in_stage_compares_with_the_tenant_distribution() -> None:
