@@ -30,12 +30,16 @@ class Limiter(Protocol):
         ...
 
 
+MARGIN_S = 0.25  # a request reaches HubSpot a little after we count it; the window is held that much longer
+
+
 class LocalLimiter:
     """The in-process limiter for the embedded default (one process, no Redis)."""
 
     def __init__(self, *, per_window: int = 110, window_s: float = 10.0, search_per_s: int = 4,
-                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._limits = {API: (per_window, window_s), SEARCH: (search_per_s, 1.0)}
+                 sleep: Callable[[float], None] = time.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 margin_s: float = MARGIN_S) -> None:
+        self._limits = {API: (per_window, window_s + margin_s), SEARCH: (search_per_s, 1.0 + margin_s)}
         self._log: dict[str, deque[float]] = {API: deque(), SEARCH: deque()}
         self._paused_until = 0.0
         self._lock = threading.Lock()
@@ -98,9 +102,11 @@ class RedisLimiter:
     """The limiter shared by every worker of a portal, on one Redis."""
 
     def __init__(self, redis: Any, portal_id: str, *, per_window: int = 110, window_s: float = 10.0,
-                 search_per_s: int = 4, sleep: Callable[[float], None] = time.sleep, prefix: str = "salesloop") -> None:
+                 search_per_s: int = 4, sleep: Callable[[float], None] = time.sleep, prefix: str = "salesloop",
+                 margin_s: float = MARGIN_S) -> None:
         self._redis = redis
-        self._limits = {API: (per_window, int(window_s * 1000)), SEARCH: (search_per_s, 1000)}
+        margin = int(margin_s * 1000)
+        self._limits = {API: (per_window, int(window_s * 1000) + margin), SEARCH: (search_per_s, 1000 + margin)}
         self._keys = {b: f"{prefix}:hubspot:{portal_id}:rate:{b}" for b in (API, SEARCH)}
         self._pause_key = f"{prefix}:hubspot:{portal_id}:paused"
         self._acquire = redis.register_script(_ACQUIRE)

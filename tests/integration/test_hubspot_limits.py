@@ -62,15 +62,19 @@ def test_5xx_on_reads_is_retried() -> None:
     with hubspot_harness() as hs:
         hs.seed(pipelines=[a_pipeline()], deals=[a_deal(stage_id="101")])
         hs.fake.inject("/crm/v3/objects/deals", 503, times=2, method="GET")
-        assert sum(len(b.records) for b in hs.adapter.read_changes(Entity.DEAL, since=None)) == 1
-        assert hs.adapter.stats.retries == 2
+        slept: list[float] = []
+        adapter = hs.make_adapter(sleep=slept.append)
+        assert sum(len(b.records) for b in adapter.read_changes(Entity.DEAL, since=None)) == 1
+        assert adapter.stats.retries == 2 and len(slept) == 2 and slept[1] > 0  # backed off, with jitter
 
 
 def test_persistent_5xx_raises_crm_unavailable() -> None:
     with hubspot_harness() as hs:
         hs.fake.inject("/crm/v3/pipelines", 500, times=50)
+        adapter = hs.make_adapter(sleep=lambda _s: None)
         with pytest.raises(CrmUnavailable):
-            hs.adapter.read_pipelines()
+            adapter.read_pipelines()
+        assert hs.fake.count(path="/crm/v3/pipelines", status=500) == 5  # the first try and four retries
 
 
 def test_expired_token_is_refreshed_once_and_the_call_succeeds() -> None:

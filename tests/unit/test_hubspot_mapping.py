@@ -162,7 +162,8 @@ def test_local_limiter_waits_for_the_window_to_roll() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    limiter = LocalLimiter(per_window=3, window_s=10, search_per_s=1, sleep=sleep, monotonic=lambda: now[0])
+    limiter = LocalLimiter(per_window=3, window_s=10, search_per_s=1, sleep=sleep, monotonic=lambda: now[0],
+                           margin_s=0)
     for _ in range(3):
         assert limiter.acquire("api") == 0
     assert limiter.acquire("api") == pytest.approx(10.001)

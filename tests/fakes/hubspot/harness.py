@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm_adapters.auth import StaticTokens, Tokens
-from crm_adapters.hubspot._mapping import HubSpotMapping
-from crm_adapters.hubspot.adapter import HubSpotAdapter
+from crm_adapters.hubspot.adapter import HubSpotAdapter, HubSpotMapping
 from crm_adapters.hubspot.limiter import LocalLimiter
 from crm_adapters.hubspot.oauth import OAuthApp, make_refresher
 from crm_adapters.model import (
