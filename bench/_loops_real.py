@@ -121,7 +121,8 @@ def _split_comparison(evts: list[dict[str, Any]], splits: int = 40) -> dict[str,
     return {"holdout_logloss_frequency": round(float(np.mean(loss["frequency"])), 4),
             "holdout_logloss_bayes": round(float(np.mean(loss["bayes"])), 4),
             "holdout_top_pick_lift_frequency": round(float(np.mean(lift["frequency"])), 4),
-            "holdout_top_pick_lift_bayes": round(float(np.mean(lift["bayes"])), 4)}
+            "holdout_top_pick_lift_bayes": round(float(np.mean(lift["bayes"])), 4),
+            "top_pick_evaluated_frequency": len(lift["frequency"]), "top_pick_evaluated_bayes": len(lift["bayes"])}
 
 
 def persuasion() -> dict[str, Any]:

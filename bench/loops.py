@@ -106,7 +106,8 @@ def real_part() -> dict[str, Any]:
              "yes" if r["raw_top"] else ""] for r in p["rows"]])
     print(f"  decisive findings: {p['decisive']}; half/half splits by dialog (40): held-out log loss frequency "
           f"{p['holdout_logloss_frequency']} vs Bayes {p['holdout_logloss_bayes']}; held-out lift of the #1 pick: "
-          f"frequency {p['holdout_top_pick_lift_frequency']:+.3f} vs Bayes {p['holdout_top_pick_lift_bayes']:+.3f}")
+          f"frequency {p['holdout_top_pick_lift_frequency']:+.3f} (scored {p['top_pick_evaluated_frequency']}x: a tiny-n pick is often "
+          f"absent from the other half) vs Bayes {p['holdout_top_pick_lift_bayes']:+.3f} (scored {p['top_pick_evaluated_bayes']}x)")
     t = p["text_path"]
     print(f"  text path on all dialogs (extractor + response classifier): {t['events']} events from {t['persuadee_turns']} "
           f"persuadee turns; objections {t['objections']}; decisive {t['decisive']}; top {t['top']}")
