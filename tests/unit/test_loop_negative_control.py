@@ -24,3 +24,11 @@ def test_no_loop_proposes_anything_on_maven_like_noise() -> None:
     assert icp.learn(snap, None, NOW).metrics["drivers"] == {}
     verdicts = discovery.learn(snap, None, NOW).metrics["verdicts"]
     assert set(verdicts.values()) <= {"unclear", TOO_FEW}
+
+
+def test_an_empty_crm_gives_empty_state_and_no_decisions() -> None:
+    from crm_adapters.snapshot import Snapshot
+
+    for loop in (discovery, objections, sequences, icp):
+        learned = loop.learn(Snapshot(), None, NOW)
+        assert loop.decide(Snapshot(), learned.state, NOW) == [], loop.NAME
