@@ -45,6 +45,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     state: dict[str, Any] = H.initial_state(tenant="bench", arms=world.arms)
     oracle = playbook_items(oracle_playbook(world.truth))
     rows, approvals, flagged_ever, proposals = [], [], set(), 0
+    versions = {0: dict(state["playbooks"]["treatment"])}
     for week in range(weeks):
         org = world.org()
         snap = org.snapshot()
@@ -56,6 +57,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
             proposals += 1
             approvals.append(_approval(d.payload, week, org, snap))
             state = H.approve(state, d.payload)
+            versions[state["playbooks"]["treatment"]["version"]] = dict(state["playbooks"]["treatment"])
         rows.append(_row(week, world, state, oracle, flags, loop_start))
         if log:
             print(_format_row(rows[-1]), flush=True)
@@ -64,7 +66,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     org = world.org()
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
             "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
-            "flags_raised": len(flagged_ever), "oracle": sorted(oracle), "loop_start": loop_start}
+            "flags_raised": len(flagged_ever), "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
 
 
 def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any) -> dict[str, Any]:
@@ -148,13 +150,24 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         print(f"           truth: {'; '.join(a['truth'])}")
     print(f"oracle playbook items: {', '.join(r['oracle'])}")
     final = r["state"]["playbooks"]["treatment"]
-    learned = playbook_lift(args.scenario, final, warmup=args.warmup, weeks=8, seed=args.seed)
-    best = playbook_lift(args.scenario, oracle_playbook(r["world"].truth), warmup=args.warmup, weeks=8, seed=args.seed)
-    print(f"close-rate lift in the truth, 8 weeks from the warm-up, same world: learned playbook v{final['version']} "
-          f"{100 * learned:+.2f} points vs oracle {100 * best:+.2f} points ({_ratio(learned, best)} of the oracle)")
+    raw = {v: playbook_lift(args.scenario, pb, warmup=args.warmup, weeks=8, seed=args.seed)
+           for v, pb in sorted(r["versions"].items())}
+    gap = raw[0]  # the arms differ a little even on the same playbook (a dozen SDRs each): net it out
+    lifts = {v: x - gap for v, x in raw.items()}
+    learned = lifts[final["version"]]
+    best = playbook_lift(args.scenario, oracle_playbook(r["world"].truth), warmup=args.warmup, weeks=8,
+                         seed=args.seed) - gap
+    print("\ntreatment playbook versions replayed on the same world (8 weeks from the warm-up, common random numbers;"
+          f" lift net of the arms' gap on the baseline playbook, {100 * gap:+.2f} points):")
+    for v, lift in lifts.items():
+        print(f"  v{v}: planted close-rate lift over baseline {100 * lift:+.2f} points  {sorted(playbook_items(r['versions'][v]))}")
+    print(f"learned playbook v{final['version']} {100 * learned:+.2f} points vs oracle {100 * best:+.2f} points "
+          f"({_ratio(learned, best)} of the oracle)")
+    steps = list(lifts.values())
+    monotone = all(b >= a - 0.002 for a, b in zip(steps, steps[1:], strict=False))
+    print(f"no approved change lowered the treatment arm's planted close rate: {monotone}")
     per_version = version_p_win(r["org"].truth)
-    print(f"planted mean P(win) of treatment deals by playbook version: {per_version}")
-    monotone = all(b >= a - 0.005 for a, b in zip(per_version.values(), list(per_version.values())[1:], strict=False))
+    print(f"planted mean P(win) of treatment deals created under each version (in-run, noisy): {per_version}")
     pains = pain_scores(deal_signals(r["org"].snapshot()), r["org"].truth)
     print("\npain extraction vs the simulator's labels (precision / recall):")
     print(f"{'pain':<20} {'claimed (SDR note)':>20} {'discovered (BDM)':>20}")
@@ -169,7 +182,7 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "playbook_precision": last["precision"], "playbook_recall": last["recall"],
         "treatment_version": final["version"], "approved": len(r["approvals"]),
         "harmful_approvals": sum(not a["safe"] for a in r["approvals"]),
-        "treatment_p_win_by_version": per_version, "p_win_never_fell": monotone,
+        "version_lift_points": {v: round(100 * x, 2) for v, x in lifts.items()}, "no_change_lowered_close_rate": monotone,
         "lift_learned_points": round(100 * learned, 2), "lift_oracle_points": round(100 * best, 2),
         "true_flags": len(r["flagged"]["true_flags"]), "false_flags": len(r["flagged"]["false_flags"]),
         "missed_underperformers": len(r["flagged"]["missed"]),

@@ -47,10 +47,7 @@ def edit_distance_one(a: str, b: str) -> bool:
             return True
         return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    for i in range(len(long_)):
-        if long_[:i] + long_[i + 1:] == short:
-            return True
-    return False
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 class Normaliser:

@@ -28,16 +28,11 @@ def a_signal(i: int, *, sdr: str = "s1", status: DealStatus = DealStatus.LOST, m
 
 
 def _arm(won: int, lost_at_2: int, lost_at_1: int, open_at_1: int, start: int) -> list[DealSignals]:
-    deals, i = [], start
-    for _ in range(won):
-        deals.append(a_signal(i, status=DealStatus.WON, max_stage=4, amount=2000.0)); i += 1
-    for _ in range(lost_at_2):
-        deals.append(a_signal(i, max_stage=2)); i += 1
-    for _ in range(lost_at_1):
-        deals.append(a_signal(i, max_stage=1)); i += 1
-    for _ in range(open_at_1):
-        deals.append(a_signal(i, status=DealStatus.OPEN, max_stage=1, closed_on=None)); i += 1
-    return deals
+    kinds = ([(DealStatus.WON, 4, 2000.0)] * won + [(DealStatus.LOST, 2, 1000.0)] * lost_at_2
+             + [(DealStatus.LOST, 1, 1000.0)] * lost_at_1 + [(DealStatus.OPEN, 1, 1000.0)] * open_at_1)
+    return [a_signal(start + i, status=status, max_stage=stage, amount=amount,
+                     closed_on=None if status is DealStatus.OPEN else "2026-04-01")
+            for i, (status, stage, amount) in enumerate(kinds)]
 
 
 def test_arm_figures_by_hand_with_open_deals_censored() -> None:
