@@ -22,9 +22,9 @@ SIGNS: tuple[str, ...] = (
     "stalled_in_stage", "single_threaded", "proposal_unopened", "risk_language",
 )
 QUIET_DAYS = 14  # no_recent_activity: silence longer than two working weeks
-CHAMPION_MIN_QUIET = 10  # champion_quiet: never before ten days, whatever their usual latency
+CHAMPION_MIN_QUIET = 14  # champion_quiet: never before two weeks, whatever their usual latency
 DEFAULT_LATENCY = 3.0  # days a contact usually takes to reply when we have no pairs to measure
-MEETING_WINDOW = 21  # meeting_slipped: no meeting in the last three weeks and none ahead
+MEETING_WINDOW = 30  # meeting_slipped: no meeting in the last month and none ahead
 PROPOSAL_GRACE = 3  # proposal_unopened: days to give a proposal before it counts as unopened
 CAP = 4.0
 LANGUAGE_DAYS = 30  # risk_language: the buyer's calls, meetings and emails of the last month
