@@ -5,6 +5,7 @@ The result is a proposal (data a person reviews and appends to pains.toml), neve
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -69,8 +70,9 @@ def stem_phrase(phrase: str) -> str:
 
 
 def _covered(gram: str, known: set[str]) -> bool:
+    """Already said by a listed phrase: the gram contains one, or is part of one."""
     stemmed = stem_phrase(gram)
-    return any(k and (k in stemmed) for k in known if " " in k or len(k) > 5)
+    return any(k and (k in stemmed or stemmed in k) for k in known if " " in k or len(k) > 5)
 
 
 def _drop_nested(ranked: list[PhraseProposal]) -> list[PhraseProposal]:
@@ -90,12 +92,18 @@ def _ngram_docs(texts: list[str], tax: Taxonomy) -> tuple[dict[str, Counter[str]
         for mention in extract(text, taxonomy=tax).pains:
             if not mention.affirmed:
                 continue
-            for gram in _ngrams(mention.sentence):
+            for gram in _ngrams(_clause(mention.sentence, mention.span)):
                 seen.add((mention.id, gram))
                 examples.setdefault((mention.id, gram), mention.sentence)
         for pain_id, gram in seen:
             counts[pain_id][gram] += 1
     return counts, examples
+
+
+def _clause(sentence: str, span: str) -> str:
+    """The part of the sentence around the mention: notes list several pains in one sentence."""
+    parts = re.split(r"[,;:]| and | but | - ", sentence)
+    return next((p for p in parts if span in p), sentence)
 
 
 def _ngrams(sentence: str) -> set[str]:

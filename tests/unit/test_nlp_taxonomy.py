@@ -42,9 +42,9 @@ def test_extended_taxonomy_matches_the_new_phrase() -> None:
 
 
 def test_propose_phrases_finds_recurring_won_phrase_and_ignores_lost_only_ones() -> None:
-    won = [f"Prospect: month end close is painful, we build every report by hand ({i})." for i in range(4)]
+    won = [f"Prospect: we build every report by hand for the month end close ({i})." for i in range(4)]
     won.append("Prospect: security review is slow.")
-    lost = [f"Prospect: the weekly standup drags, reports by hand ({i})." for i in range(4)]
+    lost = [f"Prospect: reports by hand for the weekly standup ({i})." for i in range(4)]
     proposals = propose_phrases(won, lost, min_docs=3)
     phrases = {p.phrase for p in proposals}
     assert "month end close" in phrases
@@ -54,4 +54,9 @@ def test_propose_phrases_finds_recurring_won_phrase_and_ignores_lost_only_ones()
 
 
 def test_propose_phrases_needs_recurrence() -> None:
-    assert propose_phrases(["Prospect: month end close hurts, reports by hand."], min_docs=3) == []
+    assert propose_phrases(["Prospect: reports by hand for the month end close."], min_docs=3) == []
+
+
+def test_phrases_from_other_clauses_are_not_credited_to_the_pain() -> None:
+    won = [f"Prospect: the weather is lovely, we build every report by hand ({i})." for i in range(5)]
+    assert not any("weather" in p.phrase for p in propose_phrases(won, min_docs=3))
