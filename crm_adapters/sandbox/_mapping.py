@@ -154,7 +154,50 @@ def _check_dates(raw: dict[str, Any]) -> None:
 
 def row_of(record: Record) -> str:
     """The raw JSON the sandbox keeps for a record (system fields live in their own columns)."""
-    data = codec.record_to_dict(record)
-    for key in ("crm", "remote_updated_at", "deleted"):
-        data.pop(key, None)
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+    data = {
+        name: None if (value := getattr(record, name)) is None else enc(value)
+        for name, enc in _encoders(type(record))
+    }
+    return _DUMPS(data)
+
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
+
+
+@cache
+def _encoders(cls: type[Any]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Per-field JSON encoders built once per record type (the inverse of `_decoders`)."""
+    hints = typing.get_type_hints(cls, vars(model))
+    skip = {"crm", "remote_updated_at", "deleted"}
+    return tuple((f.name, _encoder(hints[f.name])) for f in dataclasses.fields(cls) if f.name not in skip)
+
+
+def _encoder(hint: Any) -> Callable[[Any], Any]:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _encoder(inner[0]) if len(inner) == 1 else _plain
+    if origin is tuple:
+        item = _encoder(args[0])
+        return lambda v: [item(x) for x in v]
+    if isinstance(hint, type):
+        if issubclass(hint, Enum):
+            return lambda v: v.value
+        if hint in (datetime, date):
+            return lambda v: v.isoformat()
+        if hint is Decimal:
+            return str
+        if dataclasses.is_dataclass(hint):
+            return codec.record_to_dict  # type: ignore[return-value]
+    return _plain
+
+
+def _plain(value: Any) -> Any:
+    """Free-form values (custom fields): JSON types pass, anything else goes through the codec."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, typing.Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return codec.record_to_dict(value) if dataclasses.is_dataclass(value) else str(value)
