@@ -14,17 +14,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from crm_adapters.auth import TokenSource
-from crm_adapters.hubspot._client import HubSpotClient
+from crm_adapters.hubspot._client import CallStats, HubSpotClient
 from crm_adapters.hubspot._mapping import HubSpotMapping, stages_from_hubspot, user_from_hubspot
 from crm_adapters.hubspot._reads import Reads
 from crm_adapters.hubspot._sync import Sync
 from crm_adapters.hubspot._writes import Writes
 from crm_adapters.hubspot.limiter import Limiter
 from crm_adapters.model import Crm, Entity, Pipeline, Stage, User, UserRole
-from crm_adapters.port import Batch, Cursor, Quarantined
+from crm_adapters.port import Batch, Cursor
 from crm_adapters.writes import (
     CreatedRef,
     FieldsReport,
@@ -55,10 +56,9 @@ class HubSpotAdapter:
         self._sync = Sync(self._reads, self.mapping, self._stage_index, clock, lookback)
         self._writes = Writes(self.client, self._reads, clock)
         self._stages: dict[tuple[str, str], Stage] | None = None
-        self.quarantined: list[Quarantined] = []
 
     @property
-    def stats(self):  # type: ignore[no-untyped-def]
+    def stats(self) -> CallStats:
         """Requests sent, 429s, retries, refreshes, seconds waited (for benchmarks and logs)."""
         return self.client.stats
 
@@ -120,8 +120,6 @@ class HubSpotAdapter:
 
 def _with_managers(users: list[User]) -> list[User]:
     """HubSpot has no manager field: a user's manager is the MANAGER of their primary team."""
-    from dataclasses import replace
-
     managers = {u.team: u.remote_id for u in users if u.role is UserRole.MANAGER and u.team and u.active}
     return [replace(u, manager_id=managers.get(u.team)) if managers.get(u.team) not in (None, u.remote_id) else u
             for u in users]
