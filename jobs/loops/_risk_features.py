@@ -23,6 +23,7 @@ from jobs.loops._risk_signs import SIGNS, Sign, StageNorms, stage_at, warning_si
 
 LEAD_DAYS = 3
 MOMENTS = (0.25, 0.5, 0.75, 0.9)
+MAX_CLOSED = 20_000  # newest closed deals learned from (x MOMENTS rows): minutes, not hours, on big tenants
 MOVE_MOMENT = 0.5  # recovery moves are judged from the midpoint on: what was done after a sign showed
 NUMBERS = ("amount", "employees")
 CATEGORIES = ("industry", "lead_source", "deal_type", "stage", "amount_precision")
@@ -81,7 +82,8 @@ def featurise(snapshot: Snapshot, deals: Sequence[Deal], moments: Sequence[datet
 
 def closed_table(snapshot: Snapshot, norms: StageNorms, fractions: Sequence[float] = MOMENTS) -> Featurised:
     """Every closed deal with a close date, featurised at each of the moments (one row per deal and moment)."""
-    closed = [d for d in snapshot.closed_deals() if d.closed_at is not None]
+    closed = sorted((d for d in snapshot.closed_deals() if d.closed_at is not None),
+                    key=lambda d: (d.closed_at, d.remote_id))[-MAX_CLOSED:]  # the newest: learning time stays bounded
     deals = [d for d in closed for _ in fractions]
     moments = [as_of_for(d, f) for d in closed for f in fractions]
     return featurise(snapshot, deals, [m for m in moments if m is not None], norms)
