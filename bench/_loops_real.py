@@ -16,6 +16,7 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 OBJECTION_ACTS = {"negative-reaction-to-donation", "disagree-donation", "disagree-donation-more", "negative-to-inquiry"}
 NOT_A_STRATEGY = {"", "acknowledgement", "thank", "greeting", "closing", "other", "you-are-welcome"}
+MIN_ARM_MONTH = 30  # an arm's month rate counts from this many contacts; below, its rate so far stands in
 PARAMS = {"min_n": 8, "min_lift": 0.03}  # as jobs.loops.objections.PARAMS
 
 
@@ -182,7 +183,7 @@ def bank() -> dict[str, Any]:
             month[_arm(r)][0] += r["y"] == "yes"
             month[_arm(r)][1] += 1
         so_far = {a: (cells[a]["k"] + 1) / (cells[a]["n"] + 2) for a in arms}
-        rate = {a: month[a][0] / month[a][1] if month[a][1] else so_far[a] for a in arms}
+        rate = {a: month[a][0] / month[a][1] if month[a][1] >= MIN_ARM_MONTH else so_far[a] for a in arms}
         view = {a: dict(cells[a]) for a in arms}
         alloc = readout("bank", view, set(), {**SEQ, "min_n": 10**9})["variants"] if i else {a: {"allocation": 1 / len(arms)} for a in arms}
         n = len(period)

@@ -117,7 +117,7 @@ def real_part() -> dict[str, Any]:
            "under each policy (arms = channel x contacts this campaign)",
            ["policy", "conversion"], [[k, v] for k, v in b["rate"].items()])
     print("  bandit = Thompson allocation learned on earlier months only, applied to each month's per-arm rates "
-          "(direct method: the logged contacts were not randomised, so arm rates carry selection); "
+          "(direct method: an arm's month rate counts from 30 contacts; the logged contacts were not randomised, so arm rates carry selection); "
           "logged = what the bank did; oracle = the month's best arm in hindsight")
     out["bank"] = {k: v for k, v in b.items() if k != "monthly"}
     i = real.ibm()
