@@ -108,7 +108,8 @@ def real_data() -> dict[str, Any]:
             result = run_backtest(path, ROOT / "jobs" / "backtest_mappings" / mapping)
         out[name] = {"n": result["n"], "n_valid": result["n_valid"], "seconds": round(time.perf_counter() - started, 1),
                      "models": {m: {k: f[k] for k in ("auc", "brier", "ece")} for m, f in result["models"].items()},
-                     "top_signals": [s["signal"] for s in result["top_signals"][:5]]}
+                     "auc_95": result["models"]["salesloop risk model"]["auc_95"], "signal_found": result["signal_found"],
+                     "top_signals": [s["signal"] for s in result["top_signals"][:5]] if result["signal_found"] else []}
     return out
 
 
@@ -150,6 +151,8 @@ def show(sim: dict[str, Any], real: dict[str, Any], fast: dict[str, Any]) -> Non
         for model, f in result["models"].items():
             t.add_row(model, _fmt(f["auc"]), _fmt(f["brier"]), _fmt(f["ece"]))
         console.print(t)
+        verdict = "signal found" if result["signal_found"] else "NO learnable signal (AUC interval includes 0.5): no drivers reported"
+        console.print(f"ours: AUC 95% interval {result['auc_95']}: {verdict}")
     t = Table(title="Scoring speed (vectorised, one process) and memory")
     for col in ("open deals", "seconds", "deals / s", "peak MB while scoring"):
         t.add_column(col, justify="right")

@@ -241,6 +241,11 @@ def run_backtest(deals: Path, mapping_path: Path, *, baselines: bool = True,
         "warnings": [f"stage_timing column {c!r} is used: make sure it was measured while deals were open"
                      for c in mapping.stage_timing],
     }
+    ours = result["models"]["salesloop risk model"]
+    result["signal_found"] = bool(ours["auc_95"] and ours["auc_95"][0] > 0.5)
+    if not result["signal_found"]:
+        result["warnings"].append(f"no learnable signal: validation AUC {ours['auc']} (95% {ours['auc_95']}) does not beat "
+                                  "a coin; the top signals below are noise, act on none of them")
     if baselines:
         for name, baseline in BASELINES.items():
             progress(f"baseline: {name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,11 +41,21 @@ def calibration_error(y: np.ndarray, p: np.ndarray) -> float:
     return float(sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rows) / max(len(y), 1))
 
 
+def auc_interval(a: float, n_pos: int, n_neg: int) -> tuple[float, float]:
+    """95% interval of an AUC (Hanley & McNeil 1982): does the model beat a coin at all?"""
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / max(n_pos * n_neg, 1)
+    half = 1.96 * math.sqrt(max(var, 0.0))
+    return round(a - half, 4), round(a + half, 4)
+
+
 def figures(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
-    """AUC, Brier, calibration error and the reliability table of predictions against outcomes."""
+    """AUC (with its 95% interval), Brier, calibration error and the reliability table."""
     a = auc(y, p)
-    return {"auc": None if a is None else round(a, 4), "brier": round(brier(y, p), 4),
-            "ece": round(calibration_error(y, p), 4), "reliability": reliability(y, p)}
+    n_pos = int(y.sum())
+    return {"auc": None if a is None else round(a, 4),
+            "auc_95": None if a is None else list(auc_interval(a, n_pos, len(y) - n_pos)),
+            "brier": round(brier(y, p), 4), "ece": round(calibration_error(y, p), 4), "reliability": reliability(y, p)}
 
 
 def time_split(table: FeatureTable, share: float = VALID_SHARE) -> tuple[FeatureTable, FeatureTable]:

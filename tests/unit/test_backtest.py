@@ -67,6 +67,7 @@ def test_backtest_learns_forward_in_time_and_beats_the_majority(tmp_path: Path) 
     assert result["n_train"] == 684 and result["n_valid"] == 171
     ours, majority = result["models"]["salesloop risk model"], result["models"]["majority class"]
     assert ours["auc"] > 0.68 and ours["brier"] < majority["brier"]
+    assert result["signal_found"] is True and ours["auc_95"][0] > 0.5 and not result["warnings"]
     assert {"naive Bayes (Odoo-style)", "gradient boosting"} <= set(result["models"])
     assert result["top_signals"][0]["signal"] == "Region"
     assert result["top_signals"][0]["riskiest"].startswith("West")
@@ -76,6 +77,7 @@ def test_backtest_learns_forward_in_time_and_beats_the_majority(tmp_path: Path) 
 def test_backtest_finds_nothing_in_noise(tmp_path: Path) -> None:
     result = run_backtest(write_deals(tmp_path, 1600, signal=False), write_mapping(tmp_path), baselines=False)
     assert abs(result["models"]["salesloop risk model"]["auc"] - 0.5) < 0.08
+    assert result["signal_found"] is False and "no learnable signal" in result["warnings"][0]
 
 
 def test_the_command_prints_one_json_object(tmp_path: Path) -> None:
