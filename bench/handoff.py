@@ -35,6 +35,7 @@ from crm_adapters.sandbox.simulator import SimulatedWorld, oracle_playbook  # no
 from jobs.loops import handoff as H  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
 from jobs.loops.handoff_signals import deal_signals  # noqa: E402
+from jobs.nlp.phrases import propose_phrases  # noqa: E402
 
 
 def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log: bool = True) -> dict[str, Any]:
@@ -177,6 +178,9 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     print(f"alignment MAE vs labels {pains['alignment_mae']}; 'claimed not confirmed' vs made-up pains "
           f"{pains['unconfirmed_vs_made_up']}")
     print(f"SDR flags: {r['flagged']}")
+    proposals = _phrase_proposals(r["org"])
+    print(f"pain phrases proposed from won vs lost SDR notes (for a person to review): "
+          f"{[(p.pain_id, p.phrase, p.won_docs, p.lost_docs) for p in proposals]}")
     return {
         "scenario": args.scenario or "default", "weeks": args.weeks, "warmup": args.warmup,
         "playbook_precision": last["precision"], "playbook_recall": last["recall"],
@@ -188,8 +192,17 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "missed_underperformers": len(r["flagged"]["missed"]),
         "pain_claimed": pains["claimed_micro"], "pain_discovered": pains["discovered_micro"],
         "alignment_mae": pains["alignment_mae"], "unconfirmed_vs_made_up": pains["unconfirmed_vs_made_up"],
-        "final_recommendation": last["recommendation"],
+        "final_recommendation": last["recommendation"], "phrase_proposals": len(proposals),
     }
+
+
+def _phrase_proposals(org: Any, sample: int = 600) -> list[Any]:
+    """Taxonomy growth on the simulator's text: recurring pain phrases in won notes, not yet listed."""
+    notes = {a.deal_ids[0]: a.text for a in org.activities if a.custom.get("kind") == "sdr_qualification" and a.deal_ids}
+    closed = [d for d in org.deals if d.is_closed and d.remote_id in notes]
+    won = [notes[d.remote_id] for d in closed if d.status.value == "won"][:sample]
+    lost = [notes[d.remote_id] for d in closed if d.status.value == "lost"][:sample]
+    return propose_phrases(won, lost, min_docs=5)
 
 
 def _ratio(a: float, b: float) -> str:

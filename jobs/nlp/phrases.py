@@ -42,12 +42,13 @@ def propose_phrases(won_texts: Iterable[str], lost_texts: Iterable[str] = (), *,
     won_counts, examples = _ngram_docs(won, tax)
     lost_counts, _ = _ngram_docs(lost, tax)
     known = {stem_phrase(p) for phrases in tax.pains.values() for p in phrases}
+    filler = {w for cue in (*tax.hedges, *tax.filler) for w in cue.lower().split()}
     out: list[PhraseProposal] = []
     for pain_id, counter in sorted(won_counts.items()):
         ranked = []
         for gram, n_won in counter.items():
             n_lost = lost_counts.get(pain_id, Counter()).get(gram, 0)
-            if n_won < min_docs or stem_phrase(gram) in known or _covered(gram, known):
+            if n_won < min_docs or _covered(gram, known) or filler & set(gram.split()):
                 continue
             if lost and (n_lost / len(lost)) * 2 > n_won / len(won):
                 continue

@@ -60,6 +60,7 @@ class Taxonomy:
     question_openers: frozenset[str]
     variants: Mapping[str, str] = field(default_factory=dict)
     answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # denied / confirmed reply openings
+    filler: tuple[str, ...] = ()  # note-taking words never part of a proposed phrase ("told me")
 
     def with_pain_phrases(self, additions: Mapping[str, Sequence[str]]) -> Taxonomy:
         """A copy with extra pain phrases (e.g. approved output of `propose_phrases`)."""
@@ -78,7 +79,7 @@ class Taxonomy:
             for m in (self.pains, self.pain_absence, self.pain_exclude, self.post_negation, self.objections, self.questions, self.meddic, self.budget_terms,
                       self.budget_problems, self.timeline, self.timeline_negative, self.competitors,
                       self.competitor_generic, self.negation, self.pseudo_negation, self.hedges,
-                      self.breakers, self.question_openers, self.variants, self.answers)
+                      self.breakers, self.question_openers, self.variants, self.answers, self.filler)
         )
 
 
@@ -133,6 +134,7 @@ def load_taxonomy(data_dir: Path | None = None) -> Taxonomy:
         question_openers=frozenset(w.lower() for w in cues.get("question_openers", ())),
         variants={str(k).lower(): str(v).lower() for k, v in signals.get("variants", {}).items()},
         answers={k: tuple(str(c).lower() for c in v) for k, v in signals.get("answers", {}).items()},
+        filler=tuple(str(w).lower() for w in cues.get("filler", ())),
     )
 
 
