@@ -156,6 +156,8 @@ def test_properties_pipelines_owners_deserialize(world: Any) -> None:
     check(client.get("/crm/v3/properties/deals", headers=auth), props, expect(props, "core_api", "get_all", 200))
     group = client.post("/crm/v3/properties/companies/groups", headers=auth, json={"name": "salesloop", "label": "s"})
     check(group, props, expect(props, "groups_api", "create", 201))
+    check(client.get("/crm/v3/properties/companies/groups", headers=auth), props,
+          expect(props, "groups_api", "get_all", 200))
     pipes = "hubspot.crm.pipelines"
     check(client.get("/crm/v3/pipelines/deals", headers=auth), pipes, expect(pipes, "pipelines_api", "get_all", 200))
     owners = "hubspot.crm.owners"
@@ -201,6 +203,9 @@ def test_oauth_endpoints_deserialize() -> None:
     new = client.post("/oauth/2026-03/token", data={**creds, "grant_type": "refresh_token",
                                                     "refresh_token": tokens.refresh_token})
     check(new, "hubspot.oauth", "TokenResponseIF", extras=OAUTH_2026_EXTRAS)
+    # introspect (2026-03) has no model in SDK 12; its fields are a superset of the v1 token-info model's
+    info = client.post("/oauth/2026-03/token/introspect", data={**creds, "token": tokens.access_token})
+    check(info, "hubspot.oauth", "AccessTokenInfoResponse", extras={"active", "token_use", "client_id"})
     bad = client.post("/oauth/2026-03/token", data={**creds, "grant_type": "refresh_token", "refresh_token": "x"})
     assert bad.status_code == 400 and json.loads(bad.get_data())["status"] == "BAD_REFRESH_TOKEN"
     check(bad, "hubspot.oauth", "Error", extras={"error", "error_description"})
