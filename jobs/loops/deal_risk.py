@@ -19,7 +19,7 @@ import numpy as np
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops._risk_eval import figures, time_split, top_signals
+from jobs.loops._risk_eval import auc_interval, figures, time_split, top_signals
 from jobs.loops._risk_features import LABELS, MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
 from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops._risk_moves import move_stats, next_move
@@ -56,7 +56,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
         "rules": rules.to_json(), "model": model.to_json() if model else None,
         "stage_norms": norms.to_json(), "levels": levels,
         "moves": move_stats(snapshot, middle.deals, middle.as_of, middle.signs),
-        "top_signals": top_signals(model, closed.table) if model else [],
+        "top_signals": top_signals(model, closed.table) if model and metrics.get("signal_found") else [],
         "metrics": metrics, "trained_at": now.isoformat(),
     }
     learned_state["model_version"] = _version(learned_state)
@@ -73,7 +73,12 @@ def _fit(table: FeatureTable, rules: RiskModel, weight: float) -> tuple[RiskMode
         return None, 0.0, {"fit_error": str(exc)[:200]}
     assert valid.y is not None
     blend = _sigmoid(weight * held.logit(held.contributions(valid)) + (1 - weight) * rules.logit(rules.contributions(valid)))
-    return final, weight, {"validation": figures(valid.y, blend), "validation_learned": figures(valid.y, predict(held, valid)),
+    found = figures(valid.y, predict(held, valid))
+    k = len(MOMENTS)  # each deal is k rows: the interval must count deals, not rows
+    lost = int(valid.y.sum()) // k
+    interval = auc_interval(found["auc"], lost, len(valid) // k - lost) if found["auc"] is not None else None
+    return final, weight, {"validation": figures(valid.y, blend), "validation_learned": found,
+                           "signal_found": bool(interval and interval[0] > 0.5), "auc_95_by_deal": interval,
                            "validation_rules": figures(valid.y, predict(rules, valid)),
                            "n_train": len(train), "n_valid": len(valid)}
 

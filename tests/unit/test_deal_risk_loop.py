@@ -107,3 +107,11 @@ def test_one_at_risk_task_per_owner_with_deterministic_keys() -> None:
 def test_no_open_deals_means_no_decisions() -> None:
     snapshot = tenant(30, now=NOW)
     assert deal_risk.decide(snapshot, deal_risk.learn(snapshot, None, NOW).state, NOW) == []
+
+
+def test_outcomes_that_follow_nothing_yield_no_drivers() -> None:
+    later = NOW + timedelta(days=400)
+    learned = deal_risk.learn(tenant(700, signal=False, now=later), None, later)
+    assert learned.metrics["signal_found"] is False
+    assert learned.state["top_signals"] == []
+    assert abs(learned.metrics["validation_learned"]["auc"] - 0.5) < 0.1
