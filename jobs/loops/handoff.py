@@ -97,8 +97,12 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
 
 def _differ(state: Mapping[str, Any]) -> bool:
     books = state["playbooks"]
-    strip = lambda b: {k: v for k, v in b.items() if k not in ("version", "weights")}  # noqa: E731
-    return strip(books["control"]) != strip(books["treatment"])
+    return _substance(books["control"]) != _substance(books["treatment"])
+
+
+def _substance(book: Mapping[str, Any]) -> dict[str, Any]:
+    """What SDRs do differently under a playbook (its version number and weights do not count)."""
+    return {k: v for k, v in book.items() if k not in ("version", "weights")}
 
 
 def _readout_point(read: Mapping[str, Any], now: datetime) -> dict[str, Any]:

@@ -85,4 +85,4 @@ def _standardised_gap(own: Sequence[float], peers: Sequence[float]) -> float:
     if len(own) < 5 or len(peers) < 5:
         return 0.0
     spread = statistics.pstdev(peers) or 1e-9
-    return (statistics.fmean(peers) - statistics.fmean(own)) / (spread / len(own) ** 0.5)
+    return float((statistics.fmean(peers) - statistics.fmean(own)) / (spread / len(own) ** 0.5))

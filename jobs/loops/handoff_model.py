@@ -7,7 +7,7 @@ cannot swing the playbook.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,8 @@ from jobs.loops.handoff_stats import fit_logit
 INTERCEPT = "intercept"
 UNCONFIRMED = "handoff:unconfirmed_pain"  # per claimed pain the BDM did not find
 DENIED = "handoff:denied_pain"  # per claimed pain the buyer explicitly denied in discovery
-COUNTS = {UNCONFIRMED: lambda d: len(d.unconfirmed_pains), DENIED: lambda d: len(d.denied_pains)}
+COUNTS: dict[str, Callable[[DealSignals], int]] = {UNCONFIRMED: lambda d: len(d.unconfirmed_pains),
+                                                   DENIED: lambda d: len(d.denied_pains)}
 MIN_SUPPORT = 15
 MATURITY_DAYS = 42  # younger deals are left out: the ones already closed are mostly fast losses  # deals with and without a signal before it gets a column
 PRIOR_SD = 0.5
@@ -100,7 +101,7 @@ def decisive_z(k: int, alpha: float = 0.05) -> float:
     return max(3.0, float(stats.norm.ppf(1.0 - alpha / max(k, 1))))
 
 
-def contribution(summary: dict[str, Any], deal: DealSignals) -> list[tuple[str, float]]:
+def contribution(summary: Mapping[str, Any], deal: DealSignals) -> list[tuple[str, float]]:
     """How each present signal moved this deal's predicted log-odds (largest first)."""
     signals = summary.get("signals", {})
     moves = [(name, float(signals[name]["effect"])) for name in deal.features() if name in signals]
@@ -110,7 +111,7 @@ def contribution(summary: dict[str, Any], deal: DealSignals) -> list[tuple[str, 
     return sorted(moves, key=lambda m: -abs(m[1]))
 
 
-def predicted(summary: dict[str, Any], deal: DealSignals) -> float | None:
+def predicted(summary: Mapping[str, Any], deal: DealSignals) -> float | None:
     """P(win) the model gives the deal from its SDR-stage signals."""
     if "intercept" not in summary:
         return None

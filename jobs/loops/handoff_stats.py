@@ -112,7 +112,8 @@ class LogitFit:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
 
 
 def fit_logit(x: np.ndarray, y: np.ndarray, names: Sequence[str], *, prior_sd: float = 0.5,
