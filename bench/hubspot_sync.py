@@ -127,11 +127,11 @@ class Fake:
         info = queue.get(timeout=600)
         self.url, self.token, self.hub = f"http://127.0.0.1:{info['port']}", info["token"], str(info["hub"])
 
-    def adapter(self, limits: dict[str, Any]) -> HubSpotAdapter:
+    def adapter(self, limits: dict[str, Any], **kwargs: Any) -> HubSpotAdapter:
         tokens = StaticTokens(Tokens(self.token, "r", datetime.now(UTC) + timedelta(hours=24)))
         limiter = Recording(per_window=limits["rate_limit"], window_s=limits["window_s"],
                                search_per_s=min(4, limits["search_per_s"]) if limits is REAL else limits["search_per_s"])
-        return HubSpotAdapter(tokens, self.hub, host=self.url, limiter=limiter, lookback=timedelta(minutes=2))
+        return HubSpotAdapter(tokens, self.hub, host=self.url, limiter=limiter, lookback=timedelta(minutes=2), **kwargs)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -183,8 +183,12 @@ def scenario_sync(n: int, per_deal: int, limits: dict[str, Any]) -> list[dict[st
 
         rows = [measure(f"backfill {n // 1000}k deals", backfill, adapter)]
         rows.append(measure(f"idle incremental {n // 1000}k", lambda: sync_all(adapter, holder["cursors"])[1], adapter))
+        scan = fake.adapter(limits, deletion_scan=timedelta(0))
+        rows.append(measure(f"idle incremental {n // 1000}k + deletion scan",
+                            lambda: sync_all(scan, holder["cursors"])[1], scan))
         rows[0]["minimum"] = minimum(n, per_deal)
-        rows[1]["minimum"] = 10 + 8  # one search per object type, one archived page per type
+        rows[1]["minimum"] = 10 + 3  # a search per object type read (10), pipelines, owners x2
+        rows[2]["minimum"] = 10 + 3 + 9  # + an archived page per object type listed
         return rows
     finally:
         fake.stop()

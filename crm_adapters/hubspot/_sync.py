@@ -1,10 +1,12 @@
 """read_changes for HubSpot: backfill through list endpoints, then incremental through search.
 
-The cursor (JSON) says which phase a read is in. A backfill records when it started and pages
-by object id (resumable); its last batch hands over an incremental cursor at that start time, so
-a record edited while the backfill ran is read again by the next sync. Incremental reads search
-on hs_lastmodifieddate from the saved time minus a lookback (HubSpot's search index lags a few
-seconds behind writes), then list archived records for deletions.
+The cursor (JSON) says which phase a read is in. A backfill pages by object id (resumable) and
+hands over an incremental cursor at (min(backfill start, newest modified time seen), highest id
+at that time): an edit made while the backfill ran is read by the next sync, a record sharing the
+newest timestamp is not lost, and nothing already read comes back. Incremental reads search on
+hs_lastmodifieddate from that cursor (minus a lookback, when set: HubSpot's search index lags a
+few seconds behind writes), then list archived records for deletions - at most once per
+`deletion_scan`, since that listing cannot be filtered by time (one call per 100 archived records).
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ class Sync:
     """Turns HubSpot pages into Batches of common-model records for one entity."""
 
     def __init__(self, reads: Reads, mapping: m.HubSpotMapping, stages: Callable[[], Mapping[tuple[str, str], Stage]],
-                 clock: Callable[[], datetime], lookback: timedelta) -> None:
+                 clock: Callable[[], datetime], lookback: timedelta, deletion_scan: timedelta = timedelta(0)) -> None:
         self.reads, self.mapping, self._stages, self._clock, self._lookback = reads, mapping, stages, clock, lookback
+        self._scan_ms = int(deletion_scan.total_seconds() * 1000)
 
     # ---- entry -----------------------------------------------------------------------------------
     def read(self, entity: Entity, since: Cursor | None) -> Iterator[Batch]:
@@ -120,8 +123,11 @@ class Sync:
                 if (top, top_id) > (int(state["since"].get(otype, 0)), int(state["ids"].get(otype, 0))):
                     state["since"][otype], state["ids"][otype] = top, top_id
                 yield self._batch(entity, self._map(entity, otype, rows, listed=False), state)
-            yield from self._deleted(entity, otype, state, lookback)
-            state["deleted"][otype] = started
+            # HubSpot cannot filter archived listings by time: the scan costs one call per 100 archived
+            # records, so it runs at most once per `deletion_scan` (webhooks report deletions in between).
+            if started - int(state["deleted"].get(otype, 0)) >= self._scan_ms:
+                yield from self._deleted(entity, otype, state, lookback)
+                state["deleted"][otype] = started
         yield Batch(entity=entity, records=(), cursor=Cursor(json.dumps(state)))
 
     def _deleted(self, entity: Entity, otype: str, state: dict[str, Any], lookback: int) -> Iterator[Batch]:

@@ -47,13 +47,14 @@ class HubSpotAdapter:
     def __init__(self, tokens: TokenSource, portal_id: str, *, host: str = "https://api.hubapi.com",
                  limiter: Limiter | None = None, mapping: HubSpotMapping | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), sleep: Callable[[float], None] = time.sleep,
-                 lookback: timedelta = timedelta(minutes=2), max_retries: int = 6) -> None:
+                 lookback: timedelta = timedelta(minutes=2), deletion_scan: timedelta = timedelta(hours=1),
+                 max_retries: int = 6) -> None:
         self.tenant_id = str(portal_id)
         self.mapping = mapping or HubSpotMapping()
         self.client = HubSpotClient(tokens, host=host, limiter=limiter, clock=clock, sleep=sleep,
                                     max_retries=max_retries)
         self._reads = Reads(self.client)
-        self._sync = Sync(self._reads, self.mapping, self._stage_index, clock, lookback)
+        self._sync = Sync(self._reads, self.mapping, self._stage_index, clock, lookback, deletion_scan)
         self._writes = Writes(self.client, self._reads, clock)
         self._stages: dict[tuple[str, str], Stage] | None = None
 

@@ -153,3 +153,19 @@ def test_idle_incremental_sync_costs_one_search_and_one_archived_page_per_type(h
     before = hs.adapter.stats.calls
     read_all(hs.adapter, Entity.DEAL, cursor)
     assert hs.adapter.stats.calls - before <= 3  # search (+ associations of the re-read lookback) + archived list
+
+
+def test_archived_listing_runs_at_most_once_per_deletion_scan(hs: HubSpotHarness, now) -> None:  # type: ignore[no-untyped-def]
+    deals = [a_deal(stage_id="101") for _ in range(3)]
+    hs.seed(pipelines=[a_pipeline()], deals=deals)
+    clock = [now]
+    adapter = hs.make_adapter(limiter=LocalLimiter(search_per_s=1000), deletion_scan=timedelta(hours=1),
+                              clock=lambda: clock[0])
+    _, _, cursor = read_all(adapter, Entity.DEAL)
+    hs.delete(Entity.DEAL, deals[0].remote_id)
+    clock[0] = now + timedelta(minutes=10)
+    records, _, cursor = read_all(adapter, Entity.DEAL, cursor)
+    assert not any(r.deleted for r in records) and hs.fake.count(path="/crm/v3/objects/deals", method="GET") == 1
+    clock[0] = now + timedelta(hours=2)
+    records, _, _ = read_all(adapter, Entity.DEAL, cursor)
+    assert [r.remote_id for r in records if r.deleted] == [deals[0].remote_id]

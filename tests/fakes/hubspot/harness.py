@@ -101,6 +101,7 @@ class HubSpotHarness:
         kwargs.setdefault("limiter", LocalLimiter(per_window=self.fake.rate_limit, window_s=self.fake.window_s))
         kwargs.setdefault("mapping", HubSpotMapping(role_by_owner=self._roles))
         kwargs.setdefault("lookback", timedelta(seconds=0))
+        kwargs.setdefault("deletion_scan", timedelta(0))  # every sync lists archived records
         return HubSpotAdapter(self.tokens, str(self.portal.hub_id), host=self.url, **kwargs)
 
     def seed(self, *, pipelines: Sequence[Pipeline] = (), users: Sequence[User] = (), accounts: Sequence[Account] = (),
