@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -178,6 +179,16 @@ def test_learn_metrics_carry_a_plottable_readout() -> None:
     series = second.metrics["readout_series"]
     assert len(series) == 2 and {"control_close_rate", "treatment_close_rate", "p_close_rate"} <= set(series[-1])
     assert second.metrics["readout"]["recommendation"] in ("continue", "promote", "revert")
+    assert json.loads(json.dumps(second.state)) == second.state  # the store keeps it as JSON
+    json.dumps(second.metrics)
+
+
+def test_engine_style_calls_on_empty_state() -> None:
+    snap = build(_planted(50))
+    assert [d for d in H.decide(snap, {}, NOW) if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE] == []
+    state = H.approve({}, {"kind": "change", "fingerprint": "f", "changes": [
+        {"op": "capture_meddic", "target": "champion", "signal": "meddic:champion", "weight": 0.5}]})
+    assert state["playbooks"]["treatment"]["meddic"] == ["champion"]
 
 
 def test_bad_config_is_a_clear_error() -> None:
