@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
 MAX_BINS = 10
 MIN_LEVEL = 5  # a category value seen fewer times in training is "other"
@@ -53,7 +53,8 @@ class FeatureTable:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
 
 
 def _logit(p: float) -> float:
@@ -173,20 +174,23 @@ class RiskModel:
 
     def logit(self, contributions: np.ndarray) -> np.ndarray:
         a, b = self.calibration
-        return a * self.base + b + contributions.sum(axis=1)
+        out: np.ndarray = a * self.base + b + contributions.sum(axis=1)
+        return out
 
 
 def _group_contribution(group: Mapping[str, Any], table: FeatureTable) -> np.ndarray:
     kind, name = group["kind"], group["name"]
     if kind == "linear":
         x = table.linear.get(name)
-        return np.zeros(len(table)) if x is None else group["coef"] * (x - group["mean"])
+        return np.zeros(len(table)) if x is None else np.asarray(group["coef"] * (x - group["mean"]), dtype=float)
     values = np.asarray(group["values"])
     if kind == "pair":
         (a, spec_a), (b, spec_b) = group["parts"]
         width_b = len(spec_b["edges"]) + 2 if spec_b["kind"] == "bins" else len(spec_b["levels"]) + 1
-        return values[level_index(spec_a, a, table) * width_b + level_index(spec_b, b, table)]
-    return values[level_index(group, name, table)]
+        picked: np.ndarray = values[level_index(spec_a, a, table) * width_b + level_index(spec_b, b, table)]
+        return picked
+    single: np.ndarray = values[level_index(group, name, table)]
+    return single
 
 
 def fit_logistic(table: FeatureTable, *, c: float, pairs: Sequence[tuple[str, str]] = ()) -> RiskModel:

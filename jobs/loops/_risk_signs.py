@@ -219,6 +219,7 @@ def close_date_pushed(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> 
 def stage_at(snapshot: Snapshot, deal: Deal, as_of: datetime) -> tuple[str, datetime | None]:
     """The stage a deal was in at a moment and when it entered it (its history, else the deal itself)."""
     history: list[StageChange] = [c for c in snapshot.history_for(deal.remote_id) if c.entered_at <= as_of]
+    entered: datetime | None
     if history:
         stage_id, entered = history[-1].stage_id, history[-1].entered_at
     elif deal.is_closed:

@@ -84,7 +84,8 @@ def _fit(table: FeatureTable, rules: RiskModel, weight: float) -> tuple[RiskMode
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
 
 
 def _parts(rules: RiskModel, model: RiskModel | None, weight: float) -> list[tuple[RiskModel, float]]:
