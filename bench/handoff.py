@@ -46,6 +46,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     state: dict[str, Any] = H.initial_state(tenant="bench", arms=world.arms)
     oracle = playbook_items(oracle_playbook(world.truth))
     rows, approvals, flagged_ever, proposals = [], [], set(), 0
+    causes: dict[str, str] = {}
     versions = {0: dict(state["playbooks"]["treatment"])}
     for week in range(weeks):
         org = world.org()
@@ -54,6 +55,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
         decisions = H.decide(snap, state, org.now)
         flags = [d.target_id for d in decisions if d.kind is ActionKind.FLAG_SDR]
         flagged_ever |= set(flags)
+        causes.update({d.target_id: d.payload["likely_cause"] for d in decisions if d.kind is ActionKind.FLAG_SDR})
         for d in (d for d in decisions if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE):
             proposals += 1
             approvals.append(_approval(d.payload, week, org, snap))
@@ -67,7 +69,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     org = world.org()
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
             "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
-            "flags_raised": len(flagged_ever), "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
+            "flags_raised": len(flagged_ever), "causes": causes, "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
 
 
 def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any) -> dict[str, Any]:
@@ -178,6 +180,10 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     print(f"alignment MAE vs labels {pains['alignment_mae']}; 'claimed not confirmed' vs made-up pains "
           f"{pains['unconfirmed_vs_made_up']}")
     print(f"SDR flags: {r['flagged']}")
+    truth = r["org"].truth
+    for sdr, cause in sorted(r["causes"].items()):
+        print(f"  SDR {sdr}: likely cause found {cause!r}; planted: {truth.underperforming_sdrs.get(sdr, 'none')}, "
+              f"hidden skill {truth.sdr_skill[sdr]:+.2f} (sd {r['world'].scenario.sdr_skill_sd})")
     proposals = _phrase_proposals(r["org"])
     print(f"pain phrases proposed from won vs lost SDR notes (for a person to review): "
           f"{[(p.pain_id, p.phrase, p.won_docs, p.lost_docs) for p in proposals]}")
