@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import requests
 from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
@@ -28,6 +29,7 @@ from connector.installations import redis_for, request_backfill, uninstall
 from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import installations as inst
 from connector.store.tables import Installation
+from crm_adapters.auth import Tokens
 from crm_adapters.errors import ConfigError, CrmAuthError, CrmError
 from crm_adapters.hubspot import oauth as hs_oauth
 from crm_adapters.salesforce import oauth as sf_oauth
@@ -245,6 +247,25 @@ def _disconnect(installation_id: str, *, actor: str) -> None:
 def _revoke(installation: Installation, tokens: Any) -> None:
     refresh = tokens.get("refresh_token") or tokens.get("access_token")
     if installation.crm == "hubspot":
+        _hubspot_external_uninstall(tokens)
         hs_oauth.revoke(hubspot_app(), refresh)
     elif installation.crm == "salesforce":
         sf_oauth.revoke(installation.login_host or web.settings().salesforce_login_url, refresh)
+
+
+def _hubspot_external_uninstall(tokens: Any) -> None:
+    """Revoking a token leaves the app installed in HubSpot; this removes it (cards, webhooks) from the portal."""
+    app = hubspot_app()
+    access = str(tokens.get("access_token") or "")
+    for attempt in range(2):
+        try:
+            resp = requests.delete(f"{app.api_host.rstrip('/')}/appinstalls/2026-03/external-install",
+                                   headers={"Authorization": f"Bearer {access}"}, timeout=15)
+        except requests.RequestException as exc:
+            logger.warning("HubSpot external uninstall unreachable: %s", type(exc).__name__)
+            return
+        if resp.status_code != 401 or attempt or not tokens.get("refresh_token"):
+            break
+        access = hs_oauth.refresh(app, Tokens(access, tokens["refresh_token"])).access_token  # expired: once more
+    if resp.status_code >= 300:
+        logger.warning("HubSpot external uninstall answered %s", resp.status_code)

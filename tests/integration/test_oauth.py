@@ -266,8 +266,19 @@ def test_admin_uninstall_needs_csrf_then_revokes_and_marks_uninstalled(app, stor
     resp = client.post("/uninstall", data={"csrf_token": _csrf(client)})
     assert resp.status_code == 200, resp.json
     assert fake.oauth.refresh[refresh].revoked is True
+    assert fake.count(path="/appinstalls/2026-03/external-install", method="DELETE", status=204) == 1
     [row] = _installations(store)
     assert row.status == "uninstalled" and row.tokens is None
+
+
+def test_uninstall_with_an_expired_access_token_refreshes_once_to_remove_the_app(app, store: Store, hubspot) -> None:  # type: ignore[no-untyped-def]
+    fake, _ = hubspot
+    client, _ = _installed(app, hubspot)
+    before = fake.count(path="/appinstalls/2026-03/external-install", status=204)
+    fake.oauth.expire_all()
+    assert client.post("/uninstall", data={"csrf_token": _csrf(client)}).status_code == 200
+    assert fake.count(path="/appinstalls/2026-03/external-install", status=401) >= 1
+    assert fake.count(path="/appinstalls/2026-03/external-install", status=204) == before + 1
 
 
 def test_uninstall_goes_through_even_when_the_crm_cannot_be_reached(store: Store, clock: Clock, hubspot) -> None:  # type: ignore[no-untyped-def]
