@@ -39,7 +39,12 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
     return typing.get_type_hints(cls, vars(model))
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case first: isinstance against typing.Mapping is slow
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
@@ -56,8 +61,39 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
+    return None if value is None else _decoder(hint)(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@cache
+def _decoder(hint: Any) -> Any:
+    """One decoding function per type hint, worked out once (snapshots decode ~10^5 records)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            return _identity
+        one = _decoder(inner[0])
+        return lambda v: None if v is None else one(v)
+    if origin is tuple:
+        item = _decoder(args[0])
+        return lambda v: tuple(item(x) for x in v)
+    if isinstance(hint, type):
+        if issubclass(hint, Enum):
+            return hint
+        if hint is datetime:
+            return datetime.fromisoformat
+        if hint is date:
+            return date.fromisoformat
+        if hint is Decimal:
+            return Decimal
+        if dataclasses.is_dataclass(hint):
+            return lambda v: record_from_dict(hint, v)
+    return _identity
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType")):

@@ -83,7 +83,10 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
 
     mark = time.monotonic()
     with console.status("loading it into the sandbox CRM..."):
-        crm_url = f"sqlite:///{home / 'sandbox-crm.db'}"
+        crm_file = home / "sandbox-crm.db"
+        for leftover in (crm_file, crm_file.with_name(crm_file.name + "-wal"), crm_file.with_name(crm_file.name + "-shm")):
+            leftover.unlink(missing_ok=True)  # a fresh org each time: no tasks or fields left from the last demo
+        crm_url = f"sqlite:///{crm_file}"
         crm = _sandbox(crm_url)
         crm.load(org)
     timings["sandbox_crm"] = time.monotonic() - mark

@@ -8,7 +8,6 @@ adapter and the clock come from outside.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
 from jobs import outbox, proposals, versions
 from jobs.adapters import adapter_for
+from jobs.compute import Computed, compute_all
 from jobs.loops.base import LoopDefinition
 from jobs.policy import load_rules
 from jobs.quality import QualitySettings, paused_loops, summarise_sample
@@ -66,6 +66,7 @@ class Options:
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
     job_id: str | None = None
+    workers: int | None = None  # processes for the loops' learn/decide (None: SALESLOOP_LOOP_WORKERS or the cores)
     progress: Progress | None = None
     on_step: Callable[[str], None] | None = None
 
@@ -106,9 +107,9 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
     if options.learn or options.decide:
         with store.session() as session:
             snapshot = load_snapshot(session, installation.id)
-        for name, definition in loops.items():
-            step(f"loop:{name}")
-            report.loops[name] = run_loop(store, installation.id, definition, snapshot, now, options)
+        report.loops = run_loops(store, installation.id, loops, snapshot, now, options)
+        if any(r.error for r in report.loops.values()):
+            report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
     step("write-back")
     report.outbox = outbox.apply(store, installation.id, crm)
     if options.drift:
@@ -147,57 +148,58 @@ def enabled_loops(installation_settings: Mapping[str, Any] | None) -> dict[str, 
     return {name: d for name, d in all_loops().items() if (chosen.get(name) or {}).get("enabled", True)}
 
 
-def run_loop(
-    store: Store, installation_id: str, definition: LoopDefinition, snapshot: Snapshot, now: datetime, options: Options,
-) -> LoopReport:
-    """Learn (a new version when the state changed), decide, then route every decision in one transaction."""
-    started = time.monotonic()
-    report = LoopReport(definition.name)
+def run_loops(
+    store: Store, installation_id: str, loops: Mapping[str, LoopDefinition], snapshot: Snapshot, now: datetime,
+    options: Options,
+) -> dict[str, LoopReport]:
+    """Learn and decide for every loop (pure, maybe in parallel), then record and route each in turn."""
+    step = options.on_step or (lambda _name: None)
+    run_ids, states, labels = {}, {}, {}
     with store.session() as session:
-        run = LoopRun(installation_id=installation_id, loop=definition.name, job_id=options.job_id, status="running",
-                      started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    try:
-        _learn_and_decide(store, installation_id, definition, snapshot, now, options, report, run_id)
-    except Exception as exc:
-        report.error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        _finish(store, run_id, "failed", report, started)
-        raise
-    _finish(store, run_id, "done", report, started)
-    return report
+        for name in loops:
+            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status="running",
+                          started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
+            session.add(run)
+            session.flush()
+            run_ids[name] = run.id
+            current = versions.active(session, installation_id, name)
+            states[name] = dict(current.state) if current is not None else None
+            labels[name] = versions.label(current)
+    step("loops: learn and decide")
+    computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
+    reports = {}
+    for name, result in computed.items():
+        step(f"record {name}")
+        report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
+        if not result.error:
+            _record(store, installation_id, name, states[name], result, now, run_ids[name], snapshot, report)
+        _finish(store, run_ids[name], "failed" if result.error else "done", report)
+        reports[name] = report
+    return reports
 
 
-def _learn_and_decide(
-    store: Store, installation_id: str, definition: LoopDefinition, snapshot: Snapshot, now: datetime,
-    options: Options, report: LoopReport, run_id: str,
+def _record(
+    store: Store, installation_id: str, name: str, state: dict[str, Any] | None, result: Computed, now: datetime,
+    run_id: str, snapshot: Snapshot, report: LoopReport,
 ) -> None:
-    with store.session() as session:
-        current = versions.active(session, installation_id, definition.name)
-        state = dict(current.state) if current is not None else None
-        label = versions.label(current)
-    if options.learn or state is None:
-        learned = definition.learn(snapshot, state, now)
+    """A new version when learning changed the state; then every decision through policy, gate and outbox."""
+    learned = result.learned
+    if learned is not None:
         report.metrics = dict(learned.metrics)
         if state is None or learned.state != state:
             with store.session() as session:
-                saved = versions.save(session, installation_id, definition.name, learned.state, learned.metrics)
-                inst.audit(session, installation_id, f"loop:{definition.name}", "model:new_version",
+                saved = versions.save(session, installation_id, name, learned.state, learned.metrics)
+                inst.audit(session, installation_id, f"loop:{name}", "model:new_version",
                            {"version": saved.version, "metrics": _small(learned.metrics)})
-                label = versions.label(saved)
-            state, report.learned = learned.state, True
-    report.version = label
-    if not options.decide:
-        return
-    decisions = [d if d.model_version else _with_version(d, label) for d in definition.decide(snapshot, state or {}, now)]
+            report.version, report.learned = versions.label(saved), True
+    decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)
         ctx = Context(installation_id, run_id, load_rules(session, installation_id),
                       QualitySettings.of(installation.settings, installation_id),
-                      definition.name in paused_loops(installation.settings), snapshot, now)
+                      name in paused_loops(installation.settings), snapshot, now)
         report.route = route_all(session, ctx, decisions)
-        _spot_check(session, ctx, definition.name, report.route)
+        _spot_check(session, ctx, name, report.route)
 
 
 def _with_version(decision: Any, label: str) -> Any:
@@ -223,8 +225,7 @@ def _small(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
 
 
-def _finish(store: Store, run_id: str, status: str, report: LoopReport, started: float) -> None:
-    report.seconds = time.monotonic() - started
+def _finish(store: Store, run_id: str, status: str, report: LoopReport) -> None:
     with store.session() as session:
         run = session.get(LoopRun, run_id)
         if run is None:
