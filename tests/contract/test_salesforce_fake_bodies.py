@@ -142,3 +142,18 @@ def test_request_limit_body_and_usage_header(fake):
     assert refused.json() == [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 
 
+
+
+def test_composite_response_shape_and_one_api_call(fake):
+    token = fake.issue_token()
+    before = fake.org.api_used
+    resp = fake.session().post(f"{fake.url}/services/data/v66.0/composite", headers={"Authorization": f"Bearer {token}"},
+                               json={"allOrNone": False, "compositeRequest": [
+                                   {"method": "POST", "url": "/services/data/v66.0/sobjects/Account/", "referenceId": "acc",
+                                    "body": {"Name": "Composite"}},
+                                   {"method": "GET", "url": "/services/data/v66.0/query/?q=SELECT+Id+FROM+Account",
+                                    "referenceId": "q"}]})
+    parts = resp.json()["compositeResponse"]
+    assert [set(p) for p in parts] == [{"body", "httpHeaders", "httpStatusCode", "referenceId"}] * 2
+    assert [p["httpStatusCode"] for p in parts] == [201, 200] and parts[1]["body"]["totalSize"] == 1
+    assert fake.org.api_used == before + 1  # the whole composite call counts once

@@ -3,9 +3,7 @@ so tests hand it a requests.Session whose `verify` is the CA bundle."""
 
 from __future__ import annotations
 
-import logging
 import re
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +12,11 @@ from typing import Any
 
 import requests
 import trustme
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.workers.threadpool import ThreadPool, WorkerThread
 from flask import Flask, jsonify, request
 from werkzeug.http import http_date
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.fakes.salesforce import bulk, oauth, rest
 from tests.fakes.salesforce.oauth import OAuthApp
@@ -61,6 +61,7 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
     @app.after_request
     def _usage(resp: Any) -> Any:
         org: FakeOrg = app.config["ORG"]
+        resp.headers["Date"] = http_date(org.clock())  # the org's clock, so tests control "now" end to end
         if request.path.startswith("/services/data/v"):
             resp.headers["Sforce-Limit-Info"] = f"api-usage={org.api_used}/{org.api_max}"
         return resp
@@ -86,13 +87,6 @@ def _take_injected(org: FakeOrg) -> Injected | None:
                     org.injected.remove(item)
                 return item
     return None
-
-
-class _OrgClockHandler(WSGIRequestHandler):
-    """The Date header follows the org's clock, so tests control "now" end to end (getDeleted windows)."""
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        return http_date(self.server.app.config["ORG"].clock())  # type: ignore[attr-defined]
 
 
 class FakeSalesforce:
@@ -135,29 +129,41 @@ class FakeSalesforce:
         return self.org
 
 
+class _DaemonPool(ThreadPool):
+    """cheroot's worker pool with daemon threads (its own are not: the shared fake would hang pytest's exit)."""
+
+    def _spawn_worker(self) -> WorkerThread:
+        worker = WorkerThread(self.server)
+        worker.name = f"fake-salesforce {worker.name}"
+        worker.daemon = True
+        worker.start()
+        return worker
+
+
 @contextmanager
 def running_fake(tmp_dir: Path, org: FakeOrg | None = None) -> Iterator[FakeSalesforce]:
-    """Start the fake on a free port in a thread; stop it on exit."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    """Start the fake on a free port in a thread (cheroot: TLS and keep-alive, as a real API); stop it on exit."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
-    bundle = tmp_dir / "fake-sf-ca.pem"
+    bundle, cert_file, key_file = tmp_dir / "fake-sf-ca.pem", tmp_dir / "fake-sf-cert.pem", tmp_dir / "fake-sf-key.pem"
     ca.cert_pem.write_to_path(str(bundle))
-    ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(ssl_ctx)
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
     org = org or FakeOrg()
     oauth_app = OAuthApp()
     app = create_app(org, oauth_app, "")
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=ssl_ctx,
-                         request_handler=_OrgClockHandler)
-    url = f"https://127.0.0.1:{server.server_port}"
+    server = wsgi.Server(("127.0.0.1", 0), app, numthreads=8, server_name="fake-salesforce")
+    server.requests = _DaemonPool(server, min=8, max=8)  # a process that forgets to stop us still exits
+    server.ssl_adapter = BuiltinSSLAdapter(str(cert_file), str(key_file))
+    server.prepare()
+    url = f"https://127.0.0.1:{server.bind_addr[1]}"
     app.config["BASE_URL"] = url
-    thread = threading.Thread(target=server.serve_forever, name="fake-salesforce", daemon=True)
+    thread = threading.Thread(target=server.serve, name="fake-salesforce", daemon=True)
     thread.start()
     try:
         yield FakeSalesforce(url, org, oauth_app, bundle, app)
     finally:
-        server.shutdown()
+        server.stop()
         thread.join(timeout=5)
 
 
