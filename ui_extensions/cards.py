@@ -80,8 +80,9 @@ def _reason(reason: Mapping[str, Any]) -> dict[str, Any]:
     evidence = reason.get("evidence") or []
     if isinstance(evidence, str):
         evidence = [evidence]
-    return {"code": _text(reason.get("code"), 60), "text": _text(reason.get("text") or label(reason.get("code"))),
-            "evidence": [_text(e, 200) for e in list(evidence)[:MAX_EVIDENCE]]}
+    text = _text(reason.get("text") or label(reason.get("code")))
+    shown = [_text(e, 200) for e in list(evidence) if _text(e) and _text(e) != text]  # no line that repeats the reason
+    return {"code": _text(reason.get("code"), 60), "text": text, "evidence": shown[:MAX_EVIDENCE]}
 
 
 def _next_move(move: Any) -> str | None:
@@ -156,7 +157,7 @@ def _fact(value: Any) -> str:
 
 
 def _approval(proposal: Mapping[str, Any]) -> dict[str, Any]:
-    diff = [d for d in proposal.get("diff") or [] if isinstance(d, Mapping)]
+    diff = [d for d in proposal.get("diff") or [] if isinstance(d, Mapping) and d.get("field")]  # spot-check lists name no field
     changes = [_text(f"{d.get('op', 'set')} {label(d.get('field'))}: {label(d.get('value'))}", 160) for d in diff[:5]]
     return {"id": str(proposal.get("id")), "title": _text(proposal.get("title"), 200), "loop": label(proposal.get("loop")),
             "created_at": _text(proposal.get("created_at"), 40), "changes": changes}

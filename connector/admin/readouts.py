@@ -33,7 +33,7 @@ def backfill_progress(session: Session, installation_id: str) -> dict[str, Any]:
     ]
     synced = sum(e["synced"] for e in entities)
     estimated = sum(max(e["estimated"] or 0, e["synced"]) for e in entities)
-    done = bool(rows) and all(r.cursor is not None for r in rows)
+    done = bool(rows) and all(r.cursor is not None or r.entity == "user" for r in rows)  # users are read whole: no cursor
     percent = 100 if done else (int(100 * synced / estimated) if estimated else 0)
     return {"percent": min(percent, 100), "synced": synced, "estimated": estimated, "done": done, "entities": entities}
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from connector.admin import auth, charts, readouts
 from connector.store import Store
 from connector.store import installations as inst
-from connector.store.tables import AuditEntry, DecisionRecord, LoopRun, OutboxItem, Proposal, SyncCursor
+from connector.store.tables import AuditEntry, DecisionRecord, LoopRun, ModelVersion, OutboxItem, Proposal, SyncCursor
 from crm_adapters.writes import APP_FIELDS
 from jobs import policy
 
@@ -153,7 +153,9 @@ def approvals() -> str:
     with _store().session() as s:
         rows = s.execute(select(Proposal).where(Proposal.installation_id == installation_id).order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
         spot = readouts.spot_checks(s, installation_id)
-        return render_template("admin/approvals.html", proposals=rows, spot=spot)
+        versions = s.execute(select(ModelVersion).where(ModelVersion.installation_id == installation_id, ModelVersion.active.is_(True))
+                             .order_by(ModelVersion.loop, ModelVersion.version.desc())).scalars().all()
+        return render_template("admin/approvals.html", proposals=rows, spot=spot, versions=versions)
 
 
 @admin.post("/proposals/<proposal_id>/<verdict>")

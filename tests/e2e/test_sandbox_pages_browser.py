@@ -62,7 +62,8 @@ def test_admin_watches_the_backfill_reach_100_percent(page, shot, store: Store, 
         assert page.get_attribute("#backfill", "value") == "0"
         report = sync_installation(store, installation_id, crm)
         page.wait_for_function("document.getElementById('backfill').value === 100")
-        assert "100%" in page.text_content("#backfill-text")
+        page.wait_for_selector("#backfill-text:has-text('complete')")  # every object's cursor saved
+        assert page.text_content("#backfill-text").startswith("100%")
         shot(page)
     assert report.total > 1000 and report.quarantined == 0
 
@@ -76,6 +77,7 @@ def test_a_rep_opens_a_deal_and_sees_score_reasons_and_next_move(page, shot, dem
     assert page.url.endswith("/sandbox/deals")
     scores = _risk_cells(page)
     assert len(scores) >= 10 and scores == sorted(scores, reverse=True)  # riskiest first, from the CRM's fields
+    shot(page, "list")
     page.locator("table.deals tbody tr").first.locator("a").click()
     card = page.frame_locator("#card")
     score = card.locator("[data-testid=risk-score]").text_content()
@@ -143,6 +145,8 @@ def test_a_manager_completes_the_task_runs_the_loops_and_the_new_version_is_acti
     page.get_by_role("link", name="salesloop admin").click()
     page.get_by_role("link", name="Approvals").click()
     assert page.locator(f"h2:has-text('{proposal.title}')").first.text_content().strip().endswith("approved)")
+    active = page.locator(f"#active-versions tr[data-loop='{proposal.loop}']").first
+    assert active.locator("td").nth(1).text_content() == f"v{after}" and "treatment" in active.text_content()
     shot(page, "admin-approvals")
 
 
