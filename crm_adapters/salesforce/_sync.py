@@ -28,6 +28,7 @@ SEEN_CAP = 5000
 GET_DELETED_MAX = timedelta(days=29)
 Row = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+KEYSET = "SystemModstamp, Id"
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ObjectSpec:
     fields: tuple[str, ...]
     deletable: bool = True  # has IsDeleted (queryAll) and a delete log (getDeleted)
     bulk: bool = True  # Bulk API 2.0 supports it
-    order_by: str = "SystemModstamp, Id"
+    order_by: str = "SystemModstamp, Id"  # the backfill's order (history: by opportunity, to group its rows)
 
 
 def sf_datetime(value: datetime) -> str:
@@ -86,10 +87,10 @@ class ObjectReader:
     def __init__(self, client: SalesforceClient, spec: ObjectSpec) -> None:
         self.client, self.spec = client, spec
 
-    def select(self, where: str = "", order: bool = True) -> str:
+    def select(self, where: str = "", order: bool = True, by_time: bool = False) -> str:
         soql = f"SELECT {', '.join(self.spec.fields)} FROM {self.spec.sobject}"
         soql += f" WHERE {where}" if where else ""
-        return soql + (f" ORDER BY {self.spec.order_by}" if order else "")
+        return soql + (f" ORDER BY {KEYSET if by_time else self.spec.order_by}" if order else "")
 
     def changes(self, state: dict[str, Any] | None) -> Iterator[tuple[list[Row], dict[str, Any]]]:
         if state is None:
@@ -97,14 +98,15 @@ class ObjectReader:
             return
         lower = (parse_dt(state["ts"]) or EPOCH) - OVERLAP if state.get("ts") else None
         where = f"SystemModstamp >= {sf_datetime(lower)}" if lower else ""
-        for page in self.client.query_pages(self.select(where), include_deleted=self.spec.deletable):
+        # always in (SystemModstamp, Id) order here: every page's last row is then a safe resume point
+        for page in self.client.query_pages(self.select(where, by_time=True), include_deleted=self.spec.deletable):
             fresh, state = advance(state, page)
             yield fresh, state
 
     def _backfill(self) -> Iterator[tuple[list[Row], dict[str, Any]]]:
         """Everything once. Bulk (or a non-time order) has no resumable position: pages carry {} and the
         final, empty page carries a cursor at the backfill's start (minus the overlap)."""
-        keyset = self.spec.order_by == "SystemModstamp, Id"
+        keyset = self.spec.order_by == KEYSET
         use_bulk = self.spec.bulk and self.client.count(self.spec.sobject) > BULK_THRESHOLD
         started = self.client.now()
         if keyset and not use_bulk:

@@ -174,3 +174,26 @@ def test_malformed_record_is_quarantined_and_the_rest_lands(sf_fake, clock):
     assert [(r.remote_id, r.status) for r in batches[0].records] == [(good, DealStatus.LOST)]
     assert [q.remote_id for q in batches[0].quarantined] == [bad]
     assert "not an OpportunityStage" in batches[0].quarantined[0].reason
+
+
+def test_incremental_history_is_read_in_modstamp_order_so_a_stop_loses_nothing(sf_fake, clock):
+    org = sf_fake.org
+    a, b = opp(org, "a"), opp(org, "b")
+    org.insert("OpportunityHistory", {"OpportunityId": a, "StageName": "Prospecting"})
+    cursor = list(adapter_for(sf_fake).read_changes(Entity.STAGE_CHANGE, since=None))[-1].cursor
+    clock.at = T0 + timedelta(hours=1)
+    org.insert("OpportunityHistory", {"OpportunityId": b, "StageName": "Prospecting"})  # older change, higher opp id
+    clock.at = T0 + timedelta(hours=2)
+    org.insert("OpportunityHistory", {"OpportunityId": a, "StageName": "Closed Won"})
+    org.batch_size = 1
+    seen: set[str] = set()
+    stop_cursor = None
+    for n, batch in enumerate(adapter_for(sf_fake).read_changes(Entity.STAGE_CHANGE, since=cursor), 1):
+        seen |= {s.deal_id for s in batch.records}
+        stop_cursor = batch.cursor or stop_cursor
+        if n == 2:
+            break  # the limit is reached after two stored pages
+    clock.at = T0 + timedelta(hours=3)
+    seen |= {s.deal_id for bt in adapter_for(sf_fake).read_changes(Entity.STAGE_CHANGE, since=stop_cursor)
+             for s in bt.records}
+    assert b in seen  # b's older change is not skipped by a cursor that ran ahead
