@@ -75,7 +75,7 @@ def per_stage_win_rates(session: Session, installation_id: str) -> list[dict[str
 def render(console: Console, result: dict[str, Any]) -> None:
     """The human summary: what was synced, what each loop decided, what went back into the CRM."""
     chain = result["chain"]
-    console.rule(f"salesloop demo — {result['tenant_id']} ({result['mode']}, seed {result['seed']})")
+    console.rule(f"[bold]salesloop demo — {result['tenant_id']} ({result['mode']}, seed {result['seed']})")
     synced = Table(title="Synced through the port", show_header=True)
     synced.add_column("entity")
     synced.add_column("records", justify="right")
@@ -109,9 +109,9 @@ def _loops(console: Console, chain: dict[str, Any]) -> None:
     if not chain.get("loops"):
         console.print("[yellow]no loops are registered in this build: only the sync and the stage summary ran[/yellow]")
         return
-    table = Table(title="Loops")
-    for column in ("loop", "version", "decisions", "auto", "draft", "approval", "forbidden", "blocked", "spot-check", "proposals", "s"):
-        table.add_column(column, justify="left" if column == "loop" else "right")
+    table = Table(title="Loops (decisions by final autonomy and gate)")
+    for column in ("loop", "ver", "decided", "auto", "draft", "approve", "forbid", "blocked", "spot", "props", "s"):
+        table.add_column(column, justify="left" if column == "loop" else "right", no_wrap=True)
     for name, loop in chain["loops"].items():
         autonomy, gate = loop["autonomy"], loop["gate"]
         table.add_row(name, loop["version"], f"{loop['decisions']:,}", str(autonomy.get("auto", 0)), str(autonomy.get("draft", 0)),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
@@ -96,20 +97,28 @@ def source_text(snapshot: Snapshot, decision: Decision, computed: Mapping[str, s
     and the figures this run computed for those records (`computed`: target id -> their values)."""
     parts: list[str] = [reason.text for reason in decision.reasons]
     parts += [item for reason in decision.reasons for item in reason.evidence]
-    related = [decision.target_id, *[str(i) for i in (decision.payload.get("deal_ids") or ())]]
-    for record_id in related:
+    related = [(decision.target, decision.target_id)]
+    related += [(Entity.DEAL, str(i)) for i in (decision.payload.get("deal_ids") or ())]
+    for entity, record_id in related:
         parts.append(record_id)
-        parts += _record_text(snapshot, record_id)
+        parts += _record_text(snapshot, entity, record_id)
         parts.append((computed or {}).get(record_id, ""))
     parts += [u.name for u in snapshot.users]
     parts += [s.label for s in snapshot.stage_by_id.values()]
     return "\n".join(p for p in parts if p)
 
 
-def _record_text(snapshot: Snapshot, record_id: str) -> list[str]:
+def _record_text(snapshot: Snapshot, entity: Entity, record_id: str) -> list[str]:
+    """The CRM's text about one record (ids are per entity: deal 718 and account 718 differ)."""
+    if entity is Entity.USER:
+        user = snapshot.user_by_id.get(record_id)
+        return [user.name] if user else []
+    if entity is Entity.CONTACT:
+        contact = snapshot.contact_by_id.get(record_id)
+        return [contact.name, contact.title or ""] if contact else []
     parts: list[str] = []
-    deal = snapshot.deal_by_id.get(record_id)
-    account_id = deal.account_id if deal else record_id
+    deal = snapshot.deal_by_id.get(record_id) if entity is Entity.DEAL else None
+    account_id = deal.account_id if deal else (record_id if entity is Entity.ACCOUNT else None)
     if deal is not None:
         parts += [deal.name, str(deal.amount or ""), str(deal.close_date or ""), deal.next_step or "", deal.lead_source or ""]
         parts += [a.text for a in snapshot.activities_for(deal.remote_id)]
@@ -149,10 +158,10 @@ def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:
     problems: list[str] = []
     haystack = source.lower()
     allowed = {a.lower() for a in settings.extra_allowed}
-    source_numbers = {_norm_number(m.group()) for m in _NUMBER.finditer(source)}
+    known = _values(_norm_number(m.group()) for m in _NUMBER.finditer(source))
     for match in _NUMBER.finditer(text):
         number = _norm_number(match.group())
-        if number not in source_numbers and number not in allowed and not _ordinary_count(number):
+        if number not in allowed and not _ordinary_count(number) and not _grounded(number, known):
             problems.append(f"number {match.group().strip()!r} is not in the source data")
     for name in proper_names(text):
         if name.lower() not in haystack and name.lower() not in allowed:
@@ -166,29 +175,70 @@ def _norm_number(raw: str) -> str:
     return re.sub(r"[\s,$€£]", "", raw).lower().rstrip(".")
 
 
+def _value(number: str) -> float | None:
+    try:
+        return float(number.rstrip("%km"))
+    except ValueError:
+        return None
+
+
+def _values(numbers: Iterable[str]) -> set[float]:
+    """Every figure of the source, also as a percentage when it is a share (0.68 -> 68)."""
+    out: set[float] = set()
+    for number in numbers:
+        value = _value(number)
+        if value is None:
+            continue
+        value = value / 100 if number.endswith("%") else value
+        out.add(round(value, 4))
+        if 0 <= value <= 1:
+            out.update({round(value * 100, 1), float(round(value * 100))})
+    return out
+
+
+def _grounded(number: str, known: set[float]) -> bool:
+    value = _value(number)
+    if value is None:
+        return False
+    return round(value, 4) in known or (number.endswith("%") and round(value / 100, 4) in known)
+
+
 def _ordinary_count(number: str) -> bool:
     """Small counts (3 days, 2 calls) are how sentences read, not claims about the deal."""
     return number.isdigit() and int(number) <= 31
 
 
 def proper_names(text: str) -> list[str]:
-    """Runs of capitalised tokens (people, companies), skipping sentence-initial common words."""
+    """Runs of capitalised tokens (people, companies); a lone capitalised word that opens a line,
+    a sentence or a clause (after "->", ":", "-") is how sentences start, not a name."""
     names: list[str] = []
-    for sentence in nlp()(text).sents:
-        run: list[str] = []
-        for position, token in enumerate(sentence):
-            capitalised = token.text[:1].isupper() and token.is_alpha
-            common = token.text in _TEMPLATE_WORDS or token.lower_ in _SMALL_WORDS or (
-                position == 0 and (token.is_stop or len(sentence) > 1 and not sentence[1].text[:1].isupper())
-            )
-            if capitalised and not common:
-                run.append(token.text)
-            else:
-                if run:
-                    names.append(" ".join(run))
-                run = []
+    for line in text.splitlines():
+        for sentence in nlp()(line).sents:
+            names += _runs(list(sentence))
+    return names
+
+
+def _runs(tokens: list[Any]) -> list[str]:
+    runs: list[list[Any]] = []
+    current: list[Any] = []
+    for i, token in enumerate(tokens):
+        capitalised = token.text[:1].isupper() and token.is_alpha and token.text not in _TEMPLATE_WORDS
+        if capitalised and token.lower_ not in _SMALL_WORDS:
+            current.append((i, token))
+            continue
+        if current:
+            runs.append(current)
+        current = []
+    if current:
+        runs.append(current)
+    names = []
+    for run in runs:
+        first_index, first = run[0]
+        opens = first_index == 0 or not tokens[first_index - 1].is_alpha
+        if opens and (first.is_stop or len(run) == 1):
+            run = run[1:] if first.is_stop else []
         if run:
-            names.append(" ".join(run))
+            names.append(" ".join(t.text for _, t in run))
     return names
 
 

@@ -119,3 +119,9 @@ def test_a_list_over_several_deals_may_cite_their_data_and_this_runs_scores_but_
     assert eval_text(listing.payload["body"], source, QualitySettings()) == []
     assert eval_text(listing.payload["subject"], source, QualitySettings()) == []
     assert eval_text("- Initech (d1): risk 91", source, QualitySettings()) == ["number '91' is not in the source data"]
+
+
+def test_shares_may_be_written_as_percentages() -> None:
+    assert eval_text("Win chance 68%.", "p_win 0.68", QualitySettings()) == []
+    assert eval_text("Win chance 0.68.", "win chance 68%", QualitySettings()) == []
+    assert eval_text("Win chance 71%.", "p_win 0.68", QualitySettings()) == ["number '71%' is not in the source data"]
