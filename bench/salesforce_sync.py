@@ -90,15 +90,21 @@ def sync_scenario(fake: FakeSalesforce, n: int) -> dict[str, Any]:
     clock.at = NOW + timedelta(hours=1)
     idle_records, idle_calls, idle_s = sync_all(fake, cursors)
     rows = n * (1 + HISTORY_PER_DEAL + TASKS_PER_DEAL + EVENTS_PER_DEAL) + n // 10 + 21
-    return {"opportunities": n, "rows": rows, "seed_s": round(seed_s, 1), "backfill_calls": back_calls,
+    return {"opportunities": n, "rows": rows, "rest_page_minimum": rest_minimum(n), "seed_s": round(seed_s, 1), "backfill_calls": back_calls,
             "backfill_s": round(back_s, 2), "backfill_records": back_records, "bulk_jobs": len(org.bulk_jobs),
             "idle_calls": idle_calls, "idle_s": round(idle_s, 2), "idle_records": idle_records, "measured": True}
+
+
+def rest_minimum(n: int) -> int:
+    """REST query pages to read every row once (2,000 a page, at least one per object), for comparison."""
+    per_object = [21, n // 10, 0, n, 0, n * HISTORY_PER_DEAL, n * TASKS_PER_DEAL, n * EVENTS_PER_DEAL]
+    return sum(max(1, math.ceil(rows / 2000)) for rows in per_object)
 
 
 def extrapolate(small: dict[str, Any], n: int) -> dict[str, Any]:
     """Scale a measured run: wall time linearly; calls by the bulk page arithmetic (labelled as such)."""
     k = n / small["opportunities"]
-    return {"opportunities": n, "rows": small["rows"] * k, "seed_s": None,
+    return {"opportunities": n, "rows": small["rows"] * k, "rest_page_minimum": rest_minimum(n), "seed_s": None,
             "backfill_calls": small["backfill_calls"],  # bulk result pages are 50k rows: same job count
             "backfill_s": round(small["backfill_s"] * k, 1), "backfill_records": small["backfill_records"] * k,
             "bulk_jobs": small["bulk_jobs"], "idle_calls": small["idle_calls"], "idle_s": small["idle_s"],
@@ -143,11 +149,11 @@ def main() -> None:
         else:
             results.append(extrapolate(small, 100_000))
         wb = writeback(fake, 10_000)
-    print(f"{'opps':>8} {'rows':>9} {'backfill calls':>14} {'backfill s':>10} {'bulk jobs':>9} "
+    print(f"{'opps':>8} {'rows':>9} {'REST pages min':>14} {'backfill calls':>14} {'backfill s':>10} {'bulk jobs':>9} "
           f"{'idle calls':>10} {'idle s':>7} {'idle recs':>9}  note")
     for r in results:
         note = "measured" if r["measured"] else "EXTRAPOLATED from 10k (time scaled x10; calls from bulk paging)"
-        print(f"{r['opportunities']:>8} {int(r['rows']):>9} {r['backfill_calls']:>14} {r['backfill_s']:>10} "
+        print(f"{r['opportunities']:>8} {int(r['rows']):>9} {r['rest_page_minimum']:>14} {r['backfill_calls']:>14} {r['backfill_s']:>10} "
               f"{r['bulk_jobs']:>9} {r['idle_calls']:>10} {r['idle_s']:>7} {r['idle_records']:>9}  {note}")
     print()
     print(f"write-back of {wb['deals']} scores: page-size minimum {wb['minimum_calls']} calls "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from crm_adapters.auth import StaticTokens, Tokens
@@ -46,8 +45,3 @@ def adapter_for(fake: FakeSalesforce, *, mapping: SalesforceMapping | None = Non
     return SalesforceAdapter(tokens or tokens_for(fake), fake.org.org_id, session=fake.session(), budget=budget,
                              mapping=mapping, **kw)
 
-
-def wire(dt: datetime) -> str:
-    from tests.fakes.salesforce.org import wire_datetime
-
-    return wire_datetime(dt)
