@@ -219,7 +219,8 @@ def run_loops() -> Response:
     from jobs import tasks as job_tasks
 
     here = site()
-    back = redirect(request.form.get("next") if request.form.get("next", "").startswith("/sandbox/") else url_for("sandbox.tasks"))
+    target = request.form.get("next", "")
+    back = redirect(target if target.startswith("/sandbox/") and "//" not in target else url_for("sandbox.tasks"))  # no open redirect
     if not here.running.acquire(blocking=False):
         flash("The loops are already running; reload in a moment.", "error")
         return back  # type: ignore[return-value]

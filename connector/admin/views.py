@@ -8,13 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import func, select
 
 from connector.admin import auth, charts, readouts
 from connector.store import Store
 from connector.store import installations as inst
-from connector.store.tables import AuditEntry, DecisionRecord, LoopRun, ModelVersion, OutboxItem, Proposal, SyncCursor
+from connector.store.tables import (
+    AuditEntry,
+    DecisionRecord,
+    LoopRun,
+    ModelVersion,
+    OutboxItem,
+    Proposal,
+    SyncCursor,
+)
 from crm_adapters.writes import APP_FIELDS
 from jobs import policy
 
