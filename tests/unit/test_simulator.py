@@ -211,3 +211,47 @@ def test_scaled_scenario_keeps_effects() -> None:
     big = sc.scaled(20_000)
     assert big.expected_deals() == pytest.approx(20_000, rel=0.01)
     assert big.pains == sc.pains and big.weeks == sc.weeks
+
+
+def test_a_logistic_fit_recovers_the_planted_log_odds(org) -> None:  # type: ignore[no-untyped-def]
+    # Fit win ~ every planted SDR-stage signal on deals old enough to be closed; each coefficient must be
+    # within 4 standard errors (from the Fisher information) of its planted effect, after the known
+    # attenuation by the unobserved per-deal noise (factor 1/sqrt(1 + pi^2 sd^2 / 8), ~0.93 here).
+    # The standard errors are ~0.07-0.15, so a missing or halved effect fails.
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    truth, sc = org.truth, org.scenario
+    old = [d for d in org.deals if d.created_at < org.now - timedelta(days=150) and d.is_closed]
+    columns = ([("source", s) for s in sc.lead_sources if s != "inbound"] + [("segment", s.name) for s in sc.segments]
+               + [("pain", p) for p in V.PAINS] + [("meddic", m) for m in V.MEDDIC] + [("question", q) for q in V.QUESTIONS]
+               + [("sign", s) for s in V.WARNING_SIGNS] + [("misaligned", "")])  # fmt: skip
+
+    def row(d):  # type: ignore[no-untyped-def]
+        t = truth.deals[d.remote_id]
+        have = {("source", d.lead_source), ("segment", t.segment)} | {("pain", p) for p in t.true_pains}
+        have |= {("meddic", m) for m in t.meddic} | {
+            ("question", q) for q in t.questions_sdr + t.questions_bdm
+        }
+        have |= {("sign", s) for s in t.warning_signs}
+        return [len(t.misaligned_pains) if c == ("misaligned", "") else float(c in have) for c in columns]
+
+    X = np.array([row(d) for d in old])
+    y = np.array([d.status is DealStatus.WON for d in old], dtype=float)
+    fit = LogisticRegression(C=1e6, max_iter=5000).fit(X, y)
+    p = fit.predict_proba(X)[:, 1]
+    Xi = np.hstack([np.ones((len(X), 1)), X])
+    se = np.sqrt(np.diag(np.linalg.inv(Xi.T @ (Xi * (p * (1 - p))[:, None]))))[1:]
+    shrink = 1 / math.sqrt(1 + math.pi**2 * sc.noise_sd**2 / 8)
+    planted = {("source", "referral"): truth.lead_source_effects["referral"],
+               ("segment", "core_mid_market"): truth.icp_segments[0]["effect"],
+               ("question", "cost_of_inaction"): truth.question_effects["cost_of_inaction"],
+               ("meddic", "economic_buyer"): truth.meddic_effects["economic_buyer"],
+               ("sign", "champion_quiet"): truth.warning_signs["champion_quiet"],
+               ("pain", "compliance_risk"): truth.pain_effects["compliance_risk"],
+               ("misaligned", ""): truth.misaligned_pain_effect,
+               ("question", "current_process"): 0.0}  # fmt: skip
+    for column, effect in planted.items():
+        i = columns.index(column)
+        assert se[i] < 0.2
+        assert abs(fit.coef_[0][i] - shrink * effect) <= 4 * se[i], (column, fit.coef_[0][i], effect, se[i])
