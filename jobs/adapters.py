@@ -31,7 +31,8 @@ def adapter_for(installation: Installation, *, store: Store, settings: Settings,
         return _sandbox(installation)
     if crm is Crm.HUBSPOT:
         return _hubspot(installation, store=store, settings=settings, redis=redis)
-    # --- Salesforce branch: the Salesforce helper adds `if crm is Crm.SALESFORCE: return _salesforce(...)` here.
+    if crm is Crm.SALESFORCE:
+        return _salesforce(installation, store=store, settings=settings, redis=redis)
     raise ConfigError(
         f"no adapter for crm {crm.value!r} in this build (installation {installation.id}); "
         "install the salesloop version that ships it"
@@ -69,3 +70,32 @@ def _hubspot(installation: Installation, *, store: Store, settings: Settings, re
     tokens = token_source_for(installation, store=store, settings=settings, redis=redis)
     return HubSpotAdapter(tokens, installation.tenant_id, host=settings.hubspot_base_url, limiter=limiter,
                           mapping=mapping)
+
+
+SALESFORCE_MAPPING_KEY = "salesforce_mapping"  # installation.settings key: the org's SDR/reason/transcript fields
+_SALESFORCE_SCALARS = ("pipeline_id", "pipeline_label", "currency", "sdr_field", "loss_reason_field",
+                       "win_reason_field", "transcript_field", "outcome_field", "open_task_status",
+                       "completed_task_status", "rejected_task_status", "rejection_prefix")
+
+
+def _salesforce(installation: Installation, *, store: Store, settings: Settings, redis: Any) -> CrmPort:
+    """Salesforce: tokens from the store, the org's daily API budget shared in Redis, the store's ids for reconciles."""
+    from crm_adapters.salesforce.adapter import SalesforceAdapter, SalesforceMapping
+    from crm_adapters.salesforce.budget import ApiBudget
+    from jobs.lifecycle import token_source_for
+
+    raw = (installation.settings or {}).get(SALESFORCE_MAPPING_KEY) or {}
+    unknown = sorted(set(raw) - set(_SALESFORCE_SCALARS))
+    if unknown:
+        raise ConfigError(f"installation {installation.id}: unknown {SALESFORCE_MAPPING_KEY} keys {unknown}")
+    installation_id = installation.id
+
+    def known_ids(entity: Any) -> list[str]:
+        from connector.store.records import live_ids
+
+        with store.session() as session:
+            return live_ids(session, installation_id, entity)
+
+    tokens = token_source_for(installation, store=store, settings=settings, redis=redis)
+    return SalesforceAdapter(tokens, installation.tenant_id, budget=ApiBudget(installation.tenant_id, redis=redis),
+                             mapping=SalesforceMapping(**raw), known_ids=known_ids)

@@ -105,6 +105,14 @@ def count_records(session: Session, installation_id: str, entity: Entity | str) 
     return int(session.execute(stmt).scalar_one())
 
 
+def live_ids(session: Session, installation_id: str, entity: Entity | str) -> list[str]:
+    """Remote ids of the tenant's live records of one entity (a CRM's reconcile compares against them)."""
+    stmt = select(CrmRecord.remote_id).where(
+        CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
+    )
+    return list(session.execute(stmt).scalars())
+
+
 def load_records(session: Session, installation_id: str, entity: Entity) -> list[Record]:
     stmt = select(CrmRecord.payload).where(
         CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
