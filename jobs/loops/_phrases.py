@@ -56,7 +56,7 @@ def candidate_phrases(others: Sequence[tuple[str, str, str | None]], known_mix: 
             answers[gram][strategy or "none"] += 1
             if len(examples[gram]) < 3:
                 examples[gram].append(text[:200])
-    found = []
+    found: list[dict[str, Any]] = []
     for gram, ds in deals.items():
         mix, total = answers[gram], sum(answers[gram].values())
         answered = sum(v for s, v in mix.items() if s not in ("none", "other"))

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: ignore[import-untyped]
 
 from crm_adapters.model import Account, Deal, DealStatus, Entity, UserRole
 from crm_adapters.snapshot import Snapshot
