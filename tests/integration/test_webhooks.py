@@ -210,3 +210,16 @@ def test_after_uninstall_privacy_deletions_still_purge_but_nothing_syncs(app, in
         assert s.execute(select(CrmRecord)).first() is None
         assert sorted(r.status for r in s.execute(select(WebhookEvent)).scalars()) == ["done", "ignored"]
     assert _sync_requests(store) == []
+
+
+def test_a_privacy_deletion_touches_only_its_own_portal(app, installation_id: str) -> None:  # type: ignore[no-untyped-def]
+    store = app.extensions["salesloop.store"]
+    with store.session() as s:
+        other = inst.upsert(s, app.extensions["salesloop.cipher"], crm="hubspot", tenant_id="99999",
+                            tokens={"access_token": "b"}).id
+        for iid in (installation_id, other):
+            upsert_records(s, iid, Entity.CONTACT, [a_contact(remote_id="501")])
+    body = json.dumps([_event(subscriptionType="contact.privacyDeletion", objectId=501, propertyName=None)]).encode()
+    assert _post(app.test_client(), body).status_code == 200
+    with store.session() as s:
+        assert [r.installation_id for r in s.execute(select(CrmRecord)).scalars()] == [other]
