@@ -98,6 +98,9 @@ def run_chain(
 def _steps(store: Store, installation: Installation, crm: CrmPort, options: Options, now: datetime, report: ChainReport) -> None:
     step = options.on_step or (lambda _name: None)
     loops = dict(options.loops) if options.loops is not None else enabled_loops(installation.settings)
+    with store.session() as session:
+        inst.audit(session, installation.id, "system:engine", "chain:started",
+                   {"job_id": options.job_id, "sync": options.sync, "learn": options.learn, "decide": options.decide})
     _ensure_fields(store, installation, crm)
     if options.sync:
         step("sync")
@@ -216,9 +219,16 @@ def _spot_check(session: Any, ctx: Context, loop: str, route: RouteReport) -> No
     proposals.open_review(
         session, ctx.installation_id, loop=loop, kind=proposals.SPOT_CHECK,
         title=f"Spot-check {len(route.sampled)} {loop} writes ({ctx.now:%Y-%m-%d})", body=body,
-        key=f"spot:{loop}:{ctx.loop_run_id[:20]}", manager_id=manager_for(ctx.snapshot, None), now=ctx.now,
+        key=f"spot:{loop}:{_digest(k for k, *_ in route.sampled_keys)}", manager_id=manager_for(ctx.snapshot, None), now=ctx.now,
         diff=[{"decision_id": rid} for rid, *_ in route.sampled],
     )
+
+
+def _digest(keys: Any) -> str:
+    """Same sampled writes, same review key: a re-run (or a retried job) opens no second review."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:24]
 
 
 def _small(metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ class RouteReport:
     proposals: int = 0
     cards: int = 0
     sampled: list[tuple[str, str, str, str]] = field(default_factory=list)  # record id, kind, target, summary
+    sampled_keys: list[tuple[str]] = field(default_factory=list)  # their decision keys
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def _route(session: Session, ctx: Context, decision: Decision, report: RouteRepo
     record.write_status = _act(session, ctx, decision, result, record, report)
     if result.status is GateStatus.SAMPLED:
         report.sampled.append((record.id, decision.kind.value, decision.target_id, _summary(decision)))
+        report.sampled_keys.append((decision.key,))
 
 
 def _source(ctx: Context, decision: Decision) -> str:
