@@ -190,3 +190,13 @@ def test_salesforce_manager_approves_from_the_canvas(app) -> None:  # type: igno
 def test_org_id_15_to_18() -> None:
     assert org_id_18("00D5e000000AAAA") == "00D5e000000AAAAEA4"  # bits of 0AAAA: 2+4+8+16=30 -> "4"
     assert org_id_18("00D5e000000aaaa") == "00D5e000000aaaaEAA"
+
+
+def test_crm_text_is_escaped_in_the_canvas_card(app) -> None:  # type: ignore[no-untyped-def]
+    iid = _tenant(app, "salesforce", ORG_A, 50)
+    with app.extensions["salesloop.store"].session() as s:
+        s.get(CardData, (iid, "d1")).payload = {"risk": {"score": 50, "next_move": "<script>alert(1)</script>",
+                                                         "reasons": [{"code": "x", "text": "<img src=x onerror=alert(1)>"}]}}
+    html = app.test_client().post("/cards/salesforce", data={"signed_request": _signed_request(ORG_A)}).get_data(as_text=True)
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
