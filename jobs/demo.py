@@ -33,6 +33,7 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.tables import Installation
+from crm_adapters.errors import ConfigError
 from jobs import engine, tasks
 from jobs.adapters import SANDBOX_URL_KEY
 from jobs.demo_report import per_stage_win_rates, render, store_figures
@@ -53,7 +54,7 @@ def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool)
     console = Console(stderr=as_json, quiet=as_json)
     try:
         result = run_demo(scenario_path=scenario_path, deals=deals, seed=seed, console=console)
-    except (ValueError, LookupError, OSError) as exc:
+    except (ValueError, LookupError, OSError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result, default=str))
