@@ -23,6 +23,7 @@ from flask import (
 from sqlalchemy import func, select
 
 from connector.admin import auth, charts, readouts
+from connector.oauth import HUBSPOT_SCOPES, SALESFORCE_SCOPES
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.tables import (
@@ -41,12 +42,7 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 admin.before_request(auth.check_csrf)
 
 LOOP_NAMES = ("deal_risk", "handoff", "discovery", "objections", "sequences", "icp")
-SCOPES = {
-    "hubspot": ["oauth", "crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.companies.read",
-                "crm.objects.companies.write", "crm.objects.contacts.read", "crm.objects.owners.read",
-                "crm.schemas.deals.write", "crm.schemas.companies.write"],
-    "salesforce": ["api", "refresh_token", "id"],
-}
+SCOPES = {"hubspot": list(HUBSPOT_SCOPES), "salesforce": list(SALESFORCE_SCOPES)}
 
 
 def _store() -> Store:
