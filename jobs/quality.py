@@ -71,6 +71,7 @@ def in_sample(seed: str, key: str, rate: float) -> bool:
 # --- evals on generated text -------------------------------------------------------------
 
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,]*(?:\.\d+)?\s?(?:%|k|m)?(?![\w])", re.IGNORECASE)
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _SMALL_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by", "for", "with", "from", "this", "that", "these", "those"])
 _TEMPLATE_WORDS = frozenset(
     ["Re", "Fwd", "Hi", "Hello", "Dear", "Thanks", "Regards", "Draft", "Review", "Approve", "Reject", "Follow", "Next", "Risk", "Deal", "Call", "Email", "Meeting", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "CRM", "MRR", "ARR", "ICP", "SDR", "BDM", "AE", "MEDDIC", "ROI", "Q1", "Q2", "Q3", "Q4", "I", "salesloop"]
@@ -122,6 +123,8 @@ def _record_text(snapshot: Snapshot, entity: Entity, record_id: str) -> list[str
     if deal is not None:
         parts += [deal.name, str(deal.amount or ""), str(deal.close_date or ""), deal.next_step or "", deal.lead_source or ""]
         parts += [a.text for a in snapshot.activities_for(deal.remote_id)]
+        parts += [a.occurred_at.date().isoformat() for a in snapshot.activities_for(deal.remote_id)]
+        parts += [str(d) for d in (deal.custom.get("close_date_history") or ()) if isinstance(d, str)]
         parts += [snapshot.contact_by_id[r.contact_id].name for r in snapshot.roles_by_deal.get(deal.remote_id, [])
                   if r.contact_id in snapshot.contact_by_id]
         stage = snapshot.stage_by_id.get(deal.stage_id)
@@ -158,8 +161,12 @@ def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:
     problems: list[str] = []
     haystack = source.lower()
     allowed = {a.lower() for a in settings.extra_allowed}
+    for day in set(_DATE.findall(text)):
+        if day not in source:
+            problems.append(f"date {day!r} is not in the source data")
+    text_without_dates = _DATE.sub(" ", text)
     known = _values(_norm_number(m.group()) for m in _NUMBER.finditer(source))
-    for match in _NUMBER.finditer(text):
+    for match in _NUMBER.finditer(text_without_dates):
         number = _norm_number(match.group())
         if number not in allowed and not _ordinary_count(number) and not _grounded(number, known):
             problems.append(f"number {match.group().strip()!r} is not in the source data")

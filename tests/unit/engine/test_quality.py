@@ -125,3 +125,12 @@ def test_shares_may_be_written_as_percentages() -> None:
     assert eval_text("Win chance 68%.", "p_win 0.68", QualitySettings()) == []
     assert eval_text("Win chance 0.68.", "win chance 68%", QualitySettings()) == []
     assert eval_text("Win chance 71%.", "p_win 0.68", QualitySettings()) == ["number '71%' is not in the source data"]
+
+
+def test_dates_must_be_dates_of_the_record() -> None:
+    snapshot = _snapshot()  # the call happened on 2026-01-05 (factories' T0)
+    decision = _task("Proposal sent 2026-01-05, not opened.")
+    assert eval_text(decision.payload["body"], source_text(snapshot, decision), QualitySettings()) == []
+    wrong = _task("Proposal sent 2026-02-17, not opened.")
+    assert eval_text(wrong.payload["body"], source_text(snapshot, wrong), QualitySettings()) == [
+        "date '2026-02-17' is not in the source data"]
