@@ -183,7 +183,7 @@ def _scored(deal_id: str, p: float, level: str, reasons: list[Reason], move: dic
 
 
 def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], version: str, now: datetime) -> list[Decision]:
-    day = now.date().isoformat()
+    day = f"{now.date().isoformat()}:{version or 'rules'}"  # a new model version rescores the same day
     texts = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign firing"
     fields = {AppField.RISK_SCORE.value: scored["score"], AppField.RISK_LEVEL.value: scored["level"],
               AppField.RISK_REASONS.value: texts[:1000], AppField.NEXT_MOVE.value: scored["next_move"]["text"],
