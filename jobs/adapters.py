@@ -75,7 +75,7 @@ def _hubspot(installation: Installation, *, store: Store, settings: Settings, re
 SALESFORCE_MAPPING_KEY = "salesforce_mapping"  # installation.settings key: the org's SDR/reason/transcript fields
 _SALESFORCE_SCALARS = ("pipeline_id", "pipeline_label", "currency", "sdr_field", "loss_reason_field",
                        "win_reason_field", "transcript_field", "outcome_field", "open_task_status",
-                       "completed_task_status", "rejected_task_status", "rejection_prefix")
+                       "completed_task_status", "rejected_task_status", "rejection_prefix", "extra_fields")
 
 
 def _salesforce(installation: Installation, *, store: Store, settings: Settings, redis: Any) -> CrmPort:
@@ -88,6 +88,7 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
     unknown = sorted(set(raw) - set(_SALESFORCE_SCALARS))
     if unknown:
         raise ConfigError(f"installation {installation.id}: unknown {SALESFORCE_MAPPING_KEY} keys {unknown}")
+    raw = {**raw, "extra_fields": _extra_fields(installation.id, raw.get("extra_fields"))}
     installation_id = installation.id
 
     def known_ids(entity: Any) -> list[str]:
@@ -99,3 +100,13 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
     tokens = token_source_for(installation, store=store, settings=settings, redis=redis)
     return SalesforceAdapter(tokens, installation.tenant_id, budget=ApiBudget(installation.tenant_id, redis=redis),
                              mapping=SalesforceMapping(**raw), known_ids=known_ids)
+
+
+def _extra_fields(installation_id: str, value: Any) -> dict[str, tuple[str, ...]]:
+    """sobject -> the org's custom fields read into Activity/Deal `custom` (JSON lists in settings)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, list | tuple) for v in value.values()):
+        raise ConfigError(f"installation {installation_id}: {SALESFORCE_MAPPING_KEY}.extra_fields must map "
+                          "an sobject to a list of field names")
+    return {str(k): tuple(str(f) for f in v) for k, v in value.items()}

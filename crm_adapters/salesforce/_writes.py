@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crm_adapters.errors import CrmPermissionError
@@ -82,6 +83,15 @@ def _same(current: Any, wanted: FieldValue) -> bool:
     except ValueError:
         pass
     return str(current) == str(wanted)
+
+
+def _merged(updates: Iterable[FieldUpdate]) -> dict[str, FieldUpdate]:
+    """One update per record: several loops' fields for one deal merge (a later value wins per field)."""
+    out: dict[str, FieldUpdate] = {}
+    for u in updates:
+        prev = out.get(u.remote_id)
+        out[u.remote_id] = u if prev is None else replace(prev, values={**prev.values, **u.values})
+    return out
 
 
 def _wire(value: FieldValue, field: AppField) -> Any:
@@ -159,7 +169,7 @@ class AppWriter:
         calls_before = self.a.budget.calls
         written, unchanged, failed = [], [], []
         for entity, sobject in SOBJECT.items():
-            batch = {u.remote_id: u for u in updates if u.entity is entity}  # last update per record wins
+            batch = _merged(u for u in updates if u.entity is entity)
             if not batch:
                 continue
             names = sorted({m.APP_FIELD_NAMES[f] for u in batch.values() for f in u.values})
