@@ -10,7 +10,7 @@ from __future__ import annotations
 from redis import Redis
 from rq.cron import CronScheduler
 
-from jobs import queues, tasks
+from jobs import lifecycle, queues, tasks
 
 SYNC_EVERY_S = 5 * 60
 
@@ -21,6 +21,8 @@ SCHEDULE = (
     (tasks.dispatch, {"kind": "learn"}, None, "30 2 * * *", queues.BULK),
     (tasks.dispatch, {"kind": "weekly"}, None, "0 5 * * 1", queues.BULK),
     (tasks.recover_abandoned, {}, 60, None, queues.INTERACTIVE),
+    (lifecycle.run_token_heartbeat, {}, None, "15 3 * * *", queues.BULK),  # Salesforce orgs idle 25 days
+    (lifecycle.run_purge, {}, None, "45 3 * * *", queues.BULK),  # tenants past their retention
 )
 
 

@@ -102,3 +102,5 @@ def test_cron_schedule_registers_every_recurring_job(redis_conn) -> None:  # typ
     assert jobs["salesloop.dispatch.learn"].cron == "30 2 * * *"
     assert jobs["salesloop.dispatch.weekly"].cron == "0 5 * * 1"
     assert jobs["salesloop.recover_abandoned"].interval == 60
+    assert jobs["salesloop.run_token_heartbeat"].cron == "15 3 * * *"
+    assert jobs["salesloop.run_purge"].cron == "45 3 * * *"
