@@ -208,7 +208,18 @@ def _task(owner: str, deals: list[dict[str, Any]], version: str, now: datetime) 
                "due_at": now.isoformat(), "deal_ids": [d["deal_id"] for d in deals]}
     return Decision(loop=LOOP, kind=ActionKind.CREATE_TASK, target=Entity.USER, target_id=owner,
                     key=f"{LOOP}:at_risk_list:{owner}:{day}", payload=payload,
-                    reasons=(Reason("at_risk_list", f"{len(deals)} high-risk deals"),), model_version=version)
+                    reasons=(Reason("at_risk_list", f"{len(deals)} high-risk deals", 0.0, _quoted(deals)),),
+                    model_version=version)
+
+
+def _quoted(deals: list[dict[str, Any]]) -> tuple[str, ...]:
+    """What the task body quotes from each deal's scoring (reasons, their evidence, the move): the gate's source."""
+    out: list[str] = []
+    for d in deals:
+        for r in d["reasons"][:3]:
+            out += [r["text"], *r["evidence"]]
+        out.append(d["next_move"]["text"])
+    return tuple(dict.fromkeys(t for t in out if t))
 
 
 DEFINITION = register(LoopDefinition(name=LOOP, learn=learn, decide=decide, description=__doc__.splitlines()[0]))

@@ -64,13 +64,31 @@ def postmortem(deal: DealSignals, summary: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+NOTE_SIGNALS = 5  # signals the note lists (the card shows up to 8)
+
+
+def note_figures(pm: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every model figure and signal name the note quotes, formatted as it quotes them: the gate's evidence."""
+    out = []
+    if pm["predicted_win"] is not None:
+        out.append(f"predicted win chance {_pct(pm['predicted_win'])}")
+    out += [f"{s['signal']} odds ratio {s['odds_x']}" for s in pm["signals"][:NOTE_SIGNALS]]
+    if pm["pain_alignment"] is not None:
+        out.append(f"pain alignment {pm['pain_alignment']:.2f}")
+    return tuple(out)
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%"
+
+
 def note_body(deal: DealSignals, pm: Mapping[str, Any]) -> str:
     lines = [f"Handoff post-mortem ({pm['outcome']})."]
     if pm["predicted_win"] is not None:
-        lines.append(f"Predicted win chance from SDR-stage signals: {100 * pm['predicted_win']:.0f}%.")
-    for s in pm["signals"][:5]:
+        lines.append(f"Predicted win chance from SDR-stage signals: {_pct(pm['predicted_win'])}.")
+    for s in pm["signals"][:NOTE_SIGNALS]:
         direction = "raised" if s["log_odds"] > 0 else "lowered"
-        lines.append(f"- {s['signal']} {direction} the odds x{s['odds_x']}")
+        lines.append(f"- {s['signal']} {direction} the odds (odds ratio {s['odds_x']})")
     if pm["pain_alignment"] is not None:
         lines.append(f"Pain alignment SDR vs BDM: {pm['pain_alignment']:.2f} "
                      f"(matched {', '.join(pm['matched_pains']) or 'none'}).")
@@ -104,7 +122,9 @@ def deal_decisions(deal: DealSignals, summary: Mapping[str, Any], version: str, 
         out.append(Decision(loop=LOOP, kind=ActionKind.CREATE_NOTE, target=Entity.DEAL, target_id=deal.deal_id,
                             key=f"{LOOP}:postmortem:{deal.deal_id}",
                             payload={"subject": "salesloop: handoff post-mortem", "body": note_body(deal, pm),
-                                     "owner_id": deal.owner_id}, reasons=reasons, model_version=version))
+                                     "owner_id": deal.owner_id},
+                            reasons=(*reasons, Reason("postmortem_figures", "model figures the post-mortem quotes",
+                                                      0.0, note_figures(pm))), model_version=version))
     elif not deal.closed and aligned is not None:
         card = {"section": "handoff", "kind": "alignment", "pain_alignment": aligned[0], "matched_pains": aligned[1],
                 "claimed_not_found": aligned[2], "found_not_claimed": aligned[3],

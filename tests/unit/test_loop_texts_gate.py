@@ -1,0 +1,102 @@
+"""Every loop's generated text (notes, task bodies, text fields) passes the real quality gate on a
+simulated org, because each decision carries the figures it quotes; an invented figure is still blocked."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from crm_adapters.sandbox import load_scenario, simulate
+from jobs.loops.decision import ActionKind, Decision
+from jobs.loops.registry import all_loops
+from jobs.policy import Autonomy, Verdict
+from jobs.quality import GateStatus, QualitySettings, computed_values, gate, generated_texts, source_text
+
+AUTO = Verdict(Autonomy.AUTO, "test")
+SETTINGS = QualitySettings(sample_rate=0.0, seed="t")
+
+
+@pytest.fixture(scope="module")
+def run():  # type: ignore[no-untyped-def]
+    """A ~500-deal simulated org; every loop learns and decides once, like the engine's chain."""
+    org = simulate(load_scenario(None).scaled(500), seed=11)
+    snapshot, now = org.snapshot(), org.now
+    out = {}
+    for name, loop in all_loops().items():
+        state = loop.learn(snapshot, None, now).state
+        out[name] = loop.decide(snapshot, state, now)
+    return snapshot, now, out
+
+
+def _gated(snapshot, now, decisions: list[Decision], decision: Decision):  # type: ignore[no-untyped-def]
+    """The gate exactly as jobs.route calls it: source = the records, the evidence, this run's figures."""
+    computed = computed_values(decisions, now.date().isoformat())
+    return gate(decision, AUTO, source_text(snapshot, decision, computed), SETTINGS)
+
+
+def _texted(decisions: list[Decision], kind: ActionKind | None = None) -> list[Decision]:
+    return [d for d in decisions if generated_texts(d) and (kind is None or d.kind is kind)]
+
+
+@pytest.mark.parametrize("loop", ["handoff", "deal_risk", "discovery", "objections", "sequences", "icp"])
+def test_every_generated_text_of_the_loop_passes_the_gate(run, loop: str) -> None:  # type: ignore[no-untyped-def]
+    snapshot, now, out = run
+    decisions = out[loop]
+    blocked = [(d.key, r.reason) for d in _texted(decisions)
+               if (r := _gated(snapshot, now, decisions, d)).status is GateStatus.BLOCKED]
+    assert blocked == []
+
+
+def test_the_org_has_handoff_postmortems_quoting_model_figures(run) -> None:  # type: ignore[no-untyped-def]
+    """Guards the test above: post-mortem notes exist and do quote odds ratios and employee bands."""
+    notes = _texted(run[2]["handoff"], ActionKind.CREATE_NOTE)
+    assert len(notes) >= 10
+    bodies = "\n".join(n.payload["body"] for n in notes)
+    assert "odds ratio" in bodies and re.search(r"employees:\d+-\d+", bodies) and "win chance" in bodies
+
+
+def test_deal_risk_has_at_risk_tasks(run) -> None:  # type: ignore[no-untyped-def]
+    assert _texted(run[2]["deal_risk"], ActionKind.CREATE_TASK)
+
+
+def _swap_first(pattern: str, new: str, body: str) -> str:
+    changed, n = re.subn(pattern, new, body, count=1)
+    assert n == 1, f"{pattern!r} not in {body!r}"
+    return changed
+
+
+@pytest.mark.parametrize(("pattern", "invented", "problem"), [
+    (r"odds ratio [\d.]+", "odds ratio 7.31", "7.31"),
+    (r"employees:[\d]+-[\d]+", "employees:3100-3199", "3100"),
+    (r"win chance from SDR-stage signals: \d+%", "win chance from SDR-stage signals: 97%", "97%"),
+])
+def test_an_invented_figure_in_a_postmortem_is_still_blocked(run, pattern: str, invented: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    snapshot, now, out = run
+    decisions = out["handoff"]
+    note = next(n for n in _texted(decisions, ActionKind.CREATE_NOTE) if re.search(pattern, n.payload["body"])
+                and problem not in n.payload["body"])
+    forged = replace(note, payload={**note.payload, "body": _swap_first(pattern, invented, note.payload["body"])})
+    assert _gated(snapshot, now, decisions, note).status is not GateStatus.BLOCKED
+    result = _gated(snapshot, now, decisions, forged)
+    assert result.status is GateStatus.BLOCKED and problem in result.reason
+
+
+def test_an_invented_figure_in_an_at_risk_task_is_still_blocked(run) -> None:  # type: ignore[no-untyped-def]
+    snapshot, now, out = run
+    decisions = out["deal_risk"]
+    task = _texted(decisions, ActionKind.CREATE_TASK)[0]
+    forged = replace(task, payload={**task.payload, "body": _swap_first(r"risk \d+", "risk 9731", task.payload["body"])})
+    assert _gated(snapshot, now, decisions, task).status is not GateStatus.BLOCKED
+    result = _gated(snapshot, now, decisions, forged)
+    assert result.status is GateStatus.BLOCKED and "9731" in result.reason
+
+
+def test_an_invented_name_in_a_postmortem_is_still_blocked(run) -> None:  # type: ignore[no-untyped-def]
+    snapshot, now, out = run
+    decisions = out["handoff"]
+    note = _texted(decisions, ActionKind.CREATE_NOTE)[0]
+    forged = replace(note, payload={**note.payload, "body": note.payload["body"] + "\nSpoke with Quentin Zabriskie."})
+    result = _gated(snapshot, now, decisions, forged)
+    assert result.status is GateStatus.BLOCKED and "Quentin Zabriskie" in result.reason
