@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,7 +62,7 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(hint: Any, value: Any) -> Any:
-    return None if value is None else _decoder(hint)(value)
+    return None if value is None else field_decoder(hint)(value)
 
 
 def _identity(value: Any) -> Any:
@@ -69,18 +70,18 @@ def _identity(value: Any) -> Any:
 
 
 @cache
-def _decoder(hint: Any) -> Any:
+def field_decoder(hint: Any) -> Any:
     """One decoding function per type hint, worked out once (snapshots decode ~10^5 records)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
         if len(inner) != 1:
             return _identity
-        one = _decoder(inner[0])
+        one = field_decoder(inner[0])
         return lambda v: None if v is None else one(v)
     if origin is tuple:
-        item = _decoder(args[0])
+        item = field_decoder(args[0])
         return lambda v: tuple(item(x) for x in v)
     if isinstance(hint, type):
         if issubclass(hint, Enum):
@@ -94,22 +95,3 @@ def _decoder(hint: Any) -> Any:
         if dataclasses.is_dataclass(hint):
             return lambda v: record_from_dict(hint, v)
     return _identity
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
-        inner = [a for a in args if a is not type(None)]
-        return _decode(inner[0], value) if len(inner) == 1 else value
-    if origin is tuple:
-        return tuple(_decode(args[0], v) for v in value)
-    if isinstance(hint, type):
-        if issubclass(hint, Enum):
-            return hint(value)
-        if hint is datetime:
-            return datetime.fromisoformat(value)
-        if hint is date:
-            return date.fromisoformat(value)
-        if hint is Decimal:
-            return Decimal(value)
-        if dataclasses.is_dataclass(hint):
-            return record_from_dict(hint, value)
-    return value
