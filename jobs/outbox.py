@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connector.store import Store
 from connector.store.tables import DecisionRecord, OutboxItem, Proposal
-from crm_adapters.errors import CrmError
+from crm_adapters.errors import CrmError, CrmRateLimited
 from crm_adapters.model import Entity
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskDraft
@@ -36,6 +36,7 @@ class OutboxReport:
     failed: int = 0
     dead: int = 0
     api_calls: int = 0
+    stopped: str = ""  # non-empty: the CRM's daily API budget ran out; the rest waits for the next run
 
 
 def enqueue(
@@ -67,6 +68,8 @@ def apply(store: Store, installation_id: str, crm: CrmPort, *, progress: Callabl
     for kind in ("field", "task", "note"):
         chosen = [row.id for row in ids if row.kind == kind]
         for start in range(0, len(chosen), BATCH):
+            if report.stopped:
+                return report
             _apply_batch(store, installation_id, crm, kind, chosen[start : start + BATCH], report)
             done += len(chosen[start : start + BATCH])
             if progress:
@@ -83,6 +86,10 @@ def _apply_batch(store: Store, installation_id: str, crm: CrmPort, kind: str, id
         outcome, calls = _send(crm, kind, items)
     except CrmError as exc:
         _mark_failed(store, items, exc, report)
+        if isinstance(exc, CrmRateLimited) and exc.daily:  # as sync does: end cleanly, RQ retries cannot help today
+            report.stopped = f"daily API budget exhausted: {exc}"[:300]
+            logger.warning("outbox of %s stopped: daily API budget exhausted", installation_id)
+            return
         if exc.retryable:
             raise
         return

@@ -85,6 +85,7 @@ class Rig:
     dead_grant_status = "needs_reauth"  # what a refused refresh token makes of the installation
 
     def daily_limit_mid_sync(self) -> None: raise NotImplementedError
+    def daily_limit_on_field_writes(self) -> None: raise NotImplementedError
     def revoke_refresh_token(self) -> None: raise NotImplementedError
 
 
@@ -141,10 +142,14 @@ class HubSpotRig(Rig):
     def deal_id(self, org_deal_id: str) -> str:
         return org_deal_id
 
+    DAILY = {"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
+             "correlationId": "c0ffee", "policyName": "DAILY", "groupName": "publicapi:oauth:1:1"}
+
     def daily_limit_mid_sync(self) -> None:
-        body = {"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
-                "correlationId": "c0ffee", "policyName": "DAILY", "groupName": "publicapi:oauth:1:1"}
-        self.fake.inject(f"/crm/v3/objects/{self.OBJECTS[self.limited][0]}", 429, body=body)
+        self.fake.inject(f"/crm/v3/objects/{self.OBJECTS[self.limited][0]}", 429, body=self.DAILY)
+
+    def daily_limit_on_field_writes(self) -> None:
+        self.fake.inject("/batch/update", 429, method="POST", body=self.DAILY)
 
     def revoke_refresh_token(self) -> None:
         with self.fake.lock:
@@ -263,6 +268,12 @@ class SalesforceRig(Rig):
         from tests.fakes.salesforce.server import LIMIT
 
         self.org.injected.append(Injected(path_contains=f"FROM+{self.SOBJECTS[self.limited][0]}+", status=403, body=LIMIT))
+
+    def daily_limit_on_field_writes(self) -> None:
+        from tests.fakes.salesforce.org import Injected
+        from tests.fakes.salesforce.server import LIMIT
+
+        self.org.injected.append(Injected(path_contains="/composite/sobjects", status=403, body=LIMIT, method="PATCH"))
 
     def revoke_refresh_token(self) -> None:
         self.org.refresh_tokens.clear()

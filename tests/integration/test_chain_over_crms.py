@@ -16,6 +16,7 @@ from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import count_records, get_cursor, load_snapshot
 from connector.store.tables import Proposal
+from crm_adapters.errors import CrmRateLimited
 from crm_adapters.model import Entity, TaskStatus
 from crm_adapters.writes import AppField
 from jobs import proposals, tasks, versions
@@ -105,15 +106,16 @@ def _icp_proposal(rig: Rig, store: Store, now: datetime) -> str:
 
 def _approve_a_proposal(rig: Rig, store: Store, now: datetime) -> None:
     proposal_id = _icp_proposal(rig, store, now)
-    sent = rig.run(now, learn=False, decide=False)  # the outbox sends the manager's task
+    quick = {"sync": False, "learn": False, "decide": False}  # run_writeback's mix: approvals read back, outbox sent
+    sent = rig.run(now, **quick)  # the outbox sends the manager's task
     assert sent.outbox.sent == 1, sent.outbox
     with store.session() as s:
         task_id = s.get(Proposal, proposal_id).task_remote_id  # type: ignore[union-attr]
     assert task_id in {t["id"] for t in rig.app_tasks()}
-    unchanged = rig.run(now + timedelta(minutes=5), learn=False, decide=False)
+    unchanged = rig.run(now + timedelta(minutes=5), **quick)
     assert unchanged.approvals.open >= 1 and not unchanged.approvals.activated  # (+ spot-check reviews)
     rig.set_task_status(task_id, TaskStatus.COMPLETED)
-    read = rig.run(now + timedelta(hours=1), learn=False, decide=False)
+    read = rig.run(now + timedelta(hours=1), **quick)
     assert read.approvals.approved == 1 and read.approvals.activated, read.approvals
     with store.session() as s:
         row = s.get(Proposal, proposal_id)
@@ -139,6 +141,47 @@ def test_daily_limit_mid_sync_ends_cleanly_and_the_next_run_resumes(rig: Rig, st
     with store.session() as s:
         assert count_records(s, rig.installation_id, rig.limited) == rig.crm_count(rig.limited)
         assert count_records(s, rig.installation_id, Entity.ACTIVITY) == rig.crm_count(Entity.ACTIVITY)
+
+
+def test_daily_limit_during_write_back_sends_everything_once_on_the_next_run(rig: Rig, store: Store) -> None:
+    now = simulated_org().now
+    rig.daily_limit_on_field_writes()
+    first = rig.run(now)
+    assert first.outbox.failed >= 1 and first.outbox.dead == 0, first.outbox
+    with store.session() as s:
+        open_deals = load_snapshot(s, rig.installation_id).open_deals()
+    assert any(rig.field_value(d.remote_id, AppField.RISK_LEVEL) is None for d in open_deals)
+    second = rig.run(now + timedelta(minutes=10), sync=False, learn=False, decide=False)
+    assert second.outbox.sent >= first.outbox.failed and second.outbox.failed == 0, second.outbox
+    assert all(rig.field_value(d.remote_id, AppField.RISK_LEVEL) in ("low", "medium", "high") for d in open_deals)
+    keys = [t["key"] for t in rig.app_tasks()]
+    assert len(set(keys)) == len(keys), "a task was created twice"
+    assert _at_risk_tasks(rig)
+
+
+def test_a_hubspot_429_storm_ends_the_job_for_rq_retry_with_cursors_saved(store: Store, redis_conn: Any) -> None:
+    now = simulated_org().now
+    with hubspot_rig(store, redis_conn) as rig:
+        rig.fake.inject("/crm/v3/objects/emails", 429, times=50, headers={"Retry-After": "0"},
+                        body={"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                              "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING",
+                              "correlationId": "c0ffee"})
+        with pytest.raises(CrmRateLimited) as err:
+            tasks._execute(store, rig.settings, rig.installation_id, Options(learn=False, decide=False, workers=1),
+                           now, rig.redis)
+        assert err.value.retryable and not err.value.daily  # RQ's Retry takes it from here
+        storm = rig.fake.count(path="/crm/v3/objects/emails", status=429)
+        assert storm == 7, storm  # the client's own retries, bounded
+        with store.session() as s:
+            assert inst.get(s, rig.installation_id).status == InstallationStatus.ACTIVE
+            deals = count_records(s, rig.installation_id, Entity.DEAL)
+            cursor = get_cursor(s, rig.installation_id, Entity.ACTIVITY)
+        assert deals == rig.crm_count(Entity.DEAL) and cursor is not None and "rate limited" in cursor.last_error
+        rig.fake.faults.clear()
+        again = rig.run(now, learn=False, decide=False)
+        assert again.sync is not None and again.sync.synced.get("deal", 0) < deals  # resumed, not restarted
+        with store.session() as s:
+            assert count_records(s, rig.installation_id, Entity.ACTIVITY) == rig.crm_count(Entity.ACTIVITY)
 
 
 def test_a_revoked_refresh_token_marks_needs_reauth_without_a_retry_storm(rig: Rig, store: Store) -> None:
