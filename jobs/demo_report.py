@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
@@ -109,12 +110,14 @@ def _loops(console: Console, chain: dict[str, Any]) -> None:
     if not chain.get("loops"):
         console.print("[yellow]no loops are registered in this build: only the sync and the stage summary ran[/yellow]")
         return
-    table = Table(title="Loops (decisions by final autonomy and gate)")
-    for column in ("loop", "ver", "decided", "auto", "draft", "approve", "forbid", "blocked", "spot", "props", "s"):
-        table.add_column(column, justify="left" if column == "loop" else "right", no_wrap=True)
+    table = Table(title="Loops (decisions by final autonomy and gate)", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True, caption="ask = needs approval; spot = sampled for a manager's spot check; versions in the audit log")
+    for column in ("loop", "decided", "auto", "draft", "ask", "forbid", "blocked", "spot", "props", "s"):
+        table.add_column(column, justify="left" if column == "loop" else "right", no_wrap=True,
+                         min_width=10 if column == "loop" else len(column))
     for name, loop in chain["loops"].items():
         autonomy, gate = loop["autonomy"], loop["gate"]
-        table.add_row(name, loop["version"], f"{loop['decisions']:,}", str(autonomy.get("auto", 0)), str(autonomy.get("draft", 0)),
+        table.add_row(name, f"{loop['decisions']:,}", str(autonomy.get("auto", 0)), str(autonomy.get("draft", 0)),
                       str(autonomy.get("needs_approval", 0)), str(autonomy.get("forbidden", 0)), str(gate.get("blocked", 0)),
                       str(gate.get("spot_check", 0)), str(loop["proposals"]), f"{loop['seconds']:.1f}")
     console.print(table)
