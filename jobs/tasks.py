@@ -79,9 +79,10 @@ def clock(store: Store, installation_id: str) -> datetime:
 def _execute(store: Store, settings: Settings, installation_id: str, options: Options, now: datetime, conn: Any) -> dict[str, Any]:
     try:
         report = engine.run_chain(store, installation_id, settings=settings, now=now, options=options, redis=conn)
-    except CrmAuthError:
-        logger.warning("installation %s needs to reconnect; not retrying", installation_id)
-        return {"installation_id": installation_id, "status": str(InstallationStatus.NEEDS_REAUTH)}
+    except CrmAuthError as exc:
+        status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
+        logger.warning("installation %s is %s; not retrying", installation_id, status)
+        return {"installation_id": installation_id, "status": str(status)}
     except CrmError as exc:
         if exc.retryable:
             raise

@@ -56,7 +56,7 @@ class Rig:
         self.cipher = TokenCipher.from_key_text(settings.token_encryption_key)
 
     def run(self, now: datetime, **options: Any) -> engine.ChainReport:
-        opts = engine.Options(workers=1, **options)
+        opts = engine.Options(**{"workers": 1, **options})
         return engine.run_chain(self.store, self.installation_id, settings=self.settings, now=now,
                                 options=opts, redis=self.redis)
 
@@ -80,7 +80,6 @@ class Rig:
     def set_task_status(self, remote_id: str, status: TaskStatus) -> None: raise NotImplementedError
     def field_value(self, deal_id: str, field: AppField) -> FieldValue: raise NotImplementedError
     def crm_count(self, entity: Entity) -> int: raise NotImplementedError
-    def deal_id(self, org_deal_id: str) -> str: raise NotImplementedError
     limited = Entity.ACTIVITY  # the entity whose read hits the daily limit in daily_limit_mid_sync
     dead_grant_status = "needs_reauth"  # what a refused refresh token makes of the installation
 
@@ -139,9 +138,6 @@ class HubSpotRig(Rig):
             return sum(1 for t in self.OBJECTS[entity] for o in self.portal.objects[t].values()
                        if not getattr(o, "archived", False))
 
-    def deal_id(self, org_deal_id: str) -> str:
-        return org_deal_id
-
     DAILY = {"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
              "correlationId": "c0ffee", "policyName": "DAILY", "groupName": "publicapi:oauth:1:1"}
 
@@ -171,17 +167,21 @@ SF_PREFIX = {"User": "005", "Account": "001", "Contact": "003", "Opportunity": "
              "OpportunityHistory": "008", "Task": "00T", "Event": "00U"}
 
 
-def sf_id(sobject: str, value: str | None) -> str | None:
+def sf_id(sobject: str, value: str) -> str:
     """An 18-character Salesforce id for a simulator id (the simulator numbers each entity from 1)."""
-    return None if value is None else f"{SF_PREFIX[sobject]}9{int(value):011d}AAA"
+    return f"{SF_PREFIX[sobject]}9{int(value):011d}AAA"
+
+
+def _opt(sobject: str, value: str | None) -> str | None:
+    return None if value is None else sf_id(sobject, value)
 
 
 def salesforce_org(org: SimulatedOrg) -> dict[str, list[Any]]:
     """The simulated org with Salesforce ids (ids are unique across sobjects there)."""
-    def u(x: str | None) -> str | None: return sf_id("User", x)
-    def a(x: str | None) -> str | None: return sf_id("Account", x)
-    def d(x: str | None) -> str | None: return sf_id("Opportunity", x)
-    def c(x: str | None) -> str | None: return sf_id("Contact", x)
+    def u(x: str | None) -> str | None: return _opt("User", x)
+    def a(x: str | None) -> str | None: return _opt("Account", x)
+    def d(x: str) -> str: return sf_id("Opportunity", x)
+    def c(x: str) -> str: return sf_id("Contact", x)
 
     def activity(x: Activity) -> Activity:
         kind = "Event" if x.type is ActivityType.MEETING else "Task"
@@ -190,8 +190,8 @@ def salesforce_org(org: SimulatedOrg) -> dict[str, list[Any]]:
 
     return {
         "pipelines": list(org.pipelines),
-        "users": [replace(x, remote_id=u(x.remote_id), manager_id=u(x.manager_id)) for x in org.users],
-        "accounts": [replace(x, remote_id=a(x.remote_id), owner_id=u(x.owner_id)) for x in org.accounts],
+        "users": [replace(x, remote_id=sf_id("User", x.remote_id), manager_id=u(x.manager_id)) for x in org.users],
+        "accounts": [replace(x, remote_id=sf_id("Account", x.remote_id), owner_id=u(x.owner_id)) for x in org.accounts],
         "contacts": [replace(x, remote_id=c(x.remote_id), account_id=a(x.account_id)) for x in org.contacts],
         "deals": [replace(x, remote_id=d(x.remote_id), account_id=a(x.account_id), owner_id=u(x.owner_id),
                           sdr_id=u(x.sdr_id)) for x in org.deals],
@@ -259,9 +259,6 @@ class SalesforceRig(Rig):
     def crm_count(self, entity: Entity) -> int:
         return sum(1 for s in self.SOBJECTS[entity] for r in self.org.records[s].values()
                    if not r.get("IsDeleted") and not (s == "Task" and r["Id"] not in self.seeded_tasks))
-
-    def deal_id(self, org_deal_id: str) -> str:
-        return str(sf_id("Opportunity", org_deal_id))
 
     def daily_limit_mid_sync(self) -> None:
         from tests.fakes.salesforce.org import Injected
