@@ -58,23 +58,35 @@ def compute_all(
     loops: Mapping[str, LoopDefinition], snapshot: Snapshot, states: Mapping[str, Mapping[str, Any] | None], now: datetime,
     *, learn: bool, decide: bool, workers: int | None = None,
 ) -> dict[str, Computed]:
-    """Every loop's result by name; forked workers when more than one core and loop."""
+    """Every loop's result by name (in the order given); forked workers when more than one core and unit."""
     workers = workers if workers is not None else default_workers()
-    names = list(loops)
-    if workers <= 1 or len(names) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    names, units = list(loops), process_units(loops)
+    if workers <= 1 or len(units) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return {n: compute(loops[n], snapshot, states.get(n), now, learn=learn, decide=decide) for n in names}
     _SHARED.update(loops=loops, snapshot=snapshot, states=states, now=now, learn=learn, decide=decide)
     try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(names)), mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {n: pool.submit(_child, n) for n in names}
-            return {n: futures[n].result() for n in names}
+        with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=multiprocessing.get_context("fork")) as pool:
+            results: dict[str, Computed] = {}
+            for future in [pool.submit(_child, unit) for unit in units]:
+                results.update(future.result())
+            return {n: results[n] for n in names}
     finally:
         _SHARED.clear()
 
 
-def _child(name: str) -> Computed:
+def process_units(loops: Mapping[str, LoopDefinition]) -> list[list[str]]:
+    """Loops of one process_group share a process (and its NLP memo), in turn; the rest run alone.
+    Largest unit first: it is the longest, so the others fill the remaining workers around it."""
+    units: dict[str, list[str]] = {}
+    for name, definition in loops.items():
+        units.setdefault(definition.process_group or f"loop:{name}", []).append(name)
+    return sorted(units.values(), key=len, reverse=True)
+
+
+def _child(unit: list[str]) -> dict[str, Computed]:
     s = _SHARED
-    return compute(s["loops"][name], s["snapshot"], s["states"].get(name), s["now"], learn=s["learn"], decide=s["decide"])
+    return {name: compute(s["loops"][name], s["snapshot"], s["states"].get(name), s["now"], learn=s["learn"],
+                          decide=s["decide"]) for name in unit}
 
 
 def default_workers() -> int:

@@ -13,6 +13,7 @@ from jobs.nlp.speakers import split_turns
 from jobs.nlp.taxonomy import OBJECTION_IDS
 
 _TAXONOMIES: dict[tuple[object, ...], Taxonomy] = {}
+TRANSCRIPTS = "transcripts"  # LoopDefinition.process_group of the loops that extract the same call transcripts
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,3 +34,4 @@ class LoopDefinition:
     decide: Callable[[Snapshot, State, datetime], list[Decision]]
     approve: Callable[[State, Mapping[str, Any]], dict[str, Any]] | None = None  # state after approval
     description: str = ""
+    process_group: str = ""  # loops of one group run in one process, in turn, sharing per-process memos (NLP)

@@ -18,7 +18,7 @@ from crm_adapters.snapshot import Snapshot
 from jobs.loops import _bayes as bayes
 from jobs.loops._outcomes import is_early, outcome
 from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
-from jobs.loops._talk import is_discovery_call, transcript_turns
+from jobs.loops._talk import TRANSCRIPTS, is_discovery_call, transcript_turns
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import Decision, Reason
 from jobs.loops.registry import register
@@ -159,4 +159,5 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Discovery questions that go with deals that close vs stall"))
+                        description="Discovery questions that go with deals that close vs stall",
+                        process_group=TRANSCRIPTS))

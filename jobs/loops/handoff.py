@@ -16,6 +16,7 @@ from typing import Any
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops._talk import TRANSCRIPTS
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.handoff_flags import sdr_flags
 from jobs.loops.handoff_model import MATURITY_DAYS, fit
@@ -241,6 +242,7 @@ def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
 
 
 register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags"))
+                        description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
+                        process_group=TRANSCRIPTS))
 
 __all__ = ["approve", "arm_for_deal", "decide", "initial_state", "learn", "reject"]

@@ -7,7 +7,6 @@ discovery call says which claimed pains were real. Text goes through jobs.nlp.ex
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,8 +18,6 @@ from jobs.nlp import DERIVED, Extraction, extract
 SDR_NOTE, SDR_CALL, DISCOVERY = "sdr_qualification", "sdr_call", "discovery_call"
 EMPLOYEE_BANDS = ((0, 50, "<50"), (50, 200, "50-199"), (200, 500, "200-499"), (500, 2000, "500-1999"),
                   (2000, 10**12, "2000+"))
-_MEMO: dict[str, Extraction] = {}
-_MEMO_MAX = 200_000
 
 
 @dataclass(frozen=True)
@@ -74,14 +71,15 @@ class DealSignals:
 
 
 def cached_extract(text: str) -> Extraction:
-    """extract() memoised on the text itself: a weekly re-run does not re-read a year of calls."""
-    key = hashlib.sha1(text.encode()).hexdigest()
-    found = _MEMO.get(key)
-    if found is None:
-        if len(_MEMO) >= _MEMO_MAX:
-            _MEMO.clear()
-        found = _MEMO[key] = extract(text)
-    return found
+    """extract(), memoised per process by jobs.nlp (shared with the discovery and objections loops)."""
+    return extract(text)
+
+
+def _texts(activity: Activity) -> list[str]:
+    """What a person wrote, then the call's transcript on its own: the discovery and objections loops
+    extract the same transcripts, so jobs.nlp's memo serves all three loops in one process."""
+    written = "\n".join(part for part in (activity.subject, activity.body) if part)
+    return [t for t in (written, activity.transcript) if t]
 
 
 def employee_band(employees: int | None) -> str:
@@ -107,8 +105,8 @@ def signals_for(snapshot: Snapshot, deal: Deal) -> DealSignals:
         kind = str(activity.custom.get("kind", ""))
         if kind in by_kind:
             by_kind[kind].append(activity)
-    sdr = [cached_extract(a.text) for a in by_kind[SDR_NOTE] + by_kind[SDR_CALL]]
-    bdm = [cached_extract(a.text) for a in by_kind[DISCOVERY]]
+    sdr = [cached_extract(t) for a in by_kind[SDR_NOTE] + by_kind[SDR_CALL] for t in _texts(a)]
+    bdm = [cached_extract(t) for a in by_kind[DISCOVERY] for t in _texts(a)]
     evidence: dict[str, str] = {}
     claimed = _collect(sdr, "pains", evidence, "pain")
     meddic = {m for m in _collect(sdr, "meddic", evidence, "meddic")}

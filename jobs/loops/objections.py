@@ -21,7 +21,7 @@ from jobs.loops import _bayes as bayes
 from jobs.loops._outcomes import outcome
 from jobs.loops._phrases import candidate_phrases, strategy_mix
 from jobs.loops._proposals import applied_diff, card, describe, proposal
-from jobs.loops._talk import Turn, deal_turns, with_objection_phrases
+from jobs.loops._talk import TRANSCRIPTS, Turn, deal_turns, with_objection_phrases
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import Decision, Reason
 from jobs.loops.registry import register
@@ -179,4 +179,5 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Objections, the responses that followed, ranked by outcome: a living library"))
+                        description="Objections, the responses that followed, ranked by outcome: a living library",
+                        process_group=TRANSCRIPTS))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from spacy.matcher import Matcher, PhraseMatcher
@@ -118,13 +119,31 @@ def extract(text: str, *, speaker_aware: bool = True, taxonomy: Taxonomy | None 
     """Find every mention in `text`; with speaker_aware, "Rep:"/"Prospect:" lines set each speaker."""
     if not isinstance(text, str):
         raise TypeError(f"extract() needs text, got {type(text).__name__}")
-    return _extractor(taxonomy or default_taxonomy()).run(text, speaker_aware=speaker_aware)
+    return _memo(text, speaker_aware, _extractor(taxonomy or default_taxonomy()))
 
 
 def extract_many(texts: Iterable[str], *, speaker_aware: bool = True, taxonomy: Taxonomy | None = None) -> list[Extraction]:
     """extract() over many texts with one compiled extractor."""
     engine = _extractor(taxonomy or default_taxonomy())
-    return [engine.run(t, speaker_aware=speaker_aware) for t in texts]
+    return [_memo(t, speaker_aware, engine) for t in texts]
+
+
+MEMO_SIZE = 65_536  # extractions kept per process (a 5k-deal org reads ~20k distinct texts)
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _memo(text: str, speaker_aware: bool, engine: _Extractor) -> Extraction:
+    """Several loops read the same transcripts: an Extraction is immutable, so one run serves them all."""
+    return engine.run(text, speaker_aware=speaker_aware)
+
+
+def cache_info() -> Any:
+    """Hits, misses and size of the extraction memo (for benchmarks and the engine's figures)."""
+    return _memo.cache_info()
+
+
+def clear_cache() -> None:
+    _memo.cache_clear()
 
 
 _CACHE: dict[tuple[Any, ...], _Extractor] = {}
