@@ -193,6 +193,19 @@ def test_a_hubspot_429_storm_ends_the_job_for_rq_retry_with_cursors_saved(store:
             assert count_records(s, rig.installation_id, Entity.ACTIVITY) == rig.crm_count(Entity.ACTIVITY)
 
 
+def test_an_expired_access_token_is_refreshed_once_and_the_chain_goes_on(rig: Rig, store: Store) -> None:
+    rig.expire_access_token()
+    with store.session() as s:
+        version = inst.get(s, rig.installation_id).token_version
+    tokens_before = rig.token_calls()
+    report = rig.run(simulated_org().now, learn=False, decide=False)
+    assert report.status == "done" and report.sync is not None and report.sync.synced["deal"] == rig.crm_count(Entity.DEAL)
+    assert rig.token_calls() - tokens_before == 1
+    with store.session() as s:
+        row = inst.get(s, rig.installation_id)
+        assert row.token_version == version + 1 and row.status == InstallationStatus.ACTIVE
+
+
 def test_a_revoked_refresh_token_marks_needs_reauth_without_a_retry_storm(rig: Rig, store: Store) -> None:
     now = simulated_org().now
     rig.revoke_refresh_token()
