@@ -20,8 +20,8 @@ SETTINGS = QualitySettings(sample_rate=0.0, seed="t")
 
 @pytest.fixture(scope="module")
 def run():  # type: ignore[no-untyped-def]
-    """A ~500-deal simulated org; every loop learns and decides once, like the engine's chain."""
-    org = simulate(load_scenario(None).scaled(500), seed=11)
+    """A ~1,200-deal simulated org; every loop learns and decides once, like the engine's chain."""
+    org = simulate(load_scenario(None).scaled(1200), seed=7)
     snapshot, now = org.snapshot(), org.now
     out = {}
     for name, loop in all_loops().items():
@@ -40,10 +40,16 @@ def _texted(decisions: list[Decision], kind: ActionKind | None = None) -> list[D
     return [d for d in decisions if generated_texts(d) and (kind is None or d.kind is kind)]
 
 
-@pytest.mark.parametrize("loop", ["handoff", "deal_risk", "discovery", "objections", "sequences", "icp"])
+def test_only_these_loops_write_text_on_this_org(run) -> None:  # type: ignore[no-untyped-def]
+    """Keeps the per-loop tests below honest: discovery, objections and sequences write cards and proposals only."""
+    assert {name for name, ds in run[2].items() if _texted(ds)} == {"handoff", "deal_risk", "icp"}
+
+
+@pytest.mark.parametrize("loop", ["handoff", "deal_risk", "icp"])
 def test_every_generated_text_of_the_loop_passes_the_gate(run, loop: str) -> None:  # type: ignore[no-untyped-def]
     snapshot, now, out = run
     decisions = out[loop]
+    assert _texted(decisions)
     blocked = [(d.key, r.reason) for d in _texted(decisions)
                if (r := _gated(snapshot, now, decisions, d)).status is GateStatus.BLOCKED]
     assert blocked == []
@@ -100,3 +106,20 @@ def test_an_invented_name_in_a_postmortem_is_still_blocked(run) -> None:  # type
     forged = replace(note, payload={**note.payload, "body": note.payload["body"] + "\nSpoke with Quentin Zabriskie."})
     result = _gated(snapshot, now, decisions, forged)
     assert result.status is GateStatus.BLOCKED and "Quentin Zabriskie" in result.reason
+
+
+@pytest.mark.parametrize("loop", ["handoff", "discovery", "icp"])
+def test_proposal_and_flag_tasks_cite_only_their_evidence(run, loop: str) -> None:  # type: ignore[no-untyped-def]
+    """The gate reads no text of a proposal (a manager approves it), but its CRM task's title and body are
+    held to the same evals: every figure and name in them comes from the decision's reasons and payload."""
+    from jobs.proposals import APPROVAL, _task_body
+    from jobs.quality import eval_text
+
+    snapshot, now, out = run
+    decisions = out[loop]
+    computed = computed_values(decisions, now.date().isoformat())
+    asks = [d for d in decisions if d.kind in (ActionKind.PROPOSE_PLAYBOOK_CHANGE, ActionKind.FLAG_SDR)]
+    assert asks
+    problems = [(d.key, p) for d in asks for text in (str(d.payload.get("title", "")), _task_body(d, APPROVAL))
+                for p in eval_text(text, source_text(snapshot, d, computed), SETTINGS)]
+    assert problems == []
