@@ -15,8 +15,8 @@ from typing import Any
 
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
-from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops._talk import TRANSCRIPTS
+from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.handoff_flags import sdr_flags
 from jobs.loops.handoff_model import MATURITY_DAYS, fit
