@@ -130,7 +130,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
 
 def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxReport:
     return outbox.OutboxReport(a.sent + b.sent, a.unchanged + b.unchanged, a.failed + b.failed, a.dead + b.dead,
-                               a.api_calls + b.api_calls)
+                               a.api_calls + b.api_calls, stopped=a.stopped or b.stopped)
 
 
 def _ensure_fields(store: Store, installation: Installation, crm: CrmPort) -> None:

@@ -185,3 +185,12 @@ def test_a_dead_grant_marks_the_installation_needs_reauth(store: Store, crm: Mem
     with store.session() as s:
         assert s.get(Installation, "i1").status == "needs_reauth"  # type: ignore[union-attr]
     assert run(store, crm, T0).status.startswith("skipped")
+
+
+def test_merged_outbox_reports_keep_why_a_run_stopped() -> None:
+    from jobs import engine, outbox
+
+    first = outbox.OutboxReport(sent=3, api_calls=2)
+    second = outbox.OutboxReport(sent=1, api_calls=1, stopped="daily API limit reached")
+    merged = engine._merge(first, second)
+    assert (merged.sent, merged.api_calls, merged.stopped) == (4, 3, "daily API limit reached")
