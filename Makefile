@@ -20,6 +20,7 @@ demo: install
 
 test: install
 	bash .ci/services
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	bash ui_extensions/hubspot/check.sh
 	. .ci/test-env && $(VENV)/bin/pytest -q

@@ -29,8 +29,6 @@ from crm_adapters.salesforce._client import API_VERSION, SalesforceClient
 from crm_adapters.salesforce._sync import ObjectReader, ObjectSpec, chunks, dump_cursor, in_list, load_cursor
 from crm_adapters.salesforce._writes import AppWriter
 from crm_adapters.salesforce.budget import ApiBudget
-
-SalesforceMapping = m.SalesforceMapping  # the per-org mapping, public here for the jobs that configure adapters
 from crm_adapters.writes import (
     CreatedRef,
     FieldsReport,
@@ -70,6 +68,7 @@ MAPPERS: dict[str, Callable[..., Record]] = {
     "Task": m.activity_from_task, "Event": m.activity_from_event,
 }
 KnownIds = Callable[[Entity], Iterable[str]]
+SalesforceMapping = m.SalesforceMapping  # the per-org mapping, public here for the jobs that configure adapters
 
 
 class SalesforceAdapter:

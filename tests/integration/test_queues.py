@@ -66,9 +66,8 @@ def test_tenant_lock_is_exclusive_and_frees_itself_when_its_holder_dies(redis_co
     thread.start()
     entered.wait(5)
     time.sleep(0.8)  # longer than the TTL: the heartbeat keeps it
-    with pytest.raises(TenantBusy):
-        with tenant_lock(redis_conn, "t1", ttl=0.6, wait=0.3):
-            pass
+    with pytest.raises(TenantBusy), tenant_lock(redis_conn, "t1", ttl=0.6, wait=0.3):
+        pass
     with tenant_lock(redis_conn, "t2", ttl=0.6, wait=0.3):  # other tenants are not blocked
         assert holder(redis_conn, "t2")
     release.set()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, records
 from connector.store import installations as inst
-from connector.store import records
 from connector.store.crypto import TokenCipher
 from crm_adapters.errors import ConfigError
 from crm_adapters.hubspot.adapter import HubSpotAdapter

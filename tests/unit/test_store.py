@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import text
 
-from connector.store import SchemaError, Store
+from connector.store import SchemaError, Store, records
 from connector.store import installations as inst
-from connector.store import records
 from connector.store.crypto import TokenCipher
 from connector.store.db import make_engine
 from crm_adapters.model import Crm, Deal, Entity, Pipeline, Stage
@@ -89,7 +89,7 @@ def test_quarantine_keeps_the_raw_record_and_reason(any_store: Store, cipher: To
 
 def test_token_cipher_binds_ciphertext_to_installation(cipher: TokenCipher) -> None:
     blob = cipher.encrypt({"a": 1}, installation_id="one")
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidTag):
         cipher.decrypt(blob, installation_id="two")
 
 
