@@ -2,7 +2,8 @@
 
 Shaped by what the loops need, not by the CRM APIs: read what changed since a cursor,
 read stage definitions and users, make sure our fields exist, write field values in
-batches, create tasks and notes idempotently, and read tasks back to learn approvals.
+batches, create tasks and notes idempotently, read tasks back to learn approvals, and close
+the tasks of verdicts given outside the CRM.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from crm_adapters.writes import (
     FieldsReport,
     FieldUpdate,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
     WriteResult,
@@ -84,4 +86,9 @@ class CrmPort(Protocol):
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
         """Current status of tasks we created (completed = approved, rejected with a reason)."""
+        ...
+
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        """Close tasks we created with a verdict given outside the CRM, as read_tasks would read it back;
+        a task already closed that way is `unchanged`, a missing one a non-retryable failure."""
         ...

@@ -126,6 +126,21 @@ class TaskState:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskClosure:
+    """Close a task the app created with a verdict given elsewhere (admin page, card), so it does not stay open."""
+
+    remote_id: str
+    status: TaskStatus  # COMPLETED (approved) or REJECTED
+    comment: str = ""  # the rejection reason (or approval note) to leave on the task
+
+    def __post_init__(self) -> None:
+        if not self.remote_id:
+            raise ValueError("a TaskClosure needs the task's remote_id")
+        if self.status is TaskStatus.OPEN:
+            raise ValueError("a TaskClosure closes a task: status must be COMPLETED or REJECTED")
+
+
+@dataclass(frozen=True, slots=True)
 class FieldsReport:
     created: tuple[str, ...] = ()
     existing: tuple[str, ...] = ()

@@ -32,6 +32,7 @@ from crm_adapters.writes import (
     FieldUpdate,
     FieldValue,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
     WriteFailure,
@@ -46,6 +47,7 @@ KINDS = {"number": ("number", "number"), "enumeration": ("enumeration", "select"
          "datetime": ("datetime", "date")}
 RETRYABLE_CATEGORIES = {"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "LOCKED", "TIMEOUT"}
 REJECT = re.compile(r"^\s*REJECT(?:ED)?\b[\s:\-]*(.*)$", re.IGNORECASE | re.MULTILINE)
+APPROVED = re.compile(r"^\s*APPROVED\b[\s:\-]*(.*)$", re.IGNORECASE | re.MULTILINE)
 KEYS_PER_SEARCH = 40  # search bodies are capped at 3,000 characters
 
 
@@ -262,6 +264,56 @@ class Writes:
             out.append(task_state(row))
         return out
 
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        """Complete tasks as a manager would: COMPLETED, and a `REJECT: <reason>` line in the notes to reject."""
+        before = self.client.stats.calls
+        written: list[str] = []
+        unchanged: list[str] = []
+        failed: list[WriteFailure] = []
+        wanted = {c.remote_id: c for c in closures}
+        ids = list(wanted)
+        for i in range(0, len(ids), BATCH):
+            chunk = ids[i:i + BATCH]
+            try:
+                rows = {r["id"]: r for r in self.reads.batch_read(
+                    "tasks", chunk, ["hs_task_status", "hs_task_body", "hs_task_completion_date", "hs_lastmodifieddate"])}
+            except CrmError as exc:
+                failed.extend(WriteFailure(k, f"reading the tasks failed: {exc}", exc.retryable) for k in chunk)
+                continue
+            inputs = []
+            for rid in chunk:
+                row = rows.get(rid)
+                if row is None:
+                    failed.append(WriteFailure(rid, f"task {rid} not found in HubSpot", False))
+                elif _closed_as(task_state(row), wanted[rid]):
+                    unchanged.append(rid)
+                else:
+                    inputs.append({"id": rid, "properties": closing_props(row["properties"], wanted[rid])})
+            for attempt in range(3):
+                if not inputs:
+                    break
+                inputs = self._update("tasks", inputs, written, failed, last=attempt == 2)
+        return WriteResult(written=tuple(written), unchanged=tuple(unchanged), failed=tuple(failed),
+                           api_calls=self.client.stats.calls - before)
+
+
+def _closed_as(state: TaskState, closure: TaskClosure) -> bool:
+    return state.status is closure.status and state.comment == _one_line(closure.comment)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def closing_props(props: dict[str, Any], closure: TaskClosure) -> dict[str, str]:
+    """The properties that make read_tasks see this verdict: status COMPLETED plus a REJECT/APPROVED line."""
+    out = {"hs_task_status": "COMPLETED"}
+    label = "REJECT" if closure.status is TaskStatus.REJECTED else "APPROVED"
+    if closure.status is TaskStatus.REJECTED or closure.comment:
+        body = str(props.get("hs_task_body") or "")
+        out["hs_task_body"] = f"{body}\n{label}: {_one_line(closure.comment)}".strip()
+    return out
+
 
 def task_state(row: dict[str, Any]) -> TaskState:
     """Completed = approved; a line starting with REJECT in the notes = rejected, the rest is the reason."""
@@ -272,4 +324,7 @@ def task_state(row: dict[str, Any]) -> TaskState:
     match = REJECT.search(_plain(props.get("hs_task_body")))
     if match:
         return TaskState(row["id"], TaskStatus.REJECTED, when, match.group(1).strip())
-    return TaskState(row["id"], TaskStatus.COMPLETED if done else TaskStatus.OPEN, when if done else None)
+    if done:
+        approved = APPROVED.findall(_plain(props.get("hs_task_body")))
+        return TaskState(row["id"], TaskStatus.COMPLETED, when, approved[-1].strip() if approved else "")
+    return TaskState(row["id"], TaskStatus.OPEN)

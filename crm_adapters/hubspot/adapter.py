@@ -31,6 +31,7 @@ from crm_adapters.writes import (
     FieldsReport,
     FieldUpdate,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
     WriteResult,
@@ -117,6 +118,9 @@ class HubSpotAdapter:
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
         return self._writes.read_tasks(remote_ids)
+
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        return self._writes.close_tasks(closures)
 
 
 def _with_managers(users: list[User]) -> list[User]:

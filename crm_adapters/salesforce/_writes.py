@@ -27,6 +27,7 @@ from crm_adapters.writes import (
     FieldUpdate,
     FieldValue,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
     WriteFailure,
@@ -276,13 +277,56 @@ class AppWriter:
     def _state(self, row: dict[str, Any]) -> TaskState:
         mp = self.a.mapping
         lines = [ln.strip() for ln in str(row.get("Description") or "").splitlines()]
-        reason = next((ln[len(mp.rejection_prefix):].strip() for ln in reversed(lines)
-                       if ln.upper().startswith(mp.rejection_prefix.upper())), None)
+        reason = _last_line(lines, mp.rejection_prefix)
         if reason is not None or row.get("Status") == mp.rejected_task_status:
             return TaskState(str(row["Id"]), TaskStatus.REJECTED, comment=reason or "")
         if row.get("IsClosed"):
             done = m.parse_dt(row.get("CompletedDateTime")) or m.parse_dt(row.get("LastModifiedDate"))
-            return TaskState(str(row["Id"]), TaskStatus.COMPLETED, completed_at=done)
+            return TaskState(str(row["Id"]), TaskStatus.COMPLETED, completed_at=done,
+                             comment=_last_line(lines, APPROVED_PREFIX) or "")
         return TaskState(str(row["Id"]), TaskStatus.OPEN)
+
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        """Close tasks as a manager would: Status Completed, or the rejected status plus a `REJECTED: <reason>` line."""
+        calls_before = self.a.budget.calls
+        wanted = {c.remote_id: c for c in closures}
+        rows = {str(r["Id"]): r for c in chunks(list(wanted)) for r in self.client.query_all(
+            f"SELECT Id, Status, IsClosed, CompletedDateTime, LastModifiedDate, Description FROM Task "
+            f"WHERE Id IN {in_list(c)}")}
+        unchanged, failed, payloads = [], [], []
+        for rid, closure in wanted.items():
+            row = rows.get(rid)
+            if row is None:
+                failed.append(WriteFailure(rid, "NOT_FOUND: no such task (deleted?)", retryable=False))
+                continue
+            state = self._state(row)
+            if state.status is closure.status and state.comment == _one_line(closure.comment):
+                unchanged.append(rid)
+                continue
+            payloads.append({"attributes": {"type": "Task"}, "id": rid, **self._closing(row, closure)})
+        written, bad = self._save(payloads)
+        return WriteResult(written=tuple(written), unchanged=tuple(unchanged), failed=tuple(failed + bad),
+                           api_calls=self.a.budget.calls - calls_before)
+
+    def _closing(self, row: dict[str, Any], closure: TaskClosure) -> dict[str, Any]:
+        mp = self.a.mapping
+        rejected = closure.status is TaskStatus.REJECTED
+        out: dict[str, Any] = {"Status": mp.rejected_task_status if rejected else mp.completed_task_status}
+        if rejected or closure.comment:
+            prefix = mp.rejection_prefix if rejected else APPROVED_PREFIX
+            out["Description"] = f"{row.get('Description') or ''}\n{prefix} {_one_line(closure.comment)}".strip()
+        return out
+
+
+APPROVED_PREFIX = "APPROVED:"  # the note salesloop leaves when it closes a task approved outside Salesforce
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _last_line(lines: list[str], prefix: str) -> str | None:
+    """The text after `prefix` on the last line that starts with it (case-insensitive), or None."""
+    return next((ln[len(prefix):].strip() for ln in reversed(lines) if ln.upper().startswith(prefix.upper())), None)
 
 

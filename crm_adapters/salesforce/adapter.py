@@ -34,6 +34,7 @@ from crm_adapters.writes import (
     FieldsReport,
     FieldUpdate,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
     WriteResult,
@@ -267,6 +268,9 @@ class SalesforceAdapter:
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
         return self.writer.read_tasks(remote_ids)
+
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        return self.writer.close_tasks(closures)
 
 
 def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

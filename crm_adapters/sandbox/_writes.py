@@ -6,11 +6,12 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
+from crm_adapters.errors import CrmNotFound
 from crm_adapters.model import TaskStatus
 from crm_adapters.sandbox import _tables as tb
 from crm_adapters.writes import (
@@ -19,6 +20,7 @@ from crm_adapters.writes import (
     FieldsReport,
     FieldUpdate,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
     WriteFailure,
@@ -42,6 +44,9 @@ class Writes:
 
     def _now_us(self) -> int:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # the Backdoor mixin provides it (a stub here would shadow it: Writes comes first)
+        def set_task_status(self, remote_id: str, status: TaskStatus, comment: str = "") -> None: ...
 
     def ensure_app_fields(self) -> FieldsReport:
         """Create our fields where missing; a second call finds them all existing."""
@@ -169,3 +174,20 @@ class Writes:
         return [TaskState(rid, TaskStatus(found[rid].status),
                           datetime.fromisoformat(found[rid].completed_at) if found[rid].completed_at else None,
                           found[rid].comment or "") for rid in remote_ids if rid in found]  # fmt: skip
+
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        """Close tasks through the same path a person uses (set_task_status); one already closed so is unchanged."""
+        current = {t.remote_id: t for t in self.read_tasks([c.remote_id for c in closures])}
+        written, unchanged, failed = [], [], []
+        for closure in closures:
+            held = current.get(closure.remote_id)
+            if held is not None and held.status is closure.status and held.comment == closure.comment:
+                unchanged.append(closure.remote_id)
+                continue
+            try:
+                self.set_task_status(closure.remote_id, closure.status, closure.comment)
+            except (CrmNotFound, ValueError) as exc:
+                failed.append(WriteFailure(closure.remote_id, f"not closed: {exc}", retryable=False))
+                continue
+            written.append(closure.remote_id)
+        return WriteResult(tuple(written), tuple(unchanged), tuple(failed), api_calls=1)

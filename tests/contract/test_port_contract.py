@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from crm_adapters.model import ActivityType, ContactRole, Deal, Entity, Record, TaskStatus, UserRole
 from crm_adapters.port import Cursor
-from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskDraft
+from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskClosure, TaskDraft
 from tests.contract.harness import CrmHarness
 from tests.factories import (
     T0,
@@ -181,6 +181,38 @@ def test_read_tasks_sees_completed_and_rejected_with_the_comment(harness: CrmHar
     assert states[rejected.remote_id].status is TaskStatus.REJECTED
     assert "too aggressive on small accounts" in states[rejected.remote_id].comment
     assert states[still_open.remote_id].status is TaskStatus.OPEN
+
+
+def test_a_task_closed_through_the_port_reads_back_with_its_verdict_and_comment(harness: CrmHarness) -> None:
+    deal_id = seed_org(harness)["deals"][0]
+    harness.adapter.ensure_app_fields()
+    approved, rejected, plain, untouched = harness.adapter.create_tasks(
+        [_task(k, deal_id) for k in ("c-approved", "c-rejected", "c-plain", "c-open")]
+    )
+    closures = [
+        TaskClosure(approved.remote_id, TaskStatus.COMPLETED, "approved on the admin page"),
+        TaskClosure(rejected.remote_id, TaskStatus.REJECTED, "not this quarter"),
+        TaskClosure(plain.remote_id, TaskStatus.COMPLETED),
+    ]
+    result = harness.adapter.close_tasks(closures)
+    assert sorted(result.written) == sorted(c.remote_id for c in closures) and not result.failed
+    ids = [approved.remote_id, rejected.remote_id, plain.remote_id, untouched.remote_id]
+    states = {s.remote_id: s for s in harness.adapter.read_tasks(ids)}
+    assert (states[approved.remote_id].status, states[approved.remote_id].comment) == (
+        TaskStatus.COMPLETED, "approved on the admin page")
+    assert (states[rejected.remote_id].status, states[rejected.remote_id].comment) == (TaskStatus.REJECTED, "not this quarter")
+    assert (states[plain.remote_id].status, states[plain.remote_id].comment) == (TaskStatus.COMPLETED, "")
+    assert states[untouched.remote_id].status is TaskStatus.OPEN
+    again = harness.adapter.close_tasks(closures)
+    assert sorted(again.unchanged) == sorted(c.remote_id for c in closures) and not again.written and not again.failed
+
+
+def test_closing_a_task_the_crm_does_not_hold_fails_without_retry(harness: CrmHarness) -> None:
+    seed_org(harness)
+    harness.adapter.ensure_app_fields()
+    result = harness.adapter.close_tasks([TaskClosure("999999991", TaskStatus.COMPLETED)])
+    assert [f.key for f in result.failed] == ["999999991"] and not result.failed[0].retryable
+    assert not result.written
 
 
 def test_notes_are_idempotent_by_key(harness: CrmHarness) -> None:

@@ -21,8 +21,10 @@ from crm_adapters.writes import (
     FieldUpdate,
     FieldValue,
     NoteDraft,
+    TaskClosure,
     TaskDraft,
     TaskState,
+    WriteFailure,
     WriteResult,
 )
 
@@ -49,6 +51,7 @@ class MemoryCrm:
         self.daily_limit_after_batches: int | None = None
         self.batches_served = 0
         self.reads: list[tuple[Entity, str | None]] = []
+        self.closed: list[TaskClosure] = []  # every closure that changed a task, in order
 
     # --- seeding, as CRM users would ---------------------------------------------------------
     def seed(self, *records: Record) -> None:
@@ -140,6 +143,20 @@ class MemoryCrm:
                       self.tasks[rid]["comment"])
             for rid in remote_ids if rid in self.tasks
         ]
+
+    def close_tasks(self, closures: Sequence[TaskClosure]) -> WriteResult:
+        written, unchanged, failed = [], [], []
+        for c in closures:
+            task = self.tasks.get(c.remote_id)
+            if task is None:
+                failed.append(WriteFailure(c.remote_id, "no such task", False))
+            elif task["status"] is c.status and task["comment"] == c.comment:
+                unchanged.append(c.remote_id)
+            else:
+                self.set_task_status(c.remote_id, c.status, c.comment)
+                self.closed.append(c)
+                written.append(c.remote_id)
+        return WriteResult(tuple(written), tuple(unchanged), tuple(failed), api_calls=1)
 
     def update(self, record: Record, **changes: Any) -> Record:
         """Edit a record: it reappears at the end of the change log, like a modified-since query."""
