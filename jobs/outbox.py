@@ -33,7 +33,7 @@ MAX_ATTEMPTS = 5
 class OutboxReport:
     sent: int = 0
     unchanged: int = 0
-    failed: int = 0
+    failed: int = 0  # not sent this run and retried later (including a batch the daily budget turned away)
     dead: int = 0
     api_calls: int = 0
     stopped: str = ""  # non-empty: the CRM's daily API budget ran out; the rest waits for the next run
@@ -85,11 +85,12 @@ def _apply_batch(store: Store, installation_id: str, crm: CrmPort, kind: str, id
     try:
         outcome, calls = _send(crm, kind, items)
     except CrmError as exc:
-        _mark_failed(store, items, exc, report)
         if isinstance(exc, CrmRateLimited) and exc.daily:  # as sync does: end cleanly, RQ retries cannot help today
+            _defer(store, items, exc, report)
             report.stopped = f"daily API budget exhausted: {exc}"[:300]
             logger.warning("outbox of %s stopped: daily API budget exhausted", installation_id)
             return
+        _mark_failed(store, items, exc, report)
         if exc.retryable:
             raise
         return
@@ -193,3 +194,17 @@ def _mark_failed(store: Store, items: Sequence[OutboxItem], exc: CrmError, repor
             item.error = reason
             report.dead += item.status == "dead"
             report.failed += item.status == "failed"
+
+
+def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: OutboxReport) -> None:
+    """The budget turned the batch away before it was sent: give the attempt back, so a long quota
+    outage never counts towards MAX_ATTEMPTS; status stays as it was (pending, or failed from a real send)."""
+    reason = f"deferred, {type(exc).__name__}: {str(exc)[:300]}"
+    with store.session() as session:
+        for detached in items:
+            item = session.get(OutboxItem, detached.id)
+            if item is None:
+                continue
+            item.attempts = max(0, detached.attempts - 1)
+            item.error = reason
+            report.failed += 1
