@@ -1,4 +1,7 @@
-"""A manager's verdict given on the admin page instead of the CRM task (same effect as completing it)."""
+"""A manager's verdict given on the admin page or a card instead of the CRM task (same effect as completing it).
+
+The proposal's CRM task is then closed with that verdict too (jobs.task_closures), so it does not stay open.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from connector.store.tables import Proposal
+from jobs import task_closures
 from jobs.proposals import settle
 
 
@@ -22,4 +26,6 @@ def record_verdict(
         raise LookupError(f"no proposal {proposal_id} for this installation")
     if row.status != "pending":
         raise ValueError(f"proposal {proposal_id} is already {row.status}")
-    return settle(session, row, approved=approved, by=by, reason=reason, loops=all_loops(), now=now or datetime.now(UTC))
+    activated = settle(session, row, approved=approved, by=by, reason=reason, loops=all_loops(), now=now or datetime.now(UTC))
+    task_closures.queue(session, row)
+    return activated

@@ -22,7 +22,7 @@ from connector.store.tables import Installation, LoopRun
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
-from jobs import outbox, proposals, versions
+from jobs import outbox, proposals, task_closures, versions
 from jobs.adapters import adapter_for
 from jobs.compute import Computed, compute_all
 from jobs.loops.base import LoopDefinition
@@ -115,6 +115,8 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
     step("write-back")
     report.outbox = outbox.apply(store, installation.id, crm)
+    if not report.outbox.stopped:  # verdicts given outside the CRM close its tasks (created just above, maybe)
+        report.outbox = _merge(report.outbox, task_closures.apply(store, installation.id, crm))
     if options.drift:
         from jobs.drift_check import check_all
 
