@@ -131,9 +131,10 @@ class TaskClosure:
 
     remote_id: str
     status: TaskStatus  # COMPLETED (approved) or REJECTED
-    comment: str = ""  # the rejection reason (or approval note) to leave on the task
+    comment: str = ""  # the rejection reason (or approval note) to leave on the task; kept on one line
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "comment", " ".join(self.comment.split()))  # CRMs read the verdict line by line
         if not self.remote_id:
             raise ValueError("a TaskClosure needs the task's remote_id")
         if self.status is TaskStatus.OPEN:

@@ -191,7 +191,7 @@ def test_a_task_closed_through_the_port_reads_back_with_its_verdict_and_comment(
     )
     closures = [
         TaskClosure(approved.remote_id, TaskStatus.COMPLETED, "approved on the admin page"),
-        TaskClosure(rejected.remote_id, TaskStatus.REJECTED, "not this quarter"),
+        TaskClosure(rejected.remote_id, TaskStatus.REJECTED, "not this\nquarter "),
         TaskClosure(plain.remote_id, TaskStatus.COMPLETED),
     ]
     result = harness.adapter.close_tasks(closures)
