@@ -70,8 +70,15 @@ def in_sample(seed: str, key: str, rate: float) -> bool:
 
 # --- evals on generated text -------------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,]*(?:\.\d+)?\s?(?:%|k|m)?(?![\w])", re.IGNORECASE)
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+# A figure, also glued to letters ("x1.83", "v3", "Q4", "10kg", "EUR5000"): `pre`/`suf` are the glued letters,
+# `core` the figure itself. Tokens with more than one digit group ("a1b2", CRM ids) are ids, not figures.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<pre>[a-z]+[$€£]?|[$€£])?(?P<core>\d[\d,]*(?:\.\d+)?)"
+    r"(?P<suf>\s?(?:%|k|m)(?!\w)|[a-z]+)?(?!\w)",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b")
+_TIME = re.compile(r"(?<![\w:.])(?:\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]\.?m\.?)?|\d{1,2}\s?[ap]m)(?![\w:])", re.IGNORECASE)
 _SMALL_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by", "for", "with", "from", "this", "that", "these", "those"])
 _TEMPLATE_WORDS = frozenset(
     ["Re", "Fwd", "Hi", "Hello", "Dear", "Thanks", "Regards", "Draft", "Review", "Approve", "Reject", "Follow", "Next", "Risk", "Deal", "Call", "Email", "Meeting", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "CRM", "MRR", "ARR", "ICP", "SDR", "BDM", "AE", "MEDDIC", "ROI", "Q1", "Q2", "Q3", "Q4", "I", "salesloop"]
@@ -164,18 +171,45 @@ def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:
     for day in set(_DATE.findall(text)):
         if day not in source:
             problems.append(f"date {day!r} is not in the source data")
-    text_without_dates = _DATE.sub(" ", text)
-    known = _values(_norm_number(m.group()) for m in _NUMBER.finditer(source))
+    text_without_dates = _TIME.sub(" ", _DATE.sub(" ", text))  # a time of day is not a figure about the deal
+    known = _values(_figure(m) for m in _NUMBER.finditer(source))
     for match in _NUMBER.finditer(text_without_dates):
-        number = _norm_number(match.group())
-        if number not in allowed and not _ordinary_count(number) and not _grounded(number, known):
-            problems.append(f"number {match.group().strip()!r} is not in the source data")
+        number, token = _figure(match), match.group().strip()
+        count = _ordinary_count(number) and not _multiplier(match)  # "3rd", "Q4", "v2" read as counts; "5x" is a claim
+        if number in allowed or token.lower() in allowed or count or _grounded(number, known):
+            continue
+        if _glued(match) and _verbatim(token, source):  # an id or label the data has ("v2" of a version it names)
+            continue
+        problems.append(f"number {token!r} is not in the source data")
     for name in proper_names(text):
         if name.lower() not in haystack and name.lower() not in allowed:
             problems.append(f"name {name!r} is not in the source data")
     lowered = text.lower()
     problems += [f"banned phrase {phrase!r}" for phrase in settings.banned_phrases if phrase.lower() in lowered]
     return problems
+
+
+def _figure(match: re.Match[str]) -> str:
+    """The figure of a match: its currency and multiplier stay ($5,000, 10k, 12%), glued letters go (x1.83 -> 1.83)."""
+    pre, suf = match.group("pre") or "", match.group("suf") or ""
+    keep_suf = suf if not _glued_part(suf) else ""
+    return _norm_number(pre.lstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") + match.group("core") + keep_suf)
+
+
+def _glued_part(part: str) -> bool:
+    return part.strip().lower() not in ("", "%", "k", "m")
+
+
+def _glued(match: re.Match[str]) -> bool:
+    return _glued_part(match.group("suf") or "") or any(c.isalpha() for c in match.group("pre") or "")
+
+
+def _multiplier(match: re.Match[str]) -> bool:
+    return (match.group("pre") or "").lower() == "x" or (match.group("suf") or "").lower() == "x"
+
+
+def _verbatim(token: str, source: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(token)}(?!\w)", source, re.IGNORECASE) is not None
 
 
 def _norm_number(raw: str) -> str:
