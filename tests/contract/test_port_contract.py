@@ -202,6 +202,7 @@ def test_a_task_closed_through_the_port_reads_back_with_its_verdict_and_comment(
         TaskStatus.COMPLETED, "approved on the admin page")
     assert (states[rejected.remote_id].status, states[rejected.remote_id].comment) == (TaskStatus.REJECTED, "not this quarter")
     assert (states[plain.remote_id].status, states[plain.remote_id].comment) == (TaskStatus.COMPLETED, "")
+    assert states[approved.remote_id].completed_at is not None  # the CRM stamps when the task was closed
     assert states[untouched.remote_id].status is TaskStatus.OPEN
     again = harness.adapter.close_tasks(closures)
     assert sorted(again.unchanged) == sorted(c.remote_id for c in closures) and not again.written and not again.failed

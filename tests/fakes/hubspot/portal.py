@@ -142,6 +142,9 @@ class Portal:
     def update(self, otype: str, oid: int, props: dict[str, Any], *, modified_ms: int | None = None) -> Obj:
         obj = self.live(otype, oid)
         ts = modified_ms if modified_ms is not None else max(self.now_ms(), obj.modified_ms + 1)
+        if (otype == "tasks" and str(props.get("hs_task_status", "")).upper() == "COMPLETED"
+                and not obj.properties.get("hs_task_completion_date") and "hs_task_completion_date" not in props):
+            props = {**props, "hs_task_completion_date": str(ts)}  # HubSpot stamps the moment a task is completed
         self._set(obj, props, ts)
         obj.modified_ms = ts
         obj.properties["hs_lastmodifieddate"] = iso(ts)

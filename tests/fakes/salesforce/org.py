@@ -143,7 +143,10 @@ class FakeOrg:
             record.update({k: v for k, v in values.items() if k != "Id"})
             stamp = wire_datetime(at) if at else self.now()
             record.update({"LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": by})
+            was_closed = bool(record.get("IsClosed"))
             self._derive(sobject, record)
+            if sobject == "Task" and record.get("IsClosed") and not was_closed and not record.get("CompletedDateTime"):
+                record["CompletedDateTime"] = stamp  # Salesforce stamps the moment a task is closed
 
     def delete(self, sobject: str, rid: str, *, hard: bool = False, at: datetime | None = None) -> None:
         """Delete to the recycle bin (IsDeleted, visible to queryAll) or hard (gone; only the delete log knows)."""
