@@ -12,6 +12,7 @@ notes (e.g. "REJECT: not this quarter"); completing the task without it approves
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Sequence
@@ -311,7 +312,7 @@ def closing_props(props: dict[str, Any], closure: TaskClosure) -> dict[str, str]
     label = "REJECT" if closure.status is TaskStatus.REJECTED else "APPROVED"
     if closure.status is TaskStatus.REJECTED or closure.comment:
         body = str(props.get("hs_task_body") or "")
-        out["hs_task_body"] = f"{body}\n{label}: {_one_line(closure.comment)}".strip()
+        out["hs_task_body"] = f"{body}<br>{label}: {html.escape(_one_line(closure.comment))}"  # the body is HTML
     return out
 
 

@@ -190,7 +190,7 @@ def test_a_task_closed_through_the_port_reads_back_with_its_verdict_and_comment(
         [_task(k, deal_id) for k in ("c-approved", "c-rejected", "c-plain", "c-open")]
     )
     closures = [
-        TaskClosure(approved.remote_id, TaskStatus.COMPLETED, "approved on the admin page"),
+        TaskClosure(approved.remote_id, TaskStatus.COMPLETED, "approved on the admin page <b>if</b> price < 10k & > 5k"),
         TaskClosure(rejected.remote_id, TaskStatus.REJECTED, "not this\nquarter "),
         TaskClosure(plain.remote_id, TaskStatus.COMPLETED),
     ]
@@ -199,7 +199,7 @@ def test_a_task_closed_through_the_port_reads_back_with_its_verdict_and_comment(
     ids = [approved.remote_id, rejected.remote_id, plain.remote_id, untouched.remote_id]
     states = {s.remote_id: s for s in harness.adapter.read_tasks(ids)}
     assert (states[approved.remote_id].status, states[approved.remote_id].comment) == (
-        TaskStatus.COMPLETED, "approved on the admin page")
+        TaskStatus.COMPLETED, "approved on the admin page <b>if</b> price < 10k & > 5k")
     assert (states[rejected.remote_id].status, states[rejected.remote_id].comment) == (TaskStatus.REJECTED, "not this quarter")
     assert (states[plain.remote_id].status, states[plain.remote_id].comment) == (TaskStatus.COMPLETED, "")
     assert states[approved.remote_id].completed_at is not None  # the CRM stamps when the task was closed
