@@ -23,7 +23,7 @@ from connector.store.installations import audit
 from connector.store.tables import DecisionRecord, Installation, Proposal
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
-from jobs import outbox, versions
+from jobs import outbox, proposal_text, versions
 from jobs.drift import clear_pause
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision
@@ -68,7 +68,7 @@ def propose(
     ).scalars().first()
     if previous is not None and (previous.status != "rejected" or not has_new_evidence(previous.evidence, evidence)):
         return None
-    title = str(decision.payload.get("title") or decision.payload.get("subject") or f"{decision.kind.value} on {decision.target_id}")
+    title = proposal_text.title(decision)
     diff = decision.payload.get("diff", [dict(decision.payload)])
     proposal = Proposal(
         installation_id=installation_id, loop=decision.loop, title=title[:300], fingerprint=print_,
@@ -90,11 +90,7 @@ def propose(
 
 
 def _task_body(decision: Decision, kind: str) -> str:
-    lines = [str(decision.payload.get("body") or decision.payload.get("summary") or "")]
-    lines += [f"- {r.text}" for r in decision.reasons]
-    lines.append("Complete this task to approve; reject it (with a comment) to decline." if kind != SPOT_CHECK
-                 else "Complete this task when reviewed; reject it with a comment if something was wrong.")
-    return "\n".join(line for line in lines if line)[:4000]
+    return proposal_text.body(decision, review=kind == SPOT_CHECK)  # the same text the quality gate evals
 
 
 def _jsonable(value: Any) -> Any:

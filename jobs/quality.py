@@ -16,6 +16,7 @@ from typing import Any
 
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
+from jobs import proposal_text
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
 from jobs.policy import Autonomy, Verdict
@@ -97,6 +98,15 @@ def generated_texts(decision: Decision) -> dict[str, str]:
         for name, value in payload.items():
             if isinstance(value, str) and name not in ("scored_at", "risk_level", "mrr"):
                 texts[f"field:{name}"] = value
+    return texts
+
+
+def gated_texts(decision: Decision, verdict: Verdict) -> dict[str, str]:
+    """Everything the gate evals: the loop's own text, and the manager's task text when the decision
+    becomes a proposal (a playbook change or SDR flag always does; anything that needs approval too)."""
+    texts = generated_texts(decision)
+    if decision.kind in proposal_text.PROPOSAL_KINDS or verdict.autonomy is Autonomy.NEEDS_APPROVAL:
+        texts.update(proposal_text.texts(decision))
     return texts
 
 
@@ -284,7 +294,8 @@ def _runs(tokens: list[Any]) -> list[str]:
 
 
 def length_problems(texts: Mapping[str, str], settings: QualitySettings) -> list[str]:
-    limits = {"subject": settings.max_subject, "body": settings.max_body}
+    limits = {"subject": settings.max_subject, "body": settings.max_body,
+              "proposal:title": settings.max_subject, "proposal:body": settings.max_body}
     return [
         f"{where} is {len(text)} characters, over the limit of {limits.get(where, settings.max_field)}"
         for where, text in texts.items()
@@ -301,7 +312,7 @@ def gate(
     """Apply evals, the draft-only pause and the spot-check sample to one policy verdict."""
     if verdict.autonomy is Autonomy.FORBIDDEN:
         return GateResult(GateStatus.NOT_APPLICABLE, Autonomy.FORBIDDEN, verdict.rule)
-    texts = generated_texts(decision)
+    texts = gated_texts(decision, verdict)
     problems = length_problems(texts, settings)
     for where, text in texts.items():
         problems += [f"{where}: {p}" for p in eval_text(text, source, settings)]

@@ -24,8 +24,16 @@ from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from jobs import outbox, proposals
 from jobs.loops.decision import ActionKind, Decision
-from jobs.policy import Autonomy, evaluate
-from jobs.quality import GateResult, GateStatus, QualitySettings, computed_values, gate, source_text
+from jobs.policy import Autonomy, Verdict, evaluate
+from jobs.quality import (
+    GateResult,
+    GateStatus,
+    QualitySettings,
+    computed_values,
+    gate,
+    gated_texts,
+    source_text,
+)
 
 DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
 
@@ -79,7 +87,7 @@ def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[
 
 def _route(session: Session, ctx: Context, decision: Decision, report: RouteReport) -> None:
     verdict = evaluate(ctx.rules, decision)
-    result = gate(decision, verdict, _source(ctx, decision), ctx.quality, paused=ctx.paused)
+    result = gate(decision, verdict, _source(ctx, decision, verdict), ctx.quality, paused=ctx.paused)
     record = DecisionRecord(
         installation_id=ctx.installation_id, loop_run_id=ctx.loop_run_id, loop=decision.loop, kind=decision.kind.value,
         target=decision.target.value, target_id=decision.target_id, key=decision.key[:200],
@@ -98,10 +106,8 @@ def _route(session: Session, ctx: Context, decision: Decision, report: RouteRepo
         report.sampled_keys.append((decision.key,))
 
 
-def _source(ctx: Context, decision: Decision) -> str:
-    from jobs.quality import generated_texts
-
-    return source_text(ctx.snapshot, decision, ctx.computed) if generated_texts(decision) else ""
+def _source(ctx: Context, decision: Decision, verdict: Verdict) -> str:
+    return source_text(ctx.snapshot, decision, ctx.computed) if gated_texts(decision, verdict) else ""
 
 
 def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record: DecisionRecord, report: RouteReport) -> str:

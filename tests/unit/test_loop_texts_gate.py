@@ -110,8 +110,8 @@ def test_an_invented_name_in_a_postmortem_is_still_blocked(run) -> None:  # type
 
 @pytest.mark.parametrize("loop", ["handoff", "discovery", "icp"])
 def test_proposal_and_flag_tasks_cite_only_their_evidence(run, loop: str) -> None:  # type: ignore[no-untyped-def]
-    """The gate reads no text of a proposal (a manager approves it), but its CRM task's title and body are
-    held to the same evals: every figure and name in them comes from the decision's reasons and payload."""
+    """A proposal's CRM task title and body are held to the same evals (the gate runs them at runtime too,
+    see gated_texts): every figure and name in them comes from the decision's reasons and payload."""
     from jobs.proposals import APPROVAL, _task_body
     from jobs.quality import eval_text
 
