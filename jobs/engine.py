@@ -122,7 +122,8 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
 
         step("drift")
         report.drift = check_all(store, installation.id, list(loops), now)
-        report.outbox = _merge(report.outbox, outbox.apply(store, installation.id, crm))
+        if not report.outbox.stopped:  # the daily budget is spent: drift's tasks wait for the next run
+            report.outbox = _merge(report.outbox, outbox.apply(store, installation.id, crm))
     with store.session() as session:
         inst.audit(session, installation.id, "system:engine", "chain:done", {
             "job_id": options.job_id, "loops": sorted(report.loops), "sent": report.outbox.sent,
