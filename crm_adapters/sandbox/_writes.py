@@ -125,39 +125,29 @@ class Writes:
 
     def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
         """One task per idempotency key, ever: a retry gets the task made the first time."""
-        out = []
-        c = tb.tasks.c
-        with self.engine.begin() as conn:
-            for draft in tasks:
-                found = conn.execute(
-                    select(c.pk).where(c.tenant == self.tenant_id, c.idempotency_key == draft.idempotency_key)
-                ).first()
-                if found is not None:
-                    out.append(CreatedRef(draft.idempotency_key, str(found.pk), False))
-                    continue
-                pk = conn.execute(insert(tb.tasks).values(
-                    tenant=self.tenant_id, idempotency_key=draft.idempotency_key, subject=draft.subject, body=draft.body,
-                    owner_id=draft.owner_id, due_at=draft.due_at.isoformat(), deal_id=draft.deal_id,
-                    account_id=draft.account_id, status=TaskStatus.OPEN.value, comment="", created_us=self._now_us(),
-                )).inserted_primary_key[0]  # fmt: skip
-                out.append(CreatedRef(draft.idempotency_key, str(pk), True))
-        return out
+        return self._create_once(tb.tasks, [(draft.idempotency_key, {
+            "subject": draft.subject, "body": draft.body, "owner_id": draft.owner_id,
+            "due_at": draft.due_at.isoformat(), "deal_id": draft.deal_id, "account_id": draft.account_id,
+            "status": TaskStatus.OPEN.value, "comment": ""}) for draft in tasks])
 
     def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
         """One note per idempotency key on its deal."""
+        return self._create_once(tb.notes, [(draft.idempotency_key, {"deal_id": draft.deal_id, "body": draft.body})
+                                            for draft in notes])
+
+    def _create_once(self, table: Any, rows: Sequence[tuple[str, dict[str, Any]]]) -> list[CreatedRef]:
+        """Insert each row unless one with its idempotency key exists; either way return its ref."""
         out = []
-        c = tb.notes.c
+        c = table.c
         with self.engine.begin() as conn:
-            for draft in notes:
-                found = conn.execute(
-                    select(c.pk).where(c.tenant == self.tenant_id, c.idempotency_key == draft.idempotency_key)
-                ).first()
+            for key, values in rows:
+                found = conn.execute(select(c.pk).where(c.tenant == self.tenant_id, c.idempotency_key == key)).first()
                 if found is not None:
-                    out.append(CreatedRef(draft.idempotency_key, str(found.pk), False))
+                    out.append(CreatedRef(key, str(found.pk), False))
                     continue
-                pk = conn.execute(insert(tb.notes).values(tenant=self.tenant_id, idempotency_key=draft.idempotency_key,
-                                  deal_id=draft.deal_id, body=draft.body, created_us=self._now_us())).inserted_primary_key[0]  # fmt: skip
-                out.append(CreatedRef(draft.idempotency_key, str(pk), True))
+                pk = conn.execute(insert(table).values(tenant=self.tenant_id, idempotency_key=key,
+                                                       created_us=self._now_us(), **values)).inserted_primary_key[0]
+                out.append(CreatedRef(key, str(pk), True))
         return out
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
