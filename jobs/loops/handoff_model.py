@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from jobs.loops.handoff_signals import DealSignals
-from jobs.loops.handoff_stats import fit_logit
+from jobs.loops.stats import fit_logit
 
 INTERCEPT = "intercept"
 UNCONFIRMED = "handoff:unconfirmed_pain"  # per claimed pain the BDM did not find
