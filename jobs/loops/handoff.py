@@ -23,8 +23,8 @@ from jobs.loops.handoff_model import MATURITY_DAYS, fit
 from jobs.loops.handoff_playbook import (
     BASELINE,
     MAX_PER_RUN,
-    apply,
     UNDO,
+    apply,
     candidate_changes,
     diff_line,
     evidence,

@@ -86,7 +86,6 @@ def library(evts: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, 
         cell = cells.setdefault(e["objection"], {}).setdefault(e["strategy"], [0, 0])
         cell[0] += int(e["success"])
         cell[1] += 1
-    tests = sum(len(s) for s in cells.values())
     out: dict[str, Any] = {}
     for objection, strategies in sorted(cells.items()):
         prior = bayes.pooled_prior([(k, n) for k, n in strategies.values()])
