@@ -29,7 +29,8 @@ def worker(burst: bool, name: str | None) -> None:
     from jobs import queues, tasks
 
     conn = Redis.from_url(_redis_url())
-    tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
+    _, store = tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
+    store.engine.dispose()  # fork with no connection open: each work-horse opens its own
     listen = [Queue(q, connection=conn) for q in queues.QUEUE_ORDER]
     Worker(listen, connection=conn, name=name).work(burst=burst, with_scheduler=True, logging_level="WARNING")
 
