@@ -1,7 +1,7 @@
 """Verdicts given outside the CRM (admin page, cards) close the CRM task their proposal opened.
 
 record_verdict queues one "task_close" outbox row per proposal (key task_close:<proposal id>,
-so a second verdict call adds nothing). jobs.outbox.apply does not send this kind; the engine
+so a second verdict call adds nothing). jobs.engine.outbox.apply does not send this kind; the engine
 calls `apply` here right after it, when the proposal's task exists (it may have been created
 by that very outbox run). A closed task is never read back as a second verdict: read_back
 only looks at pending proposals, and this proposal is settled already.
@@ -22,7 +22,7 @@ from crm_adapters.errors import CrmAuthError, CrmError, CrmRateLimited
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import TaskClosure, WriteResult
-from jobs import outbox
+from jobs.engine import outbox
 
 logger = logging.getLogger(__name__)
 

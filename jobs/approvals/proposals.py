@@ -23,8 +23,9 @@ from connector.store.installations import audit
 from connector.store.tables import DecisionRecord, Installation, Proposal
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
-from jobs import outbox, proposal_text, versions
-from jobs.drift import clear_pause
+from jobs.approvals import text as proposal_text
+from jobs.engine import outbox, versions
+from jobs.engine.drift import clear_pause
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision
 

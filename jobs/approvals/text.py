@@ -1,6 +1,6 @@
 """The words of a manager's approval task, built in one place so the quality gate evals exactly what is written.
 
-Pure (the Decision only): jobs.proposals writes the task, jobs.quality gates the same title and body.
+Pure (the Decision only): jobs.approvals.proposals writes the task, jobs.engine.quality gates the same title and body.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A manager's verdict given on the admin page or a card instead of the CRM task (same effect as completing it).
 
-The proposal's CRM task is then closed with that verdict too (jobs.task_closures), so it does not stay open.
+The proposal's CRM task is then closed with that verdict too (jobs.approvals.closures), so it does not stay open.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from connector.store.tables import Proposal
-from jobs import task_closures
-from jobs.proposals import settle
+from jobs.approvals import closures as task_closures
+from jobs.approvals.proposals import settle
 
 
 def record_verdict(

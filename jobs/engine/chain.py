@@ -22,13 +22,15 @@ from connector.store.tables import Installation, LoopRun
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
-from jobs import outbox, proposals, task_closures, versions
 from jobs.adapters import adapter_for
-from jobs.compute import Computed, compute_all
+from jobs.approvals import closures as task_closures
+from jobs.approvals import proposals
+from jobs.engine import outbox, versions
+from jobs.engine.compute import Computed, compute_all
+from jobs.engine.policy import load_rules
+from jobs.engine.quality import QualitySettings, paused_loops, summarise_sample
+from jobs.engine.route import Context, RouteReport, manager_for, route_all
 from jobs.loops.base import LoopDefinition
-from jobs.policy import load_rules
-from jobs.quality import QualitySettings, paused_loops, summarise_sample
-from jobs.route import Context, RouteReport, manager_for, route_all
 from jobs.sync import Progress, SyncReport, sync_installation
 
 logger = logging.getLogger(__name__)
@@ -118,7 +120,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
     if not report.outbox.stopped:  # verdicts given outside the CRM close its tasks (created just above, maybe)
         report.outbox = _merge(report.outbox, task_closures.apply(store, installation.id, crm))
     if options.drift:
-        from jobs.drift_check import check_all
+        from jobs.engine.drift_check import check_all
 
         step("drift")
         report.drift = check_all(store, installation.id, list(loops), now)

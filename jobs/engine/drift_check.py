@@ -14,9 +14,9 @@ from connector.store import installations as inst
 from connector.store.records import load_records
 from connector.store.tables import DecisionRecord, Metric
 from crm_adapters.model import Deal, DealStatus, Entity, User, UserRole
-from jobs import proposals
-from jobs.drift import measure, pause_loop
-from jobs.quality import QualitySettings
+from jobs.approvals import proposals
+from jobs.engine.drift import measure, pause_loop
+from jobs.engine.quality import QualitySettings
 
 logger = logging.getLogger(__name__)
 

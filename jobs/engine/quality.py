@@ -2,7 +2,7 @@
 
 Pure functions; the engine passes in what they need (tenant settings, the source text of
 the record a decision is about) and stores what they return. Drift figures (PSI,
-calibration) live in jobs/drift.py.
+calibration) live in jobs/engine/drift.py.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
-from jobs import proposal_text
+from jobs.approvals import text as proposal_text
+from jobs.engine.policy import Autonomy, Verdict
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
-from jobs.policy import Autonomy, Verdict
 
 
 class GateStatus(StrEnum):

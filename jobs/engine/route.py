@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from connector.store.tables import CardData, DecisionRecord
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
-from jobs import outbox, proposals
-from jobs.loops.decision import ActionKind, Decision
-from jobs.policy import Autonomy, Verdict, evaluate
-from jobs.quality import (
+from jobs.approvals import proposals
+from jobs.engine import outbox
+from jobs.engine.policy import Autonomy, Verdict, evaluate
+from jobs.engine.quality import (
     GateResult,
     GateStatus,
     QualitySettings,
@@ -34,6 +34,7 @@ from jobs.quality import (
     gated_texts,
     source_text,
 )
+from jobs.loops.decision import ActionKind, Decision
 
 DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
 

@@ -26,7 +26,7 @@ def worker(burst: bool, name: str | None) -> None:
     from redis import Redis
     from rq import Queue, Worker
 
-    from jobs import queues, tasks
+    from jobs.rq import queues, tasks
 
     conn = Redis.from_url(_redis_url())
     tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
@@ -39,6 +39,6 @@ def cron() -> None:
     """Run the scheduler: sync every 5 minutes, 07:00 at-risk lists, nightly learning, weekly proposals."""
     from redis import Redis
 
-    from jobs.schedules import build_scheduler
+    from jobs.rq.schedules import build_scheduler
 
     build_scheduler(Redis.from_url(_redis_url())).start()

@@ -37,13 +37,13 @@ class JobKind:
 
 
 KINDS: dict[str, JobKind] = {k.name: k for k in (
-    JobKind("writeback", "jobs.tasks.run_writeback", INTERACTIVE, 10 * 60),
-    JobKind("sync", "jobs.tasks.run_sync", DEFAULT, 30 * 60),
-    JobKind("chain", "jobs.tasks.run_chain", DEFAULT, 60 * 60),
-    JobKind("morning", "jobs.tasks.run_morning", DEFAULT, 30 * 60),
-    JobKind("backfill", "jobs.tasks.run_chain", BULK, 3 * 60 * 60, (60, 300, 900)),
-    JobKind("learn", "jobs.tasks.run_learn", BULK, 2 * 60 * 60, (60, 300, 900)),
-    JobKind("weekly", "jobs.tasks.run_weekly", BULK, 2 * 60 * 60, (60, 300, 900)),
+    JobKind("writeback", "jobs.rq.tasks.run_writeback", INTERACTIVE, 10 * 60),
+    JobKind("sync", "jobs.rq.tasks.run_sync", DEFAULT, 30 * 60),
+    JobKind("chain", "jobs.rq.tasks.run_chain", DEFAULT, 60 * 60),
+    JobKind("morning", "jobs.rq.tasks.run_morning", DEFAULT, 30 * 60),
+    JobKind("backfill", "jobs.rq.tasks.run_chain", BULK, 3 * 60 * 60, (60, 300, 900)),
+    JobKind("learn", "jobs.rq.tasks.run_learn", BULK, 2 * 60 * 60, (60, 300, 900)),
+    JobKind("weekly", "jobs.rq.tasks.run_weekly", BULK, 2 * 60 * 60, (60, 300, 900)),
 )}
 
 

@@ -22,8 +22,8 @@ from connector.store import Store
 from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
 from crm_adapters.errors import CrmAuthError, CrmError
-from jobs import engine
-from jobs.engine import Options
+from jobs.engine import chain as engine
+from jobs.engine.chain import Options
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _run(installation_id: str, options: Options) -> dict[str, Any]:
     now = clock(store, installation_id)
     if conn is None:
         return _execute(store, settings, installation_id, options, now, None)
-    from jobs.locks import tenant_lock
+    from jobs.rq.locks import tenant_lock
 
     with tenant_lock(conn, installation_id, ttl=_lock_ttl(), wait=float(os.environ.get("SALESLOOP_LOCK_WAIT", "120"))):
         return _execute(store, settings, installation_id, options, now, conn)
@@ -155,7 +155,7 @@ def active_installations(store: Store) -> list[tuple[str, dict[str, Any]]]:
 
 def dispatch(kind: str) -> int:
     """Enqueue `kind` for every active installation (deterministic ids: a slow tenant is not doubled)."""
-    from jobs import queues
+    from jobs.rq import queues
 
     settings, store = _context()
     conn = queues.connect(settings.redis_url)
@@ -168,7 +168,7 @@ def dispatch(kind: str) -> int:
 
 def dispatch_morning(hour: int = 7, now: datetime | None = None) -> int:
     """At-risk lists at `hour` in each tenant's own time zone (settings["time_zone"], default UTC)."""
-    from jobs import queues
+    from jobs.rq import queues
 
     settings, store = _context()
     conn = queues.connect(settings.redis_url)
@@ -194,7 +194,7 @@ def recover_abandoned() -> int:
     from rq import Queue
     from rq.registry import StartedJobRegistry
 
-    from jobs import queues
+    from jobs.rq import queues
 
     settings, _ = _context()
     conn = queues.connect(settings.redis_url)

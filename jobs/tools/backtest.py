@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from jobs.loops._risk_eval import figures, time_split, top_signals
-from jobs.loops._risk_features import amount_precision
-from jobs.loops._risk_model import FeatureTable, fit_recipe, predict
-from jobs.risk_baselines import BASELINES
+from jobs.loops.deal_risk.evaluation import figures, time_split, top_signals
+from jobs.loops.deal_risk.features import amount_precision
+from jobs.loops.deal_risk.model import FeatureTable, fit_recipe, predict
+from jobs.tools.risk_baselines import BASELINES
 
 MIN_EACH = 20  # fewer won or lost deals than this cannot say anything
 
@@ -259,7 +259,7 @@ def command(deals: Path, mapping: Path, *, as_json: bool, baselines: bool) -> No
 
     from rich.console import Console
 
-    from jobs._backtest_render import render
+    from jobs.tools._backtest_render import render
 
     console = Console(stderr=as_json)
     with console.status("backtest", spinner="dots") as status:

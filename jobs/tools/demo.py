@@ -34,9 +34,10 @@ from connector.store import Store
 from connector.store import installations as inst
 from connector.store.tables import Installation
 from crm_adapters.errors import ConfigError
-from jobs import engine, tasks
 from jobs.adapters import SANDBOX_URL_KEY
-from jobs.demo_report import per_stage_win_rates, render, store_figures
+from jobs.engine import chain as engine
+from jobs.rq import tasks
+from jobs.tools.demo_report import per_stage_win_rates, render, store_figures
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def _through_rq(settings: Settings, installation_id: str, console: Console) -> d
     from redis import Redis
     from rq import Worker
 
-    from jobs import queues
+    from jobs.rq import queues
 
     conn = Redis.from_url(settings.redis_url or "")
     job = queues.enqueue("chain", installation_id, connection=conn)

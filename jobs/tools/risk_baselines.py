@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from jobs.loops._risk_model import MAX_BINS, FeatureTable
+from jobs.loops.deal_risk.model import MAX_BINS, FeatureTable
 
 SMOOTHING = 0.1  # Odoo adds 0.1 to every frequency so an unseen combination is never impossible
 MAX_CATEGORIES = 250  # HistGradientBoosting takes at most 255 levels per categorical feature

@@ -14,7 +14,7 @@ from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, DealStatus, Direction
 from crm_adapters.snapshot import Snapshot
-from jobs.loops._risk_signs import Sign
+from jobs.loops.deal_risk.signs import Sign
 
 K = 10.0  # shrinkage: pseudo-deals at the baseline recovery rate
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jobs.loops._risk_model import FeatureTable, _Design
+from jobs.loops.deal_risk.model import FeatureTable, _Design
 
 MAX_PAIRS = 4
 MAX_CELLS = 400  # a pair with more cells than this is too sparse to learn or to explain

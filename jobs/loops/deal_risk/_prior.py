@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from jobs.loops._risk_model import RiskModel
+from jobs.loops.deal_risk.model import RiskModel
 
 RULE_WEIGHTS: dict[str, float] = {
     "no_recent_activity": 0.6,  # per 2 weeks of silence beyond the first two

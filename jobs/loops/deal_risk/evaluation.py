@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
-from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict
+from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict
 
 VALID_SHARE = 0.2
 BINS = 10

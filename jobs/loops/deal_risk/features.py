@@ -18,8 +18,8 @@ import numpy as np
 
 from crm_adapters.model import Deal, DealStatus
 from crm_adapters.snapshot import Snapshot
-from jobs.loops._risk_model import FeatureTable
-from jobs.loops._risk_signs import SIGNS, Sign, StageNorms, stage_at, warning_signs
+from jobs.loops.deal_risk.model import FeatureTable
+from jobs.loops.deal_risk.signs import SIGNS, Sign, StageNorms, stage_at, warning_signs
 
 LEAD_DAYS = 3
 MOMENTS = (0.25, 0.5, 0.75, 0.9)

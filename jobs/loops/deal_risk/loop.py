@@ -19,13 +19,13 @@ import numpy as np
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops._risk_eval import auc_interval, figures, time_split, top_signals
-from jobs.loops._risk_features import LABELS, MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
-from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
-from jobs.loops._risk_moves import move_stats, next_move
-from jobs.loops._risk_prior import learned_weight, rules_model
-from jobs.loops._risk_signs import SIGNS, StageNorms
 from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.deal_risk._moves import move_stats, next_move
+from jobs.loops.deal_risk._prior import learned_weight, rules_model
+from jobs.loops.deal_risk.evaluation import auc_interval, figures, time_split, top_signals
+from jobs.loops.deal_risk.features import LABELS, MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
+from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
+from jobs.loops.deal_risk.signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.registry import register
 

@@ -237,7 +237,7 @@ def predict(model: RiskModel, table: FeatureTable) -> np.ndarray:
 
 def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = True) -> RiskModel:
     """Fit on the older rows; pick C, interacting pairs and the temperature on the newest `holdout` share."""
-    from jobs.loops._risk_pairs import find_pairs
+    from jobs.loops.deal_risk._pairs import find_pairs
 
     n = len(table)
     cut = int(round(n * (1 - holdout)))

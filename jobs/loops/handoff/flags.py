@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobs.loops.handoff_signals import DealSignals, alignment
+from jobs.loops.handoff.signals import DealSignals, alignment
 from jobs.loops.handoff_stats import Beta, eb_prior, prob_greater
 
 MIN_DEALS = 30

@@ -18,9 +18,9 @@ from crm_adapters.snapshot import Snapshot
 from jobs.loops._talk import TRANSCRIPTS
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.handoff_flags import sdr_flags
-from jobs.loops.handoff_model import MATURITY_DAYS, fit
-from jobs.loops.handoff_playbook import (
+from jobs.loops.handoff.flags import sdr_flags
+from jobs.loops.handoff.model import MATURITY_DAYS, fit
+from jobs.loops.handoff.playbook import (
     BASELINE,
     MAX_PER_RUN,
     apply,
@@ -29,9 +29,9 @@ from jobs.loops.handoff_playbook import (
     fingerprint,
     is_rejected,
 )
-from jobs.loops.handoff_postmortem import deal_decisions
-from jobs.loops.handoff_readout import ARMS, arm_of, readout
-from jobs.loops.handoff_signals import alignment, deal_signals
+from jobs.loops.handoff.postmortem import deal_decisions
+from jobs.loops.handoff.readout import ARMS, arm_of, readout
+from jobs.loops.handoff.signals import alignment, deal_signals
 from jobs.loops.registry import register
 
 NAME = "handoff"

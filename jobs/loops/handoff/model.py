@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from jobs.loops.handoff_signals import DealSignals
+from jobs.loops.handoff.signals import DealSignals
 from jobs.loops.handoff_stats import fit_logit
 
 INTERCEPT = "intercept"

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from jobs.loops.handoff_model import COUNTS, decisive_z
+from jobs.loops.handoff.model import COUNTS, decisive_z
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
                             "weights": {}}

@@ -14,8 +14,8 @@ from typing import Any
 from crm_adapters.model import Entity
 from crm_adapters.writes import AppField
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.handoff_model import contribution, predicted
-from jobs.loops.handoff_signals import DealSignals, alignment
+from jobs.loops.handoff.model import contribution, predicted
+from jobs.loops.handoff.signals import DealSignals, alignment
 
 LOOP = "handoff"
 

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from jobs.loops.handoff_signals import DealSignals
+from jobs.loops.handoff.signals import DealSignals
 from jobs.loops.handoff_stats import Beta, difference, prob_greater
 
 ARMS = ("control", "treatment")
