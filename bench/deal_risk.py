@@ -29,14 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from crm_adapters.sandbox import load_scenario, simulate  # noqa: E402
-from jobs.backtest import build_table, load_mapping, read_deals  # noqa: E402
 from jobs.loops import deal_risk  # noqa: E402
-from jobs.loops._risk_eval import figures, rolling_recalibrated, time_split  # noqa: E402
-from jobs.loops._risk_features import open_table  # noqa: E402
-from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks  # noqa: E402
-from jobs.loops._risk_signs import SIGNS, StageNorms  # noqa: E402
+from jobs.loops.deal_risk.evaluation import figures, rolling_recalibrated, time_split  # noqa: E402
+from jobs.loops.deal_risk.features import open_table  # noqa: E402
+from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks  # noqa: E402
+from jobs.loops.deal_risk.signs import SIGNS, StageNorms  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
-from jobs.risk_baselines import BASELINES  # noqa: E402
+from jobs.tools.backtest import build_table, load_mapping, read_deals  # noqa: E402
+from jobs.tools.risk_baselines import BASELINES  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REAL = {
@@ -114,7 +114,7 @@ def real_data() -> dict[str, Any]:
             continue
         with console.status(f"backtest: {name}"):
             started = time.perf_counter()
-            out[name] = backtest(path, ROOT / "jobs" / "backtest_mappings" / mapping)
+            out[name] = backtest(path, ROOT / "jobs" / "tools" / "backtest_mappings" / mapping)
             out[name]["seconds"] = round(time.perf_counter() - started, 1)
     return out
 

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 
-from jobs.loops._risk_eval import figures, rolling_recalibrated
-from jobs.loops._risk_model import (
+from jobs.loops.deal_risk._trees import fit_trees
+from jobs.loops.deal_risk.evaluation import figures, rolling_recalibrated
+from jobs.loops.deal_risk.model import (
     FeatureTable,
     RiskModel,
     fit_recipe,
@@ -17,7 +18,6 @@ from jobs.loops._risk_model import (
     score_chunks,
     tree_model,
 )
-from jobs.loops._risk_trees import fit_trees
 
 
 def interacting(n: int, *, seed: int = 5, shift: float = 0.0) -> FeatureTable:

@@ -9,9 +9,9 @@ import pytest
 from scipy import integrate, stats
 
 from crm_adapters.model import DealStatus
-from jobs.loops.handoff_flags import flag_text, sdr_flags
-from jobs.loops.handoff_readout import arm_figures, arm_of, assign_arm, compare, evidence, readout, recommend
-from jobs.loops.handoff_signals import DealSignals
+from jobs.loops.handoff.flags import flag_text, sdr_flags
+from jobs.loops.handoff.readout import arm_figures, arm_of, assign_arm, compare, evidence, readout, recommend
+from jobs.loops.handoff.signals import DealSignals
 from jobs.loops.stats import Prior, fit_logit, pooled_prior, posterior, prob_greater
 
 CREATED = datetime(2026, 3, 2, tzinfo=UTC)
