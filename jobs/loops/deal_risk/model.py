@@ -295,7 +295,8 @@ def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = Tru
 
 def _choose(additive: RiskModel, fit_part: FeatureTable, cal: FeatureTable) -> RiskModel:
     """Additive or boosted trees, by log loss on the newer half of the calibration deals (time order:
-    the trees stop boosting on the older half, so neither model has seen the deals that judge them)."""
+    the trees stop boosting on the older half, so neither model has seen the deals that judge them).
+    The trees must be clearly better (a likelihood-ratio margin), else the simpler additive model stays."""
     half = len(cal) // 2
     stop, judge = cal.take(np.arange(half)), cal.take(np.arange(half, len(cal)))
     if judge.y is None or len(judge) < 20 or judge.y.min() == judge.y.max() or len(fit_part) < 200:
@@ -303,7 +304,8 @@ def _choose(additive: RiskModel, fit_part: FeatureTable, cal: FeatureTable) -> R
         return additive
     trees = tree_model(trees_lib.fit_trees(fit_part, stop), fit_part)
     scores = {"additive": _log_loss(judge.y, predict(additive, judge)), "trees": _log_loss(judge.y, predict(trees, judge))}
-    chosen = trees if scores["trees"] < scores["additive"] else additive
+    better = 2 * len(judge) * (scores["additive"] - scores["trees"]) > LR_CRITICAL
+    chosen = trees if better else additive
     chosen.meta.update(kind="trees" if chosen is trees else "additive",
                        choice={k: round(v, 5) for k, v in scores.items()})
     return chosen
