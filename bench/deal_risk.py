@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from crm_adapters.sandbox import load_scenario, simulate  # noqa: E402
-from jobs.loops import deal_risk  # noqa: E402
+from jobs.loops.deal_risk import loop as deal_risk  # noqa: E402
 from jobs.loops.deal_risk.evaluation import figures, rolling_recalibrated, time_split  # noqa: E402
 from jobs.loops.deal_risk.features import open_table  # noqa: E402
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks  # noqa: E402
