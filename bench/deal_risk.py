@@ -103,11 +103,11 @@ def _sign_recall(ids: list[str], cards: dict[str, Any], truth: Any, signs: dict[
             "sign_top3_recall_of_detected": ratio(in_top, detected)}
 
 
-def real_data() -> dict[str, Any]:
+def real_data(data: Path = DATA) -> dict[str, Any]:
     """The backtest code on IBM and Maven: ours against majority, naive Bayes and gradient boosting."""
     out: dict[str, Any] = {}
     for name, (csv_path, mapping) in REAL.items():
-        path = DATA / csv_path
+        path = data / csv_path
         if not path.exists():
             console.print(f"[yellow]{path} not found: real-data figures skipped for {name}[/yellow]")
             out[name] = None
@@ -190,10 +190,11 @@ def show(sim: dict[str, Any], real: dict[str, Any], fast: dict[str, Any]) -> Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=None, help="scenario TOML or name for the planted-truth part")
+    parser.add_argument("--data", type=Path, default=DATA, help=f"folder of the public data sets (default {DATA})")
     args = parser.parse_args(argv)
     with console.status("simulating and learning (planted truth)"):
         sim, state, sample = planted_truth(args.scenario)
-    real = real_data()
+    real = real_data(args.data)
     with console.status("scoring 100k and 1M deals"):
         fast = speed(RiskModel.from_json(state["model"] or state["rules"]), sample)
     show(sim, real, fast)
