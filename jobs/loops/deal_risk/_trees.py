@@ -10,10 +10,10 @@ inside the JSON state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb  # type: ignore[import-untyped]
+import lightgbm as lgb
 import numpy as np
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def fit_trees(train: FeatureTable, stop_on: FeatureTable | None = None) -> dict[
     params = {**PARAMS, "monotone_constraints": monotone, "monotone_constraints_method": "advanced"}
     data = lgb.Dataset(matrix(spec, train), train.y, feature_name=names, categorical_feature=categorical,
                        free_raw_data=False)
-    rounds, callbacks, valid_sets = MAX_ROUNDS, [], []
+    rounds, valid_sets = MAX_ROUNDS, []
+    callbacks: list[Callable[..., Any]] = []
     if stop_on is not None and stop_on.y is not None and len(stop_on) and 0 < stop_on.y.sum() < len(stop_on):
         valid_sets = [lgb.Dataset(matrix(spec, stop_on), stop_on.y, reference=data)]
         callbacks = [lgb.early_stopping(PATIENCE, verbose=False)]
