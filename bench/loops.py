@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default=None, help="scenario TOML or name (default: the simulator's default org)")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--equal-runs", type=int, default=200, help="runs of the equal-arms bandit (the 5%% promise)")
+    parser.add_argument("--equal-runs", type=int, default=100, help="runs of the equal-arms bandit (the 5%% promise)")
     parser.add_argument("--skip-real", action="store_true", help="simulator only")
     args = parser.parse_args(argv)
     started = time.time()
