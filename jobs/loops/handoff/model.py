@@ -62,12 +62,13 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
     if len(closed) < 2 * MIN_SUPPORT:
         return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
     x, names = design(closed)
+    x, names = with_sdrs(x, names, closed)
     y = np.array([1.0 if d.won else 0.0 for d in closed])
     model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
     base = model.predict(x)
     signals: dict[str, Any] = {}
     for j, name in enumerate(names):
-        if name == INTERCEPT:
+        if name == INTERCEPT or name.startswith(SDR):
             continue
         on = x[:, j] > 0
         lo, hi = model.interval(name)
@@ -80,6 +81,23 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
         }
     return {"n": len(closed), "wins": int(y.sum()), "intercept": round(model.coef(INTERCEPT), 4),
             "mean_p": round(float(base.mean()), 4), "signals": signals}
+
+
+SDR = "sdr_adjust:"
+
+
+def with_sdrs(x: np.ndarray, names: list[str], deals: Sequence[DealSignals]) -> tuple[np.ndarray, list[str]]:
+    """Centred one-hot columns per SDR (with enough deals): a signal that good SDRs capture is judged
+    within SDRs, not credited with their skill (the confounded trap). Not reported as signals."""
+    counts: dict[str, int] = {}
+    for d in deals:
+        if d.sdr_id:
+            counts[str(d.sdr_id)] = counts.get(str(d.sdr_id), 0) + 1
+    sdrs = sorted(s for s, c in counts.items() if c >= MIN_SUPPORT)
+    if len(sdrs) < 2:
+        return x, names
+    block = np.array([[1.0 if str(d.sdr_id) == s else 0.0 for s in sdrs] for d in deals])
+    return np.hstack([x, block - block.mean(axis=0)]), [*names, *(f"{SDR}{s}" for s in sdrs)]
 
 
 def _points(x: np.ndarray, beta: np.ndarray, j: int, value: float) -> float:
