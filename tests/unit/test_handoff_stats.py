@@ -174,3 +174,30 @@ def test_fair_team_and_small_samples_get_no_flag() -> None:
     assert sdr_flags(_team(rates, 200, seed=2), {s: "control" for s in rates}) == []
     few = {f"s{i}": 0.35 for i in range(6)} | {"s6": 0.0}
     assert sdr_flags(_team(few, 12, seed=3), {s: "control" for s in few}) == []
+
+
+def test_a_question_good_sdrs_ask_is_judged_within_sdrs() -> None:
+    """The confounded trap: skilled SDRs ask 'past_attempts' far more often, and asking it truly costs
+    a little; pooled over SDRs it looks good, within SDRs it does not, and no change is proposed."""
+    from jobs.loops.handoff.model import fit
+    from jobs.loops.handoff.playbook import BASELINE, candidate_changes
+
+    rnd = np.random.default_rng(4)
+    deals, i = [], 0
+    team = {f"g{k}": (0.55, 0.8) for k in range(3)} | {f"b{k}": (0.15, 0.1) for k in range(3)}
+    for sdr, (rate, ask) in team.items():
+        for _ in range(400):
+            asked = rnd.random() < ask
+            won = rnd.random() < rate - (0.04 if asked else 0.0)
+            deals.append(DealSignals(
+                deal_id=f"d{i}", sdr_id=sdr, owner_id="b", status=DealStatus.WON if won else DealStatus.LOST,
+                created_at=CREATED, closed_on="2026-04-01", amount=1000.0, claimed_pains=frozenset(),
+                meddic=frozenset(), questions=frozenset({"past_attempts"} if asked else set()), budget="unknown",
+                timeline="unknown", firmographics={}, discovered_pains=None, max_stage=2, has_sdr_text=True))
+            i += 1
+    pooled_rate = np.mean([d.won for d in deals if d.questions]) - np.mean([d.won for d in deals if not d.questions])
+    assert pooled_rate > 0.15  # the trap: asked deals win far more often overall
+    summary = fit(deals)
+    assert summary["signals"]["question:past_attempts"]["effect"] < 0.05
+    assert not any(k.startswith("sdr_adjust:") for k in summary["signals"])
+    assert candidate_changes(summary, BASELINE) == []
