@@ -98,7 +98,7 @@ def test_the_command_prints_tables(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("broken", "message"), [
     (MAPPING.replace('column = "Result"', 'column = "Outcome"'), "no column 'Outcome' (outcome)"),
     (MAPPING.replace('won = ["Won"]', ""), "[outcome] needs column"),
-    (MAPPING.replace('closed = "Closed"\ncreated = "Created"\n', ""), "one of closed, created or order is required"),
+    (MAPPING.replace('closed = "Closed"\ncreated = "Created"\n', ""), "one of closed, created, order or row_order is required"),
     (MAPPING.replace('id = "Id"', 'id = "Id"\nstage_timing = ["Days"]'), "leak the outcome"),
     (MAPPING + 'stage_timing = ["Days"]\n', "[[join]] #1 has unknown key 'stage_timing'"),
     (MAPPING.replace('id = "Id"', 'id = "Id"\ncolour = "x"'), "unknown key 'colour'"),
