@@ -41,7 +41,12 @@ def detect_encoding(data: bytes) -> str:
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:SAMPLE]).best()
-    return best.encoding if best is not None else "cp1252"
+    if best is None:
+        return "cp1252"
+    try:  # single-byte guesses often agree with Windows-1252 on every byte present: name the usual one
+        return "cp1252" if data.decode("cp1252") == data.decode(best.encoding) else best.encoding
+    except (UnicodeDecodeError, LookupError):
+        return best.encoding
 
 
 def detect_delimiter(sample: str) -> str:
