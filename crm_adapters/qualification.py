@@ -178,6 +178,19 @@ def parse_lines(text: str) -> list[dict[str, str]]:
     return out
 
 
+def from_form(text: str) -> list[dict[str, str]]:
+    """The admin page's text as checked settings (raises QualificationMappingError with every problem)."""
+    return QualificationMapping.from_settings(parse_lines(text)).to_settings()
+
+
+def form_text(saved: Any) -> str:
+    """The saved settings as the admin page's lines (a broken saved value shows as empty)."""
+    try:
+        return to_lines(QualificationMapping.from_settings(saved))
+    except QualificationMappingError:
+        return ""
+
+
 def to_lines(mapping: QualificationMapping) -> str:
     return "\n".join(f"{f.field}; {f.label}; {f.item}; {f.kind}; {f.source}; {f.stage}" for f in mapping.fields)
 

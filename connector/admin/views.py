@@ -35,6 +35,7 @@ from connector.store.tables import (
     Proposal,
     SyncCursor,
 )
+from crm_adapters import qualification
 from crm_adapters.writes import APP_FIELDS
 from jobs import policy
 
@@ -131,13 +132,19 @@ def loops() -> str | Response:
                 "champion_role": request.form.get("champion_role", "").strip(),
                 "sdr_field": request.form.get("sdr_field", "").strip(),
             }
+            try:
+                settings[qualification.SETTINGS_KEY] = qualification.from_form(request.form.get("qualification", ""))
+            except qualification.QualificationMappingError as exc:
+                flash(str(exc))
+                return redirect(url_for("admin.loops"))  # type: ignore[return-value]
             installation.settings = settings
             inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", settings["loops"])
             flash("Loops and mappings saved.")
             return redirect(url_for("admin.loops"))  # type: ignore[return-value]
         loop_settings = settings.get("loops", {})
         return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
-                               mappings=settings.get("mappings", {}))
+                               mappings=settings.get("mappings", {}),
+                               qualification=qualification.form_text(settings.get(qualification.SETTINGS_KEY)))
 
 
 @admin.route("/policy", methods=["GET", "POST"])
