@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from crm_adapters.sandbox._qualification import QualField, QualNoise
+
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
@@ -129,6 +131,8 @@ class Scenario:
     quiet_days: float
     typo_rate: float
     hedge_rate: float
+    qualification: tuple[QualField, ...] = ()  # qualification fields the SDR fills (crm_adapters/sandbox/_qualification.py)
+    qualification_noise: QualNoise = QualNoise()
 
     def scaled(self, deals: int) -> Scenario:
         """The same world with volumes (leads, accounts, staff, enrollments) scaled to about `deals` deals."""
