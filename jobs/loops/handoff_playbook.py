@@ -121,6 +121,8 @@ def diff_line(change: Mapping[str, Any]) -> str:
     pts, lo, hi = change["points"]
     figures = f"{pts:+.1f} points (n={change['n']}, 90% interval {lo:+.1f} to {hi:+.1f})"
     op, target = change["op"], change["target"]
+    if op == "field_rule":
+        return field_rule_line(change, figures)
     return {
         "add_question": f"add question {target}: win rate {figures} when asked",
         "drop_question": f"drop question {target}: win rate {figures} when asked",
@@ -130,7 +132,6 @@ def diff_line(change: Mapping[str, Any]) -> str:
                       f"win rate {figures} in that segment",
         "verify_pains": f"verify claimed pains with the prospect before handoff: each unconfirmed pain {figures}",
         "reweight": f"reweight {target}: {change.get('previous')} -> {change.get('weight')} (log-odds; {figures})",
-        "field_rule": field_rule_line(change, figures) if op == "field_rule" else "",
     }[op]
 
 
