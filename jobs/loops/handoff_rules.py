@@ -35,9 +35,14 @@ def field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any], z_nee
     best: dict[str, dict[str, Any]] = {}
     for e in summary.get("levels", []):
         change = _change(e, qualifying.get(e["field"], True), playbook, z_needed)
-        if change is not None and (e["field"] not in best or change["z"] > best[e["field"]]["z"]):
+        if change is not None and (e["field"] not in best or _rank(change) > _rank(best[e["field"]])):
             best[e["field"]] = change
     return list(best.values())
+
+
+def _rank(change: Mapping[str, Any]) -> tuple[float, bool]:
+    """Strongest first; on a tie (the two levels of a yes/no field) the disqualify wording wins."""
+    return round(float(change["z"]), 1), change["op"] == "disqualify" or change["rule"].get("op") == "disqualify"
 
 
 def _change(e: Mapping[str, Any], qualification: bool, playbook: Mapping[str, Any],
@@ -50,11 +55,9 @@ def _change(e: Mapping[str, Any], qualification: bool, playbook: Mapping[str, An
         if rule is None or rule in playbook.get("disqualify", []):
             return None
         return _make("disqualify", f"{e['field']}:{e['level']}", e, abs(z), rule=rule)
-    if effect > 0 and e["level"] == UNKNOWN:
-        return None
+    if (effect > 0 and e["level"] == UNKNOWN) or any(r["field"] == e["field"] for r in playbook.get("field_rules", [])):
+        return None  # one rule per qualification field: a second level would contradict or repeat the first
     field_rule = {"op": "require" if effect > 0 else "disqualify", "field": e["field"], "level": e["level"]}
-    if field_rule in playbook.get("field_rules", []):
-        return None
     return _make("field_rule", Rule(field_rule["op"], e["field"], e["level"]).text, e, abs(z), rule=field_rule)
 
 
