@@ -57,7 +57,9 @@ def _pts(x: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    found = [p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data") if p.is_dir()]
+    parser.add_argument("--data", type=Path, default=found[0] if found else Path("../shared/data"),
+                        help="the folder of the public data sets (default: ../shared/data next to the checkout)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
