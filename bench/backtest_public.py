@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.backtest import run_backtest  # noqa: E402
+from jobs.tools.backtest import run_backtest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPINGS = ROOT / "jobs" / "backtest_mappings"
+MAPPINGS = ROOT / "jobs" / "tools" / "backtest_mappings"
 SETS = {
     "IBM": ("ibm-sales-win-loss/WA_Fn-UseC_-Sales-Win-Loss.csv", "ibm-sales-win-loss.toml"),
     "Bank": ("uci-bank-marketing/bank-additional-full.csv", "uci-bank-marketing.toml"),

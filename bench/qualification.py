@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _handoff_eval import playbook_items, precision_recall  # noqa: E402
 
 from crm_adapters.sandbox.simulator import SimulatedWorld, oracle_playbook  # noqa: E402
-from jobs.loops.handoff_model import fit  # noqa: E402
-from jobs.loops.handoff_playbook import BASELINE, candidate_changes, diff_line  # noqa: E402
-from jobs.loops.handoff_postmortem import field_contradictions  # noqa: E402
-from jobs.loops.handoff_signals import DealSignals, deal_signals  # noqa: E402
+from jobs.loops.handoff.model import fit  # noqa: E402
+from jobs.loops.handoff.playbook import BASELINE, candidate_changes, diff_line  # noqa: E402
+from jobs.loops.handoff.postmortem import field_contradictions  # noqa: E402
+from jobs.loops.handoff.signals import DealSignals, deal_signals  # noqa: E402
 
 TEXT_FIELDS = {"claimed_pains": frozenset(), "meddic": frozenset(), "questions": frozenset(), "budget": "unknown",
                "timeline": "unknown", "discovered_pains": None, "denied_pains": frozenset()}
@@ -75,7 +75,7 @@ def score(changes: Sequence[Mapping[str, Any]], oracle: set[str], planted: Mappi
 
 
 def _applied(changes: Any) -> dict[str, Any]:
-    from jobs.loops.handoff_playbook import apply
+    from jobs.loops.handoff.playbook import apply
 
     return apply(BASELINE, [c for c in changes if c["op"] != "reweight"], 1)
 

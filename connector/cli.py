@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from connector.cli_errors import FriendlyGroup
 from connector.logs import configure_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (default) or ERROR; logs are JSON lines on stderr.")
 def main(log_level: str | None) -> None:
     """salesloop: self-improving sales loops that live inside your CRM."""
@@ -35,8 +36,8 @@ def db_upgrade() -> None:
 def _add_job_commands() -> None:
     """worker, cron and demo live with the jobs they run."""
     from connector.sandbox_serve import add_serve_option
-    from jobs.commands import cron, worker
-    from jobs.demo import demo
+    from jobs.rq.commands import cron, worker
+    from jobs.tools.demo import demo
 
     for command in (worker, cron, add_serve_option(demo)):
         main.add_command(command)
@@ -53,7 +54,7 @@ _add_job_commands()
 @click.option("--deals", "deals", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of opportunities, one row per deal (delimiter and encoding detected).")
 @click.option("--mapping", "mapping", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML naming the outcome and feature columns (see jobs/backtest_mapping.py).")
+              help="TOML naming the outcome and feature columns (see jobs/tools/backtest_mapping.py).")
 @click.option("--loop", "loop", type=click.Choice(["deal_risk", "handoff", "icp", "all"]), default="deal_risk",
               show_default=True, help="Which loop's learning to try.")
 @click.option("--split", "split", type=click.Choice(["time", "cv"]), default="time", show_default=True,
@@ -65,7 +66,7 @@ _add_job_commands()
 def backtest(deals: Path, mapping: Path, loop: str, split: str, predictions: Path | None, as_json: bool,
              no_baselines: bool) -> None:
     """The loops' learning on a CSV of closed deals, checked on held-out deals."""
-    from jobs.backtest import BacktestError, command
+    from jobs.tools.backtest import BacktestError, command
 
     try:
         command(deals, mapping, as_json=as_json, baselines=not no_baselines, loop=loop, split=split,

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from jobs.backtest import BacktestError, run_backtest
+from jobs.tools.backtest import BacktestError, run_backtest
 
 MAPPING = """
 qualification = ["Budget allocated", "Champion identified"]

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-from jobs.loops.handoff_attributes import (
+from jobs.loops.handoff.attributes import (
     UNKNOWN,
     Rule,
     code_fields,

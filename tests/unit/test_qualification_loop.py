@@ -11,10 +11,10 @@ from pathlib import Path
 from crm_adapters.model import DealStatus, Entity, QualificationAnswer
 from crm_adapters.sandbox import SandboxCrm, SimulatedWorld
 from crm_adapters.sandbox._qualification import overclaimers
-from jobs.loops.handoff_model import fit
-from jobs.loops.handoff_playbook import BASELINE, apply, candidate_changes, diff_line
-from jobs.loops.handoff_postmortem import contradictions, postmortem
-from jobs.loops.handoff_signals import DealSignals
+from jobs.loops.handoff.model import fit
+from jobs.loops.handoff.playbook import BASELINE, apply, candidate_changes, diff_line
+from jobs.loops.handoff.postmortem import contradictions, postmortem
+from jobs.loops.handoff.signals import DealSignals
 from tests.factories import T0, a_deal, a_pipeline
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)

@@ -1,0 +1,175 @@
+"""Which SDR-stage signals go with won deals: a shrunk Bayesian logistic regression over closed deals.
+
+Open deals are left out (censored, not lost). Each signal's effect is a log-odds coefficient with a
+Laplace-approximation sd; a N(0, 0.5^2) prior keeps rare signals near zero, so small samples
+cannot swing the playbook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from jobs.loops.handoff.attributes import (
+    AttributeModel,
+    FieldCoding,
+    LevelEffect,
+    code_fields,
+    level_effects,
+    supported_pairs,
+)
+from jobs.loops.handoff.signals import DealSignals
+from jobs.loops.handoff_stats import LogitFit, fit_logit
+
+INTERCEPT = "intercept"
+UNCONFIRMED = "handoff:unconfirmed_pain"  # per claimed pain the BDM did not find
+DENIED = "handoff:denied_pain"  # per claimed pain the buyer explicitly denied in discovery
+COUNTS: dict[str, Callable[[DealSignals], int]] = {UNCONFIRMED: lambda d: len(d.unconfirmed_pains),
+                                                   DENIED: lambda d: len(d.denied_pains)}
+MIN_SUPPORT = 15
+MATURITY_DAYS = 42  # younger deals are left out: the ones already closed are mostly fast losses  # deals with and without a signal before it gets a column
+PRIOR_SD = 0.5
+ATTRIBUTES = ("industry", "country", "employees", "lead_source")  # deal attributes, not qualification answers
+
+
+def _binary_names(deals: Sequence[DealSignals]) -> list[str]:
+    """Present/absent signals seen with and without on at least MIN_SUPPORT deals each."""
+    counts: dict[str, int] = {}
+    for d in deals:
+        for name in d.features():
+            counts[name] = counts.get(name, 0) + 1
+    return sorted(n for n, c in counts.items() if c >= MIN_SUPPORT and len(deals) - c >= MIN_SUPPORT)
+
+
+def codings_of(deals: Sequence[DealSignals]) -> list[FieldCoding]:
+    """One reference level per categorical field (firmographics, lead source, qualification fields)."""
+    rows = [d.categories() for d in deals]
+    fields = sorted({f for r in rows for f in r})
+    return code_fields(rows, fields, min_level=MIN_SUPPORT, attributes=ATTRIBUTES)
+
+
+def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None,
+           codings: Sequence[FieldCoding] = (), pairs: Sequence[tuple[str, str]] = ()) -> tuple[np.ndarray, list[str]]:
+    """Intercept, the count columns, the 0/1 signals, one column per non-reference level, accepted pairs."""
+    if names is None:
+        names = [INTERCEPT, *COUNTS, *_binary_names(deals), *(c for f in codings for c in f.columns),
+                 *(pair_name(a, b) for a, b in pairs)]
+    index = {n: i for i, n in enumerate(names)}
+    x = np.zeros((len(deals), len(names)))
+    x[:, 0] = 1.0
+    for row, deal in enumerate(deals):
+        for name in columns_of(deal, codings, pairs):
+            if name in index:
+                x[row, index[name]] = 1.0
+        for name, count in COUNTS.items():
+            if name in index:
+                x[row, index[name]] = float(count(deal))
+    return x, list(names)
+
+
+def pair_name(a: str, b: str) -> str:
+    return f"{a} & {b}"
+
+
+def columns_of(deal: DealSignals, codings: Sequence[FieldCoding], pairs: Sequence[tuple[str, str]] = ()) -> set[str]:
+    """The deal's 0/1 columns: its signals, its coded level of each field, the pairs it has both halves of."""
+    cats = deal.categories()
+    out = deal.features() | {c.column(c.level(cats.get(c.field))) for c in codings}
+    return out | {pair_name(a, b) for a, b in pairs if a in out and b in out}
+
+
+def _codings_from(summary: Mapping[str, Any]) -> tuple[list[FieldCoding], list[tuple[str, str]]]:
+    """The codings a summary was fitted with (JSON-ready in the loop's state)."""
+    codings = [FieldCoding(f["field"], f["reference"], tuple(f["levels"]), dict(f["counts"]), f["qualification"])
+               for f in summary.get("fields", [])]
+    return codings, [(a, b) for a, b in summary.get("pairs", [])]
+
+
+def fit(deals: Sequence[DealSignals], now: datetime | None = None,
+        maturity_days: int = MATURITY_DAYS) -> dict[str, Any]:
+    """Summary per signal: effect (log-odds), sd, n with / wins with / n without, win-rate points; per
+    categorical level its effect against the rest of the deals (`levels`).
+
+    Only deals created `maturity_days` before `now` count: among young deals the closed ones are
+    mostly quick losses, which would make whatever changed recently look bad (censoring bias).
+    """
+    cutoff = now - timedelta(days=maturity_days) if now is not None else None
+    closed = [d for d in deals if d.closed and (cutoff is None or (d.created_at is not None and d.created_at <= cutoff))]
+    if len(closed) < 2 * MIN_SUPPORT:
+        return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
+    codings = codings_of(closed)
+    x, names = design(closed, codings=codings)
+    y = np.array([1.0 if d.won else 0.0 for d in closed])
+    model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
+    pairs = supported_pairs(x, y, names, model, codings, min_level=MIN_SUPPORT)
+    if pairs:
+        x, names = design(closed, codings=codings, pairs=pairs)
+        model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
+    signals = {name: _signal(x, y, model, j) for j, name in enumerate(names) if name != INTERCEPT}
+    rows = [d.categories() for d in closed]
+    contrasts = level_effects(AttributeModel(tuple(codings), tuple(pairs), model, x, y), rows)
+    return {"n": len(closed), "wins": int(y.sum()), "intercept": round(model.coef(INTERCEPT), 4),
+            "mean_p": round(float(model.predict(x).mean()), 4), "signals": signals,
+            "fields": [{"field": c.field, "reference": c.reference, "levels": list(c.levels), "counts": dict(c.counts),
+                        "qualification": c.qualification} for c in codings],
+            "pairs": [list(p) for p in pairs], "levels": [_level(e) for e in contrasts]}
+
+
+def _signal(x: np.ndarray, y: np.ndarray, model: LogitFit, j: int) -> dict[str, Any]:
+    name = model.names[j]
+    on = x[:, j] > 0
+    lo, hi = model.interval(name)
+    return {"effect": round(model.coef(name), 4), "sd": round(model.sd(name), 4), "interval": [round(lo, 4), round(hi, 4)],
+            "n_with": int(on.sum()), "wins_with": int(y[on].sum()), "n_without": int((~on).sum()),
+            "wins_without": int(y[~on].sum()),
+            "points": [round(100 * _points(x, model.mean, j, b), 2) for b in (model.coef(name), lo, hi)]}
+
+
+def _level(e: LevelEffect) -> dict[str, Any]:
+    """A level against the rest, JSON-ready, with the raw win rates in points."""
+    lo, hi = e.effect - 1.645 * e.sd, e.effect + 1.645 * e.sd
+    return {"field": e.field, "level": e.level, "effect": round(e.effect, 4), "sd": round(e.sd, 4),
+            "interval": [round(lo, 4), round(hi, 4)], "n_with": e.n_with, "wins_with": e.wins_with,
+            "n_without": e.n_without, "wins_without": e.wins_without}
+
+
+def _points(x: np.ndarray, beta: np.ndarray, j: int, value: float) -> float:
+    """Average change in P(win) when signal j is present vs absent, at coefficient `value`."""
+    b = beta.copy()
+    b[j] = value
+    with_x, without_x = x.copy(), x.copy()
+    with_x[:, j], without_x[:, j] = 1.0, 0.0
+    if j in (1, 2):  # the count columns: one more unconfirmed / denied pain than now
+        with_x[:, j] = x[:, j] + 1.0
+        without_x[:, j] = x[:, j]
+    p1 = 1 / (1 + np.exp(-(with_x @ b)))
+    p0 = 1 / (1 + np.exp(-(without_x @ b)))
+    return float((p1 - p0).mean())
+
+
+def decisive_z(k: int, alpha: float = 0.05) -> float:
+    """One-sided z a signal must clear when k signals are looked at (Bonferroni), at least 3."""
+    return max(3.0, float(stats.norm.ppf(1.0 - alpha / max(k, 1))))
+
+
+def contribution(summary: Mapping[str, Any], deal: DealSignals) -> list[tuple[str, float]]:
+    """How each present signal moved this deal's predicted log-odds (largest first)."""
+    signals = summary.get("signals", {})
+    codings, pairs = _codings_from(summary)
+    moves = [(name, float(signals[name]["effect"])) for name in columns_of(deal, codings, pairs) if name in signals]
+    for name, count in COUNTS.items():
+        if count(deal) and name in signals:
+            moves.append((name, float(signals[name]["effect"]) * count(deal)))
+    return sorted(moves, key=lambda m: -abs(m[1]))
+
+
+def predicted(summary: Mapping[str, Any], deal: DealSignals) -> float | None:
+    """P(win) the model gives the deal from its SDR-stage signals."""
+    if "intercept" not in summary:
+        return None
+    z = summary["intercept"] + sum(effect for _, effect in contribution(summary, deal))
+    return float(1 / (1 + np.exp(-z)))
