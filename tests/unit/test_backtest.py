@@ -122,7 +122,10 @@ def test_too_few_outcomes_are_refused(tmp_path: Path) -> None:
 def test_shipped_mappings_parse() -> None:
     folder = Path(__file__).resolve().parents[2] / "jobs" / "tools" / "backtest_mappings"
     mappings = {p.stem: load_mapping(p) for p in folder.glob("*.toml")}
-    assert set(mappings) == {"ibm-sales-win-loss", "maven-crm-sales-opportunities"}
+    assert set(mappings) >= {"ibm-sales-win-loss", "maven-crm-sales-opportunities", "uci-bank-marketing"}
+    bank = mappings["uci-bank-marketing"]
+    assert "duration" not in bank.columns() and bank.row_order and bank.id is None  # duration leaks the outcome
+    assert mappings["ibm-sales-win-loss"].id is None  # its opportunity numbers repeat
     ibm = mappings["ibm-sales-win-loss"]
     assert not ibm.stage_timing and not any("Days" in c or "Ratio" in c or "Stage" in c for c in ibm.columns())
     assert "close_value" not in mappings["maven-crm-sales-opportunities"].columns()
