@@ -123,3 +123,14 @@ def test_the_report_prints_proposals_and_their_held_out_check(tmp_path: Path) ->
     assert run.exit_code == 0, run.output
     assert "require Budget allocated = Yes" in run.output and "Evidence on the training part" in run.output
     assert "delimiter ';'" in run.output and "ROC AUC" in run.output
+
+
+def test_the_crm_export_templates_parse_and_name_their_crms_columns() -> None:
+    from jobs.tools.backtest_mapping import load_mapping
+
+    folder = Path(__file__).resolve().parents[2] / "jobs" / "tools" / "backtest_mappings" / "templates"
+    hubspot = load_mapping(folder / "hubspot-deals-export.toml")
+    salesforce = load_mapping(folder / "salesforce-opportunities-export.toml")
+    assert (hubspot.id, hubspot.outcome, hubspot.closed) == ("Record ID", "Deal Stage", "Close Date")
+    assert (salesforce.id, salesforce.outcome, salesforce.closed) == ("Id", "StageName", "CloseDate")
+    assert salesforce.joins[0].on == "AccountId" and "Budget_Allocated__c" in salesforce.qualification
