@@ -116,3 +116,22 @@ def test_the_sandbox_store_keeps_the_answers(tmp_path: Path) -> None:
     crm.upsert([deal])
     read = [r for b in crm.read_changes(Entity.DEAL, since=None) for r in b.records]
     assert read[0].qualification == deal.qualification
+
+
+def test_handoff_texts_about_fields_pass_the_quality_gate() -> None:
+    """On a ~1,200-deal org with qualification fields, every handoff text (post-mortems naming contradicted
+    fields, proposals worded in the fields' labels) passes the real gate."""
+    from crm_adapters.sandbox import load_scenario, simulate
+    from jobs.engine.quality import GateStatus, generated_texts
+    from jobs.loops.decision import ActionKind
+    from jobs.loops.handoff import loop as handoff
+    from tests.unit.test_loop_texts_gate import _gated
+
+    org = simulate(load_scenario("qualification").scaled(1200), seed=7)
+    snapshot, now = org.snapshot(), org.now
+    decisions = handoff.decide(snapshot, handoff.learn(snapshot, None, now).state, now)
+    texted = [d for d in decisions if generated_texts(d)]
+    notes = [d.payload["body"] for d in texted if d.kind is ActionKind.CREATE_NOTE]
+    assert any("after discovery Budget confirmed in discovery is No" in body for body in notes)
+    blocked = [(d.key, r.reason) for d in texted if (r := _gated(snapshot, now, decisions, d)).status is GateStatus.BLOCKED]
+    assert blocked == []
