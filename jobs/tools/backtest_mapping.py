@@ -117,7 +117,7 @@ def load_mapping(path: Path) -> DealMapping:
     except tomllib.TOMLDecodeError as exc:
         raise BacktestError(f"mapping file {path} is not valid TOML: {exc}") from exc
     problems = _problems(raw)
-    outcome = raw.get("outcome") if isinstance(raw.get("outcome"), dict) else {}
+    outcome: dict[str, Any] = raw["outcome"] if isinstance(raw.get("outcome"), dict) else {}
     joins, join_problems = _joins(raw.get("join", []))
     problems += join_problems
     if problems:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped]
 
 from jobs.loops.handoff_stats import LEVEL, Beta, LogitFit, difference, fit_logit
 
