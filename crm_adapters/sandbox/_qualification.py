@@ -114,11 +114,12 @@ def draw_qualification(fields: Sequence[QualField], noise: QualNoise, rng: np.ra
 
 
 def field_rules_mask(rules: Sequence[Mapping[str, str]], recorded: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    """Leads a playbook's field rules disqualify: a 'require' not met, or a 'disqualify' level recorded."""
+    """Leads a playbook's field rules disqualify: a 'require' not met, or a 'disqualify' level recorded
+    ('qualify' only tells SDRs not to hold such deals back, which no disqualification models)."""
     out = np.zeros(n, dtype=bool)
     for rule in rules:
         values = recorded.get(rule["field"])
-        if values is None:
+        if values is None or rule["op"] == "qualify":
             continue
         level = np.where(values == "", UNKNOWN, values)
         out |= (level != rule["level"]) if rule["op"] == "require" else (level == rule["level"])

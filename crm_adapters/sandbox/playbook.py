@@ -22,7 +22,7 @@ class Playbook:
     disqualify: tuple[Rule, ...] = ()
     verify_pains: bool = False
     weights: Mapping[str, float] = field(default_factory=dict)
-    field_rules: tuple[Mapping[str, str], ...] = ()  # {op: require | disqualify, field: label, level}
+    field_rules: tuple[Mapping[str, str], ...] = ()  # {op: require | qualify | disqualify, field: label, level}
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | Playbook | None) -> Playbook:
@@ -73,8 +73,8 @@ def _ids(values: Any, vocab: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def _field_rule(raw: Any) -> Mapping[str, str]:
     if (not isinstance(raw, Mapping) or set(raw) != {"op", "field", "level"}
-            or raw["op"] not in ("require", "disqualify")):
-        raise ValueError(f"a field rule is {{'op': 'require' | 'disqualify', 'field', 'level'}}, got {raw!r}")
+            or raw["op"] not in ("require", "qualify", "disqualify")):
+        raise ValueError(f"a field rule is {{'op': 'require' | 'qualify' | 'disqualify', 'field', 'level'}}, got {raw!r}")
     return {k: str(v) for k, v in raw.items()}
 
 

@@ -4,6 +4,7 @@ names the claims discovery contradicted."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +59,19 @@ def test_the_loop_proposes_one_rule_per_planted_field_in_the_crm_labels() -> Non
     book = apply(BASELINE, changes, 1)
     assert len(book["field_rules"]) == 2
     assert not [c for c in candidate_changes(summary, book) if c["op"] == "field_rule"]  # nothing proposed twice
+
+
+def test_a_fact_field_gives_a_treat_as_qualified_rule() -> None:
+    rnd = random.Random(5)
+    deals = []
+    for d in signals(900, seed=5):
+        upsell = rnd.random() < 0.3
+        won = DealStatus.WON if rnd.random() < (0.7 if upsell else 0.3) else DealStatus.LOST
+        answers = (*d.qualification, QualificationAnswer(label="Up-sell", level="Yes" if upsell else "No", item="upsell"))
+        deals.append(dataclasses.replace(d, status=won, qualification=answers))
+    changes = candidate_changes(fit(deals, T0 + timedelta(days=365)), BASELINE)
+    lines = [diff_line(c) for c in changes if c["op"] == "field_rule" and c["rule"]["field"] == "Up-sell"]
+    assert len(lines) == 1 and lines[0].startswith("treat Up-sell = Yes deals as qualified")
 
 
 def test_levels_are_judged_against_all_the_other_deals() -> None:

@@ -34,6 +34,7 @@ MIN_SUPPORT = 15
 MATURITY_DAYS = 42  # younger deals are left out: the ones already closed are mostly fast losses  # deals with and without a signal before it gets a column
 PRIOR_SD = 0.5
 ATTRIBUTES = ("industry", "country", "employees", "lead_source")  # deal attributes, not qualification answers
+FACT_ITEMS = ("upsell",)  # qualification fields that record a fact about the deal: "treat ... as qualified"
 
 
 def _binary_names(deals: Sequence[DealSignals]) -> list[str]:
@@ -49,7 +50,8 @@ def codings_of(deals: Sequence[DealSignals]) -> list[FieldCoding]:
     """One reference level per categorical field (firmographics, lead source, qualification fields)."""
     rows = [d.categories() for d in deals]
     fields = sorted({f for r in rows for f in r})
-    return code_fields(rows, fields, min_level=MIN_SUPPORT, attributes=ATTRIBUTES)
+    facts = {a.label for d in deals for a in d.qualification if a.item in FACT_ITEMS}
+    return code_fields(rows, fields, min_level=MIN_SUPPORT, attributes=(*ATTRIBUTES, *sorted(facts)))
 
 
 def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None,

@@ -16,7 +16,8 @@ from typing import Any
 from jobs.loops.handoff.attributes import OTHER, UNKNOWN, Rule
 
 MIN_FIELD_EFFECT = 0.25  # log-odds a level must move against the rest to be worth a rule
-_BANDS = {"<50": ("<", 50), "2000+": (">=", 2000)}  # employee bands a single disqualify rule can express
+_BANDS = {"<50": ("<", 50), "2000+": (">=", 2000)}
+FIRMOGRAPHIC = ("industry", "country", "employees", "lead_source")  # fields the playbook's disqualify rules know  # employee bands a single disqualify rule can express
 
 
 def attribute_rule(field: str, level: str) -> dict[str, Any] | None:
@@ -50,14 +51,22 @@ def _change(e: Mapping[str, Any], qualification: bool, playbook: Mapping[str, An
     effect, z = float(e["effect"]), float(e["effect"]) / max(float(e["sd"]), 1e-9)
     if e["level"] == OTHER or abs(z) < z_needed or abs(effect) < MIN_FIELD_EFFECT:
         return None
+    if not qualification and e["field"] not in FIRMOGRAPHIC:  # a fact (up-sell): favour the better level only
+        return _field_change("qualify", e, z, playbook) if effect > 0 else None
     if not qualification:
         rule = attribute_rule(e["field"], e["level"]) if effect < 0 else None
         if rule is None or rule in playbook.get("disqualify", []):
             return None
         return _make("disqualify", f"{e['field']}:{e['level']}", e, abs(z), rule=rule)
-    if (effect > 0 and e["level"] == UNKNOWN) or any(r["field"] == e["field"] for r in playbook.get("field_rules", [])):
+    return _field_change("require" if effect > 0 else "disqualify", e, z, playbook)
+
+
+def _field_change(op: str, e: Mapping[str, Any], z: float, playbook: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A rule on a CRM field in its own labels; one per field, never on the level 'unknown' as a requirement."""
+    if (op != "disqualify" and e["level"] in (UNKNOWN, OTHER)) or any(
+            r["field"] == e["field"] for r in playbook.get("field_rules", [])):
         return None  # one rule per qualification field: a second level would contradict or repeat the first
-    field_rule = {"op": "require" if effect > 0 else "disqualify", "field": e["field"], "level": e["level"]}
+    field_rule = {"op": op, "field": e["field"], "level": e["level"]}
     return _make("field_rule", Rule(field_rule["op"], e["field"], e["level"]).text, e, abs(z), rule=field_rule)
 
 
