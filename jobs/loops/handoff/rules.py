@@ -32,24 +32,40 @@ def attribute_rule(field: str, level: str) -> dict[str, Any] | None:
 
 def field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any], z_needed: float) -> list[dict[str, Any]]:
     """At most one change per categorical field: its strongest level beyond doubt, not already in the playbook."""
+    return one_per_field([c for c in field_candidates(summary, playbook) if c["z"] >= z_needed])
+
+
+def field_candidates(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every level whose effect against the rest is big enough to matter, as the change it asks for (with
+    its effect, sd and z): the decision rule judges the evidence, then `one_per_field` keeps one per field."""
     qualifying = {f["field"]: f["qualification"] for f in summary.get("fields", [])}
-    best: dict[str, dict[str, Any]] = {}
+    out = []
     for e in summary.get("levels", []):
-        change = _change(e, qualifying.get(e["field"], True), playbook, z_needed)
-        if change is not None and (e["field"] not in best or _rank(change) > _rank(best[e["field"]])):
-            best[e["field"]] = change
+        change = _change(e, qualifying.get(e["field"], True), playbook)
+        if change is not None:
+            out.append(change)
+    return out
+
+
+def one_per_field(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The strongest change per field (z, or the e-value when the decision rule gives one)."""
+    best: dict[str, dict[str, Any]] = {}
+    for c in changes:
+        field = c["signal"].split("=", 1)[0]
+        if field not in best or _rank(c) > _rank(best[field]):
+            best[field] = c
     return list(best.values())
 
 
 def _rank(change: Mapping[str, Any]) -> tuple[float, bool]:
     """Strongest first; on a tie (the two levels of a yes/no field) the disqualify wording wins."""
-    return round(float(change["z"]), 1), change["op"] == "disqualify" or change["rule"].get("op") == "disqualify"
+    strength = float(change.get("e_value", change["z"]))
+    return round(strength, 1), change["op"] == "disqualify" or change["rule"].get("op") == "disqualify"
 
 
-def _change(e: Mapping[str, Any], qualification: bool, playbook: Mapping[str, Any],
-            z_needed: float) -> dict[str, Any] | None:
+def _change(e: Mapping[str, Any], qualification: bool, playbook: Mapping[str, Any]) -> dict[str, Any] | None:
     effect, z = float(e["effect"]), float(e["effect"]) / max(float(e["sd"]), 1e-9)
-    if e["level"] == OTHER or abs(z) < z_needed or abs(effect) < MIN_FIELD_EFFECT:
+    if e["level"] == OTHER or abs(effect) < MIN_FIELD_EFFECT:
         return None
     if not qualification and e["field"] not in FIRMOGRAPHIC:  # a fact (up-sell): favour the better level only
         return _field_change("qualify", e, z, playbook) if effect > 0 else None
@@ -77,7 +93,7 @@ def _make(op: str, target: str, e: Mapping[str, Any], z: float, **extra: Any) ->
     base = min(max(rate_without if rate_without is not None else 0.5, 0.01), 0.99)
     points = [round(100 * (_shift(base, b) - base), 2) for b in (e["effect"], *e["interval"])]
     return {"op": op, "target": target, "signal": f"{e['field']}={e['level']}", "z": round(z, 2), "n": int(e["n_with"]),
-            "effect": e["effect"], "interval": e["interval"], "points": points,
+            "effect": e["effect"], "sd": e["sd"], "interval": e["interval"], "points": points,
             "win_rate_with": None if rate_with is None else round(rate_with, 4),
             "win_rate_without": None if rate_without is None else round(rate_without, 4), **extra}
 
