@@ -53,7 +53,7 @@ def planted_field_rules(world: SimulatedWorld) -> dict[str, set[tuple[str, str]]
         if len(set(effects.values())) < 2:
             continue
         best, worst = max(effects.values()), min(effects.values())
-        out[f.label] = {("require", lv) for lv, e in effects.items() if e == best} | {
+        out[f.label] = {(op, lv) for lv, e in effects.items() if e == best for op in ("require", "qualify")} | {
             ("disqualify", lv) for lv, e in effects.items() if e == worst}
     return out
 
