@@ -62,11 +62,13 @@ def main() -> None:
                         help="the folder of the public data sets (default: ../shared/data next to the checkout)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: IBM,Bank,Maven")
+    parser.add_argument("--splits", default="time,cv", help="comma-separated: time,cv")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
     print(f"{'data':<6} {'split':<5} {'model':<26} {'AUC':>6} {'Brier':>6} {'cal.err':>7}")
-    for name in SETS:
-        for split in ("time", "cv"):
+    for name in args.sets.split(","):
+        for split in args.splits.split(","):
             f = one(args.data, name, split, args.folds, args.repeats)
             figures[f"{name} {split}"] = f
             for m, v in f["models"].items():
