@@ -56,6 +56,7 @@ class ChainReport:
     approvals: proposals.ReadBack = field(default_factory=proposals.ReadBack)
     drift: list[dict[str, Any]] = field(default_factory=list)
     status: str = "done"
+    writes_waiting: int = 0  # CRM writes this run left unsent (they go out with a later run)
 
 
 @dataclass
@@ -88,6 +89,7 @@ def run_chain(
     crm = crm or adapter_for(installation, store=store, settings=settings, redis=redis)
     try:
         _steps(store, installation, crm, options, now, report)
+        settle(store, report)
     except CrmAuthError as exc:
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
         with store.session() as session:
@@ -131,6 +133,30 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             "job_id": options.job_id, "loops": sorted(report.loops), "sent": report.outbox.sent,
             "synced": report.sync.total if report.sync else 0,
         })
+
+
+def settle(store: Store, report: ChainReport) -> None:
+    """A run that left writes behind is not "done": it says how many wait, or that some were given up."""
+    with store.session() as session:
+        report.writes_waiting = outbox.waiting(session, report.installation_id)["waiting"]
+    if report.status != "done":
+        return
+    if report.writes_waiting:
+        report.status = "done_with_pending_writes"
+    elif report.outbox.dead:
+        report.status = "done_with_failed_writes"
+
+
+def status_in_words(status: str, writes_waiting: int, given_up: int = 0) -> str:
+    """The run's outcome for a person (the demo, the job result, the admin page)."""
+    words = {
+        "done": "done: every write reached the CRM",
+        "done_with_pending_writes": f"done, but {writes_waiting} writes are not in the CRM yet; the next run sends them",
+        "done_with_failed_writes": f"done, but {given_up} writes were given up; retry them on the admin status page",
+        "needs_reauth": f"stopped: the CRM connection must be renewed; {writes_waiting} writes wait and are sent after the reconnect",
+        "uninstalled": "stopped: the app was uninstalled from the CRM",
+    }
+    return words.get(status, status)
 
 
 def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxReport:
