@@ -206,26 +206,27 @@ def run_loops(
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
-            _record(store, installation_id, name, states[name], result, now, run_ids[name], snapshot, report)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report)
         _finish(store, run_ids[name], "failed" if result.error else "done", report)
         reports[name] = report
     return reports
 
 
 def _record(
-    store: Store, installation_id: str, name: str, state: dict[str, Any] | None, result: Computed, now: datetime,
-    run_id: str, snapshot: Snapshot, report: LoopReport,
+    store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
+    report: LoopReport,
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
     if learned is not None:
         report.metrics = dict(learned.metrics)
-        if state is None or learned.state != state:
-            with store.session() as session:
-                saved = versions.save(session, installation_id, name, learned.state, learned.metrics)
+        data = versions.snapshot_digest(snapshot)
+        with store.session() as session:
+            if not versions.unchanged(versions.active(session, installation_id, name), learned.state, data):
+                saved = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
                 inst.audit(session, installation_id, f"loop:{name}", "model:new_version",
                            {"version": saved.version, "metrics": _small(learned.metrics)})
-            report.version, report.learned = versions.label(saved), True
+                report.version, report.learned = versions.label(saved), True
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)
