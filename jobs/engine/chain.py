@@ -87,16 +87,29 @@ def run_chain(
             report.status = f"skipped: installation is {installation.status}"
             return report
     crm = crm or adapter_for(installation, store=store, settings=settings, redis=redis)
+    started = datetime.now(UTC)
     try:
         _steps(store, installation, crm, options, now, report)
         settle(store, report)
     except CrmAuthError as exc:
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
         with store.session() as session:
-            inst.set_status(session, installation_id, status, f"{type(exc).__name__}: {str(exc)[:200]}")
+            if not _reconnected_since(session, installation_id, started):  # a fresh grant is not undone by an old one
+                inst.set_status(session, installation_id, status, f"{type(exc).__name__}: {str(exc)[:200]}")
         report.status = str(status)
         raise
     return report
+
+
+def _reconnected_since(session: Any, installation_id: str, since: datetime) -> bool:
+    """The admin connected the app again while this run was failing on the old grant."""
+    from sqlalchemy import select
+
+    from connector.store.tables import AuditEntry
+
+    return session.execute(select(AuditEntry.id).where(
+        AuditEntry.installation_id == installation_id, AuditEntry.action == "installed", AuditEntry.at >= since,
+    ).limit(1)).first() is not None
 
 
 def _steps(store: Store, installation: Installation, crm: CrmPort, options: Options, now: datetime, report: ChainReport) -> None:

@@ -4,6 +4,7 @@ write whose job was killed at every attempt is given up visibly, with its reason
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
@@ -97,3 +98,26 @@ def test_a_run_that_left_writes_behind_is_not_done(store: Store) -> None:
     report = ChainReport(iid)
     settle(store, report)
     assert (report.status, report.writes_waiting) == ("done", 0)
+
+
+def test_a_reconnect_while_a_run_fails_on_the_old_grant_is_not_undone(store: Store, now: datetime) -> None:
+    from connector.settings import Settings
+    from connector.store import installations as inst
+    from connector.store.crypto import TokenCipher
+    from jobs.engine.chain import Options, run_chain
+
+    iid = _queue(store, 2)
+    cipher = TokenCipher.from_key_text(Settings(testing=True).token_encryption_key)
+
+    class ReconnectedMeanwhile(FaultyCrm):
+        def write_fields(self, updates: Sequence[FieldUpdate]) -> WriteResult:
+            with store.session() as s:  # the admin connects again while this call fails on the old grant
+                inst.upsert(s, cipher, crm="sandbox", tenant_id="t1", tokens={"access_token": "new"})
+            raise CrmAuthError("refresh token revoked")
+
+    with pytest.raises(CrmAuthError):
+        run_chain(store, iid, settings=Settings(testing=True), now=now, crm=ReconnectedMeanwhile(),
+                  options=Options(sync=False, learn=False, decide=False))
+    with store.session() as s:
+        assert inst.get(s, iid).status == "active"
+        assert outbox.waiting(s, iid) == {"waiting": 2, "given_up": 0}
