@@ -39,11 +39,12 @@ bp = Blueprint("oauth", __name__)
 
 # Exactly what the adapters call (hubspot research §1.2): deals and companies read/write for
 # our fields, contacts read/write because HubSpot gates engagements (tasks, notes, calls) on
-# them, owners for users, schemas write to create our property group and properties.
+# them, owners for users, sales-email-read for email bodies (the NLP reads them), schemas write to
+# create our property group and properties. Must equal requiredScopes in ui_extensions/hubspot's app-hsmeta.json.
 HUBSPOT_SCOPES = (
     "oauth", "crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.companies.read",
     "crm.objects.companies.write", "crm.objects.contacts.read", "crm.objects.contacts.write",
-    "crm.objects.owners.read", "crm.schemas.deals.write", "crm.schemas.companies.write",
+    "crm.objects.owners.read", "sales-email-read", "crm.schemas.deals.write", "crm.schemas.companies.write",
 )
 SALESFORCE_SCOPES = ("api", "refresh_token", "id")
 _MY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(--[a-z0-9-]+)?(\.sandbox)?\.my\.salesforce\.com$")
