@@ -324,6 +324,9 @@ class Portal:
 
     def check_value(self, otype: str, name: str, value: Any) -> str | None:
         """Why HubSpot would refuse this value for a custom property (None: fine)."""
+        if name == "hubspot_owner_id" and value not in (None, "") and (
+                not str(value).isdigit() or int(value) not in self.owners):
+            return f"{value!r} is not a valid owner id"  # HubSpot checks owners (research §4.8: the owner `id`)
         prop = self.properties[otype].get(name)
         if prop is None or value in (None, ""):
             return None

@@ -285,10 +285,14 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
 
     @route("/crm/v4/objects/<from_type>/<int:oid>/associations/<to_type>", ["GET"])
     def assoc_page(portal: Portal, from_type: str, oid: int, to_type: str) -> Any:
-        found = portal.associations(_otype(from_type), oid, _otype(to_type))
-        return {"results": [{"toObjectId": tid, "associationTypes": [{"category": c, "typeId": t, "label": lab}
-                                                                     for c, t, lab in specs]}
-                            for tid, specs in sorted(found.items())]}
+        found = sorted(portal.associations(_otype(from_type), oid, _otype(to_type)).items())
+        limit, after = min(int(request.args.get("limit", 500)), 500), int(request.args.get("after") or 0)
+        body: dict[str, Any] = {"results": [
+            {"toObjectId": tid, "associationTypes": [{"category": c, "typeId": t, "label": lab} for c, t, lab in specs]}
+            for tid, specs in found[after:after + limit]]}
+        if after + limit < len(found):  # pages of at most 500 (research §4.3)
+            body["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
+        return body
 
     @route("/crm/v4/associations/<from_type>/<to_type>/labels", ["GET"])
     def assoc_labels(portal: Portal, from_type: str, to_type: str) -> Any:

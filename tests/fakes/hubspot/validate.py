@@ -30,6 +30,7 @@ def property_errors(portal: Portal, otype: str, props: dict[str, Any]) -> list[d
         why = portal.check_value(otype, name, value)
         if why:
             out.append({"isValid": False, "message": why, "error": "INVALID_OPTION" if "allowed options" in why
+                        else "INVALID_OWNER_ID" if "owner" in why
                         else "INVALID_INTEGER" if "number" in why else "INVALID_VALUE", "name": name})
     return out
 

@@ -73,6 +73,7 @@ class Injected:
     body: Any
     times: int = 1
     method: str | None = None
+    after: bool = False  # True: do the work, then answer this instead (a response lost after the write)
 
 
 @dataclass

@@ -3,6 +3,7 @@ so tests hand it a requests.Session whose `verify` is the CA bundle."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -50,7 +51,9 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
         if not internal:
             org.calls.append((request.method, request.full_path))
         injected = _take_injected(org)
-        if injected is not None:
+        if injected is not None and injected.after:
+            request.environ["sf.lost"] = injected
+        elif injected is not None:
             return jsonify(injected.body), injected.status
         auth = request.headers.get("Authorization", "")
         user = org.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
@@ -70,6 +73,9 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
     @app.after_request
     def _usage(resp: Any) -> Any:
         org: FakeOrg = app.config["ORG"]
+        lost = request.environ.get("sf.lost")
+        if lost is not None:  # the work is done; the caller sees only the injected answer
+            resp = app.response_class(json.dumps(lost.body), status=lost.status, mimetype="application/json")
         resp.headers["Date"] = http_date(org.clock())  # the org's clock, so tests control "now" end to end
         if request.path.startswith("/services/data/v"):
             resp.headers["Sforce-Limit-Info"] = f"api-usage={org.api_used}/{org.api_max}"
