@@ -12,7 +12,7 @@ from crm_adapters.model import Entity
 from crm_adapters.port import Cursor
 from tests.factories import a_deal, a_pipeline
 from tests.fakes.hubspot.harness import HubSpotHarness, hubspot_harness
-from tests.fakes.salesforce.fixtures import add_default_stages, adapter_for
+from tests.fakes.salesforce.fixtures import adapter_for, add_default_stages
 from tests.fakes.salesforce.org import FakeOrg
 from tests.fakes.salesforce.server import FakeSalesforce, shared_fake
 

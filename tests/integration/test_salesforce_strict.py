@@ -14,7 +14,7 @@ from crm_adapters.salesforce._collections import paired
 from crm_adapters.salesforce._mapping import APP_FIELD_NAMES, TASK_KEY
 from crm_adapters.salesforce.adapter import SalesforceAdapter
 from crm_adapters.writes import AppField, FieldUpdate, TaskDraft
-from tests.fakes.salesforce.fixtures import add_default_stages, adapter_for
+from tests.fakes.salesforce.fixtures import adapter_for, add_default_stages
 from tests.fakes.salesforce.org import FakeOrg, Injected
 from tests.fakes.salesforce.server import LIMIT, FakeSalesforce, shared_fake
 
