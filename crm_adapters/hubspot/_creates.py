@@ -57,8 +57,10 @@ class Creates:
             body = {"filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "IN",
                                                    "values": list(keys[i:i + KEYS_PER_SEARCH])}]}],
                     "properties": [KEY_PROPERTY], "limit": 200, "after": "0"}
-            resp = self.client.call(f"search:{otype}", lambda api, body=body: api("crm.objects.search_api").do_search(
-                otype, public_object_search_request=body), bucket=SEARCH)
+            def run(api: Any, body: dict[str, Any] = body) -> Any:
+                return api("crm.objects.search_api").do_search(otype, public_object_search_request=body)
+
+            resp = self.client.call(f"search:{otype}", run, bucket=SEARCH)
             for obj in resp.results or []:
                 found.setdefault(str(obj.properties.get(KEY_PROPERTY, "")), str(obj.id))
         return {k: found[k] for k in keys if k in found}

@@ -53,7 +53,7 @@ def code_of(err: BaseException) -> str:
     return error_code(cause) if isinstance(cause, SalesforceError) else ""
 
 
-def errors_of(exc: BaseException) -> list[dict[str, Any]]:
+def errors_of(exc: BaseException | None) -> list[dict[str, Any]]:
     """Every error of a Salesforce error body (`[{message, errorCode, fields}]`)."""
     content: Any = getattr(exc, "content", None)
     return [e for e in content if isinstance(e, dict)] if isinstance(content, list) else []
