@@ -23,7 +23,6 @@ from flask import (
 from sqlalchemy import func, select
 
 from connector.admin import auth, charts, readouts
-from connector.oauth import HUBSPOT_SCOPES, SALESFORCE_SCOPES
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.tables import (
@@ -35,6 +34,8 @@ from connector.store.tables import (
     Proposal,
     SyncCursor,
 )
+from crm_adapters.hubspot import oauth as hs_oauth
+from crm_adapters.salesforce import oauth as sf_oauth
 from crm_adapters.writes import APP_FIELDS
 from jobs.engine import policy
 
@@ -42,7 +43,7 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 admin.before_request(auth.check_csrf)
 
 LOOP_NAMES = ("deal_risk", "handoff", "discovery", "objections", "sequences", "icp")
-SCOPES = {"hubspot": list(HUBSPOT_SCOPES), "salesforce": list(SALESFORCE_SCOPES)}
+SCOPES = {"hubspot": list(hs_oauth.SCOPES), "salesforce": list(sf_oauth.SCOPES)}
 
 
 def _store() -> Store:
