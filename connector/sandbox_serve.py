@@ -51,7 +51,7 @@ def open_demo(installation_id: str, settings: Settings | None = None) -> tuple[S
     from jobs.adapters import SANDBOX_URL_KEY
 
     settings = settings or Settings.from_env()
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     with store.session() as s:
         row = inst.get(s, installation_id)
         url, tenant = (row.settings or {}).get(SANDBOX_URL_KEY), row.tenant_id
@@ -107,7 +107,7 @@ def serve_latest_demo(*, port: int, echo: Callable[[str], None] = print) -> None
     from jobs.tools.demo import TENANT
 
     settings = Settings.from_env()
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     with store.session() as s:
         row = inst.find(s, "sandbox", TENANT)
         installation_id = row.id if row is not None else None

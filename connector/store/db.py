@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,10 +22,8 @@ class SchemaError(RuntimeError):
 
 
 def default_database_url() -> str:
-    """The embedded default: a SQLite file under ./var (created on first use)."""
-    path = Path(os.environ.get("SALESLOOP_HOME", "var")) / "salesloop.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path.resolve()}"
+    """The embedded default: a SQLite file under ./var (Settings.store_url names the one under SALESLOOP_HOME)."""
+    return f"sqlite:///{(Path('var') / 'salesloop.db').resolve()}"
 
 
 def normalise_url(url: str) -> str:
@@ -40,6 +37,9 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str | None = None) -> Engine:
     url = normalise_url(url or default_database_url())
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)  # the embedded file, created on first use
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,7 +68,7 @@ class Options:
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
     job_id: str | None = None
-    workers: int | None = None  # processes for the loops' learn/decide (None: SALESLOOP_LOOP_WORKERS or the cores)
+    workers: int | None = None  # processes for the loops' learn/decide (None: settings.loop_workers, else the cores)
     progress: Progress | None = None
     on_step: Callable[[str], None] | None = None
 
@@ -79,6 +79,8 @@ def run_chain(
 ) -> ChainReport:
     """Run one tenant's chain; a dead grant marks the installation needs_reauth and is re-raised."""
     options = options or Options()
+    if options.workers is None and settings.loop_workers:
+        options = replace(options, workers=settings.loop_workers)
     report = ChainReport(installation_id)
     with store.session() as session:
         installation = inst.get(session, installation_id)

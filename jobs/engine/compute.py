@@ -109,10 +109,7 @@ def _child(run_unit: Callable[[list[str]], dict[str, Computed]], unit: list[str]
 
 
 def default_workers() -> int:
-    """SALESLOOP_LOOP_WORKERS, else the cores this process may use (at most 4)."""
-    raw = os.environ.get("SALESLOOP_LOOP_WORKERS")
-    if raw:
-        return max(1, int(raw))
+    """The cores this process may use (at most 4); Settings.loop_workers (SALESLOOP_LOOP_WORKERS) overrides it."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

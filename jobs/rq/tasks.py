@@ -9,7 +9,6 @@ retry; so does any other error that retrying cannot fix.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -32,7 +31,7 @@ logger = logging.getLogger(__name__)
 def _context() -> tuple[Settings, Store]:
     """The worker's composition root: settings from the environment, the store at its schema."""
     settings = Settings.from_env()
-    return settings, Store.connect(settings.database_url, upgrade=False)
+    return settings, Store.connect(settings.store_url, upgrade=False)
 
 
 def _redis() -> Any:
@@ -42,10 +41,6 @@ def _redis() -> Any:
     from redis import Redis
 
     return Redis.from_url(settings.redis_url)
-
-
-def _lock_ttl() -> float:
-    return float(os.environ.get("SALESLOOP_LOCK_TTL", "30"))
 
 
 def _job_id() -> str | None:
@@ -64,7 +59,7 @@ def _run(installation_id: str, options: Options) -> dict[str, Any]:
         return _execute(store, settings, installation_id, options, now, None)
     from jobs.rq.locks import tenant_lock
 
-    with tenant_lock(conn, installation_id, ttl=_lock_ttl(), wait=float(os.environ.get("SALESLOOP_LOCK_WAIT", "120"))):
+    with tenant_lock(conn, installation_id, ttl=settings.lock_ttl_s, wait=settings.lock_wait_s):
         return _execute(store, settings, installation_id, options, now, conn)
 
 

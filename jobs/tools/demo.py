@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -69,9 +68,9 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
 
     started = time.monotonic()
     settings = Settings.from_env()
-    home = Path(os.environ.get("SALESLOOP_HOME", "var")).resolve()
+    home = Path(settings.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     timings: dict[str, float] = {}
 
     with console.status("simulating the sales org..."):
