@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connector.store import Store
 from connector.store.tables import OutboxItem, Proposal
-from crm_adapters.errors import CrmAuthError, CrmError, CrmRateLimited
+from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import TaskClosure, WriteResult
@@ -91,9 +91,9 @@ def _send(store: Store, crm: CrmPort, batch: Sequence[tuple[str, TaskClosure]], 
     except CrmAuthError:
         raise
     except CrmError as exc:
-        daily = isinstance(exc, CrmRateLimited) and exc.daily
+        daily = isinstance(exc, CrmBudgetExhausted)
         if daily:
-            report.stopped = f"daily API budget exhausted: {exc}"[:300]
+            report.stopped = exc.stop_note()
         verdict = ("failed" if exc.retryable or daily else "dead", f"{type(exc).__name__}: {str(exc)[:300]}")
         _mark(store, batch, lambda _rid: verdict, report, count=not daily)
         logger.warning("closing %d CRM tasks failed: %s", len(batch), type(exc).__name__)
