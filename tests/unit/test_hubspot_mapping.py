@@ -9,9 +9,10 @@ import pytest
 import responses
 
 from crm_adapters.auth import Tokens
-from crm_adapters.errors import , CrmBudgetExhausted
+from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmNotFound,
     CrmPermissionError,
     CrmRateLimited,
