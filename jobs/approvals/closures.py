@@ -31,7 +31,7 @@ APPROVED_NOTE = "approved in salesloop"
 
 
 def key_for(proposal_id: str) -> str:
-    return f"{KIND}:{proposal_id}"
+    return outbox.key(KIND, proposal_id)
 
 
 def queue(session: Session, row: Proposal) -> OutboxItem | None:
@@ -77,7 +77,7 @@ def _ready(session: Session, installation_id: str) -> list[tuple[str, TaskClosur
 
 def _task_dead(session: Session, proposal: Proposal) -> bool:
     """The outbox row that was to create this proposal's task gave up (so no task will ever exist)."""
-    keys = (f"approval:{proposal.fingerprint}:{proposal.id[:8]}", f"review:{proposal.fingerprint}")
+    keys = (outbox.key("approval", proposal.fingerprint, proposal.id[:8]), outbox.key("review", proposal.fingerprint))
     statuses = session.execute(select(OutboxItem.status).where(
         OutboxItem.installation_id == proposal.installation_id, OutboxItem.kind == "task",
         OutboxItem.idempotency_key.in_(keys),

@@ -81,7 +81,7 @@ def propose(
     session.add(proposal)
     session.flush()
     body = _task_body(decision, kind)
-    outbox.enqueue(session, installation_id, f"approval:{print_}:{proposal.id[:8]}", "task", {
+    outbox.enqueue(session, installation_id, outbox.key(APPROVAL, print_, proposal.id[:8]), "task", {
         "subject": f"[salesloop] Approve? {title}"[:250], "body": body, "owner_id": manager_id,
         "due_at": (now + timedelta(days=2)).isoformat(), "deal_id": decision.target_id if decision.target.value == "deal" else None,
         "proposal_id": proposal.id,
@@ -109,7 +109,7 @@ def open_review(
                         evidence={"type": kind}, status="pending", created_at=now)
     session.add(proposal)
     session.flush()
-    outbox.enqueue(session, installation_id, f"review:{key}", "task", {
+    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", {
         "subject": f"[salesloop] {title}"[:250], "body": body[:4000], "owner_id": manager_id,
         "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id,
     })

@@ -39,6 +39,15 @@ class OutboxReport:
     stopped: str = ""  # non-empty: the CRM's daily API budget ran out; the rest waits for the next run
 
 
+KEY_LENGTH = 200  # OutboxItem.idempotency_key's column
+
+
+def key(prefix: str, *parts: str) -> str:
+    """Every outbox idempotency key, built here only: '<prefix>:<part>...' (no prefix: a decision's own key),
+    cut to the column. Rebuild a key from what was stored (a proposal's fingerprint, not its source)."""
+    return ":".join((prefix, *parts) if prefix else parts)[:KEY_LENGTH]
+
+
 def enqueue(
     session: Session, installation_id: str, key: str, kind: str, payload: dict[str, Any], decision_id: str | None = None
 ) -> OutboxItem | None:

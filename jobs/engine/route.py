@@ -129,7 +129,7 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
         report.proposals += made is not None
         return "awaiting" if made is not None else "skipped"
     if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
-        outbox.enqueue(session, ctx.installation_id, decision.key[:200], DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
+        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
         return "pending"
     return _draft(session, ctx, decision, record)
 
@@ -140,7 +140,7 @@ def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionR
     subject = str(payload.get("subject") or payload.get("title") or decision.kind.value.replace("_", " "))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, f"draft:{decision.key}"[:200], "task", {
+    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", {
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
