@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import load_snapshot
@@ -101,7 +101,7 @@ def run_chain(
 
 def _steps(store: Store, installation: Installation, crm: CrmPort, options: Options, now: datetime, report: ChainReport) -> None:
     step = options.on_step or (lambda _name: None)
-    loops = dict(options.loops) if options.loops is not None else enabled_loops(installation.settings)
+    loops = dict(options.loops) if options.loops is not None else enabled_loops(installation_settings.read(installation).loops)
     with store.session() as session:
         inst.audit(session, installation.id, "system:engine", "chain:started",
                    {"job_id": options.job_id, "sync": options.sync, "learn": options.learn, "decide": options.decide})
@@ -142,19 +142,19 @@ def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxRepor
 
 def _ensure_fields(store: Store, installation: Installation, crm: CrmPort) -> None:
     """Create our CRM fields once per installation (idempotent in the adapter anyway)."""
-    if (installation.settings or {}).get("fields_ready"):
+    if installation_settings.read(installation).fields_ready:
         return
     crm.ensure_app_fields()
     with store.session() as session:
         row = inst.get(session, installation.id)
-        row.settings = {**(row.settings or {}), "fields_ready": True}
+        installation_settings.write(row, fields_ready=True)
 
 
-def enabled_loops(installation_settings: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
-    """Every registered loop the admin did not switch off."""
+def enabled_loops(chosen_loops: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
+    """Every registered loop the admin did not switch off (InstallationSettings.loops)."""
     from jobs.loops.registry import all_loops
 
-    chosen = (installation_settings or {}).get("loops") or {}
+    chosen = chosen_loops or {}
     return {name: d for name, d in all_loops().items() if (chosen.get(name) or {}).get("enabled", True)}
 
 
@@ -206,8 +206,8 @@ def _record(
     with store.session() as session:
         installation = inst.get(session, installation_id)
         ctx = Context(installation_id, run_id, load_rules(session, installation_id),
-                      QualitySettings.of(installation.settings, installation_id),
-                      name in paused_loops(installation.settings), snapshot, now)
+                      QualitySettings.of(installation_settings.read(installation).quality, installation_id),
+                      name in paused_loops(installation_settings.read(installation).paused), snapshot, now)
         report.route = route_all(session, ctx, decisions)
         _spot_check(session, ctx, name, report.route)
 

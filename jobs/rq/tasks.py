@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
 from crm_adapters.errors import CrmAuthError, CrmError
@@ -64,11 +64,11 @@ def _run(installation_id: str, options: Options) -> dict[str, Any]:
 
 
 def clock(store: Store, installation_id: str) -> datetime:
-    """Wall-clock time, or a sandbox tenant's simulated time (settings["clock"], set by the demo)."""
+    """Wall-clock time, or a sandbox tenant's simulated time (its settings' clock, set by the demo)."""
     with store.session() as session:
         row = session.get(Installation, installation_id)
-        value = (row.settings or {}).get("clock") if row is not None else None
-    return datetime.fromisoformat(value) if value else datetime.now(UTC)
+        simulated = installation_settings.read(row).simulated_now(row.crm) if row is not None else None
+    return simulated or datetime.now(UTC)
 
 
 def _execute(store: Store, settings: Settings, installation_id: str, options: Options, now: datetime, conn: Any) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def dispatch_morning(hour: int = 7, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     count = 0
     for installation_id, tenant in active_installations(store):
-        local = now.astimezone(_zone(tenant.get("time_zone")))
+        local = now.astimezone(_zone(installation_settings.InstallationSettings.from_json(tenant).time_zone))
         if local.hour == hour:
             queues.enqueue("morning", installation_id, connection=conn, suffix=f"{local:%Y%m%d}")
             count += 1
