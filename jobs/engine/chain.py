@@ -18,7 +18,7 @@ from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import load_snapshot
-from connector.store.tables import Installation, LoopRun
+from connector.store.tables import Installation, LoopRun, LoopRunStatus
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
@@ -167,7 +167,7 @@ def run_loops(
     run_ids, states, labels = {}, {}, {}
     with store.session() as session:
         for name in loops:
-            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status="running",
+            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status=LoopRunStatus.RUNNING,
                           started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
             session.add(run)
             session.flush()
@@ -183,7 +183,7 @@ def run_loops(
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
             _record(store, installation_id, name, states[name], result, now, run_ids[name], snapshot, report)
-        _finish(store, run_ids[name], "failed" if result.error else "done", report)
+        _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     return reports
 
