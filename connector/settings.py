@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
-from pathlib import Path
 
+from connector.store.db import default_database_url
 from crm_adapters.errors import ConfigError
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
@@ -43,7 +43,8 @@ class Settings:
     @property
     def store_url(self) -> str:
         """DATABASE_URL, else the embedded SQLite file under SALESLOOP_HOME."""
-        return self.database_url or f"sqlite:///{(Path(self.home) / 'salesloop.db').resolve()}"
+
+        return self.database_url or default_database_url(self.home)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

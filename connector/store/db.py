@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,9 +21,11 @@ class SchemaError(RuntimeError):
     """The database is not at the schema this code expects; the message names the fix."""
 
 
-def default_database_url() -> str:
-    """The embedded default: a SQLite file under ./var (Settings.store_url names the one under SALESLOOP_HOME)."""
-    return f"sqlite:///{(Path('var') / 'salesloop.db').resolve()}"
+def default_database_url(home: str = "var") -> str:
+    """The embedded default: a SQLite file under `home` (Settings.home, SALESLOOP_HOME), created on first use."""
+    path = Path(home) / "salesloop.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.resolve()}"
 
 
 def normalise_url(url: str) -> str:
@@ -37,9 +39,6 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str | None = None) -> Engine:
     url = normalise_url(url or default_database_url())
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)  # the embedded file, created on first use
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
