@@ -13,6 +13,7 @@ from typing import Any
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmError,
     CrmNotFound,
     CrmPermissionError,
@@ -111,7 +112,7 @@ def translate(exc: BaseException) -> CrmError:
         return CrmNotFound(message)
     if status == 429:
         policy = str(body.get("policyName", ""))
-        return CrmRateLimited(message, retry_after=retry_after(exc), daily=policy == "DAILY")
+        return (CrmBudgetExhausted if policy == "DAILY" else CrmRateLimited)(message, retry_after=retry_after(exc))
     if status == 423:
         return HubSpotRefused(message, retry_after=max(LOCKED_WAIT_S, retry_after(exc) or 0.0))
     if status == 477:  # "Migration in progress": honour Retry-After, which can be hours (research §4.9)

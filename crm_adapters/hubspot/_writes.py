@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_adapters.errors import CrmBadRequest, CrmError, CrmPermissionError
+from crm_adapters.errors import CrmBadRequest, CrmBudgetExhausted, CrmError, CrmPermissionError
 from crm_adapters.hubspot import _errors
 from crm_adapters.hubspot._client import HubSpotClient
 from crm_adapters.hubspot._creates import KEY_PROPERTY, RETRYABLE_CATEGORIES, Creates
@@ -140,6 +140,8 @@ class Writes:
         props = sorted({p for values in wanted.values() for p in values})
         try:
             current = {r["id"]: r["properties"] for r in self.reads.batch_read(otype, list(wanted), props)}
+        except CrmBudgetExhausted:
+            raise  # the caller stops the run (outbox, closures); nothing is sent today
         except CrmError as exc:
             failed.extend(WriteFailure(k, f"reading current values failed: {exc}", exc.retryable) for k in wanted)
             return
@@ -165,6 +167,8 @@ class Writes:
         try:
             resp = self.client.call(f"batch_update:{otype}", lambda api: api("crm.objects.batch_api").update(
                 otype, batch_input_simple_public_object_batch_input=body))
+        except CrmBudgetExhausted:
+            raise  # the caller stops the run (outbox, closures); nothing is sent today
         except CrmBadRequest as exc:
             if len(inputs) > 1 and _errors.status_behind(exc) == 400:  # refused whole for one bad input: split
                 mid = len(inputs) // 2
@@ -237,6 +241,8 @@ class Writes:
             try:
                 rows = {r["id"]: r for r in self.reads.batch_read(
                     "tasks", chunk, ["hs_task_status", "hs_task_body", "hs_task_completion_date", "hs_lastmodifieddate"])}
+            except CrmBudgetExhausted:
+                raise  # the caller stops the run (outbox, closures); nothing is sent today
             except CrmError as exc:
                 failed.extend(WriteFailure(k, f"reading the tasks failed: {exc}", exc.retryable) for k in chunk)
                 continue
