@@ -208,7 +208,10 @@ def audit_log() -> str:
 @admin.get("/charts")
 @auth.login_required
 def charts_page() -> str:
-    return render_template("admin/charts.html", names=readouts.CHARTS)
+    """Every chart inline (one store read each), each with the sentence that says what it covers or why it is empty."""
+    with _store().session() as s:
+        shown = [(name, title, *readouts.chart(s, auth.current_installation_id(), name)) for name, title in readouts.CHARTS.items()]
+    return render_template("admin/charts.html", charts=shown)
 
 
 @admin.get("/charts/<name>.svg")
