@@ -117,14 +117,14 @@ def intervals(title: str, rows: Sequence[tuple[str, float, float, float]], x_lab
         return empty_chart(title, empty)
     lo = min(min(r[2] for r in rows), 0.0)
     hi = max(max(r[3] for r in rows), 0.0) or 1.0
-    left = 170
+    left = 205
     sx = _scale(lo, hi, left, WIDTH - 20)
     step = min(34.0, (HEIGHT - 60) / len(rows))
     body = [f'<text x="{WIDTH / 2}" y="{HEIGHT - 8}" font-size="12" text-anchor="middle">{escape(x_label)}</text>',
             f'<line x1="{sx(0):.1f}" y1="26" x2="{sx(0):.1f}" y2="{HEIGHT - 38}" stroke="#9ca3af" stroke-dasharray="4 3"/>']
     for i, (label, mean, low, high) in enumerate(rows):
         y = 36 + i * step
-        body.append(f'<text x="{left - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{escape(label[:28])}</text>')
+        body.append(f'<text x="{left - 8}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{escape(label[:32])}</text>')
         body.append(f'<line x1="{sx(low):.1f}" y1="{y:.1f}" x2="{sx(high):.1f}" y2="{y:.1f}" stroke="{PALETTE[0]}" stroke-width="3"/>')
         body.append(f'<circle cx="{sx(mean):.1f}" cy="{y:.1f}" r="5" fill="{PALETTE[1]}"><title>{escape(label)}: {mean:.3g} [{low:.3g}, {high:.3g}]</title></circle>')
     for k in range(5):
