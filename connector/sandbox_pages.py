@@ -176,7 +176,8 @@ def tasks() -> str:
         linked = list(s.execute(select(Proposal).where(
             Proposal.installation_id == here.installation_id, Proposal.task_remote_id.is_not(None))).scalars())
         pending = {str(p.task_remote_id): str((p.evidence or {}).get("type") or "") for p in linked if p.status == "pending"}
-        shown = reads.task_page(rows, pending, people, query)
+        shown = reads.task_page(rows, pending, people, query,
+                                per_page=int(current_app.config.get("SANDBOX_TASKS_PER_PAGE", reads.PAGE_SIZE)))
         views = {p.task_remote_id: _proposal_view(p) for p in linked}
         active = _active_versions(s, here.installation_id)
     return render_template("sandbox/tasks.html", page=shown, q=query, statuses=reads.TASK_STATUSES, kinds=reads.TASK_KINDS,

@@ -149,7 +149,8 @@ class TaskPage:
     first: int  # 1-based index of the first row shown
 
 
-def task_page(tasks: list[dict[str, Any]], pending: dict[str, str], people: dict[str, User], query: TaskQuery) -> TaskPage:
+def task_page(tasks: list[dict[str, Any]], pending: dict[str, str], people: dict[str, User], query: TaskQuery,
+              *, per_page: int = PAGE_SIZE) -> TaskPage:
     """Filter and page the CRM's tasks; `pending` maps a task id to its waiting proposal's kind (playbook first)."""
     def owned(task: dict[str, Any]) -> bool:
         if query.owner == "all":
@@ -169,7 +170,7 @@ def task_page(tasks: list[dict[str, Any]], pending: dict[str, str], people: dict
                      key=lambda t: (order.get(pending[t["remote_id"]], 1), -int(t["remote_id"]) if t["remote_id"].isdigit() else 0))
     ids = {t["remote_id"] for t in waiting}
     ordered = waiting + [t for t in mine if t["remote_id"] not in ids]
-    pages = max((len(ordered) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    pages = max((len(ordered) + per_page - 1) // per_page, 1)
     page = min(query.page, pages)
-    start = (page - 1) * PAGE_SIZE
-    return TaskPage(ordered[start:start + PAGE_SIZE], waiting, len(ordered), page, pages, start + 1)
+    start = (page - 1) * per_page
+    return TaskPage(ordered[start:start + per_page], waiting, len(ordered), page, pages, start + 1)

@@ -90,7 +90,7 @@ def rules_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
 def chart(session: Session, installation_id: str, name: str) -> tuple[str, str]:
     """One admin chart as SVG, with the sentence shown under it (what it covers, or why it is empty)."""
     title = CHARTS[name]
-    data = _CHART_DATA[name](session, installation_id)
+    data = chart_data_for(session, installation_id, name)
     if name == "risk-distribution":
         svg = charts.histogram(title, data.rows, [float(x) for x in range(0, 101, 10)], "risk score (0-100)", empty=data.empty_because)
     elif name == "calibration":
@@ -104,6 +104,10 @@ def chart(session: Session, installation_id: str, name: str) -> tuple[str, str]:
     else:
         svg = charts.intervals(title, data.rows, "positive-reply rate (posterior)", empty=data.empty_because)
     return svg, data.empty_because or data.note
+
+
+def chart_data_for(session: Session, installation_id: str, name: str) -> chart_data.ChartData:
+    return _CHART_DATA[name](session, installation_id)
 
 
 def chart_svg(session: Session, installation_id: str, name: str) -> str:
