@@ -189,7 +189,8 @@ class RqRunner:
             job = Job.fetch(jid, connection=self._conn())
         except NoSuchJobError:
             return RunStatus()
-        state = str(job.get_status(refresh=True))
+        raw = job.get_status(refresh=True)
+        state = str(getattr(raw, "value", raw))  # rq's JobStatus is a str Enum: its str() is the member name
         started = job.started_at or job.enqueued_at
         status = RunStatus(started_at=started.isoformat() if started else "", run_id=jid)
         if state in ("queued", "scheduled", "deferred"):
