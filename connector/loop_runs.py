@@ -130,8 +130,8 @@ class ThreadRunner:
         return self.status(installation_id)
 
     def _run(self, installation_id: str, run: _ThreadRun, crm: Any) -> None:
-        from jobs import engine
-        from jobs import tasks as job_tasks
+        from jobs.engine import chain as engine
+        from jobs.rq import tasks as job_tasks
 
         try:
             run.loops_total = len(engine.enabled_loops(_settings_of(self.store, installation_id))) or 1
@@ -163,14 +163,14 @@ class RqRunner:
         self.store, self.settings, self.on_no_worker = store, settings, on_no_worker
 
     def _conn(self) -> Any:
-        from jobs import queues
+        from jobs.rq import queues
 
         return queues.connect(self.settings.redis_url)
 
     def start(self, installation_id: str, *, crm: Any = None) -> RunStatus:
         from rq import Worker
 
-        from jobs import queues
+        from jobs.rq import queues
 
         conn = self._conn()
         queues.enqueue("chain", installation_id, connection=conn, at_front=True)
@@ -182,7 +182,7 @@ class RqRunner:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
 
-        from jobs import queues
+        from jobs.rq import queues
 
         jid = queues.job_id("chain", installation_id)
         try:

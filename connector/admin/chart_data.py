@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from connector.store.records import load_records
 from connector.store.tables import ModelVersion, Proposal
 from crm_adapters.model import Deal, DealStatus, Entity
-from jobs.loops.handoff_readout import ARMS, arm_of
+from jobs.loops.handoff.readout import ARMS, arm_of
 
 MIN_WEEKLY_CLOSES = 5
 _VERDICTS = {"promote": "promote treatment", "revert": "revert to control", "continue": "keep testing",
