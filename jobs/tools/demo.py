@@ -37,20 +37,24 @@ from crm_adapters.errors import ConfigError
 from jobs.adapters import SANDBOX_URL_KEY
 from jobs.engine import chain as engine
 from jobs.rq import tasks
-from jobs.tools.demo_report import per_stage_win_rates, render, store_figures
+from jobs.tools.demo_render import render
+from jobs.tools.demo_report import per_stage_win_rates, store_figures, tasks_per_person_day
 
 logger = logging.getLogger(__name__)
 
 TENANT = "demo-org"
+PORT = 8765  # `salesloop demo --serve`: where the pages are
 CLOCK_KEY = "clock"  # installation.settings: a sandbox tenant runs on its simulated time
 
 
 @click.command("demo")
-@click.option("--scenario", "scenario_path", default=None, help="Scenario TOML (default: ~12 months, ~5k deals).")
+@click.option("--scenario", "scenario_path", default=None,
+              help="A scenario: a built-in name (default, no-signal) or a TOML file (default: ~12 months, ~5k deals).")
 @click.option("--deals", type=int, default=None, help="Scale the scenario to about this many deals.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulation seed: same seed, same org.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool) -> None:
+@click.option("--serving-port", type=int, default=None, hidden=True)  # set by --serve: the summary names the port it will use
+def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool, serving_port: int | None = None) -> None:
     """Run every loop on a simulated org in the embedded sandbox CRM and show what it did."""
     console = Console(stderr=as_json, quiet=as_json)
     try:
@@ -60,7 +64,7 @@ def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool)
     if as_json:
         click.echo(json.dumps(result, default=str))
     else:
-        render(Console(), result)
+        render(Console(), result, port=serving_port or PORT, serving=serving_port is not None)
 
 
 def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console: Console) -> dict[str, Any]:
@@ -104,11 +108,13 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
     with store.session() as session:
         figures = store_figures(session, installation_id)
         stages = per_stage_win_rates(session, installation_id)
+    names = {u.remote_id: u.name for u in crm.read_users()}
+    per_person = tasks_per_person_day(crm.list_tasks(), names)
     timings["total"] = time.monotonic() - started
     return {
         "installation_id": installation_id, "tenant_id": TENANT, "seed": seed, "simulated_now": org.now.isoformat(),
         "mode": "rq" if settings.redis_url else "in-process", "crm_records": org.counts(), "chain": summary,
-        "store": figures, "stage_win_rates": stages, "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "store": figures, "stage_win_rates": stages, "tasks_per_person": per_person, "org_name": "Demo org (sandbox)", "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
 
 
