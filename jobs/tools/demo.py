@@ -187,7 +187,17 @@ def _through_rq(settings: Settings, installation_id: str, console: Console) -> d
         while (status := job.get_status(refresh=True)) not in ("finished", "failed", "canceled", "stopped"):
             time.sleep(0.5)
     if helper is not None:
-        helper.wait(timeout=60)
+        _stop_helper(helper)
     if status != "finished":
         raise LookupError(f"the demo job ended {status}; see `rq info` and the worker's log")
     return dict(job.return_value() or {})
+
+
+def _stop_helper(helper: subprocess.Popen[bytes]) -> None:
+    """The job is done, so the result is known: give our burst worker a minute to exit, then stop it (it is ours)."""
+    try:
+        helper.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        logger.warning("the demo's burst worker did not exit after its job; stopping it")
+        helper.terminate()
+        helper.wait(timeout=30)
