@@ -54,6 +54,7 @@ def render(console: Console, result: dict[str, Any], *, port: int, serving: bool
     _writes(console, store, result.get("tasks_per_person"))
     _waiting(console, store["proposals"], port)
     seconds = result["seconds"]
+    console.print()
     console.print(f"Done in {secs(seconds['total'])} s (simulating the org {secs(seconds['simulate'])} s, loading the CRM "
                   f"{secs(seconds['sandbox_crm'])} s, salesloop's run {secs(seconds['chain'])} s).")
     if serving:
@@ -113,10 +114,11 @@ def _waiting(console: Console, proposals: list[dict[str, Any]], port: int) -> No
     pending = [p for p in proposals if p["status"] == "pending"]
     changes = [p for p in pending if p.get("type") != "spot_check"]
     reviews = [p for p in pending if p.get("type") == "spot_check"]
+    console.print()
     console.print(f"[bold]Waiting for a manager's approval: {n(len(changes))} proposed changes, "
                   f"{n(len(reviews))} spot checks[/bold]")
     for i, p in enumerate(changes, 1):
-        console.print(f"  {i}. {LOOPS.get(p['loop'], p['loop'])}: {p['title']}")
+        console.print(f"  {i}. {LOOPS.get(p['loop'], p['loop'])}: {p['title']}", highlight=False, markup=False)
     if pending:
         console.print(f"  Approve or reject them as a manager would, in the sandbox CRM's “My tasks” page "
                       f"(http://127.0.0.1:{port}/sandbox/tasks), or on salesloop's Approvals page.")
