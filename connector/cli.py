@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from connector.cli_errors import FriendlyGroup
 from connector.logs import configure_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (default) or ERROR; logs are JSON lines on stderr.")
 def main(log_level: str | None) -> None:
     """salesloop: self-improving sales loops that live inside your CRM."""

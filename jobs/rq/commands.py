@@ -24,14 +24,15 @@ def _redis_url() -> str:
 def worker(burst: bool, name: str | None) -> None:
     """Run an RQ worker on the interactive, default and bulk queues, in that priority."""
     from redis import Redis
-    from rq import Queue, Worker
 
     from jobs.rq import queues, tasks
+    from jobs.rq.steady import run_worker, wait_for_redis
 
     conn = Redis.from_url(_redis_url())
-    tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
-    listen = [Queue(q, connection=conn) for q in queues.QUEUE_ORDER]
-    Worker(listen, connection=conn, name=name).work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    _, store = tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
+    store.engine.dispose()  # fork with no connection open: each work-horse opens its own
+    wait_for_redis(conn)
+    run_worker(conn, queues.QUEUE_ORDER, name=name, burst=burst)
 
 
 @click.command("cron")
@@ -40,5 +41,8 @@ def cron() -> None:
     from redis import Redis
 
     from jobs.rq.schedules import build_scheduler
+    from jobs.rq.steady import run_cron, wait_for_redis
 
-    build_scheduler(Redis.from_url(_redis_url())).start()
+    conn = Redis.from_url(_redis_url())
+    wait_for_redis(conn)
+    run_cron(conn, build_scheduler)
