@@ -38,7 +38,7 @@ from jobs.adapters import SANDBOX_URL_KEY
 from jobs.engine import chain as engine
 from jobs.rq import tasks
 from jobs.tools.demo_render import render
-from jobs.tools.demo_report import per_stage_win_rates, store_figures, tasks_per_person_day
+from jobs.tools.demo_report import attention_figures, per_stage_win_rates, store_figures
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +105,12 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
         summary = _in_process(store, settings, installation_id, crm, org.now, console, org.counts())
     timings["chain"] = time.monotonic() - mark
 
+    names = {u.remote_id: u.name for u in crm.read_users()}
     with store.session() as session:
         figures = store_figures(session, installation_id)
         stages = per_stage_win_rates(session, installation_id)
-    names = {u.remote_id: u.name for u in crm.read_users()}
-    per_person = tasks_per_person_day(crm.list_tasks(), names)
+        per_person = attention_figures(session, installation_id, dict(inst.get(session, installation_id).settings or {}),
+                                       crm.list_tasks(), names)
     timings["total"] = time.monotonic() - started
     return {
         "installation_id": installation_id, "tenant_id": TENANT, "seed": seed, "simulated_now": org.now.isoformat(),

@@ -24,6 +24,20 @@ def n(value: Any) -> str:
     return f"{int(value):,}"
 
 
+BUDGET = {"digests_per_rep_per_day": "{} morning digest(s) per rep a day",
+          "approvals_per_manager_per_week": "{} approval task(s) per manager a week",
+          "icp_digests_per_lead_per_week": "{} ICP digest(s) per SDR lead a week",
+          "icp_accounts_per_digest": "{} accounts per ICP digest",
+          "spot_checks_per_manager_per_week": "{} spot-check digest(s) per manager a week",
+          "spot_check_items": "{} items per spot check",
+          "other_tasks_per_person_per_day": "{} other task(s) per person a day"}
+
+
+def budget_words(budget: dict[str, Any]) -> str:
+    """The attention budget in words, each cap with its unit; a setting this build does not know is named as set."""
+    return ", ".join(BUDGET.get(key, key.replace("_", " ") + ": {}").format(value) for key, value in budget.items())
+
+
 def secs(value: float) -> str:
     return f"{value:,.1f}"
 
@@ -103,11 +117,12 @@ def _writes(console: Console, store: dict[str, Any], per_person: dict[str, Any] 
     table.add_row("Deal cards: post-mortems of closed deals", n(max(store["cards"] - scored, 0)))
     console.print(table)
     if per_person and per_person.get("person_days"):
-        line = (f"Tasks per person per day: median {n(per_person['median'])}, most {n(per_person['max'])} "
-                f"({per_person['busiest']}), over {n(per_person['people'])} people")
+        busiest = f" ({per_person['busiest']})" if per_person.get("busiest") else ""
+        line = (f"Tasks per person per day: median {n(per_person['median'])}, most {n(per_person['max'])}{busiest}, "
+                f"over {n(per_person['people'])} people")
+        console.print(line + ".", highlight=False)
         if per_person.get("budget"):
-            line += f"; budget {per_person['budget']}"
-        console.print(line + ".")
+            console.print(f"Attention budget per person: {budget_words(per_person['budget'])}.", highlight=False)
 
 
 def _waiting(console: Console, proposals: list[dict[str, Any]], port: int) -> None:

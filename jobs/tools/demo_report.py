@@ -95,3 +95,18 @@ def tasks_per_person_day(tasks: list[dict[str, Any]], names: dict[str, str]) -> 
     (owner, day), top = per.most_common(1)[0]
     return {"person_days": len(per), "people": len({o for o, _ in per}), "median": statistics.median(per.values()),
             "max": top, "busiest": f"{names.get(owner, owner)} on {day}"}
+
+
+def attention_figures(session: Session, installation_id: str, installation_settings: dict[str, Any] | None,
+                      tasks: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """Tasks per person per day with the attention budget: the engine's own summary when this build has
+    one (jobs.engine.route.attention_summary), else counted from the tasks the CRM holds."""
+    figures = tasks_per_person_day(tasks, names)
+    try:
+        from jobs.engine.route import attention_summary  # type: ignore[attr-defined]
+    except ImportError:
+        return figures
+    summary = attention_summary(session, installation_id, installation_settings)
+    most = summary.get("max_per_person_day", figures["max"])
+    return {**figures, "median": summary.get("median_per_person_day", figures["median"]), "max": most,
+            "busiest": figures["busiest"] if most == figures["max"] else "", "budget": summary.get("budget") or {}}

@@ -17,3 +17,10 @@ def test_tasks_per_person_per_day_gives_the_median_and_the_busiest_person_day() 
 
 def test_no_tasks_is_zero_not_an_error() -> None:
     assert tasks_per_person_day([], {})["max"] == 0
+
+
+def test_the_budget_reads_as_words_with_units() -> None:
+    from jobs.tools.demo_render import budget_words
+
+    words = budget_words({"digests_per_rep_per_day": 1, "approvals_per_manager_per_week": 5, "new_cap_per_week": 2})
+    assert words == "1 morning digest(s) per rep a day, 5 approval task(s) per manager a week, new cap per week: 2"
