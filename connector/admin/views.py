@@ -192,7 +192,11 @@ def policy_editor() -> tuple[str, int] | str | Response:
 def approvals() -> str:
     installation_id = auth.current_installation_id()
     with _store().session() as s:
-        rows = s.execute(select(Proposal).where(Proposal.installation_id == installation_id).order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        waiting = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
+                            .order_by(Proposal.created_at.desc())).scalars().all()  # every one: never cut off
+        decided = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status != "pending")
+                            .order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        rows = [*waiting, *decided]
         spot = readouts.spot_checks(s, installation_id)
         versions = s.execute(select(ModelVersion).where(ModelVersion.installation_id == installation_id, ModelVersion.active.is_(True))
                              .order_by(ModelVersion.loop, ModelVersion.version.desc())).scalars().all()

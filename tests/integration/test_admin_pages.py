@@ -142,3 +142,17 @@ def test_run_the_loops_from_the_status_page_returns_at_once_with_a_status_to_pol
     runner.wait(a)  # a HubSpot tenant with no reachable HubSpot: the run ends, and says how
     status = client.get("/admin/run.json").json
     assert status["finished"] and status["message"]
+
+
+def test_the_approvals_page_lists_every_waiting_proposal_first(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
+    a, _ = tenants
+    with store.session() as s:
+        s.add(Proposal(installation_id=a, loop="handoff", title="Old change still waiting", fingerprint="w", diff=["x"],
+                       created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+        for i in range(120):  # many newer decided ones must not push it off the page
+            s.add(Proposal(installation_id=a, loop="icp", title=f"Decided change {i}", fingerprint=f"d{i}", diff=["x"],
+                           status="rejected", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    client = app.test_client()
+    _sign_in(app, client, a)
+    page = client.get("/admin/approvals").get_data(as_text=True)
+    assert "Old change still waiting" in page and page.index("Old change still waiting") < page.index("Decided change")
