@@ -22,7 +22,6 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -37,7 +36,7 @@ from crm_adapters.errors import ConfigError
 from jobs.adapters import SANDBOX_URL_KEY
 from jobs.engine import chain as engine
 from jobs.rq import tasks
-from jobs.tools.demo_render import render
+from jobs.tools.demo_render import RECORDS, render, step_words
 from jobs.tools.demo_report import attention_figures, per_stage_win_rates, store_figures
 
 logger = logging.getLogger(__name__)
@@ -145,7 +144,8 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
 def _in_process(
     store: Store, settings: Settings, installation_id: str, crm: Any, now: datetime, console: Console, counts: dict[str, int],
 ) -> dict[str, Any]:
-    columns = (SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(),
+               TextColumn("{task.completed:>7,.0f} of {task.total:,.0f}"), TimeElapsedColumn())  # counts with separators
     with Progress(*columns, console=console, transient=False) as progress:
         bars: dict[str, Any] = {}
         expected = {"user": counts.get("users"), "account": counts.get("accounts"), "contact": counts.get("contacts"),
@@ -154,7 +154,7 @@ def _in_process(
 
         def on_sync(entity: str, done: int, total: int | None) -> None:
             if entity not in bars:
-                bars[entity] = progress.add_task(f"sync {entity}", total=total or expected.get(entity))
+                bars[entity] = progress.add_task(f"Reading {RECORDS.get(entity, entity).lower()}", total=total or expected.get(entity))
             progress.update(bars[entity], completed=done, total=max(done, total or expected.get(entity) or done))
 
         current: dict[str, Any] = {}
@@ -163,7 +163,7 @@ def _in_process(
             if "step" in current:
                 progress.update(current["step"], completed=1)
             if name != "sync":
-                current["step"] = progress.add_task(name, total=1)
+                current["step"] = progress.add_task(step_words(name), total=1)
 
         options = engine.Options(progress=on_sync, on_step=on_step, job_id="demo")
         report = engine.run_chain(store, installation_id, settings=settings, now=now, crm=crm, options=options)

@@ -17,6 +17,15 @@ WRITES = {"field": "Fields set on records", "task": "Tasks for people", "note": 
 STATUSES = {"sent": "written", "unchanged": "already right", "pending": "waiting", "failed": "failed, will retry", "dead": "gave up"}
 
 
+def step_words(name: str) -> str:
+    """A chain step as the progress bars name it."""
+    if name.startswith("record "):
+        loop = name.removeprefix("record ")
+        return f"Recording {LOOPS.get(loop, loop.replace('_', ' ')).lower()}"
+    return {"approvals": "Reading approvals back", "loops: learn and decide": "Learning and deciding (every loop)",
+            "write-back": "Writing back into the CRM", "drift": "Checking the models for drift"}.get(name, name.replace("_", " "))
+
+
 def n(value: Any) -> str:
     """Every count in the summary the same way: thousands separated by commas."""
     if isinstance(value, float) and not value.is_integer():
