@@ -43,7 +43,7 @@ from ui_extensions import card_data
 logger = logging.getLogger(__name__)
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 SORTS = {"risk": "Risk", "name": "Deal", "amount": "Amount", "close_date": "Close date"}
-MAX_ROWS = 500
+DEALS_PER_PAGE = 100
 
 
 @dataclass
@@ -109,8 +109,12 @@ def deals() -> str:
     sort = sort if sort in SORTS else "risk"
     rows = reads.open_deals(here.crm, sort=sort)
     people = reads.users(here.crm)
-    return render_template("sandbox/deals.html", rows=rows[:MAX_ROWS], total=len(rows), sort=sort, sorts=SORTS,
-                           people=people, stages=reads.stage_names(here.crm))
+    size = int(current_app.config.get("SANDBOX_DEALS_PER_PAGE", DEALS_PER_PAGE))
+    pages = max((len(rows) + size - 1) // size, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    shown = rows[(page - 1) * size:page * size]  # pages, never a silent cut-off
+    return render_template("sandbox/deals.html", rows=shown, total=len(rows), sort=sort, sorts=SORTS, page=page, pages=pages,
+                           first=(page - 1) * size + 1, people=people, stages=reads.stage_names(here.crm))
 
 
 @bp.get("/deals/<deal_id>")

@@ -59,6 +59,15 @@ def test_the_deal_list_is_sorted_by_the_risk_the_app_wrote_into_the_crm(demo: di
     assert len(scored) >= 20 and scored == sorted(scored, reverse=True) and scores[: len(scored)] == scored
     assert client.get("/sandbox/deals?sort=name").status_code == 200
     assert client.get("/sandbox/deals/no-such-deal").status_code == 404
+    demo["app"].config["SANDBOX_DEALS_PER_PAGE"] = 10  # every open deal is on some page, none cut off
+    seen: list[str] = []
+    for page in range(1, 100):
+        html = client.get(f"/sandbox/deals?page={page}").get_data(as_text=True)
+        seen += re.findall(r'<tr data-deal="([^"]+)">', html)
+        if "Next →" not in html:
+            break
+    del demo["app"].config["SANDBOX_DEALS_PER_PAGE"]
+    assert seen[: len(ids)] == ids and len(seen) == len(set(seen)) == len(ids)
 
 
 def test_posts_without_the_csrf_token_are_refused(demo: dict[str, Any]) -> None:
