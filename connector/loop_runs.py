@@ -134,7 +134,7 @@ class ThreadRunner:
         from jobs.rq import tasks as job_tasks
 
         try:
-            run.loops_total = len(engine.enabled_loops(_settings_of(self.store, installation_id))) or 1
+            run.loops_total = len(engine.enabled_loops(_chosen_loops(self.store, installation_id))) or 1
             now = job_tasks.clock(self.store, installation_id)
             options = engine.Options(job_id=run.status.run_id, on_step=run.on_step, progress=run.on_sync)
             report = engine.run_chain(self.store, installation_id, settings=self.settings, now=now, crm=crm, options=options)
@@ -149,11 +149,13 @@ class ThreadRunner:
             run.status.finished_at = datetime.now(UTC).isoformat()
 
 
-def _settings_of(store: Store, installation_id: str) -> dict[str, Any]:
+def _chosen_loops(store: Store, installation_id: str) -> Any:
+    """The loops the admin switched on or off (the chain runs the same set)."""
+    from connector.store import installation_settings
     from connector.store import installations as inst
 
     with store.session() as session:
-        return dict(inst.get(session, installation_id).settings or {})
+        return installation_settings.read(inst.get(session, installation_id)).loops
 
 
 class RqRunner:

@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from connector.app import create_app
 from connector.sandbox_pages import SandboxSite, bp
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from crm_adapters.model import UserRole
 from crm_adapters.sandbox import SandboxCrm
@@ -50,13 +50,12 @@ def _admin_name(crm: SandboxCrm) -> str:
 
 def open_demo(installation_id: str, settings: Settings | None = None) -> tuple[Settings, Store, SandboxCrm]:
     """The store and the sandbox CRM a finished `salesloop demo` left behind."""
-    from jobs.adapters import SANDBOX_URL_KEY
 
     settings = settings or Settings.from_env()
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     with store.session() as s:
         row = inst.get(s, installation_id)
-        url, tenant = (row.settings or {}).get(SANDBOX_URL_KEY), row.tenant_id
+        url, tenant = installation_settings.read(row).sandbox_url, row.tenant_id
     if not url:
         raise LookupError(f"installation {installation_id} is not a sandbox installation; run `salesloop demo` first")
     return settings, store, SandboxCrm.open(url, tenant)
@@ -109,7 +108,7 @@ def serve_latest_demo(*, port: int, echo: Callable[[str], None] = print) -> None
     from jobs.tools.demo import TENANT
 
     settings = Settings.from_env()
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     with store.session() as s:
         row = inst.find(s, "sandbox", TENANT)
         installation_id = row.id if row is not None else None

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.admin import chart_data, charts
+from connector.store import installation_settings
 from connector.store.tables import CardData, DecisionRecord, Installation, SyncCursor
 from jobs.loops.decision import ActionKind
 
@@ -41,7 +42,7 @@ def backfill_progress(session: Session, installation_id: str) -> dict[str, Any]:
 
 def api_budget(installation: Installation) -> dict[str, Any]:
     """API calls used today against the allowance, as the adapters record them in settings."""
-    budget = (installation.settings or {}).get("api_budget", {})
+    budget = installation_settings.read(installation).api_budget or {}
     used, limit = budget.get("used_today", 0), budget.get("daily_limit")
     return {"used": used, "limit": limit, "percent": int(100 * used / limit) if limit else None}
 

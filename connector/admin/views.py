@@ -24,8 +24,7 @@ from sqlalchemy import func, select
 
 from connector import loop_runs
 from connector.admin import auth, charts, readouts
-from connector.oauth import HUBSPOT_SCOPES, SALESFORCE_SCOPES
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.tables import (
     AuditEntry,
@@ -36,6 +35,8 @@ from connector.store.tables import (
     Proposal,
     SyncCursor,
 )
+from crm_adapters.hubspot import oauth as hs_oauth
+from crm_adapters.salesforce import oauth as sf_oauth
 from crm_adapters.writes import APP_FIELDS
 from jobs.engine import policy
 
@@ -43,7 +44,7 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 admin.before_request(auth.check_csrf)
 
 LOOP_NAMES = ("deal_risk", "handoff", "discovery", "objections", "sequences", "icp")
-SCOPES = {"hubspot": list(HUBSPOT_SCOPES), "salesforce": list(SALESFORCE_SCOPES)}
+SCOPES = {"hubspot": list(hs_oauth.SCOPES), "salesforce": list(sf_oauth.SCOPES)}
 
 
 def _store() -> Store:
@@ -148,22 +149,22 @@ def loops() -> str | Response:
     installation_id = auth.current_installation_id()
     with _store().session() as s:
         installation = inst.get(s, installation_id)
-        settings = dict(installation.settings or {})
+        settings = installation_settings.read(installation)
         if request.method == "POST":
-            settings["loops"] = {name: {"enabled": request.form.get(f"enabled_{name}") == "on",
-                                        "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES}
-            settings["mappings"] = {
+            settings = installation_settings.write(installation, loops={
+                name: {"enabled": request.form.get(f"enabled_{name}") == "on",
+                       "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES
+            }, mappings={
                 "sdr_roles": _csv(request.form.get("sdr_roles", "")),
                 "champion_role": request.form.get("champion_role", "").strip(),
                 "sdr_field": request.form.get("sdr_field", "").strip(),
-            }
-            installation.settings = settings
-            inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", settings["loops"])
+            })
+            inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", dict(settings.loops or {}))
             flash("Loops and mappings saved.")
             return redirect(url_for("admin.loops"))  # type: ignore[return-value]
-        loop_settings = settings.get("loops", {})
+        loop_settings = settings.loops or {}
         return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
-                               mappings=settings.get("mappings", {}))
+                               mappings=settings.mappings or {})
 
 
 @admin.route("/policy", methods=["GET", "POST"])

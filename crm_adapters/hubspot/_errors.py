@@ -13,6 +13,7 @@ from typing import Any
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmError,
     CrmNotFound,
     CrmPermissionError,
@@ -87,7 +88,7 @@ def translate(exc: BaseException) -> CrmError:
         return CrmNotFound(message)
     if status == 429:
         policy = str(body.get("policyName", ""))
-        return CrmRateLimited(message, retry_after=retry_after(exc), daily=policy == "DAILY")
+        return (CrmBudgetExhausted if policy == "DAILY" else CrmRateLimited)(message, retry_after=retry_after(exc))
     if status in RETRYABLE_STATUSES or status >= 500:
         return CrmUnavailable(message)
     return CrmBadRequest(message)

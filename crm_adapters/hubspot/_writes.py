@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_adapters.errors import CrmError, CrmPermissionError, CrmUnavailable
+from crm_adapters.errors import CrmBudgetExhausted, CrmError, CrmPermissionError, CrmUnavailable
 from crm_adapters.hubspot._client import HubSpotClient
 from crm_adapters.hubspot._mapping import _plain, parse_dt
 from crm_adapters.hubspot._reads import BATCH, Reads
@@ -142,6 +142,8 @@ class Writes:
         props = sorted({p for values in wanted.values() for p in values})
         try:
             current = {r["id"]: r["properties"] for r in self.reads.batch_read(otype, list(wanted), props)}
+        except CrmBudgetExhausted:
+            raise  # the caller stops the run (outbox, closures); nothing is sent today
         except CrmError as exc:
             failed.extend(WriteFailure(k, f"reading current values failed: {exc}", exc.retryable) for k in wanted)
             return
@@ -167,6 +169,8 @@ class Writes:
         try:
             resp = self.client.call(f"batch_update:{otype}", lambda api: api("crm.objects.batch_api").update(
                 otype, batch_input_simple_public_object_batch_input=body))
+        except CrmBudgetExhausted:
+            raise  # the caller stops the run (outbox, closures); nothing is sent today
         except CrmError as exc:
             failed.extend(WriteFailure(i["id"], str(exc), exc.retryable) for i in inputs)
             return []
@@ -278,6 +282,8 @@ class Writes:
             try:
                 rows = {r["id"]: r for r in self.reads.batch_read(
                     "tasks", chunk, ["hs_task_status", "hs_task_body", "hs_task_completion_date", "hs_lastmodifieddate"])}
+            except CrmBudgetExhausted:
+                raise  # the caller stops the run (outbox, closures); nothing is sent today
             except CrmError as exc:
                 failed.extend(WriteFailure(k, f"reading the tasks failed: {exc}", exc.retryable) for k in chunk)
                 continue

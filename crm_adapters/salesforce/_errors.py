@@ -22,10 +22,10 @@ from simple_salesforce.exceptions import (
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmError,
     CrmNotFound,
     CrmPermissionError,
-    CrmRateLimited,
     CrmUnavailable,
 )
 
@@ -71,7 +71,7 @@ def translate(exc: BaseException, what: str) -> CrmError:
         return CrmError(summary)
     code = error_code(exc)
     if code in RATE_LIMIT_CODES:
-        return CrmRateLimited(summary, daily=True, retry_after=3600.0)
+        return CrmBudgetExhausted(summary, retry_after=3600.0)
     if isinstance(exc, SalesforceExpiredSession):
         return CrmAuthError(summary)
     if code in PERMISSION_CODES:

@@ -12,13 +12,15 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from crm_adapters.errors import CrmPermissionError
 from crm_adapters.model import Entity, TaskStatus
 from crm_adapters.salesforce import _mapping as m
+from crm_adapters.salesforce._client import SalesforceClient
 from crm_adapters.salesforce._errors import RETRYABLE_RECORD_CODES
 from crm_adapters.salesforce._sync import chunks, in_list
+from crm_adapters.salesforce.budget import ApiBudget
 from crm_adapters.writes import (
     APP_FIELDS,
     AppField,
@@ -34,8 +36,17 @@ from crm_adapters.writes import (
     WriteResult,
 )
 
-if TYPE_CHECKING:
-    from crm_adapters.salesforce.adapter import SalesforceAdapter
+
+class _Host(Protocol):
+    """What the writer uses of its SalesforceAdapter (a protocol, so this module does not import the adapter)."""
+
+    client: SalesforceClient
+    budget: ApiBudget
+    mapping: m.SalesforceMapping
+
+    def describe_fields(self, sobject: str) -> set[str]: ...
+
+    def integration_user_id(self) -> str: ...
 
 logger = logging.getLogger(__name__)
 SOBJECT = {Entity.DEAL: "Opportunity", Entity.ACCOUNT: "Account"}
@@ -103,7 +114,7 @@ def _wire(value: FieldValue, field: AppField) -> Any:
 
 
 class AppWriter:
-    def __init__(self, adapter: SalesforceAdapter) -> None:
+    def __init__(self, adapter: _Host) -> None:
         self.a = adapter
         self.sleep = time.sleep
 

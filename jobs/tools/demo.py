@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -31,9 +30,9 @@ from rich.progress import (
 from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
+from connector.store.installation_settings import InstallationSettings
 from connector.store.tables import Installation
 from crm_adapters.errors import ConfigError
-from jobs.adapters import SANDBOX_URL_KEY
 from jobs.engine import chain as engine
 from jobs.rq import tasks
 from jobs.tools.demo_render import RECORDS, render, step_words
@@ -43,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 TENANT = "demo-org"
 PORT = 8765  # `salesloop demo --serve`: where the pages are
-CLOCK_KEY = "clock"  # installation.settings: a sandbox tenant runs on its simulated time
 
 
 @click.command("demo")
@@ -72,9 +70,9 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
 
     started = time.monotonic()
     settings = Settings.from_env()
-    home = Path(os.environ.get("SALESLOOP_HOME", "var")).resolve()
+    home = Path(settings.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     timings: dict[str, float] = {}
 
     with console.status("simulating the sales org..."):
@@ -134,7 +132,7 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
             session.delete(old)
     with store.session() as session:
         row = Installation(crm="sandbox", tenant_id=TENANT, name="Demo org (sandbox)", status="active",
-                           settings={SANDBOX_URL_KEY: crm_url, CLOCK_KEY: clock.isoformat(), "time_zone": "UTC"})
+                           settings=InstallationSettings(sandbox_url=crm_url, clock=clock.isoformat(), time_zone="UTC").to_json())
         session.add(row)
         session.flush()
         inst.audit(session, row.id, "system:demo", "installed", {"crm": "sandbox", "tenant_id": TENANT})
