@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import load_snapshot
-from connector.store.tables import Installation, LoopRun
+from connector.store.tables import Installation, LoopRun, LoopRunStatus
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
@@ -69,7 +69,7 @@ class Options:
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
     job_id: str | None = None
-    workers: int | None = None  # processes for the loops' learn/decide (None: SALESLOOP_LOOP_WORKERS or the cores)
+    workers: int | None = None  # processes for the loops' learn/decide (None: settings.loop_workers, else the cores)
     progress: Progress | None = None
     on_step: Callable[[str], None] | None = None
 
@@ -80,6 +80,8 @@ def run_chain(
 ) -> ChainReport:
     """Run one tenant's chain; a dead grant marks the installation needs_reauth and is re-raised."""
     options = options or Options()
+    if options.workers is None and settings.loop_workers:
+        options = replace(options, workers=settings.loop_workers)
     report = ChainReport(installation_id)
     with store.session() as session:
         installation = inst.get(session, installation_id)
@@ -114,7 +116,7 @@ def _reconnected_since(session: Any, installation_id: str, since: datetime) -> b
 
 def _steps(store: Store, installation: Installation, crm: CrmPort, options: Options, now: datetime, report: ChainReport) -> None:
     step = options.on_step or (lambda _name: None)
-    loops = dict(options.loops) if options.loops is not None else enabled_loops(installation.settings)
+    loops = dict(options.loops) if options.loops is not None else enabled_loops(installation_settings.read(installation).loops)
     with store.session() as session:
         inst.audit(session, installation.id, "system:engine", "chain:started",
                    {"job_id": options.job_id, "sync": options.sync, "learn": options.learn, "decide": options.decide})
@@ -179,19 +181,19 @@ def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxRepor
 
 def _ensure_fields(store: Store, installation: Installation, crm: CrmPort) -> None:
     """Create our CRM fields once per installation (idempotent in the adapter anyway)."""
-    if (installation.settings or {}).get("fields_ready"):
+    if installation_settings.read(installation).fields_ready:
         return
     crm.ensure_app_fields()
     with store.session() as session:
         row = inst.get(session, installation.id)
-        row.settings = {**(row.settings or {}), "fields_ready": True}
+        installation_settings.write(row, fields_ready=True)
 
 
-def enabled_loops(installation_settings: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
-    """Every registered loop the admin did not switch off."""
+def enabled_loops(chosen_loops: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
+    """Every registered loop the admin did not switch off (InstallationSettings.loops)."""
     from jobs.loops.registry import all_loops
 
-    chosen = (installation_settings or {}).get("loops") or {}
+    chosen = chosen_loops or {}
     return {name: d for name, d in all_loops().items() if (chosen.get(name) or {}).get("enabled", True)}
 
 
@@ -204,7 +206,7 @@ def run_loops(
     run_ids, states, labels = {}, {}, {}
     with store.session() as session:
         for name in loops:
-            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status="running",
+            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status=LoopRunStatus.RUNNING,
                           started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
             session.add(run)
             session.flush()
@@ -220,7 +222,7 @@ def run_loops(
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
             _record(store, installation_id, name, result, now, run_ids[name], snapshot, report)
-        _finish(store, run_ids[name], "failed" if result.error else "done", report)
+        _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     return reports
 
@@ -244,8 +246,8 @@ def _record(
     with store.session() as session:
         installation = inst.get(session, installation_id)
         ctx = Context(installation_id, run_id, load_rules(session, installation_id),
-                      QualitySettings.of(installation.settings, installation_id),
-                      name in paused_loops(installation.settings), snapshot, now)
+                      QualitySettings.of(installation_settings.read(installation).quality, installation_id),
+                      name in paused_loops(installation_settings.read(installation).paused), snapshot, now)
         report.route = route_all(session, ctx, decisions)
         _spot_check(session, ctx, name, report.route)
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connector.store import Store
 from connector.store.tables import DecisionRecord, OutboxItem, Proposal
-from crm_adapters.errors import CrmAuthError, CrmError, CrmRateLimited
+from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.model import Entity
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskDraft
@@ -39,6 +39,15 @@ class OutboxReport:
     dead: int = 0
     api_calls: int = 0
     stopped: str = ""  # non-empty: the CRM's daily API budget ran out; the rest waits for the next run
+
+
+KEY_LENGTH = 200  # OutboxItem.idempotency_key's column
+
+
+def key(prefix: str, *parts: str) -> str:
+    """Every outbox idempotency key, built here only: '<prefix>:<part>...' (no prefix: a decision's own key),
+    cut to the column. Rebuild a key from what was stored (a proposal's fingerprint, not its source)."""
+    return ":".join((prefix, *parts) if prefix else parts)[:KEY_LENGTH]
 
 
 def enqueue(
@@ -91,9 +100,9 @@ def _apply_batch(store: Store, installation_id: str, crm: CrmPort, kind: str, id
         _defer(store, items, exc, report, reason=RECONNECT)
         raise
     except CrmError as exc:
-        if isinstance(exc, CrmRateLimited) and exc.daily:  # as sync does: end cleanly, RQ retries cannot help today
+        if isinstance(exc, CrmBudgetExhausted):  # as sync does: end cleanly, RQ retries cannot help today
             _defer(store, items, exc, report)
-            report.stopped = f"daily API budget exhausted: {exc}"[:300]
+            report.stopped = exc.stop_note()
             logger.warning("outbox of %s stopped: daily API budget exhausted", installation_id)
             return
         _mark_failed(store, items, exc, report)

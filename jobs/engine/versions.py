@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connector.store.tables import ModelVersion
+from connector.store.tables import Arm, ModelVersion, VersionKind
 from crm_adapters.snapshot import Snapshot
 
 CONTENT = "content_sha256"  # in a version's metrics: {"state": digest of the state, "data": digest of its training data}
@@ -33,7 +33,7 @@ def active(session: Session, installation_id: str, loop: str) -> ModelVersion | 
 
 def save(
     session: Session, installation_id: str, loop: str, state: Mapping[str, Any], metrics: Mapping[str, Any], *,
-    kind: str = "model", arm: str | None = None, proposal_id: str | None = None, data_digest: str | None = None,
+    kind: str = VersionKind.MODEL, arm: str | None = None, proposal_id: str | None = None, data_digest: str | None = None,
 ) -> ModelVersion:
     """Store a new active version; the one it replaces is retired (or kept as control for a treatment)."""
     latest = session.execute(
@@ -41,10 +41,10 @@ def save(
     ).scalar_one()
     current = active(session, installation_id, loop)
     if arm is None:
-        arm = current.arm if current is not None and current.arm == "treatment" else "all"
+        arm = current.arm if current is not None and current.arm == Arm.TREATMENT else Arm.ALL
     if current is not None:
-        if arm == "treatment" and current.arm != "treatment":
-            current.arm = "control"  # stays active: the experiment's baseline
+        if arm == Arm.TREATMENT and current.arm != Arm.TREATMENT:
+            current.arm = Arm.CONTROL  # stays active: the experiment's baseline
         else:
             current.active = False
     version = ModelVersion(
