@@ -36,10 +36,10 @@ def db_upgrade() -> None:
 def _add_job_commands() -> None:
     """worker, cron and demo live with the jobs they run."""
     from connector.sandbox_serve import add_serve_option
-    from jobs.rq.commands import cron, worker
+    from jobs.rq.commands import cron, status, worker
     from jobs.tools.demo import demo
 
-    for command in (worker, cron, add_serve_option(demo)):
+    for command in (worker, cron, status, add_serve_option(demo)):
         main.add_command(command)
     from jobs.lifecycle import _commands as lifecycle_commands
 
