@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from crm_adapters.auth import TokenSource
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES
 from crm_adapters.model import (
     Activity,
     ActivityType,
@@ -137,9 +137,11 @@ class SalesforceAdapter:
         return [m.pipeline_from_stages(self.stage_rows(), self.mapping)]
 
     def read_users(self) -> list[User]:
-        users = []
+        users: list[User] = []
+        self.quarantined_users: list[Quarantined] = []  # kept by the sync's quarantine
         for batch in self.read_changes(Entity.USER, since=None):
             users.extend(r for r in batch.records if isinstance(r, User))
+            self.quarantined_users.extend(batch.quarantined)
         return users
 
     def read_changes(self, entity: Entity, *, since: Cursor | None) -> Iterator[Batch]:
@@ -176,7 +178,7 @@ class SalesforceAdapter:
         for row in rows:
             try:
                 records.append(MAPPERS[sobject](row, self.mapping, ctx))
-            except (MalformedRecord, ValueError, TypeError, KeyError) as exc:
+            except MAPPING_FAILURES as exc:  # one odd record is quarantined, never its page
                 bad.append(quarantined(row, exc))
         return records, bad
 
@@ -222,11 +224,15 @@ class SalesforceAdapter:
         for opp_rows in by_opp.values():
             try:
                 records.extend(m.stage_changes_from_history(opp_rows, ctx))
-            except (MalformedRecord, ValueError) as exc:
+            except MAPPING_FAILURES as exc:
                 bad.extend(quarantined(r, exc) for r in opp_rows)
         emitted = {r.remote_id for r in records}
-        records.extend(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp")))
-                       for r in deleted_rows if r.get("Id") and str(r["Id"]) not in emitted)
+        for r in deleted_rows:
+            if r.get("Id") and str(r["Id"]) not in emitted:
+                try:
+                    records.append(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp"))))
+                except MAPPING_FAILURES as exc:
+                    bad.append(quarantined(r, exc))
         return records, bad, carry
 
     def _full_history(self, opp_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -280,7 +286,9 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def quarantined(row: Mapping[str, Any], exc: BaseException) -> Quarantined:
+def quarantined(row: Any, exc: BaseException) -> Quarantined:
+    if not isinstance(row, Mapping):
+        return Quarantined(remote_id=None, reason=str(exc)[:500], raw={"_value": row})
     raw = {k: v for k, v in row.items() if k != "attributes"}
     return Quarantined(remote_id=str(row["Id"]) if row.get("Id") else None, reason=str(exc)[:500], raw=raw)
 
