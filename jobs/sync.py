@@ -119,7 +119,7 @@ def _read_batches(
     synced = 0
     for batch in crm.read_changes(entity, since=since):
         synced += len(batch.records)
-        changed, refused = _store_batch(store, installation_id, entity, batch, since is None and synced == len(batch.records),
+        changed, refused = store_batch(store, installation_id, entity, batch, since is None and synced == len(batch.records),
                                         estimate)
         report.batches += 1
         report.quarantined += len(batch.quarantined) + refused
@@ -129,7 +129,7 @@ def _read_batches(
     return synced
 
 
-def _store_batch(
+def store_batch(
     store: Store, installation_id: str, entity: Entity, batch: Batch, first_of_backfill: bool, estimate: int | None
 ) -> tuple[int, int]:
     """One transaction: records, quarantined raws and the cursor that follows them. Records the store cannot

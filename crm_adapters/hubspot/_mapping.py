@@ -33,6 +33,7 @@ from crm_adapters.model import (
     User,
     UserRole,
 )
+from crm_adapters.port import Quarantined
 
 ENGAGEMENT_TYPES: dict[str, ActivityType] = {
     "calls": ActivityType.CALL, "emails": ActivityType.EMAIL, "meetings": ActivityType.MEETING,
@@ -300,6 +301,19 @@ def user_from_hubspot(owner: Mapping[str, Any], mapping: HubSpotMapping) -> User
 
 
 @quarantines("deal contact role")
+def users_from_owners(owners: list[Any], mapping: HubSpotMapping) -> tuple[list[User], list[Quarantined]]:
+    """Owners -> users, one at a time: an owner that cannot be mapped is quarantined, the others go on."""
+    users: list[User] = []
+    bad: list[Quarantined] = []
+    for owner in owners:
+        try:
+            users.append(user_from_hubspot(owner, mapping))
+        except MAPPING_FAILURES as exc:
+            raw = owner if isinstance(owner, Mapping) else {"_value": owner}
+            bad.append(Quarantined(remote_id=str(raw.get("id") or "") or None, reason=f"owners: {exc}", raw=raw))
+    return users, bad
+
+
 def role_from_hubspot(deal_id: str, contact_id: str, types: list[Mapping[str, Any]], mapping: HubSpotMapping,
                       updated: datetime | None) -> DealContactRole:
     labels = [str(t.get("label")) for t in types if t.get("label")]

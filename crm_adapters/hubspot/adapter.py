@@ -18,9 +18,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from crm_adapters.auth import TokenSource
-from crm_adapters.errors import MalformedRecord
 from crm_adapters.hubspot._client import CallStats, HubSpotClient
-from crm_adapters.hubspot._mapping import HubSpotMapping, stages_from_hubspot, user_from_hubspot
+from crm_adapters.hubspot._mapping import HubSpotMapping, stages_from_hubspot, users_from_owners
 from crm_adapters.hubspot._reads import Reads
 from crm_adapters.hubspot._sync import Sync
 from crm_adapters.hubspot._writes import Writes
@@ -103,14 +102,7 @@ class HubSpotAdapter:
                 after = page.paging.next.after if page.paging and page.paging.next else None
                 if after is None:
                     break
-        users: list[User] = []
-        self.quarantined_users = []
-        for owner in owners:
-            try:
-                users.append(user_from_hubspot(owner, self.mapping))
-            except MalformedRecord as exc:  # kept by the sync's quarantine; the other owners go on
-                self.quarantined_users.append(Quarantined(remote_id=str(owner.get("id") or "") or None,
-                                                          reason=f"owners: {exc}", raw=owner))
+        users, self.quarantined_users = users_from_owners(owners, self.mapping)  # the sync keeps the quarantined
         return _with_managers(users)
 
     # ---- writes ----------------------------------------------------------------------------------

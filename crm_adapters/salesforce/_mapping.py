@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_adapters.errors import MalformedRecord, quarantines
+from crm_adapters.errors import MAPPING_FAILURES, MalformedRecord, quarantines
 from crm_adapters.model import (
     Account,
     Activity,
@@ -24,11 +24,13 @@ from crm_adapters.model import (
     DealStatus,
     Direction,
     Pipeline,
+    Record,
     Stage,
     StageChange,
     User,
     UserRole,
 )
+from crm_adapters.port import Quarantined
 from crm_adapters.writes import AppField
 
 SF = Crm.SALESFORCE
@@ -322,3 +324,32 @@ def pipeline_from_stages(rows: list[Mapping[str, Any]], mapping: SalesforceMappi
               is_closed=bool(r.get("IsClosed")), is_won=bool(r.get("IsWon")))
         for r in sorted(rows, key=lambda r: (int(r.get("SortOrder") or 0), str(r["Id"]))) if r.get("IsActive", True))
     return Pipeline(crm=SF, remote_id=mapping.pipeline_id, label=mapping.pipeline_label, order=0, stages=stages)
+
+
+def map_rows(sobject: str, rows: list[Any], mapping: SalesforceMapping,
+             ctx: OrgContext | None) -> tuple[list[Record], list[Quarantined]]:
+    """One page of query rows -> records, and the rows that could not be mapped, with why (one at a time:
+    whatever an odd row raises quarantines that row, never its page)."""
+    mapper = MAPPERS[sobject]
+    records: list[Record] = []
+    bad: list[Quarantined] = []
+    for row in rows:
+        try:
+            records.append(mapper(row, mapping, ctx))
+        except MAPPING_FAILURES as exc:
+            bad.append(quarantined(row, exc))
+    return records, bad
+
+
+def quarantined(row: Any, exc: BaseException) -> Quarantined:
+    if not isinstance(row, Mapping):
+        return Quarantined(remote_id=None, reason=str(exc)[:500], raw={"_value": row})
+    raw = {k: v for k, v in row.items() if k != "attributes"}
+    return Quarantined(remote_id=str(row["Id"]) if row.get("Id") else None, reason=str(exc)[:500], raw=raw)
+
+
+MAPPERS: dict[str, Any] = {
+    "User": user_from_salesforce, "Account": account_from_salesforce, "Contact": contact_from_salesforce,
+    "Opportunity": deal_from_salesforce, "OpportunityContactRole": role_from_salesforce,
+    "Task": activity_from_task, "Event": activity_from_event,
+}

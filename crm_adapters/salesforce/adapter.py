@@ -63,11 +63,7 @@ OBJECTS: dict[Entity, tuple[str, ...]] = {
     Entity.DEAL: ("Opportunity",), Entity.DEAL_CONTACT_ROLE: ("OpportunityContactRole",),
     Entity.STAGE_CHANGE: ("OpportunityHistory",), Entity.ACTIVITY: ("Task", "Event"),
 }
-MAPPERS: dict[str, Callable[..., Record]] = {
-    "User": m.user_from_salesforce, "Account": m.account_from_salesforce, "Contact": m.contact_from_salesforce,
-    "Opportunity": m.deal_from_salesforce, "OpportunityContactRole": m.role_from_salesforce,
-    "Task": m.activity_from_task, "Event": m.activity_from_event,
-}
+MAPPERS = m.MAPPERS
 KnownIds = Callable[[Entity], Iterable[str]]
 SalesforceMapping = m.SalesforceMapping  # the per-org mapping, public here for the jobs that configure adapters
 
@@ -174,13 +170,7 @@ class SalesforceAdapter:
         ctx = None
         if sobject in ("Opportunity", "Account"):
             ctx = self.context(self._sdrs(rows) if sobject == "Opportunity" else None)
-        records, bad = [], []
-        for row in rows:
-            try:
-                records.append(MAPPERS[sobject](row, self.mapping, ctx))
-            except MAPPING_FAILURES as exc:  # one odd record is quarantined, never its page
-                bad.append(quarantined(row, exc))
-        return records, bad
+        return m.map_rows(sobject, rows, self.mapping, ctx)
 
     def _sdrs(self, rows: list[dict[str, Any]]) -> dict[str, str]:
         """SDR by opportunity from converted Leads (Lead.ConvertedOpportunityId, the Lead's owner)."""
@@ -225,14 +215,14 @@ class SalesforceAdapter:
             try:
                 records.extend(m.stage_changes_from_history(opp_rows, ctx))
             except MAPPING_FAILURES as exc:
-                bad.extend(quarantined(r, exc) for r in opp_rows)
+                bad.extend(m.quarantined(r, exc) for r in opp_rows)
         emitted = {r.remote_id for r in records}
         for r in deleted_rows:
             if r.get("Id") and str(r["Id"]) not in emitted:
                 try:
                     records.append(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp"))))
                 except MAPPING_FAILURES as exc:
-                    bad.append(quarantined(r, exc))
+                    bad.append(m.quarantined(r, exc))
         return records, bad, carry
 
     def _full_history(self, opp_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -286,11 +276,6 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def quarantined(row: Any, exc: BaseException) -> Quarantined:
-    if not isinstance(row, Mapping):
-        return Quarantined(remote_id=None, reason=str(exc)[:500], raw={"_value": row})
-    raw = {k: v for k, v in row.items() if k != "attributes"}
-    return Quarantined(remote_id=str(row["Id"]) if row.get("Id") else None, reason=str(exc)[:500], raw=raw)
 
 
 def tombstone(entity: Entity, remote_id: str, when: datetime | None) -> Record:
