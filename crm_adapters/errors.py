@@ -24,14 +24,26 @@ class CrmAuthError(CrmError):
 
 
 class CrmRateLimited(CrmError):
-    """Over the CRM's rate limit or API budget; retry after `retry_after` seconds."""
+    """Over the CRM's rate limit; retry after `retry_after` seconds."""
 
     retryable = True
+    daily = False
 
-    def __init__(self, message: str, *, retry_after: float | None = None, daily: bool = False) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        self.daily = daily
+
+
+class CrmBudgetExhausted(CrmRateLimited):
+    """The day's API budget is spent (HubSpot's DAILY 429, Salesforce's request limit or our share of it).
+    Not retryable: sync, outbox and task closures stop cleanly on it (cursors and rows kept) until tomorrow."""
+
+    retryable = False
+    daily = True
+
+    def stop_note(self) -> str:
+        """The one line a report shows for the stop."""
+        return f"daily API budget exhausted: {self}"[:300]
 
 
 class CrmUnavailable(CrmError):

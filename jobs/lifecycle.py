@@ -97,10 +97,10 @@ def _runtime() -> tuple[Settings, Store, Any]:
     settings = Settings.from_env()
     redis = None
     if not settings.embedded:
-        from jobs import queues
+        from jobs.rq import queues
 
         redis = queues.connect(settings.redis_url)
-    return settings, Store.connect(settings.database_url, upgrade=False), redis
+    return settings, Store.connect(settings.store_url, upgrade=False), redis
 
 
 def _commands() -> list[Any]:

@@ -20,7 +20,7 @@ from connector.store import Store
 from connector.store.clean import short_key
 from connector.store.records import count_records, get_cursor, quarantine, save_pipelines, upsert_checked
 from connector.store.tables import SyncCursor
-from crm_adapters.errors import CrmRateLimited
+from crm_adapters.errors import CrmBudgetExhausted, CrmRateLimited
 from crm_adapters.model import Entity
 from crm_adapters.port import Batch, CrmPort, Cursor, Quarantined
 
@@ -63,10 +63,8 @@ def sync_installation(
         _sync_reference(store, installation_id, crm, report, progress)
         for entity in entities:
             _sync_entity(store, installation_id, crm, entity, report, progress)
-    except CrmRateLimited as exc:
-        if not exc.daily:
-            raise
-        report.stopped = f"daily API budget exhausted: {exc}"[:300]
+    except CrmBudgetExhausted as exc:
+        report.stopped = exc.stop_note()
         logger.warning("sync of %s stopped: daily API budget exhausted; cursors saved", installation_id)
     report.seconds = time.monotonic() - started
     return report

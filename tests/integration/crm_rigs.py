@@ -26,7 +26,7 @@ from crm_adapters.model import Activity, ActivityType, Crm, Entity, TaskStatus
 from crm_adapters.sandbox import load_scenario, simulate
 from crm_adapters.sandbox.simulator import SimulatedOrg
 from crm_adapters.writes import AppField, FieldValue
-from jobs import engine
+from jobs.engine import chain as engine
 
 SEED, DEALS = 11, 200
 READ_SUFFIXES = ("/search", "/batch/read", "/jobs/query")
@@ -265,12 +265,14 @@ class SalesforceRig(Rig):
         from tests.fakes.salesforce.server import LIMIT
 
         self.org.injected.append(Injected(path_contains=f"FROM+{self.SOBJECTS[self.limited][0]}+", status=403, body=LIMIT))
+        self.org.limits_exhausted += 1  # the org's /limits shows the daily allocation spent when the adapter asks
 
     def daily_limit_on_field_writes(self) -> None:
         from tests.fakes.salesforce.org import Injected
         from tests.fakes.salesforce.server import LIMIT
 
         self.org.injected.append(Injected(path_contains="/composite/sobjects", status=403, body=LIMIT, method="PATCH"))
+        self.org.limits_exhausted += 1
 
     def revoke_refresh_token(self) -> None:
         self.org.refresh_tokens.clear()

@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import AuditEntry, Installation, OutboxItem, Proposal
-from crm_adapters.errors import CrmRateLimited, CrmUnavailable
+from crm_adapters.errors import CrmBudgetExhausted, CrmUnavailable
 from crm_adapters.model import DealStatus, TaskStatus, UserRole
 from crm_adapters.writes import TaskClosure
-from jobs import task_closures
-from jobs.approvals import record_verdict
-from jobs.engine import Options, run_chain
+from jobs.approvals import closures as task_closures
+from jobs.approvals.verdicts import record_verdict
+from jobs.engine.chain import Options, run_chain
 from tests.factories import T0, a_deal, a_pipeline, a_user
 from tests.fakes.memory_crm import MemoryCrm
 from tests.unit.engine.loop_fixture import TEST_LOOP
@@ -152,7 +152,7 @@ def test_the_daily_budget_defers_closures_without_spending_attempts(store: Store
         record_verdict(s, "i1", proposal_id, approved=True, by="user:admin", now=NOW)
 
     def spent(_closures):  # type: ignore[no-untyped-def]
-        raise CrmRateLimited("daily API limit", retry_after=3600, daily=True)
+        raise CrmBudgetExhausted("daily API limit", retry_after=3600)
 
     crm.close_tasks = spent  # type: ignore[method-assign]
     report = task_closures.apply(store, "i1", crm)

@@ -1,0 +1,203 @@
+"""Route one loop's decisions: policy, gate, a DecisionRecord each, then the outbox, the card or a proposal.
+
+Everything for one loop run is written in one transaction, so a crash leaves either the
+whole run's records and outbox rows or none, and a re-run recognises decisions by key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.store.tables import CardData, DecisionRecord
+from crm_adapters.codec import jsonable
+from crm_adapters.model import Entity, UserRole
+from crm_adapters.snapshot import Snapshot
+from jobs.approvals import proposals
+from jobs.engine import outbox
+from jobs.engine.policy import Autonomy, Verdict, evaluate
+from jobs.engine.quality import (
+    GateResult,
+    GateStatus,
+    QualitySettings,
+    computed_values,
+    gate,
+    gated_texts,
+    source_text,
+)
+from jobs.loops.decision import ActionKind, Decision
+
+DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
+
+
+@dataclass
+class RouteReport:
+    decisions: int = 0
+    repeated: int = 0
+    autonomy: Counter[str] = field(default_factory=Counter)
+    gate: Counter[str] = field(default_factory=Counter)
+    proposals: int = 0
+    cards: int = 0
+    sampled: list[tuple[str, str, str, str]] = field(default_factory=list)  # record id, kind, target, summary
+    sampled_keys: list[tuple[str]] = field(default_factory=list)  # their decision keys
+
+
+@dataclass(frozen=True)
+class Context:
+    installation_id: str
+    loop_run_id: str
+    rules: Sequence[Mapping[str, Any]]
+    quality: QualitySettings
+    paused: bool
+    snapshot: Snapshot
+    now: datetime
+    computed: dict[str, str] = field(default_factory=dict)  # figures this run computed, per target (for evals)
+
+
+def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> RouteReport:
+    """Record every new decision and queue what it asks for; a key seen before is skipped."""
+    report = RouteReport()
+    ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
+    seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
+    for decision in decisions:
+        if decision.key in seen:
+            report.repeated += 1
+            continue
+        seen.add(decision.key)
+        _route(session, ctx, decision, report)
+    return report
+
+
+def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        known.update(session.execute(select(DecisionRecord.key).where(
+            DecisionRecord.installation_id == installation_id, DecisionRecord.key.in_(chunk))).scalars())
+    return known
+
+
+def _route(session: Session, ctx: Context, decision: Decision, report: RouteReport) -> None:
+    verdict = evaluate(ctx.rules, decision)
+    result = gate(decision, verdict, _source(ctx, decision, verdict), ctx.quality, paused=ctx.paused)
+    record = DecisionRecord(
+        installation_id=ctx.installation_id, loop_run_id=ctx.loop_run_id, loop=decision.loop, kind=decision.kind.value,
+        target=decision.target.value, target_id=decision.target_id, key=decision.key[:200],
+        payload=jsonable(dict(decision.payload)), reasons=[jsonable(r) for r in decision.reasons],
+        model_version=decision.model_version, policy_verdict=verdict.autonomy.value, policy_rule=verdict.rule,
+        gate_verdict=result.status.value, gate_reason=result.reason, write_status="pending", created_at=ctx.now,
+    )
+    session.add(record)
+    session.flush()
+    report.decisions += 1
+    report.autonomy[result.autonomy.value] += 1
+    report.gate[result.status.value] += 1
+    record.write_status = _act(session, ctx, decision, result, record, report)
+    if result.status is GateStatus.SAMPLED:
+        report.sampled.append((record.id, decision.kind.value, decision.target_id, _summary(decision)))
+        report.sampled_keys.append((decision.key,))
+
+
+def _source(ctx: Context, decision: Decision, verdict: Verdict) -> str:
+    return source_text(ctx.snapshot, decision, ctx.computed) if gated_texts(decision, verdict) else ""
+
+
+def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record: DecisionRecord, report: RouteReport) -> str:
+    """What happens to one decision after policy and gate; returns its write status."""
+    if result.status is GateStatus.BLOCKED:
+        return "blocked"
+    autonomy = result.autonomy
+    if autonomy is Autonomy.FORBIDDEN:
+        return "forbidden"
+    if decision.kind is ActionKind.UPDATE_CARD and autonomy is not Autonomy.NEEDS_APPROVAL:
+        _update_card(session, ctx, decision)
+        report.cards += 1
+        return "written"
+    if autonomy is Autonomy.NEEDS_APPROVAL or (autonomy is Autonomy.AUTO and proposals.is_playbook(decision)):
+        kind = proposals.PLAYBOOK if proposals.is_playbook(decision) else proposals.APPROVAL
+        made = proposals.propose(session, ctx.installation_id, decision, decision_id=record.id,
+                                 manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind)
+        report.proposals += made is not None
+        return "awaiting" if made is not None else "skipped"
+    if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
+        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
+        return "pending"
+    return _draft(session, ctx, decision, record)
+
+
+def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionRecord) -> str:
+    """A person does it: a task for the owner holding what the loop drafted (emails have no channel of their own)."""
+    payload = decision.payload
+    subject = str(payload.get("subject") or payload.get("title") or decision.kind.value.replace("_", " "))
+    body = str(payload.get("body") or payload.get("summary") or "")
+    reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
+    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", {
+        "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
+        "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
+        "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
+    }, record.id)
+    return "pending"
+
+
+def _write_payload(ctx: Context, decision: Decision) -> dict[str, Any]:
+    payload = dict(decision.payload)
+    if decision.kind is ActionKind.UPDATE_FIELD:
+        values = {k: v for k, v in payload.items() if k != "mrr"}
+        return {"entity": decision.target.value, "remote_id": decision.target_id, "values": jsonable(values)}
+    on_deal = decision.target is Entity.DEAL
+    if decision.kind is ActionKind.CREATE_NOTE:
+        return {"body": str(payload.get("body", "")), "deal_id": decision.target_id}
+    return {
+        "subject": str(payload.get("subject", ""))[:250], "body": str(payload.get("body", "")),
+        "owner_id": payload.get("owner_id") or owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
+        "deal_id": decision.target_id if on_deal else payload.get("deal_id"),
+        "account_id": decision.target_id if decision.target is Entity.ACCOUNT else None,
+    }
+
+
+def _due(payload: Mapping[str, Any], now: datetime) -> str:
+    due = payload.get("due_at")
+    return str(due) if due else (now + timedelta(days=1)).isoformat()
+
+
+def _update_card(session: Session, ctx: Context, decision: Decision) -> None:
+    payload = dict(jsonable(dict(decision.payload)))
+    section = str(payload.pop("section", decision.loop))
+    row = session.get(CardData, (ctx.installation_id, decision.target_id))
+    if row is None:
+        row = CardData(installation_id=ctx.installation_id, deal_id=decision.target_id, payload={})
+        session.add(row)
+    row.payload = {**(row.payload or {}), section: payload}
+    row.updated_at = ctx.now
+
+
+def owner_for(snapshot: Snapshot, decision: Decision) -> str | None:
+    if decision.payload.get("owner_id"):
+        return str(decision.payload["owner_id"])
+    deal = snapshot.deal_by_id.get(decision.target_id) if decision.target is Entity.DEAL else None
+    if deal is not None:
+        return deal.owner_id
+    account = snapshot.account_by_id.get(decision.target_id) if decision.target is Entity.ACCOUNT else None
+    return account.owner_id if account is not None else None
+
+
+def manager_for(snapshot: Snapshot, owner_id: str | None) -> str | None:
+    """The owner's manager, else the first manager in the org (approvals must reach someone who can approve)."""
+    owner = snapshot.user_by_id.get(owner_id or "")
+    if owner is not None and owner.manager_id:
+        return owner.manager_id
+    managers = snapshot.users_with_role(UserRole.MANAGER)
+    return managers[0].remote_id if managers else owner_id
+
+
+def _summary(decision: Decision) -> str:
+    payload = decision.payload
+    if decision.kind is ActionKind.UPDATE_FIELD:
+        return ", ".join(f"{k}={v}" for k, v in list(payload.items())[:3])[:200]
+    return str(payload.get("subject") or payload.get("title") or "")[:200]
