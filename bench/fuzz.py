@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 CASES = int(os.environ.get("FUZZ_CASES", "10000"))
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-TARGETS = ["webhooks", "OAuth callbacks and installs", "HubSpot card", "Salesforce Canvas card",
-           "admin pages and forms", "sandbox pages", "HubSpot mappers", "Salesforce mappers", "sandbox mappers"]
+TARGETS = ["Salesforce Canvas card", "OAuth callbacks and installs", "sandbox pages", "admin pages and forms",
+           "Salesforce mappers", "webhooks", "HubSpot card", "HubSpot mappers", "sandbox mappers"]  # quick ones first
 
 
 def _store(workdir: Path) -> tuple[Any, str, Any]:
@@ -64,7 +64,7 @@ def _sandbox_client(workdir: Path) -> tuple[Any, str]:
 
     from connector.sandbox_serve import demo_app, open_demo
     from connector.settings import Settings
-    from jobs.demo import run_demo
+    from jobs.tools.demo import run_demo
     from tests.property.http_targets import csrf_of
 
     os.environ.update(SALESLOOP_HOME=str(workdir), DATABASE_URL=f"sqlite:///{workdir / 'demo.db'}",
@@ -132,8 +132,12 @@ def run_target(name: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    rows = []
     with ProcessPoolExecutor(max_workers=2) as pool:
-        rows = list(pool.map(run_target, TARGETS))
+        for row in pool.map(run_target, TARGETS):
+            print(f"done: {row['target']}: {row['cases']} cases, {row['5xx']} 5xx, {row['crashes']} crashes, "
+                  f"{row['lost']} lost in {row['seconds']} s", flush=True)
+            rows.append(row)
     print(f"{'target':<30} {'store':<20} {'cases':>7} {'5xx':>5} {'crashes':>8} {'lost':>5} {'seconds':>8}")
     for r in rows:
         print(f"{r['target']:<30} {r['store']:<20} {r['cases']:>7} {r['5xx']:>5} {r['crashes']:>8} {r['lost']:>5} "

@@ -60,7 +60,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str
 
     from connector.sandbox_serve import demo_app, open_demo
     from connector.settings import Settings
-    from jobs.demo import run_demo
+    from jobs.tools.demo import run_demo
 
     home: Path = tmp_path_factory.mktemp("sandbox-fuzz")
     with pytest.MonkeyPatch.context() as env:
