@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify
 
+from connector import web
 from connector.errors import register_error_handlers
 from connector.logs import configure_logging
 from connector.settings import Settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     app.extensions["salesloop.store"] = store or Store.connect(settings.store_url)
     app.extensions["salesloop.cipher"] = TokenCipher.from_key_text(settings.token_encryption_key)
     register_error_handlers(app)
+    app.before_request(web.refuse_nul_characters)
 
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]

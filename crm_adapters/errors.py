@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class CrmError(Exception):
     """Something went wrong talking to a CRM."""
@@ -64,3 +70,28 @@ class ConfigError(Exception):
 
 class MalformedRecord(ValueError):
     """A CRM record that cannot be mapped to the common model; it is quarantined."""
+
+
+# What mapping one odd record can raise (a wrong type where a dict was expected, a date out of range
+# raising OSError or OverflowError, a bad Decimal): caught per record and quarantined, never the batch.
+MAPPING_FAILURES: tuple[type[Exception], ...] = (
+    ValueError, TypeError, LookupError, AttributeError, ArithmeticError, OSError,
+)
+
+
+def quarantines(kind: str) -> Callable[[F], F]:
+    """Decorate a mapper so that whatever one odd record makes it raise becomes MalformedRecord (quarantined)."""
+
+    def wrap(mapper: F) -> F:
+        @functools.wraps(mapper)
+        def mapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return mapper(*args, **kwargs)
+            except MalformedRecord:
+                raise
+            except MAPPING_FAILURES as exc:
+                raise MalformedRecord(f"{kind}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+
+        return mapped  # type: ignore[return-value]
+
+    return wrap

@@ -6,6 +6,7 @@ renders a template; nothing here talks to a CRM while a person waits.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import (
@@ -175,6 +176,8 @@ def policy_editor() -> tuple[str, int] | str | Response:
     with _store().session() as s:
         rules = policy.load_rules(s, installation_id)
     if request.method == "POST":
+        error = _policy_form_problem(request.form)
+    if request.method == "POST" and error is None:
         rules = readouts.rules_from_form(request.form)
         try:
             with _store().session() as s:
@@ -253,6 +256,31 @@ def chart(name: str) -> Response:
     with _store().session() as s:
         svg = readouts.chart_svg(s, auth.current_installation_id(), name)
     return Response(svg, mimetype="image/svg+xml")
+
+
+MAX_POLICY_ROWS = 200
+MAX_POLICY_NUMBER = 1e12
+
+
+def _policy_form_problem(form: Any) -> str | None:
+    """Bounds on the policy form's numbers before anything parses them (a huge row count would loop for
+    minutes, NaN or Infinity cannot be stored); a person reads the message."""
+    count = (form.get("rule_count") or "0").strip()
+    if not (count.isascii() and count.isdigit()) or int(count) > MAX_POLICY_ROWS:
+        return f"The number of rules must be a whole number from 0 to {MAX_POLICY_ROWS}."
+    for name, value in form.items():
+        if name.rsplit("_", 1)[0] not in ("amount_below", "amount_at_least", "mrr_below", "mrr_at_least"):
+            continue
+        text = value.strip()
+        if not text:
+            continue
+        try:
+            number = float(text) if len(text) <= 40 else math.inf
+        except ValueError:
+            return f"{text[:40]!r} is not a number; amounts are plain numbers such as 1000 or 999.50."
+        if not math.isfinite(number) or abs(number) > MAX_POLICY_NUMBER:
+            return f"{text[:40]!r} is not an amount this policy can hold (at most {MAX_POLICY_NUMBER:,.0f})."
+    return None
 
 
 def _csv(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from crm_adapters.auth import TokenSource
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES
 from crm_adapters.model import (
     Activity,
     ActivityType,
@@ -64,11 +64,7 @@ OBJECTS: dict[Entity, tuple[str, ...]] = {
     Entity.DEAL: ("Opportunity",), Entity.DEAL_CONTACT_ROLE: ("OpportunityContactRole",),
     Entity.STAGE_CHANGE: ("OpportunityHistory",), Entity.ACTIVITY: ("Task", "Event"),
 }
-MAPPERS: dict[str, Callable[..., Record]] = {
-    "User": m.user_from_salesforce, "Account": m.account_from_salesforce, "Contact": m.contact_from_salesforce,
-    "Opportunity": m.deal_from_salesforce, "OpportunityContactRole": m.role_from_salesforce,
-    "Task": m.activity_from_task, "Event": m.activity_from_event,
-}
+MAPPERS = m.MAPPERS
 KnownIds = Callable[[Entity], Iterable[str]]
 SalesforceMapping = m.SalesforceMapping  # the per-org mapping, public here for the jobs that configure adapters
 
@@ -138,9 +134,11 @@ class SalesforceAdapter:
         return [m.pipeline_from_stages(self.stage_rows(), self.mapping)]
 
     def read_users(self) -> list[User]:
-        users = []
+        users: list[User] = []
+        self.quarantined_users: list[Quarantined] = []  # kept by the sync's quarantine
         for batch in self.read_changes(Entity.USER, since=None):
             users.extend(r for r in batch.records if isinstance(r, User))
+            self.quarantined_users.extend(batch.quarantined)
         return users
 
     def read_changes(self, entity: Entity, *, since: Cursor | None) -> Iterator[Batch]:
@@ -173,13 +171,7 @@ class SalesforceAdapter:
         ctx = None
         if sobject in ("Opportunity", "Account"):
             ctx = self.context(self._sdrs(rows) if sobject == "Opportunity" else None)
-        records, bad = [], []
-        for row in rows:
-            try:
-                records.append(MAPPERS[sobject](row, self.mapping, ctx))
-            except (MalformedRecord, ValueError, TypeError, KeyError) as exc:
-                bad.append(quarantined(row, exc))
-        return records, bad
+        return m.map_rows(sobject, rows, self.mapping, ctx)
 
     def _sdrs(self, rows: list[dict[str, Any]]) -> dict[str, str]:
         """SDR by opportunity from converted Leads (Lead.ConvertedOpportunityId, the Lead's owner)."""
@@ -223,11 +215,15 @@ class SalesforceAdapter:
         for opp_rows in by_opp.values():
             try:
                 records.extend(m.stage_changes_from_history(opp_rows, ctx))
-            except (MalformedRecord, ValueError) as exc:
-                bad.extend(quarantined(r, exc) for r in opp_rows)
+            except MAPPING_FAILURES as exc:
+                bad.extend(m.quarantined(r, exc) for r in opp_rows)
         emitted = {r.remote_id for r in records}
-        records.extend(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp")))
-                       for r in deleted_rows if r.get("Id") and str(r["Id"]) not in emitted)
+        for r in deleted_rows:
+            if r.get("Id") and str(r["Id"]) not in emitted:
+                try:
+                    records.append(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp"))))
+                except MAPPING_FAILURES as exc:
+                    bad.append(m.quarantined(r, exc))
         return records, bad, carry
 
     def _full_history(self, opp_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -281,9 +277,6 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def quarantined(row: Mapping[str, Any], exc: BaseException) -> Quarantined:
-    raw = {k: v for k, v in row.items() if k != "attributes"}
-    return Quarantined(remote_id=str(row["Id"]) if row.get("Id") else None, reason=str(exc)[:500], raw=raw)
 
 
 def tombstone(entity: Entity, remote_id: str, when: datetime | None) -> Record:
