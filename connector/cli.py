@@ -50,6 +50,16 @@ def _add_job_commands() -> None:
 _add_job_commands()
 
 
+def _add_package_command() -> None:
+    """`salesloop package`: the CRM packages rendered for this deployment (ui_extensions/packaging.py)."""
+    from ui_extensions.packaging import package
+
+    main.add_command(package)
+
+
+_add_package_command()
+
+
 @main.command("backtest")
 @click.option("--deals", "deals", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of opportunities, one row per deal.")

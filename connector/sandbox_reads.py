@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_adapters.model import Activity, Deal, DealStatus, Entity, StageChange, User
+from crm_adapters.model import Activity, Deal, DealStatus, Entity, StageChange, User, UserRole
 from crm_adapters.sandbox import SandboxCrm, reader
 from crm_adapters.writes import AppField
 
@@ -81,3 +81,71 @@ def activities(crm: SandboxCrm, deal_id: str, limit: int = 15) -> list[Activity]
     found = _records(crm, Entity.ACTIVITY, like=f'"{deal_id}"')
     mine = [a for a in found if isinstance(a, Activity) and deal_id in a.deal_ids]
     return sorted(mine, key=lambda a: a.occurred_at, reverse=True)[:limit]
+
+
+TASK_STATUSES = ("open", "completed", "rejected", "all")
+TASK_KINDS = {"all": "All kinds", "decisions": "Approvals and reviews", "other": "Other tasks"}
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """What the task page shows: a status, whose tasks (managers, everyone, or one person), a kind, a page."""
+
+    status: str = "open"
+    owner: str = "managers"
+    kind: str = "all"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any, people: dict[str, User]) -> TaskQuery:
+        """Unknown values fall back to the defaults, so a hand-edited URL still shows a page."""
+        status = args.get("status", "open")
+        owner = args.get("owner", "managers")
+        kind = args.get("kind", "all")
+        try:
+            page = max(int(args.get("page", "1")), 1)
+        except ValueError:
+            page = 1
+        return cls(status if status in TASK_STATUSES else "open",
+                   owner if owner in ("managers", "all") or owner in people else "managers",
+                   kind if kind in TASK_KINDS else "all", page)
+
+
+@dataclass
+class TaskPage:
+    """One page of tasks, decisions waiting first, and every decision waiting (never paged away)."""
+
+    rows: list[dict[str, Any]]
+    waiting: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    first: int  # 1-based index of the first row shown
+
+
+def task_page(tasks: list[dict[str, Any]], pending: dict[str, str], people: dict[str, User], query: TaskQuery,
+              *, per_page: int = PAGE_SIZE) -> TaskPage:
+    """Filter and page the CRM's tasks; `pending` maps a task id to its waiting proposal's kind (playbook first)."""
+    def owned(task: dict[str, Any]) -> bool:
+        if query.owner == "all":
+            return True
+        person = people.get(task.get("owner_id") or "")
+        if query.owner == "managers":
+            return person is None or person.role is UserRole.MANAGER
+        return task.get("owner_id") == query.owner
+
+    def kind_ok(task: dict[str, Any]) -> bool:
+        decision = task["remote_id"] in pending and task.get("status") == "open"
+        return query.kind == "all" or (query.kind == "decisions") == decision
+
+    mine = [t for t in tasks if owned(t) and (query.status == "all" or t.get("status") == query.status) and kind_ok(t)]
+    order = {"playbook": 0}
+    waiting = sorted((t for t in mine if t["remote_id"] in pending and t.get("status") == "open"),
+                     key=lambda t: (order.get(pending[t["remote_id"]], 1), -int(t["remote_id"]) if t["remote_id"].isdigit() else 0))
+    ids = {t["remote_id"] for t in waiting}
+    ordered = waiting + [t for t in mine if t["remote_id"] not in ids]
+    pages = max((len(ordered) + per_page - 1) // per_page, 1)
+    page = min(query.page, pages)
+    start = (page - 1) * per_page
+    return TaskPage(ordered[start:start + per_page], waiting, len(ordered), page, pages, start + 1)

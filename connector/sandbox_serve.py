@@ -24,9 +24,11 @@ from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from crm_adapters.model import UserRole
 from crm_adapters.sandbox import SandboxCrm
+from jobs.tools.demo import PORT as DEMO_PORT
 
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+
 
 
 def demo_app(settings: Settings, store: Store, crm: SandboxCrm, installation_id: str) -> Flask:
@@ -87,13 +89,13 @@ def add_serve_option(demo: click.Command) -> click.Command:
     """`salesloop demo --serve [--port N]`: after the demo run, serve its sandbox CRM's pages (web side only)."""
     demo.params += [
         click.Option(["--serve"], is_flag=True, help="Then serve the sandbox CRM's deals, cards and tasks on 127.0.0.1."),
-        click.Option(["--port"], type=int, default=8765, show_default=True, help="Port for --serve (0: any free port)."),
+        click.Option(["--port"], type=int, default=DEMO_PORT, show_default=True, help="Port for --serve (0: any free port)."),
     ]
     run = demo.callback
     assert run is not None
 
     def callback(serve: bool, port: int, **options: Any) -> None:
-        run(**options)
+        run(**{**options, "serving_port": port if serve else None})
         if serve:
             serve_latest_demo(port=port, echo=lambda line: click.echo(line, err=bool(options.get("as_json"))))
 

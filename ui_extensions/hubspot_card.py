@@ -15,6 +15,7 @@ from connector import web
 from connector.errors import ApiError
 from connector.signatures import SignatureError, public_uri, verify_v3
 from ui_extensions import card_data
+from ui_extensions.card_states import CardState, installation_or_state
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("hubspot_card", __name__, url_prefix="/api/hubspot/cards")
@@ -43,7 +44,9 @@ def deal_card() -> Response:
     if not deal_id:
         raise ApiError(400, "bad_request", "objectId (the deal id) is required")
     with web.store().session() as s:
-        installation = card_data.active_installation(s, "hubspot", portal_id)
+        installation = installation_or_state(s, "hubspot", portal_id, base_url=web.settings().public_base_url)
+        if isinstance(installation, CardState):  # signed by HubSpot, but nothing to show: the card says why, with the fix
+            return jsonify(installation.to_view())
         manager = card_data.is_manager(s, installation.id, user_id, request.args.get("userEmail"))
         view = card_data.load_view(s, installation.id, deal_id, manager=manager)
     return jsonify(view)

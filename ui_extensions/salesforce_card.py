@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from connector import web
 from connector.errors import ApiError
 from ui_extensions import card_data
+from ui_extensions.card_states import CardState, installation_or_state
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("salesforce_card", __name__, template_folder="templates")
@@ -107,7 +108,9 @@ def canvas_card() -> str:
 
 def _render(org: str, user: str, deal: str, notice: str = "") -> str:
     with web.store().session() as s:
-        installation = card_data.active_installation(s, "salesforce", org)
+        installation = installation_or_state(s, "salesforce", org, base_url=web.settings().public_base_url)
+        if isinstance(installation, CardState):  # signed by Salesforce, but nothing to show: say why, link the fix
+            return render_template("card_state.html", state=installation)
         manager = card_data.is_manager(s, installation.id, user)
         view = card_data.load_view(s, installation.id, deal, manager=manager)
     token = _serializer().dumps({"o": org, "u": user, "d": deal}) if manager else ""

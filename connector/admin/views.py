@@ -22,6 +22,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+from connector import loop_runs
 from connector.admin import auth, charts, readouts
 from connector.store import Store, installation_settings
 from connector.store import installations as inst
@@ -92,6 +93,7 @@ def status() -> str:
         return render_template(
             "admin/status.html", installation=installation, cursors=cursors, failed_runs=failed_runs,
             dead=dead, progress=readouts.backfill_progress(s, installation_id), budget=readouts.api_budget(installation),
+            run=_runner().status(installation_id).to_json(),
         )
 
 
@@ -101,6 +103,30 @@ def progress() -> Response:
     """Polled by the status page: survives reloads because it is read from the store."""
     with _store().session() as s:
         return jsonify(readouts.backfill_progress(s, auth.current_installation_id()))
+
+
+def _runner() -> loop_runs.ThreadRunner | loop_runs.RqRunner:
+    return loop_runs.runner(_store(), current_app.extensions["salesloop.settings"], current_app.extensions)
+
+
+@admin.post("/run")
+@auth.login_required
+def run_loops() -> Response | tuple[Response, int]:
+    """Start the chain in the background (RQ job, or a thread when embedded) and return at once."""
+    installation_id = auth.current_installation_id()
+    status = _runner().start(installation_id)
+    with _store().session() as s:
+        inst.audit(s, installation_id, f"user:{session['user']}", "run:requested", {"run": status.run_id})
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(status.to_json()), 202
+    return redirect(url_for("admin.status"))  # type: ignore[return-value]
+
+
+@admin.get("/run.json")
+@auth.login_required
+def run_status() -> Response:
+    """Polled by the status page's progress bar; read on the server, so it survives a reload."""
+    return jsonify(_runner().status(auth.current_installation_id()).to_json())
 
 
 @admin.post("/outbox/<item_id>/retry")
@@ -167,7 +193,11 @@ def policy_editor() -> tuple[str, int] | str | Response:
 def approvals() -> str:
     installation_id = auth.current_installation_id()
     with _store().session() as s:
-        rows = s.execute(select(Proposal).where(Proposal.installation_id == installation_id).order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        waiting = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
+                            .order_by(Proposal.created_at.desc())).scalars().all()  # every one: never cut off
+        decided = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status != "pending")
+                            .order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        rows = [*waiting, *decided]
         spot = readouts.spot_checks(s, installation_id)
         versions = s.execute(select(ModelVersion).where(ModelVersion.installation_id == installation_id, ModelVersion.active.is_(True))
                              .order_by(ModelVersion.loop, ModelVersion.version.desc())).scalars().all()
@@ -209,7 +239,10 @@ def audit_log() -> str:
 @admin.get("/charts")
 @auth.login_required
 def charts_page() -> str:
-    return render_template("admin/charts.html", names=readouts.CHARTS)
+    """Every chart inline (one store read each), each with the sentence that says what it covers or why it is empty."""
+    with _store().session() as s:
+        shown = [(name, title, *readouts.chart(s, auth.current_installation_id(), name)) for name, title in readouts.CHARTS.items()]
+    return render_template("admin/charts.html", charts=shown)
 
 
 @admin.get("/charts/<name>.svg")

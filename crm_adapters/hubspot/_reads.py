@@ -129,13 +129,16 @@ class Reads:
                 lower, seen = top, at_top
 
     def batch_read(self, otype: str, ids: Sequence[str], properties: Sequence[str],
-                   history: Sequence[str] = ()) -> list[dict[str, Any]]:
+                   history: Sequence[str] = (), id_property: str | None = None) -> list[dict[str, Any]]:
+        """Objects by id (or by a unique property's value); ids not found are simply absent."""
         size = HISTORY_PAGE if history else BATCH
         out: list[dict[str, Any]] = []
         for i in range(0, len(ids), size):
             body: dict[str, Any] = {"inputs": [{"id": x} for x in ids[i:i + size]], "properties": list(properties)}
             if history:
                 body["propertiesWithHistory"] = list(history)
+            if id_property:
+                body["idProperty"] = id_property
             resp = self.client.call(f"batch_read:{otype}", lambda api, body=body: api("crm.objects.batch_api").read(
                 otype, batch_read_input_simple_public_object_id=body))
             out.extend(raw(o) for o in resp.results or [])

@@ -27,7 +27,7 @@ from crm_adapters.hubspot.limiter import Limiter
 from crm_adapters.model import Crm, Entity, Pipeline, Stage, User, UserRole
 from crm_adapters.port import Batch, Cursor
 from crm_adapters.writes import (
-    CreatedRef,
+    CreatedRefs,
     FieldsReport,
     FieldUpdate,
     NoteDraft,
@@ -110,10 +110,10 @@ class HubSpotAdapter:
     def write_fields(self, updates: Sequence[FieldUpdate]) -> WriteResult:
         return self._writes.write_fields(updates)
 
-    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> CreatedRefs:
         return self._writes.create_tasks(tasks)
 
-    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+    def create_notes(self, notes: Sequence[NoteDraft]) -> CreatedRefs:
         return self._writes.create_notes(notes)
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:

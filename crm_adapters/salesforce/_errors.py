@@ -47,6 +47,18 @@ def error_code(exc: SalesforceError) -> str:
     return ""
 
 
+def code_of(err: BaseException) -> str:
+    """The Salesforce errorCode behind a translated CrmError (its SDK cause), '' if none."""
+    cause = err.__cause__
+    return error_code(cause) if isinstance(cause, SalesforceError) else ""
+
+
+def errors_of(exc: BaseException | None) -> list[dict[str, Any]]:
+    """Every error of a Salesforce error body (`[{message, errorCode, fields}]`)."""
+    content: Any = getattr(exc, "content", None)
+    return [e for e in content if isinstance(e, dict)] if isinstance(content, list) else []
+
+
 def describe(exc: BaseException) -> str:
     """A log-safe summary: class, status and errorCode, never the body."""
     if isinstance(exc, SalesforceError):

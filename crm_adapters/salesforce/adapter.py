@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ from crm_adapters.salesforce._sync import ObjectReader, ObjectSpec, chunks, dump
 from crm_adapters.salesforce._writes import AppWriter
 from crm_adapters.salesforce.budget import ApiBudget
 from crm_adapters.writes import (
-    CreatedRef,
+    CreatedRefs,
     FieldsReport,
     FieldUpdate,
     NoteDraft,
@@ -80,11 +81,11 @@ class SalesforceAdapter:
     def __init__(self, tokens: TokenSource, org_id: str, *, session: requests.Session | None = None,
                  budget: ApiBudget | None = None, mapping: m.SalesforceMapping | None = None,
                  known_ids: KnownIds | None = None, integration_user_id: str | None = None,
-                 version: str = API_VERSION) -> None:
+                 version: str = API_VERSION, sleep: Callable[[float], None] = time.sleep) -> None:
         self.tenant_id = org_id
         self.mapping = mapping or m.SalesforceMapping()
         self.budget = budget or ApiBudget(org_id)
-        self.client = SalesforceClient(tokens, budget=self.budget, session=session, version=version)
+        self.client = SalesforceClient(tokens, budget=self.budget, session=session, version=version, sleep=sleep)
         self._known_ids = known_ids  # the store's ids per entity, for the reconcile when the delete log is gone
         self._integration_user = integration_user_id
         self._stages: list[dict[str, Any]] | None = None
@@ -260,10 +261,10 @@ class SalesforceAdapter:
     def write_fields(self, updates: Sequence[FieldUpdate]) -> WriteResult:
         return self.writer.write_fields(updates)
 
-    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> CreatedRefs:
         return self.writer.create_tasks(tasks)
 
-    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+    def create_notes(self, notes: Sequence[NoteDraft]) -> CreatedRefs:
         return self.writer.create_notes(notes)
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:

@@ -21,7 +21,6 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -36,19 +35,23 @@ from connector.store.tables import Installation
 from crm_adapters.errors import ConfigError
 from jobs.engine import chain as engine
 from jobs.rq import tasks
-from jobs.tools.demo_report import per_stage_win_rates, render, store_figures
+from jobs.tools.demo_render import RECORDS, render, step_words
+from jobs.tools.demo_report import attention_figures, per_stage_win_rates, store_figures
 
 logger = logging.getLogger(__name__)
 
 TENANT = "demo-org"
+PORT = 8765  # `salesloop demo --serve`: where the pages are
 
 
 @click.command("demo")
-@click.option("--scenario", "scenario_path", default=None, help="Scenario TOML (default: ~12 months, ~5k deals).")
+@click.option("--scenario", "scenario_path", default=None,
+              help="A scenario: a built-in name (default, no-signal) or a TOML file (default: ~12 months, ~5k deals).")
 @click.option("--deals", type=int, default=None, help="Scale the scenario to about this many deals.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulation seed: same seed, same org.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool) -> None:
+@click.option("--serving-port", type=int, default=None, hidden=True)  # set by --serve: the summary names the port it will use
+def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool, serving_port: int | None = None) -> None:
     """Run every loop on a simulated org in the embedded sandbox CRM and show what it did."""
     console = Console(stderr=as_json, quiet=as_json)
     try:
@@ -58,7 +61,7 @@ def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool)
     if as_json:
         click.echo(json.dumps(result, default=str))
     else:
-        render(Console(), result)
+        render(Console(), result, port=serving_port or PORT, serving=serving_port is not None)
 
 
 def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console: Console) -> dict[str, Any]:
@@ -99,14 +102,17 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
         summary = _in_process(store, settings, installation_id, crm, org.now, console, org.counts())
     timings["chain"] = time.monotonic() - mark
 
+    names = {u.remote_id: u.name for u in crm.read_users()}
     with store.session() as session:
         figures = store_figures(session, installation_id)
         stages = per_stage_win_rates(session, installation_id)
+        per_person = attention_figures(session, installation_id, dict(inst.get(session, installation_id).settings or {}),
+                                       crm.list_tasks(), names)
     timings["total"] = time.monotonic() - started
     return {
         "installation_id": installation_id, "tenant_id": TENANT, "seed": seed, "simulated_now": org.now.isoformat(),
         "mode": "rq" if settings.redis_url else "in-process", "crm_records": org.counts(), "chain": summary,
-        "store": figures, "stage_win_rates": stages, "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "store": figures, "stage_win_rates": stages, "tasks_per_person": per_person, "org_name": "Demo org (sandbox)", "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
 
 
@@ -136,7 +142,8 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
 def _in_process(
     store: Store, settings: Settings, installation_id: str, crm: Any, now: datetime, console: Console, counts: dict[str, int],
 ) -> dict[str, Any]:
-    columns = (SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(),
+               TextColumn("{task.completed:>7,.0f} of {task.total:,.0f}"), TimeElapsedColumn())  # counts with separators
     with Progress(*columns, console=console, transient=False) as progress:
         bars: dict[str, Any] = {}
         expected = {"user": counts.get("users"), "account": counts.get("accounts"), "contact": counts.get("contacts"),
@@ -145,7 +152,7 @@ def _in_process(
 
         def on_sync(entity: str, done: int, total: int | None) -> None:
             if entity not in bars:
-                bars[entity] = progress.add_task(f"sync {entity}", total=total or expected.get(entity))
+                bars[entity] = progress.add_task(f"Reading {RECORDS.get(entity, entity).lower()}", total=total or expected.get(entity))
             progress.update(bars[entity], completed=done, total=max(done, total or expected.get(entity) or done))
 
         current: dict[str, Any] = {}
@@ -154,7 +161,7 @@ def _in_process(
             if "step" in current:
                 progress.update(current["step"], completed=1)
             if name != "sync":
-                current["step"] = progress.add_task(name, total=1)
+                current["step"] = progress.add_task(step_words(name), total=1)
 
         options = engine.Options(progress=on_sync, on_step=on_step, job_id="demo")
         report = engine.run_chain(store, installation_id, settings=settings, now=now, crm=crm, options=options)
@@ -179,7 +186,17 @@ def _through_rq(settings: Settings, installation_id: str, console: Console) -> d
         while (status := job.get_status(refresh=True)) not in ("finished", "failed", "canceled", "stopped"):
             time.sleep(0.5)
     if helper is not None:
-        helper.wait(timeout=60)
+        _stop_helper(helper)
     if status != "finished":
         raise LookupError(f"the demo job ended {status}; see `rq info` and the worker's log")
     return dict(job.return_value() or {})
+
+
+def _stop_helper(helper: subprocess.Popen[bytes]) -> None:
+    """The job is done, so the result is known: give our burst worker a minute to exit, then stop it (it is ours)."""
+    try:
+        helper.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        logger.warning("the demo's burst worker did not exit after its job; stopping it")
+        helper.terminate()
+        helper.wait(timeout=30)
