@@ -11,7 +11,7 @@ from connector.logs import configure_logging
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (default) or ERROR; logs are JSON lines on stderr.")
+@click.option("--log-level", default=None, envvar="LOG_LEVEL", help="DEBUG, INFO, WARNING (default) or ERROR; logs are JSON lines on stderr.")
 def main(log_level: str | None) -> None:
     """salesloop: self-improving sales loops that live inside your CRM."""
     configure_logging(log_level)
@@ -29,17 +29,17 @@ def db_upgrade() -> None:
     from connector.store import Store
 
     settings = Settings.from_env()
-    store = Store.connect(settings.database_url, upgrade=True)
+    store = Store.connect(settings.store_url, upgrade=True)
     click.echo(f"schema up to date at {store.engine.url.render_as_string(hide_password=True)}")
 
 
 def _add_job_commands() -> None:
     """worker, cron and demo live with the jobs they run."""
     from connector.sandbox_serve import add_serve_option
-    from jobs.rq.commands import cron, worker
+    from jobs.rq.commands import cron, status, worker
     from jobs.tools.demo import demo
 
-    for command in (worker, cron, add_serve_option(demo)):
+    for command in (worker, cron, status, add_serve_option(demo)):
         main.add_command(command)
     from jobs.lifecycle import _commands as lifecycle_commands
 
@@ -48,6 +48,16 @@ def _add_job_commands() -> None:
 
 
 _add_job_commands()
+
+
+def _add_package_command() -> None:
+    """`salesloop package`: the CRM packages rendered for this deployment (ui_extensions/packaging.py)."""
+    from ui_extensions.packaging import package
+
+    main.add_command(package)
+
+
+_add_package_command()
 
 
 @main.command("backtest")

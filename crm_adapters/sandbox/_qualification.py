@@ -22,14 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from crm_adapters.model import QualificationAnswer
-
-if TYPE_CHECKING:
-    from crm_adapters.sandbox.scenario import _Parser
 
 UNKNOWN = "unknown"
 
@@ -52,8 +49,8 @@ class QualNoise:
     empty_rate: float = 0.0
 
 
-def parse_qualification(p: _Parser, raw: Any, scale: float) -> tuple[tuple[QualField, ...], QualNoise]:
-    """The [qualification] section, checked like every other section."""
+def parse_qualification(p: Any, raw: Any, scale: float) -> tuple[tuple[QualField, ...], QualNoise]:
+    """The [qualification] section, checked like every other section (`p`: the scenario file's parser)."""
     if raw is None:
         return (), QualNoise()
     if not isinstance(raw, dict):
