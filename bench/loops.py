@@ -73,7 +73,7 @@ def simulator_part(scenario: str | None, seed: int) -> dict[str, Any]:
 
 
 def bandit_part(scenario: str | None, equal_runs: int) -> dict[str, Any]:
-    from crm_adapters.sandbox.scenario import load_scenario
+    from crm_adapters.sandbox import load_scenario
 
     sc = load_scenario(scenario)
     out, rows = {}, []

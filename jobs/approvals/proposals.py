@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from connector.store import Store
 from connector.store.installations import audit
 from connector.store.tables import DecisionRecord, Installation, Proposal
+from crm_adapters.codec import jsonable
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
@@ -73,15 +74,15 @@ def propose(
     diff = decision.payload.get("diff", [dict(decision.payload)])
     proposal = Proposal(
         installation_id=installation_id, loop=decision.loop, title=title[:300], fingerprint=print_,
-        diff=diff if isinstance(diff, list) else [diff], evidence=_jsonable(evidence), status="pending",
+        diff=diff if isinstance(diff, list) else [diff], evidence=jsonable(evidence), status="pending",
         created_at=now,
     )
     proposal.evidence["decision"] = {"kind": decision.kind.value, "target": decision.target.value,
-                                     "target_id": decision.target_id, "payload": _jsonable(dict(decision.payload))}
+                                     "target_id": decision.target_id, "payload": jsonable(dict(decision.payload))}
     session.add(proposal)
     session.flush()
     body = _task_body(decision, kind)
-    outbox.enqueue(session, installation_id, f"approval:{print_}:{proposal.id[:8]}", "task", {
+    outbox.enqueue(session, installation_id, outbox.key(APPROVAL, print_, proposal.id[:8]), "task", {
         "subject": f"[salesloop] Approve? {title}"[:250], "body": body, "owner_id": manager_id,
         "due_at": (now + timedelta(days=2)).isoformat(), "deal_id": decision.target_id if decision.target.value == "deal" else None,
         "proposal_id": proposal.id,
@@ -92,10 +93,6 @@ def propose(
 
 def _task_body(decision: Decision, kind: str) -> str:
     return proposal_text.body(decision, review=kind == SPOT_CHECK)  # the same text the quality gate evals
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def open_review(
@@ -109,7 +106,7 @@ def open_review(
                         evidence={"type": kind}, status="pending", created_at=now)
     session.add(proposal)
     session.flush()
-    outbox.enqueue(session, installation_id, f"review:{key}", "task", {
+    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", {
         "subject": f"[salesloop] {title}"[:250], "body": body[:4000], "owner_id": manager_id,
         "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id,
     })

@@ -6,20 +6,17 @@ whole run's records and outbox rows or none, and a re-run recognises decisions b
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.store.tables import CardData, DecisionRecord
+from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from jobs.approvals import proposals
@@ -129,7 +126,7 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
         report.proposals += made is not None
         return "awaiting" if made is not None else "skipped"
     if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
-        outbox.enqueue(session, ctx.installation_id, decision.key[:200], DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
+        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
         return "pending"
     return _draft(session, ctx, decision, record)
 
@@ -140,7 +137,7 @@ def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionR
     subject = str(payload.get("subject") or payload.get("title") or decision.kind.value.replace("_", " "))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, f"draft:{decision.key}"[:200], "task", {
+    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", {
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
@@ -178,25 +175,6 @@ def _update_card(session: Session, ctx: Context, decision: Decision) -> None:
         session.add(row)
     row.payload = {**(row.payload or {}), section: payload}
     row.updated_at = ctx.now
-
-
-def jsonable(value: Any) -> Any:
-    """JSON-ready copy (enums by value, dates ISO, Decimals as strings, dataclasses as dicts)."""
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
 
 
 def owner_for(snapshot: Snapshot, decision: Decision) -> str | None:

@@ -27,7 +27,6 @@ from jobs.loops.deal_risk.features import LABELS, MOMENTS, MOVE_MOMENT, Featuris
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.registry import register
 
 LOOP = "deal_risk"
 DEFAULT_LEVELS = {"medium": 0.6, "high": 0.72}
@@ -222,4 +221,4 @@ def _quoted(deals: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in out if t))
 
 
-DEFINITION = register(LoopDefinition(name=LOOP, learn=learn, decide=decide, description=__doc__.splitlines()[0]))
+DEFINITION = LoopDefinition(name=LOOP, learn=learn, decide=decide, description=__doc__.splitlines()[0])

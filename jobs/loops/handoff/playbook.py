@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobs.loops.handoff.model import COUNTS, PRIOR_SD
+from jobs.loops.handoff.rules import field_candidates, field_rule_line, one_per_field
 from jobs.loops.stats import ALPHA, carried, e_bh, e_normal, e_threshold
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
@@ -84,9 +85,10 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     `bars`: per signal, the e-value its adoption cleared; undoing it needs at least as much.
     """
     signals: Mapping[str, Mapping[str, Any]] = summary.get("signals", {})
-    tests = sum(1 for name in signals if actionable(name))
+    tests = sum(1 for name in signals if actionable(name)) + len(summary.get("levels", []))
     wanted = [c for name, s in signals.items() if (c := _change_for(name, s, playbook)) is not None]
     wanted.extend(_reweights(signals, playbook))
+    wanted.extend(_field_changes(summary, playbook))
     best: dict[str, dict[str, Any]] = {}
     for c in wanted:
         if c["signal"] not in best or c["e_value"] > best[c["signal"]]["e_value"]:
@@ -99,7 +101,18 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
         if c["op"] in UNDO and c["e_value"] < float(dict(bars or {}).get(name, 0.0)):
             continue
         out.append(c)
+    fields = one_per_field([c for c in out if "=" in c["signal"] and c.get("rule")])
+    out = [c for c in out if not ("=" in c["signal"] and c.get("rule"))] + fields
     return sorted(out, key=lambda c: (-c["e_value"], c["op"], c["target"]))
+
+
+def _field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Qualification-field rules (one level against the rest), with the e-value of their direction."""
+    out = []
+    for c in field_candidates(summary, playbook):
+        up, down = e_values(c)
+        out.append({**c, "e_value": round(min(up if float(c["effect"]) > 0 else down, 1e12), 2)})
+    return out
 
 
 UNDO = ("drop_question", "drop_meddic")
@@ -162,6 +175,8 @@ def diff_line(change: Mapping[str, Any]) -> str:
     evidence = f", evidence {min(float(change['e_value']), 1e6):,.0f} to 1" if "e_value" in change else ""
     figures = f"{pts:+.1f} points (n={change['n']}, 90% interval {lo:+.1f} to {hi:+.1f}{evidence})"
     op, target = change["op"], change["target"]
+    if op == "field_rule":
+        return field_rule_line(change, figures)
     return {
         "add_question": f"add question {target}: win rate {figures} when asked",
         "drop_question": f"drop question {target}: win rate {figures} when asked",
@@ -201,6 +216,8 @@ def apply(playbook: Mapping[str, Any], changes: list[Mapping[str, Any]], version
             new["disqualify"].append(dict(c["rule"]))
         elif op == "verify_pains":
             new["verify_pains"] = True
+        elif op == "field_rule" and c.get("rule") and c["rule"] not in new.setdefault("field_rules", []):
+            new["field_rules"].append(dict(c["rule"]))
         elif op not in ("reweight",):
             raise ValueError(f"unknown playbook change op {op!r}")
         if c.get("weight") is not None and op in ("add_question", "capture_meddic", "reweight"):
