@@ -11,13 +11,21 @@ inside the JSON state.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
 
-if TYPE_CHECKING:
-    from jobs.loops.deal_risk.model import FeatureTable
+
+class FeatureTable(Protocol):
+    """The columns the trees read (deal_risk.model.FeatureTable; a protocol, so the packages form no cycle)."""
+
+    linear: dict[str, np.ndarray]
+    binned: dict[str, np.ndarray]
+    categorical: dict[str, np.ndarray]
+    y: np.ndarray | None
+
+    def __len__(self) -> int: ...
 
 PARAMS: dict[str, Any] = {
     "objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 40,
