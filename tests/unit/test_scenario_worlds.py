@@ -8,7 +8,8 @@ import pytest
 
 from crm_adapters.sandbox import load_scenario
 from crm_adapters.sandbox._draw import _ask_rates, population
-from crm_adapters.sandbox.scenario import SCENARIOS, ScenarioError
+from crm_adapters.sandbox.scenario import ScenarioError
+from crm_adapters.sandbox.scenario_files import SCENARIOS
 
 
 def test_team_scale_grows_the_team_and_its_volume_together() -> None:
