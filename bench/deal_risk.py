@@ -35,7 +35,7 @@ from jobs.loops.deal_risk.features import open_table  # noqa: E402
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks  # noqa: E402
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
-from jobs.tools.backtest import build_table, load_mapping, read_deals  # noqa: E402
+from jobs.tools.backtest import _prepare, load_mapping  # noqa: E402
 from jobs.tools.risk_baselines import BASELINES  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -121,8 +121,7 @@ def real_data(data: Path = DATA) -> dict[str, Any]:
 
 def backtest(path: Path, mapping_path: Path) -> dict[str, Any]:
     """Ours (as fitted, and recalibrated as production would) and the baselines on the same time split."""
-    mapping = load_mapping(mapping_path)
-    table, _ = build_table(read_deals(path, mapping), mapping)
+    _, table, _ = _prepare(path, load_mapping(mapping_path), "time")
     train, valid = time_split(table)
     assert valid.y is not None and train.y is not None
     model = fit_recipe(train)
