@@ -6,8 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,29 +23,20 @@ from connector.store.installations import InstallationStatus
 from connector.store.records import upsert_records
 from connector.store.tables import CardData, Installation, Proposal
 from crm_adapters.model import Crm, Entity, UserRole
-from tests.conftest import require
 from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import a_user
 from tests.fakes.hubspot.app import FakeHubSpot
 from tests.fakes.hubspot.server import serve
 
 pytestmark = pytest.mark.browser
-CHROMIUM = os.environ.get("SALESLOOP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 SF_SECRET = "sf-consumer-secret"
 ORG = "00D5e000000AAAAEA4"
 
 
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    require(shutil.which(CHROMIUM) is not None or os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
+@pytest.fixture
+def browser(chromium):  # type: ignore[no-untyped-def]
+    """The session's one Chromium (tests/e2e/conftest.py): a second Playwright in the same process fails."""
+    return chromium
 
 
 @pytest.fixture
