@@ -19,8 +19,8 @@ import numpy as np
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops._risk_eval import auc_interval, figures, time_split, top_signals
 from jobs.loops import labels
+from jobs.loops._risk_eval import auc_interval, figures, time_split, top_signals
 from jobs.loops._risk_features import MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
 from jobs.loops._risk_levels import RiskScale, display, score_of, stage_win_rates
 from jobs.loops._risk_model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
