@@ -227,7 +227,7 @@ def _digest(chosen: list[tuple[int, Account, list[Reason]]], cut: int, lead: str
                     payload={"subject": f"This week's ICP lookalikes: {labels.count(len(shown), 'account')} to open",
                              "body": "\n".join(lines), "owner_id": lead, "cut_off": cut,
                              "percentile": params["task_percentile"], "more": more, "accounts": len(chosen),
-                             "account_ids": [a.remote_id for _, a, _ in shown],
+                             "account_ids": [a.remote_id for _, a, _ in shown], "fits": [f for f, _, _ in shown],
                              "due_at": (now + timedelta(days=params["task_days"])).isoformat()})
 
 

@@ -92,6 +92,23 @@ def segment(key: str) -> str:
     return f"{phrase(field)} {shown}"
 
 
+def signal(name: str) -> str:
+    """A handoff signal `kind:value` in words: `pain:cost_pressure` -> `stated pain: cost pressure`."""
+    kind, sep, value = str(name).partition(":")
+    if not sep:
+        return phrase(kind)
+    if kind == "pain":
+        return f"stated pain: {phrase(value)}"
+    if kind == "meddic":
+        return f"MEDDIC {phrase(value)} recorded"
+    if kind == "question":
+        return f"asked about {phrase(value)}"
+    if kind == "employees":
+        return size_band(value)
+    shown = value if value[:1].isupper() or value.isupper() else word(value)
+    return f"{phrase(kind)} {shown}"
+
+
 def days(n: float) -> str:
     """`1 day`, `3 days`: a duration always carries its unit."""
     whole = int(round(n))
