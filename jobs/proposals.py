@@ -115,7 +115,7 @@ def release_waiting(session: Session, installation_id: str, ledger: Ledger, now:
     Returns how many still wait. Each manager with waiting proposals gets at most one bundle a week
     listing them, with where to decide them (the admin page): nothing waits unseen."""
     rows = session.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
-                           .order_by(Proposal.created_at, Proposal.id)).scalars()
+                           .order_by(Proposal.created_at, Proposal.fingerprint)).scalars()
     still: dict[str | None, list[Proposal]] = {}
     for row in rows:
         if not (row.evidence or {}).get(WAITING):

@@ -68,7 +68,7 @@ def _value(table: FeatureTable, name: str, i: int) -> str | None:
     """The deal's value of one attribute in words, None when it is blank (nothing to show)."""
     if name in table.categorical:
         value = str(table.categorical[name][i])
-        return value or None
+        return (value if value[:1].isupper() else labels.word(value)) if value else None
     if name in table.binned:
         x = table.binned[name][i]
         return None if not np.isfinite(x) else f"{x:,.0f}" + (f" {UNITS[name]}" if name in UNITS else "")

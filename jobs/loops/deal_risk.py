@@ -147,7 +147,8 @@ def _scored(deal_id: str, p: float, reasons: list[Reason], move: dict[str, Any],
 
 def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], version: str, now: datetime) -> list[Decision]:
     day = f"{now.date().isoformat()}:{version or 'rules'}"  # a new model version rescores the same day
-    texts = f"{scored['chance_text']}. " + ("; ".join(r["text"] for r in scored["reasons"]) or "no warning sign is firing")
+    why = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign is firing"
+    texts = f"{scored['chance_text']}. {why[:1].upper()}{why[1:]}"
     fields = {AppField.RISK_SCORE.value: scored["score"], AppField.RISK_LEVEL.value: scored["level"],
               AppField.RISK_REASONS.value: texts[:1000], AppField.NEXT_MOVE.value: scored["next_move"]["text"],
               AppField.SCORED_AT.value: scored["scored_at"]}

@@ -152,10 +152,12 @@ def win_chance(p_win: float, typical: float | None, where: str = "this stage") -
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 _KEY_VALUE = re.compile(r"\b[A-Za-z_][\w.]*\s?=\s?[^\s=]")
 _ISO = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2})?")
+_URL = re.compile(r"https?://\S+")
 
 
 def plain_problems(text: str) -> list[str]:
-    """Internal identifiers in a text meant for people: snake_case tokens, `key=value`, ISO dates."""
+    """Internal identifiers in a text meant for people: snake_case tokens, `key=value`, ISO dates (links aside)."""
+    text = _URL.sub(" ", text)
     problems = [f"identifier {m.group()!r}" for m in _SNAKE.finditer(text)]
     problems += [f"key=value {m.group()!r}" for m in _KEY_VALUE.finditer(text)]
     problems += [f"ISO date {m.group()!r}" for m in _ISO.finditer(text)]
