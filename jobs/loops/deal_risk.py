@@ -34,6 +34,7 @@ from jobs.loops.registry import register
 
 LOOP = "deal_risk"
 TASK_LIMIT = 10
+BODY_LIMIT = 3800  # the gate refuses task bodies over 4,000 characters: the list ends with how many more wait
 
 
 def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
@@ -165,11 +166,12 @@ def _task(owner: str, deals: list[dict[str, Any]], version: str, now: datetime) 
     """The owner's morning list: their high-risk deals, riskiest first, each with its reasons and move."""
     deals = sorted(deals, key=lambda d: (-d["probability"], d["deal_id"]))[:TASK_LIMIT]
     lines = [f"- {d['name'] or 'Deal ' + d['deal_id']}: risk {d['score']} of 100 ({d['level_label']}; {d['chance_text']}). "
-             f"Why: {'; '.join(r['text'] for r in d['reasons'][:3]) or 'no single sign stands out'}. Next: {d['next_move']['text']}"
+             f"Why: {'; '.join(r['text'] for r in d['reasons'][:2]) or 'no single sign stands out'}. Next: {d['next_move']['text']}"
              for d in deals]
+    body = labels.bounded(lines, BODY_LIMIT, "{n} more high-risk deals: filter your deals by Risk level High.")
     day = now.date().isoformat()
     subject = f"{labels.count(len(deals), 'deal')} at high risk this morning ({labels.when(now)})"
-    payload = {"subject": subject, "body": "\n".join(lines), "owner_id": owner,
+    payload = {"subject": subject, "body": body, "owner_id": owner,
                "due_at": now.isoformat(), "deal_ids": [d["deal_id"] for d in deals]}
     return Decision(loop=LOOP, kind=ActionKind.CREATE_TASK, target=Entity.USER, target_id=owner,
                     key=f"{LOOP}:at_risk_list:{owner}:{day}", payload=payload,

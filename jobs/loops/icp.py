@@ -158,7 +158,8 @@ def _proposal(state: State) -> Decision | None:
     reasons = [_segment_reason(k, state["segments"][k], state["segments"][k]["lift"]) for k in keys]
     evidence = {k: state["segments"][k] for k in keys} | {"_model": {"cv_auc": state.get("cv_auc"), "n_deals": state.get("n_deals")}}
     adds = [labels.segment(d["value"]) for d in diff if d["op"] == "add" and d["field"] == "include"]
-    title = f"ICP definition: include {' and '.join(adds)}" if adds else "ICP definition: exclude low-win segments"
+    named = " and ".join(adds[:2]) + (f" and {labels.count(len(adds) - 2, 'more segment')}" if len(adds) > 2 else "")
+    title = f"ICP definition: include {named}" if adds else "ICP definition: exclude low-win segments"
     return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)), model_version=_version(state))
 
 
@@ -210,22 +211,24 @@ def _busy_accounts(snapshot: Snapshot, params: Mapping[str, Any], now: datetime)
 
 def _digest(chosen: list[tuple[int, Account, list[Reason]]], cut: int, lead: str, params: Mapping[str, Any],
             version: str, now: datetime) -> Decision:
-    """One task a week for the SDR lead: the best lookalike accounts, each with the segments that win more."""
+    """One task a week for the SDR lead: the best lookalike accounts, the segments that win more said once above them."""
     shown = chosen[: params["digest_size"]]
+    why = list(dict.fromkeys(r.text for _, _, rs in shown for r in rs))
     lines = [f"Accounts with no open deal that look like our best customers (ICP fit {cut} or more, "
-             f"the {params['task_percentile']}th percentile of all accounts):"]
-    for fit, account, reasons in shown:
-        lines.append(f"- {account.name}: ICP fit {fit} of 100. " + " ".join(f"{r.text}." for r in reasons[:2]))
+             f"the {params['task_percentile']}th percentile of all accounts). Segments that win more:",
+             *[f"* {text}" for text in why], "Accounts:"]
+    lines += [f"- {account.name}: ICP fit {fit} of 100 ({'; '.join(r.evidence[0].split(':')[0] for r in reasons)})"
+              for fit, account, reasons in shown]
     more = len(chosen) - len(shown)
-    if more > 0:
-        lines.append(f"{labels.count(more, 'more account')} above the cut-off: sort accounts by the ICP fit field.")
+    tail = "{n} more accounts above the cut-off: sort accounts by the ICP fit field."
+    body = labels.bounded(lines + ([tail.format(n=more)] if more > 0 else []), 3800, tail)
     year, week, _ = now.isocalendar()
-    quoted = tuple(dict.fromkeys([a.name for _, a, _ in shown] + [r.text for *_, rs in shown for r in rs[:2]]))
+    quoted = tuple(dict.fromkeys([a.name for _, a, _ in shown] + why))
     return Decision(loop=NAME, kind=ActionKind.CREATE_TASK, target=Entity.USER, target_id=lead,
                     key=f"icp:digest:{lead}:{year}-w{week:02d}", model_version=version,
                     reasons=(Reason("icp_digest", f"{labels.count(len(chosen), 'lookalike account')}", 0.0, quoted),),
                     payload={"subject": f"This week's ICP lookalikes: {labels.count(len(shown), 'account')} to open",
-                             "body": "\n".join(lines), "owner_id": lead, "cut_off": cut,
+                             "body": body, "owner_id": lead, "cut_off": cut,
                              "percentile": params["task_percentile"], "more": more, "accounts": len(chosen),
                              "account_ids": [a.remote_id for _, a, _ in shown], "fits": [f for f, _, _ in shown],
                              "due_at": (now + timedelta(days=params["task_days"])).isoformat()})

@@ -105,8 +105,23 @@ def signal(name: str) -> str:
         return f"asked about {phrase(value)}"
     if kind == "employees":
         return size_band(value)
+    if kind == "handoff":
+        return phrase(value)
     shown = value if value[:1].isupper() or value.isupper() else word(value)
     return f"{phrase(kind)} {shown}"
+
+
+def bounded(lines: list[str], limit: int, more: str) -> str:
+    """Join lines up to `limit` characters; what does not fit is counted in `more` (formatted with the count)."""
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        tail = more.format(n=len(lines) - i)
+        if size + len(line) + 1 + len(tail) > limit:
+            return "\n".join([*out, tail])
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
 
 
 def days(n: float) -> str:
@@ -150,7 +165,7 @@ def win_chance(p_win: float, typical: float | None, where: str = "this stage") -
 # --- the check: what must never reach a person ---------------------------------------------
 
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
-_KEY_VALUE = re.compile(r"\b[A-Za-z_][\w.]*\s?=\s?[^\s=]")
+_KEY_VALUE = re.compile(r"\b[A-Za-z_][\w.]*\s?=\s?[^\s=;,]+")
 _ISO = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2})?")
 _URL = re.compile(r"https?://\S+")
 

@@ -199,3 +199,13 @@ def test_tasks_per_person_per_day_stay_within_the_budget(demo: Run) -> None:
 def test_a_three_times_larger_team_stays_within_the_budget(tmp_path: Path) -> None:
     load = _within_budget(_run(tmp_path, deals=900, team=3))
     assert load["people"] > 3
+
+
+def test_the_gate_blocks_nothing_the_loops_write(demo: Run) -> None:
+    """Every text above was actually written: the checks did not pass because the gate held texts back."""
+    from connector.store.tables import DecisionRecord
+
+    with demo.store.session() as session:
+        blocked = session.execute(select(DecisionRecord.key, DecisionRecord.gate_reason)
+                                  .where(DecisionRecord.gate_verdict == "blocked")).all()
+    assert [tuple(b) for b in blocked] == []

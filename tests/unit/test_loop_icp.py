@@ -58,11 +58,11 @@ def test_the_digest_lists_only_accounts_above_the_fit_percentile_and_cites_only_
     cut = digest.payload["cut_off"]
     assert sum(f >= cut for f in fits.values()) <= 0.2 * len(fits)  # the 90th percentile, give or take ties
     assert all(fits[a] >= cut for a in digest.payload["account_ids"])
-    lines = [line for line in digest.payload["body"].splitlines() if line.startswith("- ")]
-    assert lines and all("retail" not in line.lower() for line in lines)
-    for line in lines:  # every cited segment wins more than the rest
-        for won, rest in re.findall(r"won (\d+)% of [\d,]+ deals \(90% range [^)]*\) vs (\d+)%", line):
-            assert int(won) > int(rest), line
+    accounts = [line for line in digest.payload["body"].splitlines() if line.startswith("- ")]
+    segments = [line for line in digest.payload["body"].splitlines() if line.startswith("* ")]
+    assert accounts and segments and all("retail" not in line.lower() for line in accounts + segments)
+    rates = [re.search(r"won (\d+)% of [\d,]+ deals \(90% range [^)]*\) vs (\d+)%", line) for line in segments]
+    assert all(m and int(m[1]) > int(m[2]) for m in rates), segments  # every cited segment wins more than the rest
 
 
 def test_noise_gives_no_scores_no_tasks_no_proposal() -> None:
