@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.store.tables import CardData, DecisionRecord, OutboxItem
+from connector.store.tables import CardData, DecisionRecord, OutboxItem, Proposal
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import APP_FIELDS, AppField
 from jobs import outbox, proposals
-from jobs.attention import Ask, AttentionBudget, Ledger, stamp
+from jobs.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
 from jobs.policy import Autonomy, Verdict, evaluate
@@ -92,6 +92,17 @@ def load_ledger(session: Session, installation_id: str, budget: AttentionBudget)
     payloads = session.execute(select(OutboxItem.payload).where(
         OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars()
     return Ledger.from_tasks(budget, payloads)
+
+
+def attention_summary(session: Session, installation_id: str, installation_settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What salesloop asked of people (tasks per person per day: median, max), the budget, and what waits for it."""
+    payloads = list(session.execute(select(OutboxItem.payload).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars())
+    asked = [(p.get("owner_id"), date.fromisoformat(str(p["asked_on"])[:10])) for p in payloads if p.get("asked_on")]
+    waiting = session.execute(select(Proposal.evidence).where(
+        Proposal.installation_id == installation_id, Proposal.status == "pending")).scalars()
+    return {**task_load(asked), "budget": AttentionBudget.of(installation_settings).to_json(),
+            "approvals_waiting": sum(bool((e or {}).get(proposals.WAITING)) for e in waiting)}
 
 
 def ask_of(decision: Decision) -> Ask:

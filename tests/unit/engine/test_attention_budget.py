@@ -127,3 +127,14 @@ def test_one_spot_check_a_week_with_at_most_twenty_linked_items_the_same_for_the
 
 def _items(task: dict[str, Any]) -> list[str]:
     return sorted(line.split(" (https://")[0] for line in task["body"].splitlines() if line.startswith("- "))
+
+
+def test_the_attention_summary_counts_tasks_per_person_per_day_and_what_waits(store: Store, crm: MemoryCrm) -> None:
+    from jobs.route import attention_summary
+
+    _install(store, {"quality": {"sample_rate": 0.0}, "attention": {"approvals_per_manager_per_week": 3}})
+    run(store, crm, MONDAY)
+    with store.session() as s:
+        summary = attention_summary(s, "i1", {"attention": {"approvals_per_manager_per_week": 3}})
+    assert summary["tasks"] == 4 and summary["people"] == 1 and summary["max_per_person_day"] == 4
+    assert summary["budget"]["approvals_per_manager_per_week"] == 3 and summary["approvals_waiting"] == 5
