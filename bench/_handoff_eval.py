@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
-from jobs.loops.handoff_signals import DealSignals, alignment
+from jobs.loops.handoff.signals import DealSignals, alignment
 
 
 def playbook_items(pb: Mapping[str, Any]) -> set[str]:

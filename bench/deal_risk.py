@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from crm_adapters.sandbox import simulate  # noqa: E402
-from jobs.backtest import run_backtest  # noqa: E402
-from jobs.loops import deal_risk  # noqa: E402
-from jobs.loops._risk_features import open_table  # noqa: E402
-from jobs.loops._risk_model import FeatureTable, RiskModel, score_chunks  # noqa: E402
-from jobs.loops._risk_signs import SIGNS, StageNorms  # noqa: E402
+from jobs.loops.deal_risk import loop as deal_risk  # noqa: E402
+from jobs.loops.deal_risk.features import open_table  # noqa: E402
+from jobs.loops.deal_risk.model import FeatureTable, RiskModel, score_chunks  # noqa: E402
+from jobs.loops.deal_risk.signs import SIGNS, StageNorms  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
+from jobs.tools.backtest import run_backtest  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REAL = {
@@ -105,7 +105,7 @@ def real_data() -> dict[str, Any]:
             continue
         with console.status(f"backtest: {name}"):
             started = time.perf_counter()
-            result = run_backtest(path, ROOT / "jobs" / "backtest_mappings" / mapping)
+            result = run_backtest(path, ROOT / "jobs" / "tools" / "backtest_mappings" / mapping)
         out[name] = {"n": result["n"], "n_valid": result["n_valid"], "seconds": round(time.perf_counter() - started, 1),
                      "models": {m: {k: f[k] for k in ("auc", "brier", "ece")} for m, f in result["models"].items()},
                      "auc_95": result["models"]["salesloop risk model"]["auc_95"], "signal_found": result["signal_found"],

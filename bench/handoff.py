@@ -32,9 +32,9 @@ from _handoff_eval import (  # noqa: E402
 )
 
 from crm_adapters.sandbox.simulator import SimulatedWorld, oracle_playbook  # noqa: E402
-from jobs.loops import handoff as H  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
-from jobs.loops.handoff_signals import deal_signals  # noqa: E402
+from jobs.loops.handoff import loop as H  # noqa: E402
+from jobs.loops.handoff.signals import deal_signals  # noqa: E402
 from jobs.nlp.phrases import propose_phrases  # noqa: E402
 
 

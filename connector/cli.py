@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from connector.cli_errors import FriendlyGroup
 from connector.logs import configure_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (default) or ERROR; logs are JSON lines on stderr.")
 def main(log_level: str | None) -> None:
     """salesloop: self-improving sales loops that live inside your CRM."""
@@ -35,8 +36,8 @@ def db_upgrade() -> None:
 def _add_job_commands() -> None:
     """worker, cron and demo live with the jobs they run."""
     from connector.sandbox_serve import add_serve_option
-    from jobs.commands import cron, worker
-    from jobs.demo import demo
+    from jobs.rq.commands import cron, worker
+    from jobs.tools.demo import demo
 
     for command in (worker, cron, add_serve_option(demo)):
         main.add_command(command)
@@ -53,12 +54,12 @@ _add_job_commands()
 @click.option("--deals", "deals", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of opportunities, one row per deal.")
 @click.option("--mapping", "mapping", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML naming the id, time, outcome and feature columns (see jobs/backtest.py).")
+              help="TOML naming the id, time, outcome and feature columns (see jobs/tools/backtest.py).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--no-baselines", is_flag=True, help="Skip majority / naive Bayes / gradient boosting.")
 def backtest(deals: Path, mapping: Path, as_json: bool, no_baselines: bool) -> None:
     """Deal-risk learning on a CSV of closed deals, validated forward in time."""
-    from jobs.backtest import BacktestError, command
+    from jobs.tools.backtest import BacktestError, command
 
     try:
         command(deals, mapping, as_json=as_json, baselines=not no_baselines)

@@ -215,8 +215,8 @@ def task_action(task_id: str, action: str) -> Response:
 @bp.post("/run")
 def run_loops() -> Response:
     """Run the tenant's chain now, in this process: sync, approvals read back, learn, decide, write back."""
-    from jobs import engine
-    from jobs import tasks as job_tasks
+    from jobs.engine import chain as engine
+    from jobs.rq import tasks as job_tasks
 
     here = site()
     target = request.form.get("next", "")

@@ -104,7 +104,7 @@ def add_serve_option(demo: click.Command) -> click.Command:
 
 def serve_latest_demo(*, port: int, echo: Callable[[str], None] = print) -> None:
     """Serve the installation the last `salesloop demo` made (tenant demo-org in the sandbox)."""
-    from jobs.demo import TENANT
+    from jobs.tools.demo import TENANT
 
     settings = Settings.from_env()
     store = Store.connect(settings.database_url)

@@ -97,7 +97,7 @@ def _runtime() -> tuple[Settings, Store, Any]:
     settings = Settings.from_env()
     redis = None
     if not settings.embedded:
-        from jobs import queues
+        from jobs.rq import queues
 
         redis = queues.connect(settings.redis_url)
     return settings, Store.connect(settings.database_url, upgrade=False), redis

@@ -163,7 +163,7 @@ def stop_jobs(installation_id: str, redis: Any = None) -> int:
     """Cancel the installation's waiting jobs; without Redis (embedded) jobs run inline and check the status."""
     if redis is None:
         return 0
-    from jobs import queues
+    from jobs.rq import queues
 
     return queues.stop_installation_jobs(installation_id, connection=redis)
 

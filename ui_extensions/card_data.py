@@ -1,7 +1,7 @@
 """What the card endpoints read and change in the store, always scoped to one installation.
 
 Cards never call a CRM: the loops precompute each deal's sections into CardData, and this
-module joins them with the tenant's pending proposals. Approvals go through jobs.approvals
+module joins them with the tenant's pending proposals. Approvals go through jobs.approvals.verdicts
 (the same path as the admin page) and are idempotent, because HubSpot retries a fetch once.
 """
 
@@ -81,7 +81,7 @@ def _deal_owner(session: Session, installation_id: str, deal_id: str) -> str | N
 
 def decide(session: Session, installation_id: str, proposal_id: str, *, approved: bool, by: str, reason: str = "") -> dict[str, Any]:
     """Approve or reject once; the same verdict again is a no-op success, the opposite one a conflict."""
-    from jobs.approvals import record_verdict
+    from jobs.approvals.verdicts import record_verdict
 
     row = session.get(Proposal, proposal_id)
     if row is None or row.installation_id != installation_id:

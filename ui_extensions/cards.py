@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobs.loops import labels
-from jobs.loops._risk_levels import RiskScale
+from jobs.loops.deal_risk.levels import RiskScale
 
 MAX_TEXT = 400
 MAX_REASONS = 3

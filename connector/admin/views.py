@@ -36,7 +36,7 @@ from connector.store.tables import (
     SyncCursor,
 )
 from crm_adapters.writes import APP_FIELDS
-from jobs import policy
+from jobs.engine import policy
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 admin.before_request(auth.check_csrf)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -37,13 +39,52 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine whose pooled connections never cross a fork (RQ forks a work-horse per job)."""
     url = normalise_url(url or default_database_url())
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    return fork_safe(engine)
+
+
+# SQLAlchemy's recipe "Using Connection Pools with Multiprocessing or os.fork()": a child drops the
+# pool it inherited without closing it (closing would end the parent's server session), and a
+# connection checked out in another process than the one that opened it is refused and replaced.
+# Without this, RQ's work-horses all talk over the worker's one PostgreSQL session: psycopg's
+# prepared statements collide from the second job on, and a killed job's transaction stays open
+# for as long as a sibling (RQ's scheduler child) holds the socket.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def fork_safe(engine: Engine) -> Engine:
+    """Register `engine` for the after-fork reset and the pid check on checkout (idempotent)."""
+    if engine in _ENGINES:
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    _ENGINES.add(engine)
+    event.listen(engine, "connect", _remember_pid)
+    event.listen(engine, "checkout", _refuse_foreign)
+    return engine
+
+
+def _remember_pid(_dbapi_connection: Any, record: Any) -> None:
+    record.info["pid"] = os.getpid()
+
+
+def _refuse_foreign(_dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    if record.info.get("pid", os.getpid()) != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise DisconnectionError(f"connection opened in process {record.info['pid']}, checked out in {os.getpid()}")
+
+
+def _forget_inherited_pools() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_pools)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +129,7 @@ class Store:
     """The store's handle: an engine and a session factory, passed to whoever needs the database."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.engine = fork_safe(engine)
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod

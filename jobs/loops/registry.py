@@ -16,7 +16,7 @@ def all_loops() -> dict[str, LoopDefinition]:
     """Import every loop module (each registers itself) and return them by name."""
     import importlib
 
-    for module in ("deal_risk", "handoff", "discovery", "objections", "sequences", "icp"):
+    for module in ("deal_risk.loop", "handoff.loop", "discovery", "objections", "sequences", "icp"):
         try:
             importlib.import_module(f"jobs.loops.{module}")
         except ModuleNotFoundError as exc:

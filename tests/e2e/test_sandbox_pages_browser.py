@@ -29,7 +29,7 @@ DEMO_DEALS = 800  # enough closed deals for the discovery/ICP loops to propose a
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, chromium: Any) -> Iterator[dict[str, Any]]:
     """`salesloop demo --deals 800` in-process, then the --serve app on a free port."""
-    from jobs.demo import run_demo
+    from jobs.tools.demo import run_demo
 
     home = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as env:

@@ -26,7 +26,7 @@ from crm_adapters.model import Activity, ActivityType, Crm, Entity, TaskStatus
 from crm_adapters.sandbox import load_scenario, simulate
 from crm_adapters.sandbox.simulator import SimulatedOrg
 from crm_adapters.writes import AppField, FieldValue
-from jobs import engine
+from jobs.engine import chain as engine
 
 SEED, DEALS = 11, 200
 READ_SUFFIXES = ("/search", "/batch/read", "/jobs/query")

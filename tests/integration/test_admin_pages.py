@@ -87,7 +87,7 @@ def test_policy_editor_rejects_invalid_rule_with_a_clear_message(app: Flask, ten
 
 
 def test_policy_editor_saves_a_valid_rule(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
-    from jobs import policy
+    from jobs.engine import policy
 
     client = app.test_client()
     _sign_in(app, client, tenants[0])

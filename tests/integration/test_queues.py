@@ -12,8 +12,8 @@ from rq import Queue
 
 from connector.store import Store
 from connector.store.tables import Installation
-from jobs import queues, tasks
-from jobs.locks import TenantBusy, holder, tenant_lock
+from jobs.rq import queues, tasks
+from jobs.rq.locks import TenantBusy, holder, tenant_lock
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_morning_list_is_due_at_seven_in_each_tenants_time_zone(env_store: Store
 
 
 def test_cron_schedule_registers_every_recurring_job(redis_conn) -> None:  # type: ignore[no-untyped-def]
-    from jobs.schedules import build_scheduler
+    from jobs.rq.schedules import build_scheduler
 
     jobs = {job.name: job for job in build_scheduler(redis_conn).get_jobs()}
     assert jobs["salesloop.dispatch.sync"].interval == 300

@@ -22,7 +22,7 @@ from ui_extensions.cards import card_view
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`salesloop demo --deals 800` in-process (SQLite store), and the --serve app's test client."""
-    from jobs.demo import run_demo
+    from jobs.tools.demo import run_demo
 
     home: Path = tmp_path_factory.mktemp("sandbox-pages")
     with pytest.MonkeyPatch.context() as env:

@@ -13,7 +13,7 @@ import pytest
 from connector.store import Store
 from connector.store.tables import Proposal
 from crm_adapters.model import Entity, TaskStatus
-from jobs import proposals
+from jobs.approvals import proposals
 from jobs.loops.decision import ActionKind, Decision, Reason
 from tests.factories import T0
 from tests.integration.crm_rigs import Rig, hubspot_rig, salesforce_rig

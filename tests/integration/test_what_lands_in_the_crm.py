@@ -26,13 +26,13 @@ from crm_adapters.model import Entity
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 from crm_adapters.writes import APP_FIELDS
 from jobs.adapters import SANDBOX_URL_KEY
-from jobs.attention import AttentionBudget, task_load
-from jobs.engine import Options, run_chain
+from jobs.approvals.proposals import APPROVE_PREFIX
+from jobs.engine.attention import AttentionBudget, task_load
+from jobs.engine.chain import Options, run_chain
 from jobs.loops import labels
-from jobs.loops._risk_check import contradiction
-from jobs.loops._risk_levels import RiskScale
+from jobs.loops.deal_risk._check import contradiction
+from jobs.loops.deal_risk.levels import RiskScale
 from jobs.loops.decision import Reason
-from jobs.proposals import APPROVE_PREFIX
 from ui_extensions.cards import card_view
 
 TENANT = "plain-org"

@@ -1,7 +1,8 @@
 """Real RQ workers (separate processes) on a real Redis, with the sandbox CRM file as the CRM.
 
 A work-horse killed with SIGKILL mid-write is retried, and the CRM ends with exactly one run's
-writes; three workers over many tenants never run one tenant's chain twice at once.
+writes; three workers over many tenants never run one tenant's chain twice at once. Both on
+SQLite and on PostgreSQL, where a connection that crossed RQ's fork broke every job after the first.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ from typing import Any
 import pytest
 from redis import Redis
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import AuditEntry, Installation, LoopRun, OutboxItem
 from crm_adapters.model import Entity
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
-from jobs import queues
-from jobs.engine import Options, run_chain
+from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
+from jobs.rq import queues
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -38,11 +40,20 @@ def org():  # type: ignore[no-untyped-def]
     return simulate(load_scenario(None).scaled(80), seed=11)
 
 
-@pytest.fixture
-def world(tmp_path: Path, redis_url: str, redis_conn: Redis) -> dict[str, Any]:
-    store_url = f"sqlite:///{tmp_path / 'store.db'}"
-    return {"store": Store.connect(store_url), "store_url": store_url, "crm_url": f"sqlite:///{tmp_path / 'crm.db'}",
-            "redis_url": redis_url, "conn": redis_conn, "tmp": tmp_path}
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, redis_conn: Redis) -> dict[str, Any]:
+    crm_url = f"sqlite:///{tmp_path / 'crm.db'}"
+    if request.param == "sqlite":
+        store_url = f"sqlite:///{tmp_path / 'store.db'}"
+        return {"store": Store.connect(store_url), "store_url": store_url, "crm_url": crm_url,
+                "redis_url": redis_url, "conn": redis_conn, "tmp": tmp_path, "app": None}
+    store = request.getfixturevalue("store")  # the session's private PostgreSQL schema, emptied
+    require(store.engine.dialect.name == "postgresql", "PostgreSQL: set DATABASE_URL=postgresql://... (make test does)")
+    schema = request.getfixturevalue("_pg_schema")
+    app = f"salesloop-{schema}"  # names the workers' sessions, so the test can find them in pg_stat_activity
+    store_url = f"{os.environ['DATABASE_URL']}?options=-csearch_path%3D{schema}&application_name={app}"
+    return {"store": store, "store_url": store_url, "crm_url": crm_url, "redis_url": redis_url, "conn": redis_conn,
+            "tmp": tmp_path, "app": app}
 
 
 def install(world: dict[str, Any], org: Any, tenant: str, loops: dict[str, bool] | None = None) -> str:
@@ -118,6 +129,8 @@ def test_a_worker_killed_mid_write_is_rerun_and_the_crm_ends_with_one_runs_write
     job = queues.enqueue("chain", victim, connection=conn)
     wait_for(lambda: conn.get("test:horse_pid") is not None and _sent(world["store"], victim) > 0, 120, "the first writes")
     os.kill(int(conn.get("test:horse_pid")), signal.SIGKILL)  # type: ignore[arg-type]
+    if world["app"]:  # the killed job's transaction ended with its process: no sibling holds it open
+        wait_for(lambda: _idle_in_transaction(world) == 0, 30, "the killed job's transaction to end")
     wait_for(lambda: Job.fetch(job.id, connection=conn).get_status(refresh=True) == "finished", 180, "the retried job")
     fetched = Job.fetch(job.id, connection=conn)
     assert fetched.retries_left is not None and fetched.retries_left < len(queues.KINDS["chain"].retry)
@@ -128,6 +141,29 @@ def test_a_worker_killed_mid_write_is_rerun_and_the_crm_ends_with_one_runs_write
     with world["store"].session() as s:
         statuses = set(s.execute(select(OutboxItem.status).where(OutboxItem.installation_id == victim)).scalars())
     assert statuses == {"sent"}
+
+
+def _idle_in_transaction(world: dict[str, Any]) -> int:
+    with world["store"].engine.connect() as c:
+        return int(c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app"
+                                  " AND state LIKE 'idle in transaction%'"), {"app": world["app"]}).scalar_one())
+
+
+def test_one_worker_runs_job_after_job(world, org, start_workers) -> None:  # type: ignore[no-untyped-def]
+    """Every work-horse opens its own connection: the third job of one worker runs as the first did."""
+    only_probe = {name: False for name in all_loops()}
+    tenants = [install(world, org, f"tenant{i}", {**only_probe, "probe": True}) for i in range(2)]
+    conn: Redis = world["conn"]
+    jobs = [queues.enqueue(kind, t, connection=conn, suffix=f"r{n}")
+            for n, kind in enumerate(("sync", "chain", "writeback", "learn")) for t in tenants]
+    start_workers(1, SALESLOOP_TEST_PROBE="0.05")
+    wait_for(lambda: all(Job.fetch(j.id, connection=conn).get_status(refresh=True) in ("finished", "failed") for j in jobs),
+             240, "every job")
+    fetched = [Job.fetch(j.id, connection=conn) for j in jobs]
+    assert [j.get_status() for j in fetched] == ["finished"] * len(jobs)
+    assert {j.worker_name for j in fetched} == {"w0-0"}
+    assert all(j.retries_left == len(queues.KINDS[j.meta["kind"]].retry) for j in fetched)  # none needed a retry
+    assert {j.return_value()["status"] for j in fetched} == {"done"}
 
 
 def _sent(store: Store, installation_id: str) -> int:

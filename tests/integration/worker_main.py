@@ -60,12 +60,12 @@ def install_hooks() -> None:
         register(LoopDefinition("probe", _probe_learn, _probe_decide))
     delay = os.environ.get("SALESLOOP_TEST_SLOW_WRITES")
     if delay:
-        import jobs.engine
-        from jobs import outbox
+        import jobs.engine.chain
+        from jobs.engine import outbox
 
         outbox.BATCH = 5
-        real = jobs.engine.adapter_for
-        jobs.engine.adapter_for = lambda *a, **kw: SlowWrites(real(*a, **kw), float(delay))  # type: ignore[assignment]
+        real = jobs.engine.chain.adapter_for
+        jobs.engine.chain.adapter_for = lambda *a, **kw: SlowWrites(real(*a, **kw), float(delay))  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import main
-from jobs.backtest import BacktestError, load_mapping, run_backtest
+from jobs.tools.backtest import BacktestError, load_mapping, run_backtest
 
 MAPPING = """
 id = "Id"
@@ -120,7 +120,7 @@ def test_too_few_outcomes_are_refused(tmp_path: Path) -> None:
 
 
 def test_shipped_mappings_parse() -> None:
-    folder = Path(__file__).resolve().parents[2] / "jobs" / "backtest_mappings"
+    folder = Path(__file__).resolve().parents[2] / "jobs" / "tools" / "backtest_mappings"
     mappings = {p.stem: load_mapping(p) for p in folder.glob("*.toml")}
     assert set(mappings) == {"ibm-sales-win-loss", "maven-crm-sales-opportunities"}
     ibm = mappings["ibm-sales-win-loss"]

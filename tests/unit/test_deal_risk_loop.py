@@ -8,9 +8,9 @@ from datetime import timedelta
 from crm_adapters.model import DealStatus, Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops import deal_risk
-from jobs.loops._risk_features import MOMENTS, as_of_for, closed_table
-from jobs.loops._risk_signs import SIGNS, StageNorms
+from jobs.loops.deal_risk import loop as deal_risk
+from jobs.loops.deal_risk.features import MOMENTS, as_of_for, closed_table
+from jobs.loops.deal_risk.signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind
 from jobs.loops.registry import LOOPS, all_loops
 from tests.factories import T0, a_deal

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from jobs.loops._risk_eval import figures, time_split, validate
-from jobs.loops._risk_model import FeatureTable, RiskModel, fit_logistic, predict, score_chunks
+from jobs.loops.deal_risk.evaluation import figures, time_split, validate
+from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_logistic, predict, score_chunks
 
 
 def synthetic(n: int, *, signal: float, seed: int = 3) -> FeatureTable:

@@ -9,7 +9,7 @@ import pytest
 
 from crm_adapters.model import ActivityType, ContactRole, Direction
 from crm_adapters.snapshot import Snapshot
-from jobs.loops._risk_signs import SIGNS, StageNorms, warning_signs
+from jobs.loops.deal_risk.signs import SIGNS, StageNorms, warning_signs
 from tests.factories import T0, a_contact, a_deal, a_pipeline, a_role, a_stage_change, an_activity
 
 NOW = T0 + timedelta(days=40)

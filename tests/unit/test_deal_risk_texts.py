@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobs.loops import deal_risk, labels
-from jobs.loops._risk_levels import RiskScale, display
+from jobs.loops import labels
+from jobs.loops.deal_risk import loop as deal_risk
+from jobs.loops.deal_risk.levels import RiskScale, display
 
 NOW = datetime(2026, 1, 5, 7, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ import pytest
 
 from crm_adapters.model import DealStatus, Entity
 from crm_adapters.writes import AppField
-from jobs.loops import handoff as H
 from jobs.loops.decision import ActionKind
-from jobs.loops.handoff_signals import deal_signals
+from jobs.loops.handoff import loop as H
+from jobs.loops.handoff.signals import deal_signals
 from jobs.loops.registry import all_loops
 from tests.factories import T0
 from tests.unit.handoff_world import DealSpec, build, random_specs

@@ -9,9 +9,9 @@ import pytest
 from scipy import integrate, stats
 
 from crm_adapters.model import DealStatus
-from jobs.loops.handoff_flags import sdr_flags
-from jobs.loops.handoff_readout import arm_figures, arm_of, assign_arm, compare, readout, recommend
-from jobs.loops.handoff_signals import DealSignals
+from jobs.loops.handoff.flags import sdr_flags
+from jobs.loops.handoff.readout import arm_figures, arm_of, assign_arm, compare, readout, recommend
+from jobs.loops.handoff.signals import DealSignals
 from jobs.loops.handoff_stats import Beta, eb_prior, fit_logit, prob_greater
 
 CREATED = datetime(2026, 3, 2, tzinfo=UTC)

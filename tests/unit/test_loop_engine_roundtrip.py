@@ -11,8 +11,8 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import Installation, ModelVersion, Proposal
 from crm_adapters.model import UserRole
-from jobs.approvals import record_verdict
-from jobs.engine import Options, run_chain
+from jobs.approvals.verdicts import record_verdict
+from jobs.engine.chain import Options, run_chain
 from jobs.loops import discovery, icp
 from jobs.loops.registry import LOOPS
 from tests.factories import a_pipeline, a_user

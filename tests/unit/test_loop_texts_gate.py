@@ -9,10 +9,17 @@ from dataclasses import replace
 import pytest
 
 from crm_adapters.sandbox import load_scenario, simulate
+from jobs.engine.policy import Autonomy, Verdict
+from jobs.engine.quality import (
+    GateStatus,
+    QualitySettings,
+    computed_values,
+    gate,
+    generated_texts,
+    source_text,
+)
 from jobs.loops.decision import ActionKind, Decision
 from jobs.loops.registry import all_loops
-from jobs.policy import Autonomy, Verdict
-from jobs.quality import GateStatus, QualitySettings, computed_values, gate, generated_texts, source_text
 
 AUTO = Verdict(Autonomy.AUTO, "test")
 SETTINGS = QualitySettings(sample_rate=0.0, seed="t")
@@ -31,7 +38,7 @@ def run():  # type: ignore[no-untyped-def]
 
 
 def _gated(snapshot, now, decisions: list[Decision], decision: Decision):  # type: ignore[no-untyped-def]
-    """The gate exactly as jobs.route calls it: source = the records, the evidence, this run's figures."""
+    """The gate exactly as jobs.engine.route calls it: source = the records, the evidence, this run's figures."""
     computed = computed_values(decisions, now.date().isoformat())
     return gate(decision, AUTO, source_text(snapshot, decision, computed), SETTINGS)
 
@@ -112,8 +119,8 @@ def test_an_invented_name_in_a_postmortem_is_still_blocked(run) -> None:  # type
 def test_proposal_and_flag_tasks_cite_only_their_evidence(run, loop: str) -> None:  # type: ignore[no-untyped-def]
     """A proposal's CRM task title and body are held to the same evals (the gate runs them at runtime too,
     see gated_texts): every figure and name in them comes from the decision's reasons and payload."""
-    from jobs.proposals import APPROVAL, _task_body
-    from jobs.quality import eval_text
+    from jobs.approvals.proposals import APPROVAL, _task_body
+    from jobs.engine.quality import eval_text
 
     snapshot, now, out = run
     decisions = out[loop]

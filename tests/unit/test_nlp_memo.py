@@ -6,7 +6,7 @@ import os
 from dataclasses import replace
 from datetime import datetime
 
-from jobs.compute import compute_all, process_units
+from jobs.engine.compute import compute_all, process_units
 from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.registry import all_loops
 from jobs.nlp import default_taxonomy, extract, extract_many

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from crm_adapters.sandbox.simulator import SimulatedWorld
-from jobs.loops.handoff_signals import alignment, deal_signals
+from jobs.loops.handoff.signals import alignment, deal_signals
 
 
 @pytest.fixture(scope="module")

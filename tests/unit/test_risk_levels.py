@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.loops._risk_levels import RiskScale, display, score_of
+from jobs.loops.deal_risk.levels import RiskScale, display, score_of
 
 ORDER = {"low": 0, "medium": 1, "high": 2}
 

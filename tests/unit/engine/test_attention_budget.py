@@ -15,10 +15,10 @@ from connector.store import Store
 from connector.store.tables import Installation, Proposal
 from crm_adapters.model import Entity, TaskStatus, UserRole
 from crm_adapters.snapshot import Snapshot
-from jobs.engine import Options, run_chain
+from jobs.approvals.proposals import APPROVE_PREFIX, WAITING
+from jobs.engine.chain import Options, run_chain
 from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.proposals import APPROVE_PREFIX, WAITING
 from tests.factories import T0, a_deal, a_pipeline, a_user
 from tests.fakes.memory_crm import MemoryCrm
 
@@ -130,7 +130,7 @@ def _items(task: dict[str, Any]) -> list[str]:
 
 
 def test_the_attention_summary_counts_tasks_per_person_per_day_and_what_waits(store: Store, crm: MemoryCrm) -> None:
-    from jobs.route import attention_summary
+    from jobs.engine.route import attention_summary
 
     _install(store, {"quality": {"sample_rate": 0.0}, "attention": {"approvals_per_manager_per_week": 3}})
     run(store, crm, MONDAY)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from connector.store import Store
 from connector.store.tables import DecisionRecord, Installation, Metric, OutboxItem, Proposal
 from crm_adapters.model import Entity, UserRole
-from jobs.drift_check import check_all
-from jobs.proposals import settle
+from jobs.approvals.proposals import settle
+from jobs.engine.drift_check import check_all
 from tests.factories import T0, a_user
 
 NOW = T0 + timedelta(days=60)

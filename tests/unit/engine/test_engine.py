@@ -21,7 +21,7 @@ from connector.store.tables import (
 )
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.model import DealStatus, TaskStatus, UserRole
-from jobs.engine import Options, run_chain
+from jobs.engine.chain import Options, run_chain
 from tests.factories import T0, a_deal, a_pipeline, a_user
 from tests.fakes.memory_crm import MemoryCrm
 from tests.unit.engine.loop_fixture import TEST_LOOP
@@ -188,7 +188,8 @@ def test_a_dead_grant_marks_the_installation_needs_reauth(store: Store, crm: Mem
 
 
 def test_merged_outbox_reports_keep_why_a_run_stopped() -> None:
-    from jobs import engine, outbox
+    from jobs.engine import chain as engine
+    from jobs.engine import outbox
 
     first = outbox.OutboxReport(sent=3, api_calls=2)
     second = outbox.OutboxReport(sent=1, api_calls=1, stopped="daily API limit reached")

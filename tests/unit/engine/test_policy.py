@@ -7,8 +7,16 @@ from decimal import Decimal
 import pytest
 
 from crm_adapters.model import Entity
+from jobs.engine.policy import (
+    Autonomy,
+    PolicyError,
+    default_rules,
+    evaluate,
+    load_rules,
+    save_rules,
+    validate,
+)
 from jobs.loops.decision import ActionKind, Decision
-from jobs.policy import Autonomy, PolicyError, default_rules, evaluate, load_rules, save_rules, validate
 
 
 def decision(kind: ActionKind, amount: str | None = None, stage: str | None = None, loop: str = "deal_risk", **payload) -> Decision:  # type: ignore[no-untyped-def]

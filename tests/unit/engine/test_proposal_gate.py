@@ -13,7 +13,7 @@ from connector.store import Store
 from connector.store.tables import DecisionRecord, Proposal
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
-from jobs.engine import Options, run_chain
+from jobs.engine.chain import Options, run_chain
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision, Reason
 from tests.factories import T0

@@ -6,10 +6,18 @@ import random
 
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
-from jobs.drift import calibration, psi, psi_of_counts
+from jobs.engine.drift import calibration, psi, psi_of_counts
+from jobs.engine.policy import Autonomy, Verdict
+from jobs.engine.quality import (
+    GateStatus,
+    QualitySettings,
+    eval_text,
+    gate,
+    in_sample,
+    proper_names,
+    source_text,
+)
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.policy import Autonomy, Verdict
-from jobs.quality import GateStatus, QualitySettings, eval_text, gate, in_sample, proper_names, source_text
 from tests.factories import a_contact, a_deal, a_role, an_account, an_activity
 
 AUTO = Verdict(Autonomy.AUTO, "test")
@@ -106,7 +114,7 @@ def test_calibration_brier_and_reliability_bins() -> None:
 
 
 def test_a_list_over_several_deals_may_cite_their_data_and_this_runs_scores_but_nothing_else() -> None:
-    from jobs.quality import computed_values
+    from jobs.engine.quality import computed_values
 
     snapshot = _snapshot()
     scores = Decision(loop="deal_risk", kind=ActionKind.UPDATE_FIELD, target=Entity.DEAL, target_id="d1", key="f1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.quality import QualitySettings, eval_text
+from jobs.engine.quality import QualitySettings, eval_text
 
 SETTINGS = QualitySettings()
 SOURCE = "Odds ratio 1.83 for champion_quiet; playbook v12 active since 2026-01-05. Budget 5000 EUR; team of 240."

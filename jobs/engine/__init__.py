@@ -1,0 +1,1 @@
+"""The pipeline one tenant's chain runs: chain, compute, route, policy, quality gate, outbox, versions, drift."""

@@ -1,0 +1,293 @@
+"""Route one loop's decisions: policy, gate, a DecisionRecord each, then the outbox, the card or a proposal.
+
+Everything for one loop run is written in one transaction, so a crash leaves either the
+whole run's records and outbox rows or none, and a re-run recognises decisions by key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.store.tables import CardData, DecisionRecord, OutboxItem, Proposal
+from crm_adapters.model import Entity, UserRole
+from crm_adapters.snapshot import Snapshot
+from crm_adapters.writes import APP_FIELDS, AppField
+from jobs.approvals import proposals
+from jobs.engine import outbox
+from jobs.engine.attention import Ask, AttentionBudget, Ledger, stamp, task_load
+from jobs.engine.policy import Autonomy, Verdict, evaluate
+from jobs.engine.quality import (
+    GateResult,
+    GateStatus,
+    QualitySettings,
+    computed_values,
+    gate,
+    gated_texts,
+    source_text,
+)
+from jobs.loops import labels
+from jobs.loops.decision import ActionKind, Decision
+
+DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
+
+
+@dataclass
+class RouteReport:
+    decisions: int = 0
+    repeated: int = 0
+    autonomy: Counter[str] = field(default_factory=Counter)
+    gate: Counter[str] = field(default_factory=Counter)
+    proposals: int = 0
+    cards: int = 0
+    sampled: list[tuple[str, str, str, str]] = field(default_factory=list)  # record id, kind, target's name, summary
+    sampled_keys: list[tuple[str]] = field(default_factory=list)  # their decision keys
+    waiting: int = 0  # tasks held back by the attention budget (their decisions say "waiting")
+
+
+@dataclass(frozen=True)
+class Context:
+    installation_id: str
+    loop_run_id: str
+    rules: Sequence[Mapping[str, Any]]
+    quality: QualitySettings
+    paused: bool
+    snapshot: Snapshot
+    now: datetime
+    computed: dict[str, str] = field(default_factory=dict)  # figures this run computed, per target (for evals)
+    budget: AttentionBudget = field(default_factory=AttentionBudget)
+    admin_url: str = ""  # the app's public base URL, for links in tasks
+    ledger: Ledger | None = None  # set by route_all from the tasks already queued
+
+
+def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> RouteReport:
+    """Record every new decision and queue what it asks for; a key seen before is skipped."""
+    report = RouteReport()
+    ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
+    if ctx.ledger is None:
+        ctx = dataclasses.replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
+    seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
+    for decision in decisions:
+        if decision.key in seen:
+            report.repeated += 1
+            continue
+        seen.add(decision.key)
+        _route(session, ctx, decision, report)
+    assert ctx.ledger is not None
+    proposals.release_waiting(session, ctx.installation_id, ctx.ledger, ctx.now, ctx.admin_url)
+    return report
+
+
+def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:
+    """What each person has already been asked (every queued task carries its kind and day)."""
+    payloads = session.execute(select(OutboxItem.payload).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars()
+    return Ledger.from_tasks(budget, payloads)
+
+
+def attention_summary(session: Session, installation_id: str, installation_settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What salesloop asked of people (tasks per person per day: median, max), the budget, and what waits for it."""
+    payloads = list(session.execute(select(OutboxItem.payload).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars())
+    asked = [(p.get("owner_id"), date.fromisoformat(str(p["asked_on"])[:10])) for p in payloads if p.get("asked_on")]
+    waiting = session.execute(select(Proposal.evidence).where(
+        Proposal.installation_id == installation_id, Proposal.status == "pending")).scalars()
+    return {**task_load(asked), "budget": AttentionBudget.of(installation_settings).to_json(),
+            "approvals_waiting": sum(bool((e or {}).get(proposals.WAITING)) for e in waiting)}
+
+
+def ask_of(decision: Decision) -> Ask:
+    """Which budget a loop's task counts against."""
+    if decision.key.startswith("deal_risk:at_risk_list:"):
+        return Ask.DIGEST
+    if decision.key.startswith("icp:digest:"):
+        return Ask.ICP_DIGEST
+    return Ask.OTHER
+
+
+def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        known.update(session.execute(select(DecisionRecord.key).where(
+            DecisionRecord.installation_id == installation_id, DecisionRecord.key.in_(chunk))).scalars())
+    return known
+
+
+def _route(session: Session, ctx: Context, decision: Decision, report: RouteReport) -> None:
+    verdict = evaluate(ctx.rules, decision)
+    result = gate(decision, verdict, _source(ctx, decision, verdict), ctx.quality, paused=ctx.paused)
+    record = DecisionRecord(
+        installation_id=ctx.installation_id, loop_run_id=ctx.loop_run_id, loop=decision.loop, kind=decision.kind.value,
+        target=decision.target.value, target_id=decision.target_id, key=decision.key[:200],
+        payload=jsonable(dict(decision.payload)), reasons=[jsonable(r) for r in decision.reasons],
+        model_version=decision.model_version, policy_verdict=verdict.autonomy.value, policy_rule=verdict.rule,
+        gate_verdict=result.status.value, gate_reason=result.reason, write_status="pending", created_at=ctx.now,
+    )
+    session.add(record)
+    session.flush()
+    report.decisions += 1
+    report.autonomy[result.autonomy.value] += 1
+    report.gate[result.status.value] += 1
+    record.write_status = _act(session, ctx, decision, result, record, report)
+    if result.status is GateStatus.SAMPLED:
+        report.sampled.append((record.id, decision.kind.value, record_name(ctx.snapshot, decision), _summary(decision)))
+        report.sampled_keys.append((decision.key,))
+
+
+def _source(ctx: Context, decision: Decision, verdict: Verdict) -> str:
+    return source_text(ctx.snapshot, decision, ctx.computed) if gated_texts(decision, verdict) else ""
+
+
+def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record: DecisionRecord, report: RouteReport) -> str:
+    """What happens to one decision after policy and gate; returns its write status."""
+    if result.status is GateStatus.BLOCKED:
+        return "blocked"
+    autonomy = result.autonomy
+    if autonomy is Autonomy.FORBIDDEN:
+        return "forbidden"
+    if decision.kind is ActionKind.UPDATE_CARD and autonomy is not Autonomy.NEEDS_APPROVAL:
+        _update_card(session, ctx, decision)
+        report.cards += 1
+        return "written"
+    if autonomy is Autonomy.NEEDS_APPROVAL or (autonomy is Autonomy.AUTO and proposals.is_playbook(decision)):
+        kind = proposals.PLAYBOOK if proposals.is_playbook(decision) else proposals.APPROVAL
+        made = proposals.propose(session, ctx.installation_id, decision, decision_id=record.id,
+                                 manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind,
+                                 ledger=ctx.ledger)
+        report.proposals += made is not None
+        return "awaiting" if made is not None else "skipped"
+    if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
+        payload = _write_payload(ctx, decision)
+        if decision.kind is ActionKind.CREATE_TASK:
+            if not _fits(ctx, payload.get("owner_id"), ask_of(decision)):
+                report.waiting += 1
+                return "waiting"
+            payload = stamp(payload, ask_of(decision), ctx.now)
+        outbox.enqueue(session, ctx.installation_id, decision.key[:200], DIRECT[decision.kind], payload, record.id)
+        return "pending"
+    if not _fits(ctx, owner_for(ctx.snapshot, decision), Ask.OTHER):
+        report.waiting += 1
+        return "waiting"
+    return _draft(session, ctx, decision, record)
+
+
+def _fits(ctx: Context, person: Any, ask: Ask) -> bool:
+    return ctx.ledger is None or ctx.ledger.admit(str(person) if person else None, ask, ctx.now.date())
+
+
+def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionRecord) -> str:
+    """A person does it: a task for the owner holding what the loop drafted (emails have no channel of their own)."""
+    payload = decision.payload
+    subject = str(payload.get("subject") or payload.get("title") or labels.word(decision.kind.value))
+    body = str(payload.get("body") or payload.get("summary") or "")
+    reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
+    outbox.enqueue(session, ctx.installation_id, f"draft:{decision.key}"[:200], "task", stamp({
+        "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
+        "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
+        "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
+    }, Ask.OTHER, ctx.now), record.id)
+    return "pending"
+
+
+def _write_payload(ctx: Context, decision: Decision) -> dict[str, Any]:
+    payload = dict(decision.payload)
+    if decision.kind is ActionKind.UPDATE_FIELD:
+        values = {k: v for k, v in payload.items() if k != "mrr"}
+        return {"entity": decision.target.value, "remote_id": decision.target_id, "values": jsonable(values)}
+    on_deal = decision.target is Entity.DEAL
+    if decision.kind is ActionKind.CREATE_NOTE:
+        return {"body": str(payload.get("body", "")), "deal_id": decision.target_id}
+    return {
+        "subject": str(payload.get("subject", ""))[:250], "body": str(payload.get("body", "")),
+        "owner_id": payload.get("owner_id") or owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
+        "deal_id": decision.target_id if on_deal else payload.get("deal_id"),
+        "account_id": decision.target_id if decision.target is Entity.ACCOUNT else None,
+    }
+
+
+def _due(payload: Mapping[str, Any], now: datetime) -> str:
+    due = payload.get("due_at")
+    return str(due) if due else (now + timedelta(days=1)).isoformat()
+
+
+def _update_card(session: Session, ctx: Context, decision: Decision) -> None:
+    payload = dict(jsonable(dict(decision.payload)))
+    section = str(payload.pop("section", decision.loop))
+    row = session.get(CardData, (ctx.installation_id, decision.target_id))
+    if row is None:
+        row = CardData(installation_id=ctx.installation_id, deal_id=decision.target_id, payload={})
+        session.add(row)
+    row.payload = {**(row.payload or {}), section: payload}
+    row.updated_at = ctx.now
+
+
+def jsonable(value: Any) -> Any:
+    """JSON-ready copy (enums by value, dates ISO, Decimals as strings, dataclasses as dicts)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def owner_for(snapshot: Snapshot, decision: Decision) -> str | None:
+    if decision.payload.get("owner_id"):
+        return str(decision.payload["owner_id"])
+    deal = snapshot.deal_by_id.get(decision.target_id) if decision.target is Entity.DEAL else None
+    if deal is not None:
+        return deal.owner_id
+    account = snapshot.account_by_id.get(decision.target_id) if decision.target is Entity.ACCOUNT else None
+    return account.owner_id if account is not None else None
+
+
+def manager_for(snapshot: Snapshot, owner_id: str | None) -> str | None:
+    """The owner's manager, else the first manager in the org (approvals must reach someone who can approve)."""
+    owner = snapshot.user_by_id.get(owner_id or "")
+    if owner is not None and owner.manager_id:
+        return owner.manager_id
+    managers = snapshot.users_with_role(UserRole.MANAGER)
+    return managers[0].remote_id if managers else owner_id
+
+
+def record_name(snapshot: Snapshot, decision: Decision) -> str:
+    """The record a decision is about, as people know it: 'deal Acme - Platform', 'account Ironview'."""
+    if decision.target is Entity.DEAL and decision.target_id in snapshot.deal_by_id:
+        return f"deal {snapshot.deal_by_id[decision.target_id].name or decision.target_id}"
+    if decision.target is Entity.ACCOUNT and decision.target_id in snapshot.account_by_id:
+        return f"account {snapshot.account_by_id[decision.target_id].name or decision.target_id}"
+    user = snapshot.user_by_id.get(decision.target_id) if decision.target is Entity.USER else None
+    return user.name if user is not None and user.name else f"{decision.target.value} {decision.target_id}"
+
+
+FIELD_LABELS = {spec.field.value: spec.label for spec in APP_FIELDS}
+
+
+def _summary(decision: Decision) -> str:
+    """What was written, in words: 'Risk score (0-100) 57; Risk level Low' or the task's subject."""
+    payload = decision.payload
+    if decision.kind is ActionKind.UPDATE_FIELD:
+        shown = [(k, v) for k, v in payload.items() if k != AppField.SCORED_AT.value][:3]
+        return "; ".join(f"{FIELD_LABELS.get(k, labels.word(k))}: {labels.level(str(v)) if k == 'risk_level' else v}"
+                         for k, v in shown)[:200]
+    return str(payload.get("subject") or payload.get("title") or "")[:200]

@@ -1,0 +1,297 @@
+"""The risk model: an additive logistic model over feature groups, JSON-ready, scored vectorised.
+
+Why this shape: every group (a warning sign, a binned number, a category) adds a contribution
+coef * (x - mean) to the log-odds of losing, so a deal's top reasons are its largest
+contributions, and scoring a million deals is a few table look-ups per group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+MAX_BINS = 10
+MIN_LEVEL = 5  # a category value seen fewer times in training is "other"
+C_GRID = (0.03, 0.1, 0.3, 1.0)
+CHUNK = 100_000
+LR_CRITICAL = 3.84  # chi-square, 1 degree of freedom, 95%: recalibrate only on real evidence
+PAIR_ROUNDS = 2
+TEMPERATURES = np.round(np.linspace(0.25, 1.5, 26), 3)
+
+
+@dataclass
+class FeatureTable:
+    """Deals as columns: linear (already scaled, 0 = healthy), numbers to bin, categories."""
+
+    ids: list[str]
+    linear: dict[str, np.ndarray] = field(default_factory=dict)
+    binned: dict[str, np.ndarray] = field(default_factory=dict)
+    categorical: dict[str, np.ndarray] = field(default_factory=dict)
+    y: np.ndarray | None = None  # 1 = lost, 0 = won
+    order: np.ndarray | None = None  # time order of the outcome (older first)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, index: np.ndarray) -> FeatureTable:
+        """The rows at `index` (an integer array), every column alike."""
+        pick = {k: v[index] for k, v in self.linear.items()}, {k: v[index] for k, v in self.binned.items()}
+        return FeatureTable(
+            [self.ids[i] for i in index], pick[0], pick[1], {k: v[index] for k, v in self.categorical.items()},
+            None if self.y is None else self.y[index], None if self.order is None else self.order[index],
+        )
+
+    def time_sorted(self) -> FeatureTable:
+        if self.order is None:
+            raise ValueError("time-ordered training needs an order (close date or order column) for every row")
+        return self.take(np.argsort(self.order, kind="stable"))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def pair_name(a: str, b: str) -> str:
+    return f"{a} x {b}"
+
+
+def level_index(spec: Mapping[str, Any], name: str, table: FeatureTable) -> np.ndarray:
+    """Each row's level of a bin or category group; the last index means missing or unseen."""
+    if spec["kind"] == "bins":
+        edges = np.asarray(spec["edges"])
+        x = table.binned.get(name)
+        if x is None:
+            return np.full(len(table), len(edges) + 1)
+        idx = np.searchsorted(edges, np.nan_to_num(x, nan=0.0), side="right")
+        return np.where(np.isfinite(x), idx, len(edges) + 1)
+    levels = spec["levels"]
+    col = table.categorical.get(name)
+    if col is None:
+        return np.full(len(table), len(levels))
+    seen, inverse = np.unique(col.astype(str), return_inverse=True)  # vectorised: look up each distinct value once
+    lookup = {v: i for i, v in enumerate(levels)}
+    return np.array([lookup.get(v, len(levels)) for v in seen.tolist()], dtype=np.int64)[inverse.reshape(-1)]
+
+
+@dataclass
+class _Design:
+    """How table columns become model columns: bin edges and category levels learned on training rows."""
+
+    linear: list[str]
+    edges: dict[str, list[float]]
+    levels: dict[str, list[str]]
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, table: FeatureTable, pairs: Sequence[tuple[str, str]] = ()) -> _Design:
+        edges = {}
+        for name, x in table.binned.items():
+            finite = x[np.isfinite(x)]
+            qs = np.quantile(finite, np.linspace(0, 1, MAX_BINS + 1)[1:-1]) if finite.size else np.array([])
+            edges[name] = [float(v) for v in np.unique(qs)]
+        levels = {}
+        for name, values in table.categorical.items():
+            kept, counts = np.unique(values.astype(str), return_counts=True)
+            levels[name] = [str(v) for v, c in zip(kept, counts, strict=True) if c >= MIN_LEVEL]
+        return cls(list(table.linear), edges, levels, list(pairs))
+
+    def spec(self, name: str) -> dict[str, Any]:
+        """What scoring needs to find a row's level of a bin/category group."""
+        if name in self.edges:
+            return {"kind": "bins", "edges": self.edges[name]}
+        return {"kind": "category", "levels": self.levels[name]}
+
+    def codes(self, table: FeatureTable) -> dict[str, np.ndarray]:
+        """Per bin/category group (and pair of them), the level index of each row (last = missing / other)."""
+        out = {name: level_index(self.spec(name), name, table) for name in (*self.edges, *self.levels)}
+        for a, b in self.pairs:
+            out[pair_name(a, b)] = out[a] * self.width(b) + out[b]
+        return out
+
+    def width(self, name: str) -> int:
+        if name in self.edges:
+            return len(self.edges[name]) + 2
+        if name in self.levels:
+            return len(self.levels[name]) + 1
+        a, b = next(p for p in self.pairs if pair_name(*p) == name)
+        return self.width(a) * self.width(b)
+
+    def matrix(self, table: FeatureTable) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+        """The dense design matrix and, per group, its column span."""
+        blocks, spans, at = [], [], 0
+        for name in self.linear:
+            blocks.append(table.linear[name][:, None].astype(float))
+            spans.append((name, at, at + 1))
+            at += 1
+        for name, idx in self.codes(table).items():
+            width = self.width(name)
+            block = np.zeros((len(table), width))
+            block[np.arange(len(table)), idx] = 1.0
+            blocks.append(block)
+            spans.append((name, at, at + width))
+            at += width
+        return np.hstack(blocks) if blocks else np.zeros((len(table), 0)), spans
+
+
+@dataclass
+class RiskModel:
+    """Additive log-odds model; `groups` hold per-level contributions, already centred on training means."""
+
+    base: float
+    groups: list[dict[str, Any]]
+    calibration: tuple[float, float] = (1.0, 0.0)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"base": self.base, "groups": self.groups, "calibration": list(self.calibration), "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RiskModel:
+        a, b = data.get("calibration", (1.0, 0.0))
+        return cls(float(data["base"]), [dict(g) for g in data["groups"]], (float(a), float(b)), dict(data.get("meta", {})))
+
+    @property
+    def names(self) -> list[str]:
+        return [g["name"] for g in self.groups]
+
+    def contributions(self, table: FeatureTable) -> np.ndarray:
+        """Rows x groups matrix of log-odds contributions (after calibration's slope)."""
+        out = np.zeros((len(table), len(self.groups)))
+        for j, g in enumerate(self.groups):
+            out[:, j] = _group_contribution(g, table)
+        return out * self.calibration[0]
+
+    def logit(self, contributions: np.ndarray) -> np.ndarray:
+        a, b = self.calibration
+        out: np.ndarray = a * self.base + b + contributions.sum(axis=1)
+        return out
+
+
+def _group_contribution(group: Mapping[str, Any], table: FeatureTable) -> np.ndarray:
+    kind, name = group["kind"], group["name"]
+    if kind == "linear":
+        x = table.linear.get(name)
+        return np.zeros(len(table)) if x is None else np.asarray(group["coef"] * (x - group["mean"]), dtype=float)
+    values = np.asarray(group["values"])
+    if kind == "pair":
+        (a, spec_a), (b, spec_b) = group["parts"]
+        width_b = len(spec_b["edges"]) + 2 if spec_b["kind"] == "bins" else len(spec_b["levels"]) + 1
+        picked: np.ndarray = values[level_index(spec_a, a, table) * width_b + level_index(spec_b, b, table)]
+        return picked
+    single: np.ndarray = values[level_index(group, name, table)]
+    return single
+
+
+def fit_logistic(table: FeatureTable, *, c: float, pairs: Sequence[tuple[str, str]] = ()) -> RiskModel:
+    """Fit L2 logistic regression on the whole table and fold it into centred group contributions."""
+    design = _Design.fit(table, pairs)
+    x, spans = design.matrix(table)
+    assert table.y is not None
+    clf = LogisticRegression(C=c, max_iter=3000)
+    clf.fit(x, table.y)
+    coef, means = clf.coef_[0], x.mean(axis=0)
+    base = float(clf.intercept_[0] + coef @ means)
+    groups = []
+    for name, lo, hi in spans:
+        centred = [round(float(v), 5) for v in coef[lo:hi] - float(coef[lo:hi] @ means[lo:hi])]
+        if name in design.edges or name in design.levels:
+            group: dict[str, Any] = {"name": name, **design.spec(name), "values": centred}
+        elif name not in design.linear:
+            a, b = next(p for p in design.pairs if pair_name(*p) == name)
+            group = {"name": name, "kind": "pair", "parts": [[a, design.spec(a)], [b, design.spec(b)]], "values": centred}
+        else:
+            group = {"name": name, "kind": "linear", "coef": round(float(coef[lo]), 5), "mean": round(float(means[lo]), 5)}
+        groups.append(group)
+    return RiskModel(base, groups, meta={"c": c, "n": len(table)})
+
+
+def temperature(base: float, contributions: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Shrink or stretch the contributions (not the base rate) to fit newer deals; identity unless it clearly helps.
+
+    Only the slope is refitted: the base rate of newer deals swings with seasons and quarters, and
+    chasing it on one slice of time made calibration worse on the next (IBM, Maven backtests).
+    """
+    if len(y) < 20 or y.min() == y.max():
+        return 1.0, 0.0
+    total = contributions.sum(axis=1)
+    losses = [(_log_loss(y, _sigmoid(base + a * total)), float(a)) for a in TEMPERATURES]
+    best_loss, best = min(losses)
+    gain = 2 * len(y) * (_log_loss(y, _sigmoid(base + total)) - best_loss)
+    return (best, (1.0 - best) * base) if gain > LR_CRITICAL else (1.0, 0.0)
+
+
+def predict(model: RiskModel, table: FeatureTable) -> np.ndarray:
+    return _sigmoid(model.logit(model.contributions(table)))
+
+
+def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = True) -> RiskModel:
+    """Fit on the older rows; pick C, interacting pairs and the temperature on the newest `holdout` share."""
+    from jobs.loops.deal_risk._pairs import find_pairs
+
+    n = len(table)
+    cut = int(round(n * (1 - holdout)))
+    fit_part, cal = table.take(np.arange(cut)), table.take(np.arange(cut, n))
+    best: tuple[float, RiskModel] | None = None
+    for c in C_GRID:
+        model = fit_logistic(fit_part, c=c)
+        loss = _log_loss(cal.y, predict(model, cal)) if len(cal) else 0.0
+        if best is None or loss < best[0]:
+            best = (loss, model)
+    assert best is not None
+    crossed: list[tuple[str, str]] = []
+    for _ in range(PAIR_ROUNDS if pairs and len(cal) else 0):  # residuals of the last fit: new pairs each round
+        more = [p for p in find_pairs(fit_part, predict(best[1], fit_part), exclude=crossed) if p not in crossed]
+        if not more:
+            break
+        model = fit_logistic(fit_part, c=best[1].meta["c"], pairs=[*crossed, *more])
+        loss = _log_loss(cal.y, predict(model, cal))
+        if loss >= best[0]:
+            break
+        best, crossed = (loss, model), [*crossed, *more]
+    model = best[1]
+    if len(cal) and cal.y is not None:
+        model.calibration = temperature(model.base, model.contributions(cal), cal.y)
+    model.meta.update({"n_fit": cut, "n_calibration": n - cut, "pairs": [g["name"] for g in model.groups if g["kind"] == "pair"]})
+    return model
+
+
+def _log_loss(y: np.ndarray | None, p: np.ndarray) -> float:
+    assert y is not None
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def score_chunks(parts: Sequence[tuple[RiskModel, float]], table: FeatureTable, top: int = 3
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Blend models (weights sum to 1) on log-odds; return p, contributions, top-k group indexes, names."""
+    names = list(dict.fromkeys(n for m, _ in parts for n in m.names))
+    col = {n: i for i, n in enumerate(names)}
+    n = len(table)
+    probs, contribs, tops = np.empty(n), np.empty((n, len(names)), dtype=np.float32), np.empty((n, top), dtype=np.int32)
+    for lo in range(0, n, CHUNK):
+        chunk = table.take(np.arange(lo, min(lo + CHUNK, n)))
+        total = np.zeros((len(chunk), len(names)))
+        logit = np.zeros(len(chunk))
+        for model, weight in parts:
+            c = model.contributions(chunk)
+            logit += weight * model.logit(c)
+            total[:, [col[m] for m in model.names]] += weight * c
+        probs[lo:lo + len(chunk)] = _sigmoid(logit)
+        contribs[lo:lo + len(chunk)] = total
+        k = min(top, len(names))
+        part = np.argpartition(-total, k - 1, axis=1)[:, :k] if k else np.zeros((len(chunk), 0), dtype=np.int64)
+        order = np.take_along_axis(total, part, axis=1).argsort(axis=1)[:, ::-1]
+        tops[lo:lo + len(chunk), :k] = np.take_along_axis(part, order, axis=1)
+    return probs, contribs, tops, names
+

@@ -1,0 +1,249 @@
+"""The SDR -> BDM handoff loop (the flagship): alignment, post-mortems, a learned qualification
+playbook tested as treatment against control, and SDR flags with their evidence.
+
+learn(): signals from notes/calls -> shrunk logistic model, experiment readout, SDR flags.
+decide(): alignment fields, post-mortem cards/notes, decisive playbook proposals, promote/revert, flags.
+approve()/reject(): a manager's verdict -> the next playbook version / the remembered rejection.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from crm_adapters.model import Entity, UserRole
+from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
+from jobs.loops._talk import TRANSCRIPTS
+from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.decision import ActionKind, Decision, Reason
+from jobs.loops.handoff.flags import sdr_flags
+from jobs.loops.handoff.model import MATURITY_DAYS, fit
+from jobs.loops.handoff.playbook import (
+    BASELINE,
+    MAX_PER_RUN,
+    apply,
+    candidate_changes,
+    diff_line,
+    fingerprint,
+    is_rejected,
+)
+from jobs.loops.handoff.postmortem import deal_decisions
+from jobs.loops.handoff.readout import ARMS, arm_of, readout
+from jobs.loops.handoff.signals import alignment, deal_signals
+from jobs.loops.registry import register
+
+NAME = "handoff"
+DEFAULTS: dict[str, Any] = {"tenant": "default", "unit": "sdr", "postmortem_days": 28, "arms": {},
+                            "maturity_days": MATURITY_DAYS}
+HISTORY = 104
+
+
+def config(state: State | None) -> dict[str, Any]:
+    """Tenant id (arm hashing), unit of assignment (sdr | lead), post-mortem look-back."""
+    cfg = {**DEFAULTS, **dict((state or {}).get("config", {}))}
+    if cfg["unit"] not in ("sdr", "lead"):
+        raise ValueError(f"handoff config unit must be 'sdr' or 'lead', got {cfg['unit']!r}")
+    bad = {k: v for k, v in dict(cfg["arms"]).items() if v not in ARMS}
+    if bad:
+        raise ValueError(f"handoff config arms must map SDR ids to {ARMS}, got {bad}")
+    return cfg
+
+
+def initial_state(*, tenant: str = "default", unit: str = "sdr", arms: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Both arms on the baseline playbook; nothing learned yet. `arms`: an explicit SDR -> arm split."""
+    return {"config": {**DEFAULTS, "tenant": tenant, "unit": unit, "arms": dict(arms or {})},
+            "playbooks": {"control": copy.deepcopy(BASELINE), "treatment": copy.deepcopy(BASELINE)},
+            "experiment": {"started_at": None}, "rejected": {}, "history": [], "readouts": []}
+
+
+def sdr_arms(snapshot: Snapshot, cfg: Mapping[str, Any]) -> dict[str, str]:
+    ids = {u.remote_id for u in snapshot.users_with_role(UserRole.SDR, UserRole.BDR)}
+    ids |= {d.sdr_id for d in snapshot.deals if d.sdr_id}
+    return {sdr: arm_of(sdr, sdr, tenant=cfg["tenant"], unit="sdr", assigned=cfg["arms"]) for sdr in sorted(ids)}
+
+
+def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+    """Refit the signal model, read the experiment out, find SDRs below peers."""
+    base = copy.deepcopy(dict(state)) if state else initial_state()
+    for key, value in initial_state().items():
+        base.setdefault(key, value)
+    cfg = config(base)
+    deals = list(deal_signals(snapshot).values())
+    summary = fit(deals, now, int(cfg["maturity_days"]))
+    arms = sdr_arms(snapshot, cfg)
+    differ = _differ(base)
+    experiment = dict(base.get("experiment", {}))
+    if differ and not experiment.get("started_at"):
+        experiment["started_at"] = now.isoformat()
+    if not differ:
+        experiment["started_at"] = None
+    read = readout(deals, arm_for=lambda d: arm_of(d.deal_id, d.sdr_id, tenant=cfg["tenant"], unit=cfg["unit"],
+                                                    assigned=cfg["arms"]),
+                   unit=cfg["unit"], sdr_arms=arms, since=experiment["started_at"], playbooks_differ=differ,
+                   seed=cfg["tenant"])
+    flags = sdr_flags(deals, arms if cfg["unit"] == "sdr" else {})
+    aligned = [a[0] for d in deals if (a := alignment(d)) is not None]
+    point = _readout_point(read, now)
+    base.update(config=cfg, model=summary, experiment=experiment, sdr_arms=arms, flags=flags, readout=read,
+                readouts=[*base.get("readouts", []), point][-HISTORY:], learned_at=now.isoformat())
+    metrics = {"closed_deals": summary["n"], "signals": len(summary.get("signals", {})), "flags": len(flags),
+               "pain_alignment_mean": round(sum(aligned) / len(aligned), 4) if aligned else None,
+               "treatment_version": base["playbooks"]["treatment"]["version"],
+               "control_version": base["playbooks"]["control"]["version"],
+               "readout": read, "readout_series": base["readouts"]}
+    return Learned(state=base, metrics=metrics)
+
+
+def _differ(state: Mapping[str, Any]) -> bool:
+    books = state["playbooks"]
+    return _substance(books["control"]) != _substance(books["treatment"])
+
+
+def _substance(book: Mapping[str, Any]) -> dict[str, Any]:
+    """What SDRs do differently under a playbook (its version number and weights do not count)."""
+    return {k: v for k, v in book.items() if k not in ("version", "weights")}
+
+
+def _readout_point(read: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """One plottable point per learn: per-arm rates and P(treatment better)."""
+    arms, comp = read["arms"], read["comparison"]
+    return {"at": now.isoformat(), "recommendation": read["recommendation"],
+            **{f"{arm}_{m}": arms[arm][m]["rate"] for arm in arms for m in ("close_rate", "stage2_conversion", "acceptance")},
+            **{f"p_{m}": comp[m]["p_treatment_better"] for m in comp},
+            "lift_close_points": comp["close_rate"]["lift_points"]}
+
+
+def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+    """Everything the loop wants written, each with its evidence; proposals only when decisive."""
+    cfg = config(state)
+    version = f"{NAME}:v{state.get('playbooks', {}).get('treatment', BASELINE)['version']}"
+    summary = state.get("model", {})
+    since = (now - timedelta(days=int(cfg["postmortem_days"]))).date().isoformat()
+    out: list[Decision] = []
+    for deal in deal_signals(snapshot).values():
+        recent = deal.closed_on is not None and deal.closed_on >= since
+        if deal.closed and not recent:
+            continue
+        out.extend(deal_decisions(deal, summary, version, closed_recently=recent))
+    out.extend(_proposals(state, version))
+    out.extend(_flag_decisions(state, now, version))
+    return out
+
+
+def _proposals(state: State, version: str) -> list[Decision]:
+    if "playbooks" not in state or "model" not in state:
+        return []
+    treatment = state["playbooks"]["treatment"]
+    out = []
+    for change in candidate_changes(state["model"], treatment):
+        fp = fingerprint([change])
+        if is_rejected(state, fp, change["n"]):
+            continue
+        out.append(_proposal_decision("change", [change], fp, change["n"], version, treatment["version"]))
+        if len(out) >= MAX_PER_RUN:
+            break
+    read = state.get("readout", {})
+    rec = read.get("recommendation")
+    if rec in ("promote", "revert"):
+        books = state["playbooks"]
+        fp = fingerprint([{"op": rec, "target": f"v{books['treatment']['version']}",
+                           "rule": books["control"]["version"]}])
+        n = sum(read["arms"][arm]["close_rate"]["n"] for arm in read["arms"])
+        if not is_rejected(state, fp, n):
+            out.append(_promote_decision(rec, read, fp, n, version, books))
+    return out
+
+
+def _proposal_decision(kind: str, changes: list[dict[str, Any]], fp: str, n: int, version: str,
+                       playbook_version: int) -> Decision:
+    lines = [diff_line(c) for c in changes]
+    title = f"Qualification playbook v{playbook_version + 1}: {lines[0].split(':')[0]}"
+    payload = {"kind": kind, "title": title, "diff": lines, "changes": changes, "fingerprint": fp,
+               "arm": "treatment", "playbook_version": playbook_version,
+               "evidence": {"n": n, **{k: changes[0][k] for k in ("effect", "interval", "points", "z",
+                                                                 "win_rate_with", "win_rate_without")}}}
+    reasons = tuple(Reason(c["op"], diff_line(c), float(c["effect"]), (c["signal"],)) for c in changes)
+    return Decision(loop=NAME, kind=ActionKind.PROPOSE_PLAYBOOK_CHANGE, target=Entity.USER,
+                    target_id=f"playbook:{NAME}", key=f"{NAME}:proposal:{fp}", payload=payload, reasons=reasons,
+                    model_version=version)
+
+
+def _promote_decision(rec: str, read: Mapping[str, Any], fp: str, n: int, version: str,
+                      books: Mapping[str, Any]) -> Decision:
+    close = read["comparison"]["close_rate"]
+    lo, hi = close["interval_points"]
+    line = (f"{rec.capitalize()} treatment playbook version {books['treatment']['version']} (control is version "
+            f"{books['control']['version']}): close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
+            f"{labels.pct(float(close['p_treatment_better']))} chance the treatment is better, on {n:,} closed deals")
+    title = ("Promote the treatment playbook to every SDR" if rec == "promote"
+             else "Revert the treatment arm to the control playbook")
+    payload = {"kind": rec, "title": title, "diff": [line], "changes": [], "fingerprint": fp,
+               "evidence": {"n": n, "readout": read}}
+    return Decision(loop=NAME, kind=ActionKind.PROPOSE_PLAYBOOK_CHANGE, target=Entity.USER,
+                    target_id=f"playbook:{NAME}", key=f"{NAME}:proposal:{fp}", payload=payload,
+                    reasons=(Reason(rec, line, float(close["lift_points"])),), model_version=version)
+
+
+def _flag_decisions(state: State, now: datetime, version: str) -> list[Decision]:
+    week = now.strftime("%G-W%V")
+    out = []
+    for flag in state.get("flags", []):
+        text = (f"Opportunities close at {100 * flag['close_rate']:.0f}% (of {flag['n']:,}) vs {100 * flag['peer_rate']:.0f}% "
+                f"for peers; {labels.pct(float(flag['p_below_peers']))} chance of being at least "
+                f"{100 * flag['margin']:.0f} points below peers. Likely cause: {labels.phrase(flag['likely_cause'])}.")
+        out.append(Decision(loop=NAME, kind=ActionKind.FLAG_SDR, target=Entity.USER, target_id=flag["sdr_id"],
+                            key=f"{NAME}:flag:{flag['sdr_id']}:{week}",
+                            payload={"title": "Qualification coaching opportunity", "body": text, "evidence": flag,
+                                     "likely_cause": flag["likely_cause"]},
+                            reasons=(Reason(flag["likely_cause"], text, -flag["p_below_peers"]),), model_version=version))
+    return out
+
+
+def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager approved: changes -> the next treatment version; promote/revert -> arms aligned."""
+    kind = payload.get("kind")
+    if kind not in ("change", "promote", "revert") or not payload.get("fingerprint"):
+        raise ValueError(f"not a handoff proposal payload (kind={kind!r}, fingerprint={payload.get('fingerprint')!r})")
+    new = copy.deepcopy(dict(state)) if state else initial_state()
+    new.setdefault("playbooks", initial_state()["playbooks"])
+    books = new["playbooks"]
+    top = max(books["control"]["version"], books["treatment"]["version"]) + 1
+    if kind == "change":
+        books["treatment"] = apply(books["treatment"], list(payload.get("changes", [])), top)
+    elif kind == "promote":
+        books["control"] = copy.deepcopy(books["treatment"])
+        new["experiment"] = {"started_at": None}
+    else:
+        books["treatment"] = {**copy.deepcopy(books["control"]), "version": top}
+        new["experiment"] = {"started_at": None}
+    new["history"] = [*new.get("history", []), {"approved": payload["fingerprint"], "kind": kind,
+                                                 "diff": list(payload.get("diff", [])),
+                                                 "treatment_version": books["treatment"]["version"],
+                                                 "control_version": books["control"]["version"]}]
+    return new
+
+
+def reject(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A manager rejected: remember the fingerprint and its n, so it returns only on 50% more data."""
+    if not payload.get("fingerprint"):
+        raise ValueError("a rejected proposal needs its fingerprint")
+    new = copy.deepcopy(dict(state))
+    n = int(dict(payload.get("evidence", {})).get("n", 0))
+    new["rejected"] = {**new.get("rejected", {}), payload["fingerprint"]: {"n": n}}
+    return new
+
+
+def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
+    """Which playbook a deal (or its SDR) follows: what the cards show."""
+    cfg = config(state)
+    return arm_of(deal_id, sdr_id, tenant=cfg["tenant"], unit=cfg["unit"], assigned=cfg["arms"])
+
+
+register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                        description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
+                        process_group=TRANSCRIPTS))
+
+__all__ = ["approve", "arm_for_deal", "decide", "initial_state", "learn", "reject"]

@@ -1,0 +1,1 @@
+"""Delivery on RQ: the task entry points, queues, the cron schedule, tenant locks, the worker commands."""

@@ -1,0 +1,48 @@
+"""`salesloop worker` and `salesloop cron`: the two long-running processes besides the web app."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+logger = logging.getLogger(__name__)
+
+
+def _redis_url() -> str:
+    from connector.settings import Settings
+
+    url = Settings.from_env().redis_url
+    if not url:
+        raise click.ClickException("REDIS_URL is not set: without it jobs run in-process (try `salesloop demo`)")
+    return url
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--name", default=None, help="Worker name (default: host and pid).")
+def worker(burst: bool, name: str | None) -> None:
+    """Run an RQ worker on the interactive, default and bulk queues, in that priority."""
+    from redis import Redis
+
+    from jobs.rq import queues, tasks
+    from jobs.rq.steady import run_worker, wait_for_redis
+
+    conn = Redis.from_url(_redis_url())
+    _, store = tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
+    store.engine.dispose()  # fork with no connection open: each work-horse opens its own
+    wait_for_redis(conn)
+    run_worker(conn, queues.QUEUE_ORDER, name=name, burst=burst)
+
+
+@click.command("cron")
+def cron() -> None:
+    """Run the scheduler: sync every 5 minutes, 07:00 at-risk lists, nightly learning, weekly proposals."""
+    from redis import Redis
+
+    from jobs.rq.schedules import build_scheduler
+    from jobs.rq.steady import run_cron, wait_for_redis
+
+    conn = Redis.from_url(_redis_url())
+    wait_for_redis(conn)
+    run_cron(conn, build_scheduler)
