@@ -127,7 +127,7 @@ def test_a_manager_completes_the_task_runs_the_loops_and_the_new_version_is_acti
     before = _version(store, iid, proposal.loop)
     page.goto(demo["base"] + "/sandbox/tasks")
     task = page.locator(f"section[data-task='{proposal.task_remote_id}']")
-    assert "Approve?" in task.locator("h2").text_content()
+    assert "Approve:" in task.locator("h2").text_content()
     task.get_by_label("Comment (optional)").fill("Agreed, try it with the treatment group")
     task.get_by_role("button", name="Complete").click()
     page.wait_for_selector("p.flash:has-text('completed in the CRM')")
