@@ -144,10 +144,12 @@ def when(value: date | datetime | str | None) -> str:
         return "unknown date"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            parsed: date | datetime = datetime.fromisoformat(value)
         except ValueError:
             return value
-    day = value.date() if isinstance(value, datetime) else value
+    else:
+        parsed = value
+    day = parsed.date() if isinstance(parsed, datetime) else parsed
     return f"{day.day} {day:%b %Y}"
 
 
