@@ -22,12 +22,14 @@ test: install
 	bash .ci/services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy --strict jobs/loops crm_adapters/model.py
 	bash ui_extensions/hubspot/check.sh
 	. .ci/test-env && $(VENV)/bin/pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy --strict jobs/loops crm_adapters/model.py
 
 bench: install
 	for b in bench/[!_]*.py; do $(PY) $$b || exit 1; done

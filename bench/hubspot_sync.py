@@ -84,6 +84,7 @@ def _serve(n: int, per_deal: int, limits: dict[str, Any], out: Any) -> None:
 
     fake = FakeHubSpot(**limits)
     populate(fake.portal, n, per_deal)
+    fake.index_now()  # the portal's records predate the run: search has indexed them
     grant = fake.oauth.grant_for(fake.portal.hub_id)
     body = fake.oauth.issue(grant)
     fake.oauth.access_ttl = 24 * 3600

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify
 
+from connector import web
 from connector.errors import register_error_handlers
 from connector.logs import configure_logging
 from connector.settings import Settings
@@ -18,16 +19,17 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Flask:
     """Build the web app; tests pass settings (and a store) in, production reads the environment."""
     settings = settings or Settings.from_env()
-    configure_logging()
+    configure_logging(settings.log_level)
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config.update(SECRET_KEY=settings.secret_key, TESTING=settings.testing)
     # Lax: the OAuth callback is a top-level GET from the CRM and must carry the state nonce's session.
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"))
     app.extensions["salesloop.settings"] = settings
-    app.extensions["salesloop.store"] = store or Store.connect(settings.database_url)
+    app.extensions["salesloop.store"] = store or Store.connect(settings.store_url)
     app.extensions["salesloop.cipher"] = TokenCipher.from_key_text(settings.token_encryption_key)
     register_error_handlers(app)
+    app.before_request(web.refuse_nul_characters)
 
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from flask import Blueprint, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from connector import oauth_state, web
+from connector.admin import auth
 from connector.errors import ApiError
 from connector.installations import redis_for, request_backfill, uninstall
 from connector.signatures import SignatureError, public_uri, verify_v3
@@ -37,15 +38,8 @@ from crm_adapters.salesforce import oauth as sf_oauth
 logger = logging.getLogger(__name__)
 bp = Blueprint("oauth", __name__)
 
-# Exactly what the adapters call (hubspot research §1.2): deals and companies read/write for
-# our fields, contacts read/write because HubSpot gates engagements (tasks, notes, calls) on
-# them, owners for users, schemas write to create our property group and properties.
-HUBSPOT_SCOPES = (
-    "oauth", "crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.companies.read",
-    "crm.objects.companies.write", "crm.objects.contacts.read", "crm.objects.contacts.write",
-    "crm.objects.owners.read", "crm.schemas.deals.write", "crm.schemas.companies.write",
-)
-SALESFORCE_SCOPES = ("api", "refresh_token", "id")
+HUBSPOT_SCOPES = hs_oauth.SCOPES
+SALESFORCE_SCOPES = sf_oauth.SCOPES
 _MY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(--[a-z0-9-]+)?(\.sandbox)?\.my\.salesforce\.com$")
 
 
@@ -183,8 +177,6 @@ def _after_install(installation: Installation, user: str) -> Response:
     """Provision our CRM fields, enqueue the backfill, sign the admin in, show the status page."""
     fields = provision_fields(installation)
     backfill = request_backfill(web.settings(), web.store(), installation.id)
-    from connector.admin import auth
-
     auth.sign_in(installation.id, user or "admin")
     logger.info("installed %s tenant %s (fields %s, backfill %s)", installation.crm, installation.tenant_id, fields, backfill)
     if request.accept_mimetypes.best == "application/json":
@@ -213,8 +205,6 @@ def provision_fields(installation: Installation) -> str:
 @bp.post("/uninstall")
 def uninstall_from_admin() -> Response:
     """The signed-in admin disconnects their own installation (session-scoped, CSRF-checked)."""
-    from connector.admin import auth
-
     auth.check_csrf()
     installation_id = auth.current_installation_id()
     _disconnect(installation_id, actor="admin")

@@ -1,4 +1,4 @@
-"""OAuth `state`: signed, short-lived, bound to the browser, and usable exactly once.
+"""OAuth `state` (and other single-use links): signed, short-lived, bound to the browser, usable exactly once.
 
 The state in the URL is an itsdangerous token over a random nonce. The nonce is also kept
 in the browser's signed session (so an attacker cannot make a victim finish the attacker's
@@ -38,9 +38,7 @@ class _Serializer(URLSafeTimedSerializer):
 
 def issue(crm: str, payload: dict[str, Any]) -> str:
     """A new state for one install attempt; `payload` stays server-side."""
-    nonce = secrets.token_urlsafe(24)
-    with web.store().session() as s:
-        s.add(OAuthState(nonce=nonce, crm=crm, payload=payload, created_at=web.now()))
+    nonce = remember(crm, payload)
     session[f"oauth_nonce:{crm}"] = nonce
     return _Serializer().dumps({"n": nonce, "c": crm})
 
@@ -61,12 +59,31 @@ def consume(crm: str, state: str | None) -> dict[str, Any]:
     nonce = str(data.get("n"))
     if session.pop(f"oauth_nonce:{crm}", None) != nonce:
         raise ApiError(400, "invalid_state", "this install was started in another browser or already finished here")
+    payload = use_once(crm, nonce)
+    if payload is None:
+        raise ApiError(400, "invalid_state", "this install link was already used; start the install again")
+    return payload
+
+
+def remember(kind: str, payload: dict[str, Any]) -> str:
+    """A fresh nonce of `kind` stored with its server-side payload; `use_once` consumes it."""
+    nonce = secrets.token_urlsafe(24)
+    with web.store().session() as s:
+        s.add(OAuthState(nonce=nonce, crm=kind, payload=payload, created_at=web.now()))
+    return nonce
+
+
+def use_once(kind: str, nonce: str) -> dict[str, Any] | None:
+    """The payload of an unused nonce, marking it used in one guarded UPDATE (two racing uses: one wins);
+    None when it is unknown or was used already."""
+    if not nonce or len(nonce) > 64 or "\x00" in nonce:
+        return None
     with web.store().session() as s:
         used = s.execute(
-            update(OAuthState).where(OAuthState.nonce == nonce, OAuthState.crm == crm, OAuthState.used_at.is_(None))
+            update(OAuthState).where(OAuthState.nonce == nonce, OAuthState.crm == kind, OAuthState.used_at.is_(None))
             .values(used_at=web.now()).execution_options(synchronize_session=False)
         ).rowcount
         if not used:
-            raise ApiError(400, "invalid_state", "this install link was already used; start the install again")
+            return None
         row = s.get(OAuthState, nonce)
         return dict(row.payload or {}) if row is not None else {}

@@ -10,7 +10,8 @@ CSRF-checked; the local user is signed in as the sandbox org's admin.
 from __future__ import annotations
 
 import logging
-import threading
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -27,13 +29,13 @@ from flask import (
 )
 from sqlalchemy import select
 
+from connector import loop_runs, web
 from connector import sandbox_reads as reads
-from connector import web
 from connector.admin import auth
 from connector.errors import ApiError
 from connector.store.tables import ModelVersion, Proposal
 from crm_adapters.errors import CrmNotFound
-from crm_adapters.model import Account, Entity, TaskStatus, UserRole
+from crm_adapters.model import Account, Entity, TaskStatus
 from crm_adapters.sandbox import SandboxCrm
 from crm_adapters.writes import APP_FIELDS
 from ui_extensions import card_data
@@ -41,8 +43,7 @@ from ui_extensions import card_data
 logger = logging.getLogger(__name__)
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 SORTS = {"risk": "Risk", "name": "Deal", "amount": "Amount", "close_date": "Close date"}
-TASK_FILTERS = ("open", "completed", "rejected", "all")
-MAX_ROWS = 500
+DEALS_PER_PAGE = 100
 
 
 @dataclass
@@ -52,7 +53,13 @@ class SandboxSite:
     crm: SandboxCrm
     installation_id: str
     user: str = "sandbox admin"
-    running: threading.Lock = field(default_factory=threading.Lock)
+    worker: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start_burst_worker(self) -> None:
+        """With Redis and no worker listening, one burst worker runs what is queued and exits (as `salesloop demo` does)."""
+        if self.worker is not None and self.worker.poll() is None:
+            return
+        self.worker = subprocess.Popen([sys.executable, "-m", "connector.cli", "worker", "--burst"])
 
 
 def site() -> SandboxSite:
@@ -102,8 +109,12 @@ def deals() -> str:
     sort = sort if sort in SORTS else "risk"
     rows = reads.open_deals(here.crm, sort=sort)
     people = reads.users(here.crm)
-    return render_template("sandbox/deals.html", rows=rows[:MAX_ROWS], total=len(rows), sort=sort, sorts=SORTS,
-                           people=people, stages=reads.stage_names(here.crm))
+    size = int(current_app.config.get("SANDBOX_DEALS_PER_PAGE", DEALS_PER_PAGE))
+    pages = max((len(rows) + size - 1) // size, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    shown = rows[(page - 1) * size:page * size]  # pages, never a silent cut-off
+    return render_template("sandbox/deals.html", rows=shown, total=len(rows), sort=sort, sorts=SORTS, page=page, pages=pages,
+                           first=(page - 1) * size + 1, people=people, stages=reads.stage_names(here.crm))
 
 
 @bp.get("/deals/<deal_id>")
@@ -160,21 +171,21 @@ def card_decide(deal_id: str, proposal_id: str, verdict: str) -> tuple[str, int]
 
 @bp.get("/tasks")
 def tasks() -> str:
+    """The manager's task list: every decision waiting first (never paged away), then the rest, 25 a page."""
     here = site()
-    status = request.args.get("status", "open")
-    status = status if status in TASK_FILTERS else "open"
-    everyone = request.args.get("owner") == "all"
     people = reads.users(here.crm)
-    rows = here.crm.list_tasks(status=None if status == "all" else TaskStatus(status))
-    if not everyone:
-        rows = [t for t in rows if (p := people.get(t.get("owner_id") or "")) is None or p.role is UserRole.MANAGER]
+    query = reads.TaskQuery.from_args(request.args, people)
+    rows = here.crm.list_tasks(status=None if query.status == "all" else TaskStatus(query.status))
     with web.store().session() as s:
-        verdicts = {p.task_remote_id: p for p in s.execute(select(Proposal).where(
-            Proposal.installation_id == here.installation_id, Proposal.task_remote_id.is_not(None))).scalars()}
-        views = {t["remote_id"]: _proposal_view(verdicts.get(t["remote_id"])) for t in rows}
+        linked = list(s.execute(select(Proposal).where(
+            Proposal.installation_id == here.installation_id, Proposal.task_remote_id.is_not(None))).scalars())
+        pending = {str(p.task_remote_id): str((p.evidence or {}).get("type") or "") for p in linked if p.status == "pending"}
+        shown = reads.task_page(rows, pending, people, query,
+                                per_page=int(current_app.config.get("SANDBOX_TASKS_PER_PAGE", reads.PAGE_SIZE)))
+        views = {p.task_remote_id: _proposal_view(p) for p in linked}
         active = _active_versions(s, here.installation_id)
-    return render_template("sandbox/tasks.html", tasks=rows[:MAX_ROWS], total=len(rows), status=status, filters=TASK_FILTERS,
-                           everyone=everyone, people=people, proposals=views, versions=active)
+    return render_template("sandbox/tasks.html", page=shown, q=query, statuses=reads.TASK_STATUSES, kinds=reads.TASK_KINDS,
+                           people=people, proposals=views, pending=pending, versions=active, run=runs_status())
 
 
 def _proposal_view(row: Proposal | None) -> dict[str, Any] | None:
@@ -192,7 +203,8 @@ def task_action(task_id: str, action: str) -> Response:
     """What a manager does in the CRM: complete (approve) or reject a task, with a comment."""
     here = site()
     comment = request.form.get("comment", "").strip()[:1000]
-    back = redirect(url_for("sandbox.tasks", status=request.form.get("status", "open")))
+    target = request.form.get("next", "")
+    back = redirect(target if target.startswith("/sandbox/tasks") and "//" not in target else url_for("sandbox.tasks"))
     if action not in ("complete", "reject"):
         flash("Unknown action.", "error")
         return back  # type: ignore[return-value]
@@ -212,27 +224,28 @@ def task_action(task_id: str, action: str) -> Response:
     return back  # type: ignore[return-value]
 
 
-@bp.post("/run")
-def run_loops() -> Response:
-    """Run the tenant's chain now, in this process: sync, approvals read back, learn, decide, write back."""
-    from jobs.engine import chain as engine
-    from jobs.rq import tasks as job_tasks
-
+def _runner() -> loop_runs.ThreadRunner | loop_runs.RqRunner:
     here = site()
+    return loop_runs.runner(web.store(), web.settings(), current_app.extensions, on_no_worker=here.start_burst_worker)
+
+
+def runs_status() -> dict[str, Any]:
+    return _runner().status(site().installation_id).to_json()
+
+
+@bp.post("/run")
+def run_loops() -> Response | tuple[Response, int]:
+    """Start the tenant's chain in the background and return at once; the page polls /sandbox/run.json."""
+    here = site()
+    status = _runner().start(here.installation_id, crm=here.crm)
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(status.to_json()), 202
     target = request.form.get("next", "")
-    back = redirect(target if target.startswith("/sandbox/") and "//" not in target else url_for("sandbox.tasks"))  # no open redirect
-    if not here.running.acquire(blocking=False):
-        flash("The loops are already running; reload in a moment.", "error")
-        return back  # type: ignore[return-value]
-    try:
-        now = job_tasks.clock(web.store(), here.installation_id)
-        report = engine.run_chain(web.store(), here.installation_id, settings=web.settings(), now=now, crm=here.crm,
-                                  options=engine.Options(job_id="sandbox-pages"))
-    finally:
-        here.running.release()
-    summary = job_tasks.summary(report)
-    approvals = summary["approvals"]
-    activated = ", ".join(approvals["activated"]) or "none"
-    flash(f"Loops ran ({summary['status']}): {approvals['approved']} approved, {approvals['rejected']} rejected, "
-          f"{approvals['open']} still open; newly active: {activated}.")
-    return back  # type: ignore[return-value]
+    back = target if target.startswith("/sandbox/") and "//" not in target else url_for("sandbox.tasks")  # no open redirect
+    return redirect(back)  # type: ignore[return-value]
+
+
+@bp.get("/run.json")
+def run_status() -> Response:
+    """The run's state, percent and step, read on the server: a reload finds the run where it is."""
+    return jsonify(runs_status())

@@ -7,17 +7,12 @@ pages show is exactly what the app wrote back into the CRM.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
-from crm_adapters.model import Activity, Deal, DealStatus, Entity, StageChange, User
-from crm_adapters.sandbox import SandboxCrm
-from crm_adapters.sandbox import _tables as tb
-from crm_adapters.sandbox._mapping import record_from_row
+from crm_adapters.model import Activity, Deal, DealStatus, Entity, StageChange, User, UserRole
+from crm_adapters.sandbox import SandboxCrm, reader
 from crm_adapters.writes import AppField
 
 logger = logging.getLogger(__name__)
@@ -42,33 +37,13 @@ class DealRow:
 
 
 def _records(crm: SandboxCrm, entity: Entity, *, like: str | None = None) -> list[Any]:
-    """Live, well-formed records of one entity (malformed rows are the sync's business, not the page's)."""
-    r = tb.rows.c
-    query = select(r.remote_id, r.modified_us, r.data).where(
-        r.tenant == crm.tenant_id, r.entity == entity.value, r.deleted.is_(False))
-    if like is not None:
-        query = query.where(r.data.like(f"%{like}%"))
-    with crm.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    out = []
-    for row in rows:
-        try:
-            out.append(record_from_row(entity, row.data, modified_us=row.modified_us, deleted=False, stage_ids=()))
-        except (ValueError, json.JSONDecodeError) as exc:
-            logger.debug("sandbox page skips %s %s: %s", entity.value, row.remote_id, exc)
-    return out
+    """Live, well-formed records of one entity, through the sandbox's public reader."""
+    return list(reader.live_records(crm, entity, like=like))
 
 
 def app_fields(crm: SandboxCrm, entity: Entity) -> dict[str, dict[str, Any]]:
     """Every app field value of one entity, by record id, in one query."""
-    v = tb.field_values.c
-    with crm.engine.connect() as conn:
-        rows = conn.execute(select(v.remote_id, v.field, v.value).where(
-            v.tenant == crm.tenant_id, v.entity == entity.value)).all()
-    out: dict[str, dict[str, Any]] = {}
-    for remote_id, name, value in rows:
-        out.setdefault(remote_id, {})[name] = json.loads(value) if value is not None else None
-    return out
+    return reader.app_field_values(crm, entity)
 
 
 def open_deals(crm: SandboxCrm, *, sort: str = "risk") -> list[DealRow]:
@@ -106,3 +81,71 @@ def activities(crm: SandboxCrm, deal_id: str, limit: int = 15) -> list[Activity]
     found = _records(crm, Entity.ACTIVITY, like=f'"{deal_id}"')
     mine = [a for a in found if isinstance(a, Activity) and deal_id in a.deal_ids]
     return sorted(mine, key=lambda a: a.occurred_at, reverse=True)[:limit]
+
+
+TASK_STATUSES = ("open", "completed", "rejected", "all")
+TASK_KINDS = {"all": "All kinds", "decisions": "Approvals and reviews", "other": "Other tasks"}
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """What the task page shows: a status, whose tasks (managers, everyone, or one person), a kind, a page."""
+
+    status: str = "open"
+    owner: str = "managers"
+    kind: str = "all"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any, people: dict[str, User]) -> TaskQuery:
+        """Unknown values fall back to the defaults, so a hand-edited URL still shows a page."""
+        status = args.get("status", "open")
+        owner = args.get("owner", "managers")
+        kind = args.get("kind", "all")
+        try:
+            page = max(int(args.get("page", "1")), 1)
+        except ValueError:
+            page = 1
+        return cls(status if status in TASK_STATUSES else "open",
+                   owner if owner in ("managers", "all") or owner in people else "managers",
+                   kind if kind in TASK_KINDS else "all", page)
+
+
+@dataclass
+class TaskPage:
+    """One page of tasks, decisions waiting first, and every decision waiting (never paged away)."""
+
+    rows: list[dict[str, Any]]
+    waiting: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    first: int  # 1-based index of the first row shown
+
+
+def task_page(tasks: list[dict[str, Any]], pending: dict[str, str], people: dict[str, User], query: TaskQuery,
+              *, per_page: int = PAGE_SIZE) -> TaskPage:
+    """Filter and page the CRM's tasks; `pending` maps a task id to its waiting proposal's kind (playbook first)."""
+    def owned(task: dict[str, Any]) -> bool:
+        if query.owner == "all":
+            return True
+        person = people.get(task.get("owner_id") or "")
+        if query.owner == "managers":
+            return person is None or person.role is UserRole.MANAGER
+        return task.get("owner_id") == query.owner
+
+    def kind_ok(task: dict[str, Any]) -> bool:
+        decision = task["remote_id"] in pending and task.get("status") == "open"
+        return query.kind == "all" or (query.kind == "decisions") == decision
+
+    mine = [t for t in tasks if owned(t) and (query.status == "all" or t.get("status") == query.status) and kind_ok(t)]
+    order = {"playbook": 0}
+    waiting = sorted((t for t in mine if t["remote_id"] in pending and t.get("status") == "open"),
+                     key=lambda t: (order.get(pending[t["remote_id"]], 1), -int(t["remote_id"]) if t["remote_id"].isdigit() else 0))
+    ids = {t["remote_id"] for t in waiting}
+    ordered = waiting + [t for t in mine if t["remote_id"] not in ids]
+    pages = max((len(ordered) + per_page - 1) // per_page, 1)
+    page = min(query.page, pages)
+    start = (page - 1) * per_page
+    return TaskPage(ordered[start:start + per_page], waiting, len(ordered), page, pages, start + 1)

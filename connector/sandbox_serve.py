@@ -20,13 +20,15 @@ from werkzeug.serving import make_server
 from connector.app import create_app
 from connector.sandbox_pages import SandboxSite, bp
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from crm_adapters.model import UserRole
 from crm_adapters.sandbox import SandboxCrm
+from jobs.tools.demo import PORT as DEMO_PORT
 
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
+
 
 
 def demo_app(settings: Settings, store: Store, crm: SandboxCrm, installation_id: str) -> Flask:
@@ -48,13 +50,12 @@ def _admin_name(crm: SandboxCrm) -> str:
 
 def open_demo(installation_id: str, settings: Settings | None = None) -> tuple[Settings, Store, SandboxCrm]:
     """The store and the sandbox CRM a finished `salesloop demo` left behind."""
-    from jobs.adapters import SANDBOX_URL_KEY
 
     settings = settings or Settings.from_env()
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     with store.session() as s:
         row = inst.get(s, installation_id)
-        url, tenant = (row.settings or {}).get(SANDBOX_URL_KEY), row.tenant_id
+        url, tenant = installation_settings.read(row).sandbox_url, row.tenant_id
     if not url:
         raise LookupError(f"installation {installation_id} is not a sandbox installation; run `salesloop demo` first")
     return settings, store, SandboxCrm.open(url, tenant)
@@ -88,13 +89,13 @@ def add_serve_option(demo: click.Command) -> click.Command:
     """`salesloop demo --serve [--port N]`: after the demo run, serve its sandbox CRM's pages (web side only)."""
     demo.params += [
         click.Option(["--serve"], is_flag=True, help="Then serve the sandbox CRM's deals, cards and tasks on 127.0.0.1."),
-        click.Option(["--port"], type=int, default=8765, show_default=True, help="Port for --serve (0: any free port)."),
+        click.Option(["--port"], type=int, default=DEMO_PORT, show_default=True, help="Port for --serve (0: any free port)."),
     ]
     run = demo.callback
     assert run is not None
 
     def callback(serve: bool, port: int, **options: Any) -> None:
-        run(**options)
+        run(**{**options, "serving_port": port if serve else None})
         if serve:
             serve_latest_demo(port=port, echo=lambda line: click.echo(line, err=bool(options.get("as_json"))))
 
@@ -107,7 +108,7 @@ def serve_latest_demo(*, port: int, echo: Callable[[str], None] = print) -> None
     from jobs.tools.demo import TENANT
 
     settings = Settings.from_env()
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     with store.session() as s:
         row = inst.find(s, "sandbox", TENANT)
         installation_id = row.id if row is not None else None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 
+from connector.store.db import default_database_url
 from crm_adapters.errors import ConfigError
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
@@ -29,10 +30,21 @@ class Settings:
     salesforce_login_url: str = "https://login.salesforce.com"
     data_retention_days: int = 30
     testing: bool = False
+    home: str = field(default="var", metadata={"env": "SALESLOOP_HOME"})  # the embedded SQLite file and demo files
+    loop_workers: int = field(default=0, metadata={"env": "SALESLOOP_LOOP_WORKERS"})  # 0: the cores (at most 4)
+    lock_ttl_s: float = field(default=30.0, metadata={"env": "SALESLOOP_LOCK_TTL"})  # a tenant lock's lease
+    lock_wait_s: float = field(default=120.0, metadata={"env": "SALESLOOP_LOCK_WAIT"})  # wait for a busy tenant
+    log_level: str = "WARNING"
 
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    @property
+    def store_url(self) -> str:
+        """DATABASE_URL, else the embedded SQLite file under SALESLOOP_HOME."""
+
+        return self.database_url or default_database_url(self.home)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,19 +53,13 @@ class Settings:
         problems: list[str] = []
         values: dict[str, object] = {}
         for f in fields(cls):
-            key = f.name.upper()
+            key = f.metadata.get("env", f.name.upper())
             if key not in env or env[key] == "":
                 continue
-            raw = env[key]
-            if f.type in ("int", int):
-                try:
-                    values[f.name] = int(raw)
-                except ValueError:
-                    problems.append(f"{key} must be an integer, got {raw!r}")
-            elif f.type in ("bool", bool):
-                values[f.name] = raw.lower() in ("1", "true", "yes")
-            else:
-                values[f.name] = raw
+            try:
+                values[f.name] = _parse(f, env[key])
+            except ValueError:
+                problems.append(f"{key} must be {'an integer' if f.type in ('int', int) else 'a number'}, got {env[key]!r}")
         settings = cls(**values)  # type: ignore[arg-type]
         problems.extend(settings.problems())
         if problems:
@@ -81,3 +87,14 @@ class Settings:
         except ValueError as exc:
             problems.append(f"TOKEN_ENCRYPTION_KEY: {exc}")
         return problems
+
+
+def _parse(f: Field[object], raw: str) -> object:
+    """One environment value as its field's type (ValueError when it is not one)."""
+    if f.type in ("int", int):
+        return int(raw)
+    if f.type in ("float", float):
+        return float(raw)
+    if f.type in ("bool", bool):
+        return raw.lower() in ("1", "true", "yes")
+    return raw

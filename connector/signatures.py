@@ -49,7 +49,7 @@ def verify_v3(
         raise SignatureError("the HubSpot client secret is not configured")
     if not signature or not timestamp:
         raise SignatureError("missing X-HubSpot-Signature-v3 or X-HubSpot-Request-Timestamp")
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 15):  # "²".isdigit() is True
         raise SignatureError("X-HubSpot-Request-Timestamp is not a millisecond epoch")
     if abs(now_ms - int(timestamp)) > MAX_AGE_MS:
         raise SignatureError("request timestamp is more than 5 minutes from now (stale or replayed)")

@@ -1,10 +1,13 @@
 """POST /webhooks/hubspot: verify, record, de-duplicate, answer fast; the work happens in jobs.
 
 Every delivery is checked against X-HubSpot-Signature-v3 on the public URL and raw body.
-Each event is stored once (WebhookEvent unique key), so HubSpot's retries and duplicates
-are harmless. Privacy deletions purge the contact at once (a legal duty, not a sync), deal
-deletions mark the deal deleted, and everything else becomes one incremental sync request
-per installation. A well-signed but malformed body is kept raw with status "malformed".
+A delivery costs one indexed read (its portals) and one INSERT of all its events (ON CONFLICT
+DO NOTHING on the unique event key), so HubSpot's retries and duplicates are harmless and a
+delivery is answered in milliseconds. Privacy deletions purge the contact at once (a legal duty,
+not a sync), deal deletions mark the deal deleted, and everything else asks for one incremental
+sync per installation (at most one Redis round trip a second per tenant). A well-signed but
+malformed body is kept raw with status "malformed"; odd values (NUL characters, ids no record can
+have) are kept and ignored, never a 500.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connector import web
@@ -25,7 +32,8 @@ from connector.errors import ApiError
 from connector.installations import request_sync
 from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import installations as inst
-from connector.store.tables import CardData, CrmRecord, WebhookEvent
+from connector.store.clean import db_text, key_problem, short_key
+from connector.store.tables import CardData, CrmRecord, Installation, WebhookEvent, new_id
 from crm_adapters.model import Entity
 
 logger = logging.getLogger(__name__)
@@ -34,6 +42,9 @@ bp = Blueprint("webhooks", __name__)
 _ENTITY_BY_PREFIX = {"deal": Entity.DEAL, "contact": Entity.CONTACT, "company": Entity.ACCOUNT}
 _ACTIVITY_TYPE_IDS = {"0-4", "0-27", "0-46", "0-47", "0-48", "0-49"}  # task, engagement, note, meeting, call, email
 _REQUIRED = ("portalId", "subscriptionType", "objectId", "occurredAt")
+MAX_RAW = 1_000_000  # characters of a raw body or event kept (HubSpot sends at most 100 small events)
+SYNC_SIGNAL_MS = 1000
+TENANT_TTL_S = 2.0
 
 
 @bp.post("/webhooks/hubspot")
@@ -42,19 +53,17 @@ def hubspot_webhook():  # type: ignore[no-untyped-def]
     body = request.get_data(cache=True)
     _verify(body)
     events = _parse(body)
-    store = web.store()
-    received, duplicates, syncs = 0, 0, defaultdict(lambda: defaultdict(list))  # type: ignore[var-annotated]
+    settings, store = web.settings(), web.store()
+    redis = _redis(settings.redis_url)
     with store.session() as session:
-        for event in events:
-            row = _record_event(session, event)
-            if row is None:
-                duplicates += 1
-                continue
-            received += 1
-            _apply(session, row, event, syncs)
-    for installation_id, objects in syncs.items():
-        request_sync(web.settings(), store, installation_id, objects)
-    return jsonify(received=received, duplicates=duplicates), 200
+        fresh, duplicates = _record_events(session, events)
+        syncs = _apply(session, fresh)
+        if redis is not None:  # inside the transaction: if Redis fails, nothing is kept and HubSpot retries
+            _signal_syncs(redis, syncs)
+    if redis is None:
+        for installation_id, objects in syncs.items():
+            request_sync(settings, store, installation_id, objects)
+    return jsonify(received=len(fresh), duplicates=duplicates), 200
 
 
 def _verify(body: bytes) -> None:
@@ -68,31 +77,33 @@ def _verify(body: bytes) -> None:
         raise ApiError(401, "bad_signature", str(exc)) from None
 
 
-def _parse(body: bytes) -> list[dict[str, Any]]:
+def _parse(body: bytes) -> list[Event]:
     """A JSON array of event objects with the keys we act on; anything else is kept raw and refused."""
     problem = ""
     try:
         events = json.loads(body)
-    except ValueError as exc:
-        events, problem = None, f"body is not JSON: {exc}"
+    except (ValueError, RecursionError) as exc:
+        events, problem = None, f"body is not JSON: {str(exc)[:200]}"
     if not problem and not (isinstance(events, list) and all(isinstance(e, dict) for e in events)):
         problem = "body must be a JSON array of event objects"
     if not problem:
         missing = sorted({k for e in events for k in _REQUIRED if e.get(k) in (None, "")})  # type: ignore[union-attr]
         problem = f"events lack {', '.join(missing)}" if missing else ""
-    if problem:
-        _keep_malformed(body)
-        raise ApiError(400, "malformed_webhook", problem)
-    return events  # type: ignore[return-value]
+    if not problem:
+        try:
+            return [Event.of(e) for e in events]  # type: ignore[union-attr]
+        except (ValueError, RecursionError) as exc:
+            problem = f"an event cannot be kept: {str(exc)[:200]}"
+    _keep_malformed(body)
+    raise ApiError(400, "malformed_webhook", problem)
 
 
 def _keep_malformed(body: bytes) -> None:
     key = "malformed:" + hashlib.sha256(body).hexdigest()
+    raw = db_text(body[:MAX_RAW].decode("utf-8", "backslashreplace"))
     with web.store().session() as session:
-        if session.execute(select(WebhookEvent.id).where(
-                WebhookEvent.crm == "hubspot", WebhookEvent.event_key == key)).first() is None:
-            session.add(WebhookEvent(crm="hubspot", event_key=key, raw=body.decode("utf-8", "backslashreplace"),
-                                     status="malformed"))
+        session.execute(_insert(session).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status="malformed",
+                                                received_at=web.now()).on_conflict_do_nothing())
     logger.warning("kept a malformed HubSpot webhook (%d bytes) as %s", len(body), key[:24])
 
 
@@ -100,53 +111,131 @@ def event_key(event: dict[str, Any]) -> str:
     """HubSpot's eventId alone is not unique; this tuple is."""
     parts = (event.get("portalId"), event.get("subscriptionId"), event.get("eventId"),
              event.get("occurredAt"), event.get("objectId"), event.get("propertyName"))
-    return ":".join("" if p is None else str(p) for p in parts)[:200]
+    return short_key(":".join("" if p is None else str(p) for p in parts), 200) or ""
 
 
-def _record_event(session: Session, event: dict[str, Any]) -> WebhookEvent | None:
-    """Insert the event once; None when it was seen before (a retry or a duplicate delivery)."""
-    key = event_key(event)
-    seen = select(WebhookEvent.id).where(WebhookEvent.crm == "hubspot", WebhookEvent.event_key == key)
-    if session.execute(seen).first() is not None:
+@dataclass(frozen=True)
+class Event:
+    """One delivered event, reduced to what ingest needs; `raw` is the event as HubSpot sent it."""
+
+    key: str
+    portal: str | None  # None: not a portal id at all
+    kind: str
+    object_id: str | None  # None: not an id the store can hold (nothing stored can match it)
+    type_id: str
+    raw: str
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> Event:
+        portal, object_id = str(event["portalId"]), str(event["objectId"])
+        return cls(key=event_key(event), portal=portal if portal.isascii() and portal.isdigit() and len(portal) < 20
+                   else None, kind=db_text(str(event["subscriptionType"]))[:100],
+                   object_id=None if key_problem(object_id) else object_id, type_id=str(event.get("objectTypeId")),
+                   raw=json.dumps(event, sort_keys=True)[:MAX_RAW])
+
+
+def _record_events(session: Session, events: list[Event]) -> tuple[list[tuple[Event, str, str]], int]:
+    """One INSERT for the whole delivery, each event once: ([(event, installation id, status)] new, duplicates)."""
+    tenants = _installations(session, {e.portal for e in events if e.portal})
+    unique = list({e.key: e for e in events}.values())
+    rows, planned = [], {}
+    for event in unique:
+        installation = tenants.get(event.portal or "")
+        status = _status(event, installation)
+        planned[event.key] = (event, installation[0] if installation else None, status)
+        rows.append({"id": new_id(), "crm": "hubspot", "event_key": event.key, "raw": event.raw, "status": status,
+                     "installation_id": installation[0] if installation else None, "received_at": web.now()})
+    if session.get_bind().dialect.name == "postgresql" and all(row["status"] != "done" for row in rows):
+        # Events that only ask for a sync are hints (the sync's cursors find every change anyway): no need to
+        # wait for the disk before answering. A delivery that purges or deletes waits for it as before.
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    stmt = _insert(session).on_conflict_do_nothing(index_elements=["crm", "event_key"]).returning(WebhookEvent.event_key)
+    inserted = set(session.connection().execute(stmt, rows).scalars()) if rows else set()  # Core: no ORM bulk path
+    fresh = [planned[k] for k in planned if k in inserted]
+    return fresh, len(events) - len(fresh)
+
+
+def _installations(session: Session, portals: set[str]) -> dict[str, tuple[str, str]]:
+    """(installation id, status) by portal, read at most every TENANT_TTL_S per process: a busy portal's
+    deliveries cost no read, and an uninstall is seen within that time (its syncs check the status again)."""
+    cache: dict[str, tuple[float, tuple[str, str] | None]] = current_app.extensions.setdefault(
+        "salesloop.webhook_tenants", {})
+    now = time.monotonic()
+    stale = sorted(p for p in portals if p not in cache or now - cache[p][0] > TENANT_TTL_S)
+    if stale:
+        rows = session.execute(select(Installation.tenant_id, Installation.id, Installation.status).where(
+            Installation.crm == "hubspot", Installation.tenant_id.in_(stale)))
+        found = {tenant: (iid, status) for tenant, iid, status in rows}
+        cache.update({p: (now, found.get(p)) for p in stale})
+    return {p: hit for p in portals if (hit := cache[p][1]) is not None}
+
+
+def _status(event: Event, installation: tuple[str, str] | None) -> str:
+    """What becomes of an event: done (acted on now), enqueued (a sync asked), ignored (kept for inspection)."""
+    if installation is None or event.object_id is None:
+        return "ignored"  # unknown portal, or an id nothing stored can have: kept for inspection
+    if event.kind == "contact.privacyDeletion":  # honoured even after uninstall, while the data is retained
+        return "done"
+    if installation[1] != "active":
+        return "ignored"  # disconnected: no more syncs
+    if event.kind == "deal.deletion":
+        return "done"
+    return "enqueued" if _entity_of(event) is not None else "ignored"
+
+
+def _apply(session: Session, fresh: list[tuple[Event, str, str]]) -> dict[str, dict[str, list[str]]]:
+    """Act on the new events in the same transaction; returns the syncs to ask for, by installation."""
+    syncs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for event, installation_id, status in fresh:
+        if status == "done" and event.object_id is not None:
+            if event.kind == "contact.privacyDeletion":
+                purge_contact(session, installation_id, event.object_id)
+            else:
+                mark_deleted(session, installation_id, Entity.DEAL, event.object_id)
+        elif status == "enqueued":
+            syncs[installation_id][str(_entity_of(event))].append(event.object_id or "")
+    return syncs
+
+
+def _entity_of(event: Event) -> Entity | None:
+    if event.kind.startswith("object."):
+        return Entity.ACTIVITY if event.type_id in _ACTIVITY_TYPE_IDS else None
+    return _ENTITY_BY_PREFIX.get(event.kind.split(".", 1)[0])
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(WebhookEvent)
+
+
+_clients: dict[tuple[int, str], Any] = {}
+_signalled: dict[str, float] = {}  # installation id -> when this process last asked for its sync (monotonic)
+
+
+def _redis(url: str | None) -> Any:
+    """One Redis client per process (a new connection per delivery cost more than the rest of it)."""
+    if url is None:
         return None
-    installation = inst.find(session, "hubspot", str(event["portalId"]))
-    row = WebhookEvent(crm="hubspot", event_key=key, raw=json.dumps(event, sort_keys=True),
-                       installation_id=installation.id if installation else None)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # the same event arrived concurrently on another worker
-        return None
-    return row
+    key = (os.getpid(), url)  # never share a connection pool across a fork
+    if key not in _clients:
+        from jobs.rq import queues
+
+        _clients[key] = queues.connect(url)
+    return _clients[key]
 
 
-def _apply(session: Session, row: WebhookEvent, event: dict[str, Any], syncs: Any) -> None:
-    kind = str(event["subscriptionType"])
-    object_id = str(event["objectId"])
-    if row.installation_id is None:
-        row.status = "ignored"  # unknown portal: kept for inspection, nothing to do
-    elif kind == "contact.privacyDeletion":  # honoured even after uninstall, while the data is retained
-        purge_contact(session, row.installation_id, object_id)
-        row.status = "done"
-    elif inst.get(session, row.installation_id).status != "active":
-        row.status = "ignored"  # disconnected: no more syncs
-    elif kind == "deal.deletion":
-        mark_deleted(session, row.installation_id, Entity.DEAL, object_id)
-        row.status = "done"
-    else:
-        entity = _entity_of(event)
-        if entity is None:
-            row.status = "ignored"
-            return
-        syncs[row.installation_id][str(entity)].append(object_id)
-        row.status = "enqueued"
+def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
+    """Ask for each tenant's incremental sync at most once a second: the first delivery enqueues it (the job id
+    dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip."""
+    from jobs.rq import queues
 
-
-def _entity_of(event: dict[str, Any]) -> Entity | None:
-    kind = str(event["subscriptionType"])
-    if kind.startswith("object."):
-        return Entity.ACTIVITY if str(event.get("objectTypeId")) in _ACTIVITY_TYPE_IDS else None
-    return _ENTITY_BY_PREFIX.get(kind.split(".", 1)[0])
+    now = time.monotonic()
+    for installation_id, objects in syncs.items():
+        if now - _signalled.get(installation_id, -1e9) < SYNC_SIGNAL_MS / 1000:
+            continue  # this process asked within the second: not even a Redis round trip
+        if redis.set(f"salesloop:webhook-sync:{installation_id}", 1, nx=True, px=SYNC_SIGNAL_MS):
+            queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
+        _signalled[installation_id] = now
 
 
 def mark_deleted(session: Session, installation_id: str, entity: Entity, remote_id: str) -> None:

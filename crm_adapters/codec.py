@@ -1,8 +1,10 @@
-"""Common-model records to JSON-ready dicts and back, for the store and the sandbox CRM."""
+"""Common-model records to JSON-ready dicts and back, for the store and the sandbox CRM; and `jsonable`,
+the one JSON encoding of any other value the app stores (decision payloads, reasons, proposal evidence)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from datetime import date, datetime
@@ -18,6 +20,21 @@ from crm_adapters.model import Entity, Pipeline, Record, Stage
 def record_to_dict(record: Record | Stage) -> dict[str, Any]:
     """A JSON-ready dict of a record (dates ISO, Decimals as strings, enums by value)."""
     return {f.name: _encode(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy of any value, by one set of rules: enums by value, dates ISO, Decimals as strings,
+    tuples and sets as lists, dataclasses as dicts, anything else as its str()."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    encoded = _encode(value)
+    if encoded is not value:
+        return encoded
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
 
 
 def record_from_dict(cls: type[Any], data: dict[str, Any]) -> Any:

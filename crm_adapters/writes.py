@@ -6,7 +6,7 @@ the object it made for a key, so a retried job never makes a second one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -118,6 +118,16 @@ class CreatedRef:
     idempotency_key: str
     remote_id: str
     created: bool  # False: it already existed, the retry found it
+
+
+class CreatedRefs(list[CreatedRef]):
+    """What a create call made or found, plus the keys the CRM refused (`failed`, with the reason).
+
+    A list, so callers that only iterate the refs keep working; a key in neither was not sent."""
+
+    def __init__(self, refs: Iterable[CreatedRef] = (), failed: Iterable[WriteFailure] = ()) -> None:
+        super().__init__(refs)
+        self.failed: tuple[WriteFailure, ...] = tuple(failed)
 
 
 @dataclass(frozen=True, slots=True)

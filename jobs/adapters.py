@@ -6,11 +6,12 @@ rate limiter, base URLs) lives in one place per CRM.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store.tables import Installation
 from crm_adapters.errors import ConfigError
 from crm_adapters.model import Crm
@@ -41,7 +42,7 @@ def adapter_for(installation: Installation, *, store: Store, settings: Settings,
 
 def _sandbox(installation: Installation) -> CrmPort:
     """The embedded sandbox CRM: its tables live at the URL stored on the installation."""
-    url = (installation.settings or {}).get(SANDBOX_URL_KEY)
+    url = installation_settings.read(installation).sandbox_url
     if not url:
         raise ConfigError(
             f"sandbox installation {installation.id} has no settings[{SANDBOX_URL_KEY!r}]; "
@@ -62,7 +63,8 @@ def _hubspot(installation: Installation, *, store: Store, settings: Settings, re
     from jobs.lifecycle import token_source_for
 
     try:
-        mapping = HubSpotMapping.from_settings((installation.settings or {}).get(HUBSPOT_MAPPING_KEY))
+        mapping = HubSpotMapping.from_settings(installation_settings.read(installation).hubspot_mapping)
+        mapping = dataclasses.replace(mapping, qualification=_qualification(installation))
     except ValueError as exc:
         raise ConfigError(f"installation {installation.id}: {exc}") from exc
     limiter = (RedisLimiter(redis, installation.tenant_id, per_window=settings.hubspot_rate_per_10s) if redis is not None
@@ -84,7 +86,7 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
     from crm_adapters.salesforce.budget import ApiBudget
     from jobs.lifecycle import token_source_for
 
-    raw = (installation.settings or {}).get(SALESFORCE_MAPPING_KEY) or {}
+    raw = installation_settings.read(installation).salesforce_mapping or {}
     unknown = sorted(set(raw) - set(_SALESFORCE_SCALARS))
     if unknown:
         raise ConfigError(f"installation {installation.id}: unknown {SALESFORCE_MAPPING_KEY} keys {unknown}")
@@ -99,7 +101,18 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
 
     tokens = token_source_for(installation, store=store, settings=settings, redis=redis)
     return SalesforceAdapter(tokens, installation.tenant_id, budget=ApiBudget(installation.tenant_id, redis=redis),
-                             mapping=SalesforceMapping(**raw), known_ids=known_ids)
+                             mapping=SalesforceMapping(**raw, qualification=_qualification(installation)),
+                             known_ids=known_ids)
+
+
+def _qualification(installation: Installation) -> Any:
+    """The tenant's qualification fields (installation.settings["qualification"]); a bad mapping is a ConfigError."""
+    from crm_adapters.qualification import QualificationMapping
+
+    try:
+        return QualificationMapping.from_settings(installation_settings.read(installation).qualification)
+    except ValueError as exc:
+        raise ConfigError(f"installation {installation.id}: {exc}") from exc
 
 
 def _extra_fields(installation_id: str, value: Any) -> dict[str, tuple[str, ...]]:

@@ -100,7 +100,7 @@ def _runtime() -> tuple[Settings, Store, Any]:
         from jobs.rq import queues
 
         redis = queues.connect(settings.redis_url)
-    return settings, Store.connect(settings.database_url, upgrade=False), redis
+    return settings, Store.connect(settings.store_url, upgrade=False), redis
 
 
 def _commands() -> list[Any]:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from connector.store import Store
-from connector.store.records import count_records, get_cursor, quarantine, save_pipelines, upsert_records
+from connector.store.clean import short_key
+from connector.store.records import count_records, get_cursor, quarantine, save_pipelines, upsert_checked
 from connector.store.tables import SyncCursor
-from crm_adapters.errors import CrmRateLimited
+from crm_adapters.errors import CrmBudgetExhausted, CrmRateLimited
 from crm_adapters.model import Entity
-from crm_adapters.port import Batch, CrmPort, Cursor
+from crm_adapters.port import Batch, CrmPort, Cursor, Quarantined
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,8 @@ def sync_installation(
         _sync_reference(store, installation_id, crm, report, progress)
         for entity in entities:
             _sync_entity(store, installation_id, crm, entity, report, progress)
-    except CrmRateLimited as exc:
-        if not exc.daily:
-            raise
-        report.stopped = f"daily API budget exhausted: {exc}"[:300]
+    except CrmBudgetExhausted as exc:
+        report.stopped = exc.stop_note()
         logger.warning("sync of %s stopped: daily API budget exhausted; cursors saved", installation_id)
     report.seconds = time.monotonic() - started
     return report
@@ -75,10 +74,14 @@ def _sync_reference(store: Store, installation_id: str, crm: CrmPort, report: Sy
     """Pipelines and users are small and read whole: stage semantics and roles must be current."""
     pipelines = crm.read_pipelines()
     users = crm.read_users()
+    unmapped = tuple(getattr(crm, "quarantined_users", ()))  # owners the adapter could not map
     with store.session() as session:
         changed = save_pipelines(session, installation_id, pipelines)
-        changed += upsert_records(session, installation_id, Entity.USER, users)
+        more, refused = upsert_checked(session, installation_id, Entity.USER, users)
+        changed += more
+        _quarantine(session, installation_id, Entity.USER, unmapped)
         _save_progress(session, installation_id, Entity.USER, None, len(users), len(users), reset=True)
+    report.quarantined += refused + len(unmapped)
     report.synced["pipeline"] = len(pipelines)
     report.synced[Entity.USER.value] = len(users)
     report.changed["reference"] = changed
@@ -114,31 +117,37 @@ def _read_batches(
     synced = 0
     for batch in crm.read_changes(entity, since=since):
         synced += len(batch.records)
-        changed = _store_batch(store, installation_id, entity, batch, since is None and synced == len(batch.records), estimate)
+        changed, refused = store_batch(store, installation_id, entity, batch, since is None and synced == len(batch.records),
+                                        estimate)
         report.batches += 1
-        report.quarantined += len(batch.quarantined)
+        report.quarantined += len(batch.quarantined) + refused
         report.changed[entity.value] = report.changed.get(entity.value, 0) + changed
         if progress:
             progress(entity.value, synced, max(estimate, synced) if estimate is not None else None)
     return synced
 
 
-def _store_batch(
+def store_batch(
     store: Store, installation_id: str, entity: Entity, batch: Batch, first_of_backfill: bool, estimate: int | None
-) -> int:
-    """One transaction: records, quarantined raws and the cursor that follows them."""
+) -> tuple[int, int]:
+    """One transaction: records, quarantined raws and the cursor that follows them. Records the store cannot
+    key (ids too long, NUL characters) are quarantined too: one bad record never fails its batch."""
     with store.session() as session:
-        changed = upsert_records(session, installation_id, entity, batch.records)
-        if batch.quarantined:
-            quarantine(session, installation_id, entity, batch.quarantined)
-            for item in batch.quarantined:
-                logger.warning(
-                    "quarantined %s %s: %s (raw keys: %s)",
-                    entity.value, item.remote_id, item.reason[:300], ",".join(sorted(map(str, item.raw))[:20]),
-                )
+        changed, refused = upsert_checked(session, installation_id, entity, batch.records)
+        _quarantine(session, installation_id, entity, batch.quarantined)
         cursor = batch.cursor.value if batch.cursor is not None else None
         _save_progress(session, installation_id, entity, cursor, len(batch.records), estimate, reset=first_of_backfill)
-    return changed
+    return changed, refused
+
+
+def _quarantine(session: Session, installation_id: str, entity: Entity, items: tuple[Quarantined, ...]) -> None:
+    if not items:
+        return
+    quarantine(session, installation_id, entity, items)
+    for item in items:
+        keys = sorted(map(str, item.raw))[:20] if isinstance(item.raw, Mapping) else []
+        logger.warning("quarantined %s %s: %s (raw keys: %s)", entity.value, short_key(item.remote_id),
+                       str(item.reason)[:300], ",".join(k[:40] for k in keys))
 
 
 def _save_progress(

@@ -7,6 +7,7 @@ the tenant whose portal id HubSpot signed. Reads come from the store only.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
@@ -14,7 +15,9 @@ from werkzeug.wrappers import Response
 from connector import web
 from connector.errors import ApiError
 from connector.signatures import SignatureError, public_uri, verify_v3
+from connector.store.clean import db_text
 from ui_extensions import card_data
+from ui_extensions.card_states import CardState, installation_or_state
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("hubspot_card", __name__, url_prefix="/api/hubspot/cards")
@@ -43,7 +46,9 @@ def deal_card() -> Response:
     if not deal_id:
         raise ApiError(400, "bad_request", "objectId (the deal id) is required")
     with web.store().session() as s:
-        installation = card_data.active_installation(s, "hubspot", portal_id)
+        installation = installation_or_state(s, "hubspot", portal_id, base_url=web.settings().public_base_url)
+        if isinstance(installation, CardState):  # signed by HubSpot, but nothing to show: the card says why, with the fix
+            return jsonify(installation.to_view())
         manager = card_data.is_manager(s, installation.id, user_id, request.args.get("userEmail"))
         view = card_data.load_view(s, installation.id, deal_id, manager=manager)
     return jsonify(view)
@@ -55,11 +60,21 @@ def decide(proposal_id: str, verdict: str) -> Response:
     portal_id, user_id = _verified()
     if verdict not in ("approve", "reject"):
         raise ApiError(400, "bad_request", "verdict must be approve or reject")
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     with web.store().session() as s:
         installation = card_data.active_installation(s, "hubspot", portal_id)
         if not card_data.is_manager(s, installation.id, user_id, request.args.get("userEmail")):
             raise ApiError(403, "forbidden", "only managers can approve or reject proposals")
         result = card_data.decide(s, installation.id, proposal_id, approved=verdict == "approve",
-                                  by=f"hubspot-user:{user_id}", reason=str(body.get("reason") or "")[:500])
+                                  by=f"hubspot-user:{user_id}", reason=db_text(str(body.get("reason") or ""))[:500])
     return jsonify(result)
+
+
+def _json_object() -> dict[str, Any]:
+    """The request's JSON body as an object (empty when there is none); any other JSON is a 400."""
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", 'the body must be a JSON object such as {"reason": "..."}')
+    return body

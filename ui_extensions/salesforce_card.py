@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
@@ -22,7 +23,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from connector import web
 from connector.errors import ApiError
+from connector.store.clean import key_problem
 from ui_extensions import card_data
+from ui_extensions.card_states import CardState, installation_or_state
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("salesforce_card", __name__, template_folder="templates")
@@ -43,15 +46,16 @@ def verify_signed_request(signed_request: str, secret: str, *, now_s: float) -> 
         raise ApiError(401, "bad_signature", "the Canvas signed request does not match our consumer secret")
     try:
         context = json.loads(base64.b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise ApiError(400, "bad_request", "the Canvas payload is not base64 JSON") from None
     if not isinstance(context, dict) or context.get("algorithm") != "HMACSHA256":
         raise ApiError(401, "bad_signature", "the Canvas payload must use HMACSHA256")
     issued = context.get("issuedAt")
-    if isinstance(issued, int | float):
-        issued_s = issued / 1000 if issued > 1e11 else issued
-        if abs(now_s - issued_s) > MAX_SKEW_S:
-            raise ApiError(401, "bad_signature", "the Canvas signed request is stale")
+    if not isinstance(issued, int | float) or isinstance(issued, bool) or not math.isfinite(issued):
+        raise ApiError(401, "bad_signature", "the Canvas signed request has no numeric issuedAt")
+    issued_s = issued / 1000 if issued > 1e11 else issued
+    if abs(now_s - issued_s) > MAX_SKEW_S:
+        raise ApiError(401, "bad_signature", "the Canvas signed request is stale (issuedAt over 15 minutes away)")
     return context
 
 
@@ -69,18 +73,27 @@ def org_id_18(org_id: str) -> str:
 
 def _context_ids(context: dict[str, Any]) -> tuple[str, str, str]:
     """(org id, user id, opportunity id) from the Canvas context."""
-    ctx = context.get("context") or {}
-    org = str((ctx.get("organization") or {}).get("organizationId") or "")
-    user = str((ctx.get("user") or {}).get("userId") or "")
-    env = ctx.get("environment") or {}
-    record = env.get("record") or {}
-    params = env.get("parameters") or {}
-    deal = str(params.get("recordId") or record.get("Id") or "")
+    ctx = _part(context, "context")
+    org = str(_part(ctx, "organization").get("organizationId") or "")
+    user = str(_part(ctx, "user").get("userId") or "")
+    env = _part(ctx, "environment")
+    deal = str(_part(env, "parameters").get("recordId") or _part(env, "record").get("Id") or "")
     if not org:
         raise ApiError(400, "bad_request", "the Canvas context names no organization")
     if not deal:
         raise ApiError(400, "bad_request", "open this card on an opportunity (no record id in the Canvas context)")
+    for name, value in (("organization id", org), ("user id", user or "-"), ("record id", deal)):
+        if key_problem(value):
+            raise ApiError(400, "bad_request", f"the Canvas context's {name} is not a Salesforce id")
     return org_id_18(org), user, deal
+
+
+def _part(parent: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of the Canvas context; missing is empty, anything but an object is a 400."""
+    value = parent.get(name) or {}
+    if not isinstance(value, dict):
+        raise ApiError(400, "bad_request", f"the Canvas context's {name} is not an object")
+    return value
 
 
 @bp.after_request
@@ -107,7 +120,9 @@ def canvas_card() -> str:
 
 def _render(org: str, user: str, deal: str, notice: str = "") -> str:
     with web.store().session() as s:
-        installation = card_data.active_installation(s, "salesforce", org)
+        installation = installation_or_state(s, "salesforce", org, base_url=web.settings().public_base_url)
+        if isinstance(installation, CardState):  # signed by Salesforce, but nothing to show: say why, link the fix
+            return render_template("card_state.html", state=installation)
         manager = card_data.is_manager(s, installation.id, user)
         view = card_data.load_view(s, installation.id, deal, manager=manager)
     token = _serializer().dumps({"o": org, "u": user, "d": deal}) if manager else ""

@@ -1,7 +1,7 @@
 """Admin sign-in by the CRM's own identity: no password database.
 
 An admin arrives either straight from the OAuth install callback (which calls `sign_in`)
-or through a signed, short-lived link made by `signed_login_url` (from the CRM card or the
+or through a signed, short-lived, single-use link made by `signed_login_url` (from the CRM card or the
 app's settings link). The session is signed by Flask, scoped to one installation, and every
 POST carries a CSRF token.
 """
@@ -17,7 +17,10 @@ from typing import Any, TypeVar
 from flask import abort, current_app, request, session, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from connector.oauth_state import remember, use_once
+
 LINK_MAX_AGE_S = 600
+_LINK_KIND = "admin-link"  # a sign-in link works once: its nonce is consumed like an OAuth state
 _SALT = "salesloop-admin-login"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,8 +30,9 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def signed_login_url(installation_id: str, user: str, *, role: str = "admin", external: bool = True) -> str:
-    """A link that signs `user` in to `installation_id` for the next ten minutes."""
-    token = _serializer().dumps({"i": installation_id, "u": user, "r": role})
+    """A link that signs `user` in to `installation_id` once, within the next ten minutes."""
+    nonce = remember(_LINK_KIND, {"i": installation_id})
+    token = _serializer().dumps({"i": installation_id, "u": user, "r": role, "n": nonce})
     return url_for("admin.login", t=token, _external=external)
 
 
@@ -49,6 +53,8 @@ def sign_in_from_token(token: str) -> None:
         abort(401, "this sign-in link has expired; open salesloop again from your CRM")
     except BadSignature:
         abort(401, "this sign-in link is not valid")
+    if not isinstance(data, dict) or use_once(_LINK_KIND, str(data.get("n") or "")) != {"i": data.get("i")}:
+        abort(401, "this sign-in link was already used; open salesloop again from your CRM for a new one")
     sign_in(data["i"], data["u"], data.get("r", "admin"))
 
 

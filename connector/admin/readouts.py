@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.admin import charts
-from connector.store.tables import CardData, DecisionRecord, Installation, Metric, ModelVersion, SyncCursor
+from connector.admin import chart_data, charts
+from connector.store import installation_settings
+from connector.store.tables import CardData, DecisionRecord, Installation, SyncCursor
 from jobs.loops.decision import ActionKind
 
 ACTIONS = [kind.value for kind in ActionKind]
 CHARTS = {
     "risk-distribution": "Risk distribution of open deals",
-    "calibration": "Calibration of the risk model (closed deals, validation split)",
+    "calibration": "Calibration of the active risk model (validation split)",
     "handoff-readout": "Control vs treatment close rate by week",
     "playbook-versions": "Playbook versions and their measured effect",
     "bandit": "Sequence variants: posterior reply rate",
@@ -40,7 +42,7 @@ def backfill_progress(session: Session, installation_id: str) -> dict[str, Any]:
 
 def api_budget(installation: Installation) -> dict[str, Any]:
     """API calls used today against the allowance, as the adapters record them in settings."""
-    budget = (installation.settings or {}).get("api_budget", {})
+    budget = installation_settings.read(installation).api_budget or {}
     used, limit = budget.get("used_today", 0), budget.get("daily_limit")
     return {"used": used, "limit": limit, "percent": int(100 * used / limit) if limit else None}
 
@@ -86,52 +88,51 @@ def rules_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
     return rules
 
 
-def chart_svg(session: Session, installation_id: str, name: str) -> str:
+def chart(session: Session, installation_id: str, name: str) -> tuple[str, str]:
+    """One admin chart as SVG, with the sentence shown under it (what it covers, or why it is empty)."""
     title = CHARTS[name]
+    data = chart_data_for(session, installation_id, name)
     if name == "risk-distribution":
-        scores = [
-            float(p["risk"]["score"]) for p in session.execute(
-                select(CardData.payload).where(CardData.installation_id == installation_id)
-            ).scalars() if isinstance(p, dict) and isinstance(p.get("risk"), dict) and "score" in p["risk"]
-        ]
-        edges = [float(x) for x in range(0, 101, 10)]
-        counts = [sum(1 for s in scores if lo <= s < hi or (hi == 100 and s == 100)) for lo, hi in zip(edges, edges[1:], strict=False)]
-        return charts.histogram(title, counts if scores else [], edges, "risk score")
-    latest = {loop: _latest_metrics(session, installation_id, loop) for loop in ("deal_risk", "handoff", "sequences")}
-    if name == "calibration":
-        bins = latest["deal_risk"].get("reliability") or []
-        return charts.reliability(title, [(float(b["predicted"]), float(b["observed"]), int(b["n"])) for b in bins])
-    if name == "handoff-readout":
-        return charts.line_chart(title, _readout_series(session, installation_id), "week", "close rate", y_range=(0, 1))
-    if name == "playbook-versions":
-        versions = session.execute(
-            select(ModelVersion).where(ModelVersion.installation_id == installation_id, ModelVersion.loop == "handoff",
-                                       ModelVersion.kind == "playbook").order_by(ModelVersion.version)
-        ).scalars().all()
-        rows = [(f"v{v.version} ({v.arm})", float(v.metrics.get("lift", 0.0)), float(v.metrics.get("lift_low", 0.0)),
-                 float(v.metrics.get("lift_high", 0.0))) for v in versions if "lift" in (v.metrics or {})]
-        return charts.intervals(title, rows, "close-rate lift over control")
-    variants = latest["sequences"].get("variants") or []
-    rows = [(str(v["variant"]), float(v["mean"]), float(v["low"]), float(v["high"])) for v in variants]
-    return charts.intervals(title, rows, "posterior positive-reply rate")
+        svg = charts.histogram(title, data.rows, [float(x) for x in range(0, 101, 10)], "risk score (0-100)", empty=data.empty_because)
+    elif name == "calibration":
+        svg = charts.reliability(title, data.rows, empty=data.empty_because)
+    elif name == "handoff-readout":
+        series = [charts.Series(arm, [(float(week.toordinal()), rate) for week, rate, _ in pts]) for arm, pts in data.rows]
+        svg = charts.line_chart(title, series, "week of close", "close rate", y_range=(0, 1), empty=data.empty_because,
+                                x_format=lambda x: date.fromordinal(int(x)).strftime("%-d %b %Y"))
+    elif name == "playbook-versions":
+        svg = charts.intervals(title, data.rows, "close-rate lift over control (percentage points)", empty=data.empty_because)
+    else:
+        svg = charts.intervals(title, data.rows, "positive-reply rate (posterior)", empty=data.empty_because)
+    return svg, data.empty_because or data.note
 
 
-def _latest_metrics(session: Session, installation_id: str, loop: str) -> dict[str, Any]:
-    row = session.execute(
-        select(ModelVersion.metrics).where(ModelVersion.installation_id == installation_id, ModelVersion.loop == loop)
-        .order_by(ModelVersion.version.desc()).limit(1)
-    ).scalar_one_or_none()
-    return dict(row or {})
+def chart_data_for(session: Session, installation_id: str, name: str) -> chart_data.ChartData:
+    return _CHART_DATA[name](session, installation_id)
 
 
-def _readout_series(session: Session, installation_id: str) -> list[charts.Series]:
-    points = session.execute(
-        select(Metric).where(Metric.installation_id == installation_id, Metric.loop == "handoff",
-                             Metric.name == "close_rate").order_by(Metric.at)
-    ).scalars().all()
-    series: dict[str, list[tuple[float, float]]] = {}
-    for point in points:
-        arm = str(point.labels.get("arm", "all"))
-        week = float(point.labels.get("week", len(series.get(arm, [])) + 1))
-        series.setdefault(arm, []).append((week, point.value))
-    return [charts.Series(arm, pts) for arm, pts in sorted(series.items())]
+def chart_svg(session: Session, installation_id: str, name: str) -> str:
+    return chart(session, installation_id, name)[0]
+
+
+def _risk_scores(session: Session, installation_id: str) -> chart_data.ChartData:
+    """Open deals' risk scores as the cards show them, in ten bins."""
+    scores = [
+        float(p["risk"]["score"]) for p in session.execute(
+            select(CardData.payload).where(CardData.installation_id == installation_id)
+        ).scalars() if isinstance(p, dict) and isinstance(p.get("risk"), dict) and "score" in p["risk"]
+    ]
+    if not scores:
+        return chart_data.ChartData(empty_because="No deal has a risk score yet: the deal-risk loop writes them on its next run.")
+    edges = range(0, 101, 10)
+    counts = [sum(1 for s in scores if lo <= s < hi or (hi == 100 and s == 100)) for lo, hi in zip(edges, edges[1:], strict=False)]
+    return chart_data.ChartData(rows=counts, note=f"{len(scores):,} deals with a risk score.")
+
+
+_CHART_DATA = {
+    "risk-distribution": _risk_scores,
+    "calibration": chart_data.calibration,
+    "handoff-readout": chart_data.weekly_close_rates,
+    "playbook-versions": chart_data.playbook_effects,
+    "bandit": chart_data.sequence_posteriors,
+}

@@ -6,6 +6,7 @@ renders a template; nothing here talks to a CRM while a person waits.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import (
@@ -22,9 +23,9 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+from connector import loop_runs
 from connector.admin import auth, charts, readouts
-from connector.oauth import HUBSPOT_SCOPES, SALESFORCE_SCOPES
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.tables import (
     AuditEntry,
@@ -35,6 +36,9 @@ from connector.store.tables import (
     Proposal,
     SyncCursor,
 )
+from crm_adapters import qualification
+from crm_adapters.hubspot import oauth as hs_oauth
+from crm_adapters.salesforce import oauth as sf_oauth
 from crm_adapters.writes import APP_FIELDS
 from jobs.engine import policy
 
@@ -42,7 +46,7 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 admin.before_request(auth.check_csrf)
 
 LOOP_NAMES = ("deal_risk", "handoff", "discovery", "objections", "sequences", "icp")
-SCOPES = {"hubspot": list(HUBSPOT_SCOPES), "salesforce": list(SALESFORCE_SCOPES)}
+SCOPES = {"hubspot": list(hs_oauth.SCOPES), "salesforce": list(sf_oauth.SCOPES)}
 
 
 def _store() -> Store:
@@ -91,6 +95,7 @@ def status() -> str:
         return render_template(
             "admin/status.html", installation=installation, cursors=cursors, failed_runs=failed_runs,
             dead=dead, progress=readouts.backfill_progress(s, installation_id), budget=readouts.api_budget(installation),
+            run=_runner().status(installation_id).to_json(),
         )
 
 
@@ -100,6 +105,30 @@ def progress() -> Response:
     """Polled by the status page: survives reloads because it is read from the store."""
     with _store().session() as s:
         return jsonify(readouts.backfill_progress(s, auth.current_installation_id()))
+
+
+def _runner() -> loop_runs.ThreadRunner | loop_runs.RqRunner:
+    return loop_runs.runner(_store(), current_app.extensions["salesloop.settings"], current_app.extensions)
+
+
+@admin.post("/run")
+@auth.login_required
+def run_loops() -> Response | tuple[Response, int]:
+    """Start the chain in the background (RQ job, or a thread when embedded) and return at once."""
+    installation_id = auth.current_installation_id()
+    status = _runner().start(installation_id)
+    with _store().session() as s:
+        inst.audit(s, installation_id, f"user:{session['user']}", "run:requested", {"run": status.run_id})
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(status.to_json()), 202
+    return redirect(url_for("admin.status"))  # type: ignore[return-value]
+
+
+@admin.get("/run.json")
+@auth.login_required
+def run_status() -> Response:
+    """Polled by the status page's progress bar; read on the server, so it survives a reload."""
+    return jsonify(_runner().status(auth.current_installation_id()).to_json())
 
 
 @admin.post("/outbox/<item_id>/retry")
@@ -122,22 +151,28 @@ def loops() -> str | Response:
     installation_id = auth.current_installation_id()
     with _store().session() as s:
         installation = inst.get(s, installation_id)
-        settings = dict(installation.settings or {})
+        settings = installation_settings.read(installation)
         if request.method == "POST":
-            settings["loops"] = {name: {"enabled": request.form.get(f"enabled_{name}") == "on",
-                                        "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES}
-            settings["mappings"] = {
+            try:
+                fields = qualification.from_form(request.form.get("qualification", ""))
+            except qualification.QualificationMappingError as exc:
+                flash(str(exc))
+                return redirect(url_for("admin.loops"))  # type: ignore[return-value]
+            settings = installation_settings.write(installation, qualification=fields, loops={
+                name: {"enabled": request.form.get(f"enabled_{name}") == "on",
+                       "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES
+            }, mappings={
                 "sdr_roles": _csv(request.form.get("sdr_roles", "")),
                 "champion_role": request.form.get("champion_role", "").strip(),
                 "sdr_field": request.form.get("sdr_field", "").strip(),
-            }
-            installation.settings = settings
-            inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", settings["loops"])
+            })
+            inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", dict(settings.loops or {}))
             flash("Loops and mappings saved.")
             return redirect(url_for("admin.loops"))  # type: ignore[return-value]
-        loop_settings = settings.get("loops", {})
+        loop_settings = settings.loops or {}
         return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
-                               mappings=settings.get("mappings", {}))
+                               mappings=settings.mappings or {},
+                               qualification=qualification.form_text(settings.qualification))
 
 
 @admin.route("/policy", methods=["GET", "POST"])
@@ -148,6 +183,8 @@ def policy_editor() -> tuple[str, int] | str | Response:
     with _store().session() as s:
         rules = policy.load_rules(s, installation_id)
     if request.method == "POST":
+        error = _policy_form_problem(request.form)
+    if request.method == "POST" and error is None:
         rules = readouts.rules_from_form(request.form)
         try:
             with _store().session() as s:
@@ -166,7 +203,11 @@ def policy_editor() -> tuple[str, int] | str | Response:
 def approvals() -> str:
     installation_id = auth.current_installation_id()
     with _store().session() as s:
-        rows = s.execute(select(Proposal).where(Proposal.installation_id == installation_id).order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        waiting = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
+                            .order_by(Proposal.created_at.desc())).scalars().all()  # every one: never cut off
+        decided = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status != "pending")
+                            .order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
+        rows = [*waiting, *decided]
         spot = readouts.spot_checks(s, installation_id)
         versions = s.execute(select(ModelVersion).where(ModelVersion.installation_id == installation_id, ModelVersion.active.is_(True))
                              .order_by(ModelVersion.loop, ModelVersion.version.desc())).scalars().all()
@@ -208,7 +249,10 @@ def audit_log() -> str:
 @admin.get("/charts")
 @auth.login_required
 def charts_page() -> str:
-    return render_template("admin/charts.html", names=readouts.CHARTS)
+    """Every chart inline (one store read each), each with the sentence that says what it covers or why it is empty."""
+    with _store().session() as s:
+        shown = [(name, title, *readouts.chart(s, auth.current_installation_id(), name)) for name, title in readouts.CHARTS.items()]
+    return render_template("admin/charts.html", charts=shown)
 
 
 @admin.get("/charts/<name>.svg")
@@ -219,6 +263,31 @@ def chart(name: str) -> Response:
     with _store().session() as s:
         svg = readouts.chart_svg(s, auth.current_installation_id(), name)
     return Response(svg, mimetype="image/svg+xml")
+
+
+MAX_POLICY_ROWS = 200
+MAX_POLICY_NUMBER = 1e12
+
+
+def _policy_form_problem(form: Any) -> str | None:
+    """Bounds on the policy form's numbers before anything parses them (a huge row count would loop for
+    minutes, NaN or Infinity cannot be stored); a person reads the message."""
+    count = (form.get("rule_count") or "0").strip()
+    if not (count.isascii() and count.isdigit()) or int(count) > MAX_POLICY_ROWS:
+        return f"The number of rules must be a whole number from 0 to {MAX_POLICY_ROWS}."
+    for name, value in form.items():
+        if name.rsplit("_", 1)[0] not in ("amount_below", "amount_at_least", "mrr_below", "mrr_at_least"):
+            continue
+        text = value.strip()
+        if not text:
+            continue
+        try:
+            number = float(text) if len(text) <= 40 else math.inf
+        except ValueError:
+            return f"{text[:40]!r} is not a number; amounts are plain numbers such as 1000 or 999.50."
+        if not math.isfinite(number) or abs(number) > MAX_POLICY_NUMBER:
+            return f"{text[:40]!r} is not an amount this policy can hold (at most {MAX_POLICY_NUMBER:,.0f})."
+    return None
 
 
 def _csv(text: str) -> list[str]:

@@ -24,9 +24,9 @@ class SchemaError(RuntimeError):
     """The database is not at the schema this code expects; the message names the fix."""
 
 
-def default_database_url() -> str:
-    """The embedded default: a SQLite file under ./var (created on first use)."""
-    path = Path(os.environ.get("SALESLOOP_HOME", "var")) / "salesloop.db"
+def default_database_url(home: str = "var") -> str:
+    """The embedded default: a SQLite file under `home` (Settings.home, SALESLOOP_HOME), created on first use."""
+    path = Path(home) / "salesloop.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path.resolve()}"
 

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector.store.crypto import TokenCipher
-from connector.store.tables import AuditEntry, Installation
-
-
-class InstallationStatus(StrEnum):
-    ACTIVE = "active"
-    NEEDS_REAUTH = "needs_reauth"
-    UNINSTALLED = "uninstalled"
+from connector.store.tables import AuditEntry, Installation, InstallationStatus
 
 
 def find(session: Session, crm: str, tenant_id: str) -> Installation | None:

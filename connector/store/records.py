@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from connector.store.clean import db_text, json_safe, key_problem, short_key
 from connector.store.tables import CrmRecord, QuarantinedRecord, SyncCursor
 from crm_adapters.codec import entity_from_dict, pipeline_from_dict, record_to_dict
 from crm_adapters.model import Entity, Pipeline, Record
@@ -21,27 +23,59 @@ from crm_adapters.snapshot import Snapshot
 PIPELINE = "pipeline"
 
 
-def _hash(payload: dict) -> str:  # type: ignore[type-arg]
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+def _payload(record: Record) -> tuple[dict, str]:  # type: ignore[type-arg]
+    """The record as stored JSON and its hash; values a database refuses are cleaned first (rare path)."""
+    payload = record_to_dict(record)
+    try:
+        text = json.dumps(payload, sort_keys=True, allow_nan=False)
+        clean = "\\u0000" not in text and "\\ud" not in text  # no NUL, no surrogate (a valid pair is kept)
+    except (ValueError, TypeError):  # NaN, Infinity or a value JSON has no form for
+        clean = False
+    if not clean:
+        payload = json_safe(payload)
+        text = json.dumps(payload, sort_keys=True)
+    return payload, hashlib.sha1(text.encode()).hexdigest()
+
+
+def storable(records: Iterable[Record]) -> tuple[list[Record], list[Quarantined]]:
+    """Records the store can key, one per id (the last one of a page wins), and the rest with why."""
+    kept: dict[str, Record] = {}
+    refused: list[Quarantined] = []
+    for record in records:
+        if isinstance(record.remote_id, int) and not isinstance(record.remote_id, bool):
+            record = dataclasses.replace(record, remote_id=str(record.remote_id))  # a JSON number as an id
+        problem = key_problem(record.remote_id)
+        if problem is None:
+            kept.pop(record.remote_id, None)  # re-insert: the later version of a duplicate keeps page order
+            kept[record.remote_id] = record
+        else:
+            refused.append(Quarantined(remote_id=short_key(record.remote_id), reason=f"not stored: {problem}",
+                                       raw=record_to_dict(record)))
+    return list(kept.values()), refused
+
+
+def upsert_checked(session: Session, installation_id: str, entity: Entity | str,
+                   records: Iterable[Record]) -> tuple[int, int]:
+    """Insert or replace records; ids the store cannot hold are quarantined instead. (changed, quarantined)."""
+    kept, refused = storable(records)
+    if refused:
+        quarantine(session, installation_id, entity, refused)
+    return _upsert(session, installation_id, str(entity), kept), len(refused)
 
 
 def upsert_records(session: Session, installation_id: str, entity: Entity | str, records: Iterable[Record]) -> int:
     """Insert or replace records; returns how many rows changed (same payload: no write)."""
+    return upsert_checked(session, installation_id, entity, records)[0]
+
+
+def _upsert(session: Session, installation_id: str, entity: str, records: list[Record]) -> int:
     rows = []
+    now = datetime.now(UTC)
     for record in records:
-        payload = record_to_dict(record)
-        rows.append(
-            {
-                "installation_id": installation_id,
-                "entity": str(entity),
-                "remote_id": record.remote_id,
-                "payload": payload,
-                "payload_hash": _hash(payload),
-                "remote_updated_at": record.remote_updated_at,
-                "deleted": record.deleted,
-                "synced_at": datetime.now(UTC),
-            }
-        )
+        payload, digest = _payload(record)
+        rows.append({"installation_id": installation_id, "entity": entity, "remote_id": record.remote_id,
+                     "payload": payload, "payload_hash": digest, "remote_updated_at": record.remote_updated_at,
+                     "deleted": record.deleted, "synced_at": now})
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
@@ -67,16 +101,18 @@ def save_pipelines(session: Session, installation_id: str, pipelines: Iterable[P
     return upsert_records(session, installation_id, PIPELINE, pipelines)
 
 
-def quarantine(session: Session, installation_id: str, entity: Entity, items: Iterable[Quarantined]) -> int:
+def quarantine(session: Session, installation_id: str, entity: Entity | str, items: Iterable[Quarantined]) -> int:
+    """Keep raw records that could not be mapped or stored, whatever they contain (cleaned to be storable)."""
     count = 0
     for item in items:
+        raw = item.raw if isinstance(item.raw, Mapping) else {"_value": item.raw}
         session.add(
             QuarantinedRecord(
                 installation_id=installation_id,
                 entity=str(entity),
-                remote_id=item.remote_id,
-                reason=item.reason,
-                raw=json.loads(json.dumps(dict(item.raw), default=str)),
+                remote_id=short_key(item.remote_id),
+                reason=db_text(str(item.reason))[:2000],
+                raw=json_safe(raw),
             )
         )
         count += 1

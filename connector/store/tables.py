@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +31,74 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# The closed vocabularies of the status and kind columns (stored as their string values).
+class InstallationStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"
+    UNINSTALLED = "uninstalled"
+
+
+class LoopRunStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class WriteStatus(StrEnum):
+    """What became of a decision: its CRM write, its card, its proposal, or why nothing was written."""
+
+    NONE = ""  # not routed yet
+    PENDING = "pending"  # in the outbox
+    WRITTEN = "written"
+    FAILED = "failed"
+    AWAITING = "awaiting"  # a manager's approval (a proposal)
+    SKIPPED = "skipped"  # the same proposal is already pending or was rejected
+    BLOCKED = "blocked"  # the quality gate
+    FORBIDDEN = "forbidden"  # the tenant's policy
+
+
+class ProposalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+class VersionKind(StrEnum):
+    MODEL = "model"
+    PLAYBOOK = "playbook"
+
+
+class Arm(StrEnum):
+    """Which deals a version serves: all of them, or one arm of a playbook experiment."""
+
+    ALL = "all"
+    CONTROL = "control"
+    TREATMENT = "treatment"
+
+
+class OutboxKind(StrEnum):
+    FIELD = "field"
+    TASK = "task"
+    NOTE = "note"
+    TASK_CLOSE = "task_close"  # a proposal's CRM task closed with the verdict given outside the CRM
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # retried by the next run
+    DEAD = "dead"  # out of attempts, or refused for good
+
+
+class WebhookStatus(StrEnum):
+    RECEIVED = "received"
+    ENQUEUED = "enqueued"
+    DONE = "done"
+    IGNORED = "ignored"  # unknown or disconnected tenant, kept for inspection
+    MALFORMED = "malformed"
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
 
@@ -44,7 +113,7 @@ class Installation(Base):
     crm: Mapped[str] = mapped_column(String(16))
     tenant_id: Mapped[str] = mapped_column(String(64))  # HubSpot portal id / Salesforce org id
     name: Mapped[str] = mapped_column(String(200), default="")
-    status: Mapped[str] = mapped_column(String(16), default="active")  # InstallationStatus
+    status: Mapped[str] = mapped_column(String(16), default=InstallationStatus.ACTIVE)  # InstallationStatus
     status_reason: Mapped[str] = mapped_column(Text, default="")
     instance_url: Mapped[str | None] = mapped_column(String(300))
     login_host: Mapped[str | None] = mapped_column(String(300))
@@ -108,7 +177,7 @@ class LoopRun(Base):
     installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"), index=True)
     loop: Mapped[str] = mapped_column(String(32))
     job_id: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default=LoopRunStatus.RUNNING)  # LoopRunStatus
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -136,7 +205,7 @@ class DecisionRecord(Base):
     policy_rule: Mapped[str] = mapped_column(Text, default="")
     gate_verdict: Mapped[str] = mapped_column(String(20), default="")
     gate_reason: Mapped[str] = mapped_column(Text, default="")
-    write_status: Mapped[str] = mapped_column(String(16), default="")  # written | skipped | failed | pending
+    write_status: Mapped[str] = mapped_column(String(16), default=WriteStatus.NONE)  # WriteStatus
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -152,7 +221,7 @@ class Proposal(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))  # same change, same fingerprint: never re-proposed without new evidence
     diff: Mapped[list[Any]] = mapped_column(default=list)
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected | superseded
+    status: Mapped[str] = mapped_column(String(16), default=ProposalStatus.PENDING)  # ProposalStatus
     task_remote_id: Mapped[str | None] = mapped_column(String(64))
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None]
@@ -170,11 +239,11 @@ class ModelVersion(Base):
     installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
     loop: Mapped[str] = mapped_column(String(32))
     version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16), default="model")  # model | playbook
+    kind: Mapped[str] = mapped_column(String(16), default=VersionKind.MODEL)  # VersionKind
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
-    arm: Mapped[str] = mapped_column(String(16), default="all")  # all | control | treatment
+    arm: Mapped[str] = mapped_column(String(16), default=Arm.ALL)  # Arm
     proposal_id: Mapped[str | None] = mapped_column(ForeignKey("proposals.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -199,9 +268,9 @@ class OutboxItem(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))  # field | task | note
+    kind: Mapped[str] = mapped_column(String(16))  # OutboxKind
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed | dead
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)  # OutboxStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     remote_id: Mapped[str | None] = mapped_column(String(64))
@@ -241,7 +310,7 @@ class WebhookEvent(Base):
     event_key: Mapped[str] = mapped_column(String(200))
     installation_id: Mapped[str | None] = mapped_column(String(32))
     raw: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="received")  # received | enqueued | malformed
+    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.RECEIVED)  # WebhookStatus
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

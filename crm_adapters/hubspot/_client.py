@@ -59,12 +59,13 @@ class HubSpotClient:
     def __init__(self, tokens: TokenSource, *, host: str, limiter: Limiter | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  sleep: Callable[[float], None] = time.sleep, refresh_margin: timedelta = timedelta(minutes=5),
-                 max_retries: int = 6, max_backoff_s: float = 10.0) -> None:
+                 max_retries: int = 6, max_backoff_s: float = 10.0, max_refused_wait_s: float = 60.0) -> None:
         self._tokens = tokens
         self._host = host.rstrip("/")
         self.limiter: Limiter = limiter or LocalLimiter()
         self._clock, self._sleep = clock, sleep
         self._margin, self._max_retries, self._max_backoff = refresh_margin, max_retries, max_backoff_s
+        self._max_refused_wait = max_refused_wait_s  # a 423/477 asking for longer ends the call instead
         self._apis: dict[str, Any] = {}
         self._api_token: str | None = None
         self.stats = CallStats()
@@ -132,6 +133,12 @@ class HubSpotClient:
             delay = error.retry_after if error.retry_after is not None else self._exponential(attempt)
             self.limiter.pause(delay)  # every worker of this portal backs off, not only this one
             logger.info("hubspot %s rate limited (429), attempt %d: backing off %.2fs", op, attempt + 1, delay)
+            return delay
+        if isinstance(error, _errors.HubSpotRefused):  # not done by HubSpot: safe to resend, creates too
+            if attempt >= self._max_retries or error.retry_after > self._max_refused_wait:
+                return None  # a long migration: the job is retried later (error.retry_after says when)
+            delay = error.retry_after + random.uniform(0, error.retry_after / 4)  # noqa: S311 - jitter
+            logger.info("hubspot %s refused for now (%s): waiting %.2fs", op, error, delay)
             return delay
         if isinstance(error, CrmUnavailable) and idempotent and attempt < min(self._max_retries, 4):
             delay = self._exponential(attempt)

@@ -13,6 +13,7 @@ from typing import Any
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmError,
     CrmNotFound,
     CrmPermissionError,
@@ -22,6 +23,30 @@ from crm_adapters.errors import (
 
 BODY_CAP = 1000
 RETRYABLE_STATUSES = frozenset({423, 429, 477, 500, 502, 503, 504, 521, 523, 524})
+CONFLICT_CATEGORIES = frozenset({"CONFLICT", "OBJECT_ALREADY_EXISTS"})
+LOCKED_WAIT_S = 2.0  # 423 Locked: "wait at least 2 seconds" (research §4.9, HubSpot's error-handling guide)
+
+
+class HubSpotRefused(CrmUnavailable):
+    """HubSpot turned the request away without doing it (423 Locked, 477 Migration in progress): safe to
+    send again, creates included, after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def status_behind(err: BaseException) -> int | None:
+    """The HTTP status of the SDK exception a CrmError was translated from (None: not an HTTP answer)."""
+    return status_of(err.__cause__) if err.__cause__ is not None else None
+
+
+def is_conflict(err: BaseException) -> bool:
+    """409, or a CONFLICT / OBJECT_ALREADY_EXISTS category: by status and category, never by message text."""
+    cause = err.__cause__
+    if cause is None:
+        return False
+    return status_of(cause) == 409 or str(body_of(cause).get("category", "")) in CONFLICT_CATEGORIES
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -87,7 +112,11 @@ def translate(exc: BaseException) -> CrmError:
         return CrmNotFound(message)
     if status == 429:
         policy = str(body.get("policyName", ""))
-        return CrmRateLimited(message, retry_after=retry_after(exc), daily=policy == "DAILY")
+        return (CrmBudgetExhausted if policy == "DAILY" else CrmRateLimited)(message, retry_after=retry_after(exc))
+    if status == 423:
+        return HubSpotRefused(message, retry_after=max(LOCKED_WAIT_S, retry_after(exc) or 0.0))
+    if status == 477:  # "Migration in progress": honour Retry-After, which can be hours (research §4.9)
+        return HubSpotRefused(message, retry_after=retry_after(exc) or 60.0)
     if status in RETRYABLE_STATUSES or status >= 500:
         return CrmUnavailable(message)
     return CrmBadRequest(message)

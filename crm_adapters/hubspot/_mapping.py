@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES, MalformedRecord, quarantines
 from crm_adapters.model import (
     Account,
     Activity,
@@ -33,6 +33,8 @@ from crm_adapters.model import (
     User,
     UserRole,
 )
+from crm_adapters.port import Quarantined
+from crm_adapters.qualification import QualificationMapping
 
 ENGAGEMENT_TYPES: dict[str, ActivityType] = {
     "calls": ActivityType.CALL, "emails": ActivityType.EMAIL, "meetings": ActivityType.MEETING,
@@ -60,6 +62,7 @@ class HubSpotMapping:
     transcript_property: str = "salesloop_transcript"
     activity_custom: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIVITY_CUSTOM))
     deal_custom: tuple[str, ...] = ()
+    qualification: QualificationMapping = field(default_factory=QualificationMapping)  # settings["qualification"]
 
     @classmethod
     def from_settings(cls, data: Mapping[str, Any] | None) -> HubSpotMapping:
@@ -92,7 +95,7 @@ class HubSpotMapping:
         return ["dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate", "createdate",
                 "hs_lastmodifieddate", "hubspot_owner_id", "hs_analytics_source", "dealtype", "closed_lost_reason",
                 "closed_won_reason", "hs_next_step", "hs_is_closed", "hs_is_closed_won", self.sdr_property,
-                *self.deal_custom]
+                *self.deal_custom, *self.qualification.names()]
 
 
 ENGAGEMENT_PROPERTIES = {
@@ -123,7 +126,7 @@ def parse_dt(value: Any, name: str = "date") -> datetime | None:
         if text.lstrip("-").isdigit():
             return datetime.fromtimestamp(int(text) / 1000, UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:  # OSError: an epoch out of the platform's range
         raise MalformedRecord(f"{name} {text[:40]!r} is not a date") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -188,8 +191,19 @@ def _wrap(kind: str, build: Any, obj: Mapping[str, Any]) -> Any:
         return build()
     except MalformedRecord:
         raise
-    except (ValueError, TypeError) as exc:
-        raise MalformedRecord(f"{kind} {obj.get('id')}: {exc}") from exc
+    except MAPPING_FAILURES as exc:
+        raise MalformedRecord(f"{kind} {str(obj.get('id'))[:64]}: {exc}") from exc
+
+
+def associations(obj: Mapping[str, Any]) -> Mapping[str, list[str]]:
+    """The record's associations by object type: {"companies": [ids], ...}; anything else is malformed."""
+    assoc = obj.get("associations") or {}
+    if not isinstance(assoc, Mapping):
+        raise MalformedRecord(f"associations is {type(assoc).__name__}, not an object")
+    for name, ids in assoc.items():
+        if not isinstance(ids, list | tuple) or not all(isinstance(i, str | int) for i in ids):
+            raise MalformedRecord(f"associations.{str(name)[:40]} is not a list of ids")
+    return {str(name): [str(i) for i in ids] for name, ids in assoc.items()}
 
 
 # ---- records ---------------------------------------------------------------------------------------
@@ -219,6 +233,7 @@ def _status(props: Mapping[str, Any], stage: Stage | None) -> DealStatus:
     return DealStatus.WON if won else DealStatus.LOST if closed else DealStatus.OPEN
 
 
+@quarantines("deal")
 def deal_from_hubspot(obj: Mapping[str, Any], *, stages: Mapping[tuple[str, str], Stage], mapping: HubSpotMapping,
                       account_id: str | None = None) -> Deal:
     base, props = _base(obj), _props(obj)
@@ -242,11 +257,13 @@ def deal_from_hubspot(obj: Mapping[str, Any], *, stages: Mapping[tuple[str, str]
                     lead_source=props.get("hs_analytics_source") or None, deal_type=props.get("dealtype") or None,
                     loss_reason=props.get("closed_lost_reason") or None,
                     win_reason=props.get("closed_won_reason") or None, next_step=props.get("hs_next_step") or None,
-                    custom={k: props[k] for k in mapping.deal_custom if props.get(k) not in (None, "")})
+                    custom={k: props[k] for k in mapping.deal_custom if props.get(k) not in (None, "")},
+                    qualification=mapping.qualification.values(props))
 
     return _wrap("deal", build, obj)  # type: ignore[no-any-return]
 
 
+@quarantines("company")
 def account_from_hubspot(obj: Mapping[str, Any]) -> Account:
     base, props = _base(obj), _props(obj)
     return _wrap("company", lambda: Account(  # type: ignore[no-any-return]
@@ -256,6 +273,7 @@ def account_from_hubspot(obj: Mapping[str, Any]) -> Account:
         country=props.get("country") or None, owner_id=props.get("hubspot_owner_id") or None), obj)
 
 
+@quarantines("contact")
 def contact_from_hubspot(obj: Mapping[str, Any]) -> Contact:
     base, props = _base(obj), _props(obj)
     return _wrap("contact", lambda: Contact(  # type: ignore[no-any-return]
@@ -264,21 +282,39 @@ def contact_from_hubspot(obj: Mapping[str, Any]) -> Contact:
         title=props.get("jobtitle") or None), obj)
 
 
+@quarantines("owner")
 def user_from_hubspot(owner: Mapping[str, Any], mapping: HubSpotMapping) -> User:
     remote_id = str(owner.get("id") or "")
     if not remote_id:
         raise MalformedRecord("owner has no id")
-    teams = sorted(owner.get("teams") or [], key=lambda t: not t.get("primary"))
-    team = teams[0].get("name") if teams else None
+    raw_teams = owner.get("teams") or []
+    if not isinstance(raw_teams, list) or not all(isinstance(t, Mapping) for t in raw_teams):
+        raise MalformedRecord(f"owner {remote_id[:64]}: teams is not a list of objects")
+    teams = sorted(raw_teams, key=lambda t: not t.get("primary"))
+    team = _text(teams[0].get("name")) or None if teams else None
     email = owner.get("email") or None
     role = mapping.role_by_owner.get(remote_id) or (mapping.role_by_owner.get(email) if email else None)
     if role is None:
-        role = next((mapping.role_by_team[t["name"]] for t in teams if t.get("name") in mapping.role_by_team),
+        role = next((mapping.role_by_team[str(t["name"])] for t in teams if str(t.get("name")) in mapping.role_by_team),
                     mapping.default_role)
     name = f"{owner.get('firstName') or ''} {owner.get('lastName') or ''}".strip() or (email or remote_id)
     return User(crm=Crm.HUBSPOT, remote_id=remote_id, remote_updated_at=parse_dt(owner.get("updatedAt")),
                 deleted=False, name=name, email=email, role=role, role_raw=team, team=team,
                 active=not owner.get("archived", False))
+
+
+@quarantines("deal contact role")
+def users_from_owners(owners: list[Any], mapping: HubSpotMapping) -> tuple[list[User], list[Quarantined]]:
+    """Owners -> users, one at a time: an owner that cannot be mapped is quarantined, the others go on."""
+    users: list[User] = []
+    bad: list[Quarantined] = []
+    for owner in owners:
+        try:
+            users.append(user_from_hubspot(owner, mapping))
+        except MAPPING_FAILURES as exc:
+            raw = owner if isinstance(owner, Mapping) else {"_value": owner}
+            bad.append(Quarantined(remote_id=str(raw.get("id") or "") or None, reason=f"owners: {exc}", raw=raw))
+    return users, bad
 
 
 def role_from_hubspot(deal_id: str, contact_id: str, types: list[Mapping[str, Any]], mapping: HubSpotMapping,
@@ -292,6 +328,7 @@ def role_from_hubspot(deal_id: str, contact_id: str, types: list[Mapping[str, An
                            is_primary=any(x.lower() in mapping.primary_labels for x in labels))
 
 
+@quarantines("stage history")
 def stage_changes_from_hubspot(obj: Mapping[str, Any]) -> list[StageChange]:
     """Stays in stages from dealstage history, else from hs_v2_date_entered_/exited_<stage>."""
     base = _base(obj)
@@ -335,12 +372,13 @@ def _outcome(otype: str, props: Mapping[str, Any]) -> str | None:
     return "cancelled" if text == "canceled" else text
 
 
+@quarantines("activity")
 def activity_from_hubspot(otype: str, obj: Mapping[str, Any], mapping: HubSpotMapping) -> Activity:
     base, props = _base(obj), _props(obj)
     occurred = parse_dt(props.get("hs_timestamp"), "hs_timestamp")
     if occurred is None:
         raise MalformedRecord(f"{otype} {base['remote_id']} has no hs_timestamp")
-    assoc = obj.get("associations") or {}
+    assoc = associations(obj)
     subject = {"calls": "hs_call_title", "emails": "hs_email_subject", "meetings": "hs_meeting_title",
                "tasks": "hs_task_subject"}.get(otype)
     body = {"calls": "hs_call_body", "emails": "hs_email_text", "meetings": "hs_meeting_body",

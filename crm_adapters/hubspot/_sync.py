@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES
 from crm_adapters.hubspot import _mapping as m
 from crm_adapters.hubspot._reads import Reads, newest
 from crm_adapters.model import Entity, Record, Stage
@@ -157,11 +157,10 @@ class Sync:
         out = Mapped([], [])
         stages = self._stages() if entity is Entity.DEAL else {}
         for row in rows:
-            try:
+            try:  # one record at a time: whatever an odd record raises quarantines it, never the page
                 out.records.extend(self._one(entity, otype, row, stages))
-            except MalformedRecord as exc:
-                logger.warning("hubspot %s %s quarantined: %s", otype, row.get("id"), exc)
-                out.quarantined.append(Quarantined(remote_id=row.get("id"), reason=f"{otype}: {exc}", raw=row))
+            except MAPPING_FAILURES as exc:
+                out.quarantined.append(unmapped(otype, row, exc))
         return out
 
     def _one(self, entity: Entity, otype: str, row: dict[str, Any], stages: Mapping[tuple[str, str], Stage]) -> list[Record]:
@@ -170,7 +169,7 @@ class Sync:
         if entity is Entity.CONTACT:
             return [m.contact_from_hubspot(row)]
         if entity is Entity.DEAL:
-            companies = (row.get("associations") or {}).get("companies") or []
+            companies = m.associations(row).get("companies") or []
             return [m.deal_from_hubspot(row, stages=stages, mapping=self.mapping,
                                         account_id=companies[0] if companies else None)]
         if entity is Entity.STAGE_CHANGE:
@@ -190,13 +189,31 @@ class Sync:
                 row.setdefault("associations", {})[target] = [to for to, _ in primary_first.get(row["id"], [])]
 
     def _roles(self, rows: list[dict[str, Any]], *, listed: bool) -> Mapped:
-        ids = [r["id"] for r in rows if not listed or (r.get("associations") or {}).get("contacts")]
-        updated = {r["id"]: m.parse_dt(r["properties"].get("hs_lastmodifieddate")) for r in rows}
         out = Mapped([], [])
+        ids, updated = [], {}
+        for r in rows:
+            try:
+                if not listed or m.associations(r).get("contacts"):
+                    ids.append(str(r["id"]))
+                updated[str(r["id"])] = m.parse_dt(r["properties"].get("hs_lastmodifieddate"))
+            except MAPPING_FAILURES as exc:
+                out.quarantined.append(unmapped("deals", r, exc))
         if not ids:
             return out
         for deal_id, contacts in self.reads.associations("deals", "contacts", ids).items():
             for contact_id, types in contacts:
-                role = m.role_from_hubspot(deal_id, contact_id, types, self.mapping, updated.get(deal_id))
-                out.records.append(role)
+                try:
+                    out.records.append(m.role_from_hubspot(deal_id, contact_id, types, self.mapping, updated.get(deal_id)))
+                except MAPPING_FAILURES as exc:
+                    out.quarantined.append(unmapped("deal contact roles", {"id": f"{deal_id}-{contact_id}",
+                                                                            "types": types}, exc))
         return out
+
+
+def unmapped(otype: str, row: Any, exc: BaseException) -> Quarantined:
+    """A row that could not be mapped, kept with why (the row may not even be an object)."""
+    raw = row if isinstance(row, Mapping) else {"_value": row}
+    remote_id = raw.get("id")
+    logger.warning("hubspot %s %s quarantined: %s", otype, str(remote_id)[:64], str(exc)[:300])
+    return Quarantined(remote_id=None if remote_id is None else str(remote_id), reason=f"{otype}: {exc}"[:2000],
+                       raw=raw)

@@ -1,10 +1,8 @@
 """Write-back to HubSpot: our properties, field values in batches, idempotent tasks and notes.
 
-Idempotency: every task and note we create carries its key in our own `salesloop_key` property.
-Before creating, we search for the keys; after a 5xx on a create (the SDK never retries a POST,
-and we must not blindly either) we search again before retrying, so a retried job finds the
-task it made instead of making a second one. HubSpot's search index can lag a few seconds; the
-jobs outbox keeps the CreatedRef to cover that window.
+Idempotency: every task and note we create carries its key in our own `salesloop_key` property,
+a unique-value property read back by value, never through the lagging search index (_creates.py).
+A batch HubSpot refuses whole for one invalid value is split until every valid input has landed.
 
 Rejections: a manager rejects a task by adding a line that starts with "REJECT" to the task's
 notes (e.g. "REJECT: not this quarter"); completing the task without it approves.
@@ -19,16 +17,17 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_adapters.errors import CrmError, CrmPermissionError, CrmUnavailable
+from crm_adapters.errors import CrmBadRequest, CrmBudgetExhausted, CrmError, CrmPermissionError
+from crm_adapters.hubspot import _errors
 from crm_adapters.hubspot._client import HubSpotClient
+from crm_adapters.hubspot._creates import KEY_PROPERTY, RETRYABLE_CATEGORIES, Creates
 from crm_adapters.hubspot._mapping import _plain, parse_dt
 from crm_adapters.hubspot._reads import BATCH, Reads
-from crm_adapters.hubspot.limiter import SEARCH
 from crm_adapters.model import Entity, TaskStatus
 from crm_adapters.writes import (
     APP_FIELDS,
     AppField,
-    CreatedRef,
+    CreatedRefs,
     FieldsReport,
     FieldUpdate,
     FieldValue,
@@ -42,14 +41,11 @@ from crm_adapters.writes import (
 
 logger = logging.getLogger(__name__)
 GROUP = "salesloop"
-KEY_PROPERTY = "salesloop_key"
 OTYPE = {Entity.DEAL: "deals", Entity.ACCOUNT: "companies"}
 KINDS = {"number": ("number", "number"), "enumeration": ("enumeration", "select"), "text": ("string", "textarea"),
          "datetime": ("datetime", "date")}
-RETRYABLE_CATEGORIES = {"RATE_LIMITS", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "LOCKED", "TIMEOUT"}
 REJECT = re.compile(r"^\s*REJECT(?:ED)?\b[\s:\-]*(.*)$", re.IGNORECASE | re.MULTILINE)
 APPROVED = re.compile(r"^\s*APPROVED\b[\s:\-]*(.*)$", re.IGNORECASE | re.MULTILINE)
-KEYS_PER_SEARCH = 40  # search bodies are capped at 3,000 characters
 
 
 def property_name(field: AppField) -> str:
@@ -79,6 +75,7 @@ def same(current: Any, new: str) -> bool:
 class Writes:
     def __init__(self, client: HubSpotClient, reads: Reads, clock: Any) -> None:
         self.client, self.reads, self._clock = client, reads, clock
+        self.creates = Creates(client, reads)
 
     # ---- properties --------------------------------------------------------------------------------
     def ensure_app_fields(self) -> FieldsReport:
@@ -93,8 +90,9 @@ class Writes:
                     "options": [{"label": o.title(), "value": o, "displayOrder": i} for i, o in enumerate(spec.options)]}
             specs[OTYPE[spec.entity]].append(body)
         for otype in ("tasks", "notes"):
-            specs[otype].append({"name": KEY_PROPERTY, "label": "salesloop key", "type": "string",
-                                 "fieldType": "text", "groupName": GROUP, "description": "Idempotency key of salesloop"})
+            specs[otype].append({"name": KEY_PROPERTY, "label": "salesloop key", "type": "string", "fieldType": "text",
+                                 "groupName": GROUP, "hasUniqueValue": True,  # HubSpot refuses a second holder
+                                 "description": "Idempotency key of salesloop"})
         for otype, bodies in specs.items():
             try:
                 self._create(otype, "groups", {"name": GROUP, "label": "salesloop insights", "displayOrder": -1})
@@ -115,7 +113,7 @@ class Writes:
         try:
             self.client.call(f"create_{what}:{otype}", run, idempotent=False)
         except CrmError as exc:
-            if "409" in str(exc) or "OBJECT_ALREADY_EXISTS" in str(exc):
+            if _errors.is_conflict(exc):
                 return False
             raise
         return True
@@ -142,6 +140,8 @@ class Writes:
         props = sorted({p for values in wanted.values() for p in values})
         try:
             current = {r["id"]: r["properties"] for r in self.reads.batch_read(otype, list(wanted), props)}
+        except CrmBudgetExhausted:
+            raise  # the caller stops the run (outbox, closures); nothing is sent today
         except CrmError as exc:
             failed.extend(WriteFailure(k, f"reading current values failed: {exc}", exc.retryable) for k in wanted)
             return
@@ -167,8 +167,17 @@ class Writes:
         try:
             resp = self.client.call(f"batch_update:{otype}", lambda api: api("crm.objects.batch_api").update(
                 otype, batch_input_simple_public_object_batch_input=body))
+        except CrmBudgetExhausted:
+            raise  # the caller stops the run (outbox, closures); nothing is sent today
+        except CrmBadRequest as exc:
+            if len(inputs) > 1 and _errors.status_behind(exc) == 400:  # refused whole for one bad input: split
+                mid = len(inputs) // 2
+                return (self._update(otype, inputs[:mid], written, failed, last=last)
+                        + self._update(otype, inputs[mid:], written, failed, last=last))
+            failed.extend(WriteFailure(i["id"], str(exc)[:300], False) for i in inputs)
+            return []
         except CrmError as exc:
-            failed.extend(WriteFailure(i["id"], str(exc), exc.retryable) for i in inputs)
+            failed.extend(WriteFailure(i["id"], str(exc)[:300], exc.retryable) for i in inputs)
             return []
         written.extend(str(r.id) for r in resp.results or [])
         retry: list[dict[str, Any]] = []
@@ -183,54 +192,8 @@ class Writes:
                     failed.append(WriteFailure(rid, f"{err.category}: {str(err.message)[:300]}", retryable))
         return retry
 
-    # ---- tasks and notes ---------------------------------------------------------------------------
-    def existing(self, otype: str, keys: Sequence[str]) -> dict[str, str]:
-        """key -> remote id of objects we already made for these idempotency keys."""
-        found: dict[str, str] = {}
-        for i in range(0, len(keys), KEYS_PER_SEARCH):
-            chunk = [k.lower() for k in keys[i:i + KEYS_PER_SEARCH]]
-            body = {"filterGroups": [{"filters": [{"propertyName": KEY_PROPERTY, "operator": "IN", "values": chunk}]}],
-                    "properties": [KEY_PROPERTY], "limit": 200, "after": "0"}
-            resp = self.client.call(f"search:{otype}", lambda api, body=body: api("crm.objects.search_api").do_search(
-                otype, public_object_search_request=body), bucket=SEARCH)
-            for obj in resp.results or []:
-                found.setdefault(str(obj.properties.get(KEY_PROPERTY, "")).lower(), str(obj.id))
-        return {k: found[k.lower()] for k in keys if k.lower() in found}
-
-    def create(self, otype: str, drafts: dict[str, dict[str, Any]]) -> list[CreatedRef]:
-        """Create objects (key -> input) that do not exist yet; re-check after a failure before retrying."""
-        refs = [CreatedRef(k, rid, False) for k, rid in self.existing(otype, list(drafts)).items()]
-        todo = {k: v for k, v in drafts.items() if k not in {r.idempotency_key for r in refs}}
-        for attempt in range(3):
-            if not todo:
-                break
-            keys = list(todo)
-            try:
-                for i in range(0, len(keys), BATCH):
-                    refs.extend(self._create_chunk(otype, {k: todo[k] for k in keys[i:i + BATCH]}))
-                todo = {}
-            except CrmUnavailable as exc:
-                logger.warning("hubspot create %s failed (%s): re-checking keys before retrying", otype, exc)
-                made = {r.idempotency_key for r in refs}
-                again = self.existing(otype, [k for k in todo if k not in made])
-                refs.extend(CreatedRef(k, rid, False) for k, rid in again.items())
-                todo = {k: v for k, v in todo.items() if k not in made and k not in again}
-                if attempt == 2:
-                    raise
-        return refs
-
-    def _create_chunk(self, otype: str, chunk: dict[str, dict[str, Any]]) -> list[CreatedRef]:
-        body = {"inputs": [dict(v, objectWriteTraceId=k) for k, v in chunk.items()]}
-        resp = self.client.call(f"batch_create:{otype}", lambda api: api("crm.objects.batch_api").create(
-            otype, batch_input_simple_public_object_batch_input_for_create=body), idempotent=False)
-        refs = [CreatedRef(str(o.properties.get(KEY_PROPERTY) or o.object_write_trace_id), str(o.id), True)
-                for o in resp.results or []]
-        for err in getattr(resp, "errors", None) or []:
-            logger.warning("hubspot create %s refused %s: %s", otype, (err.context or {}).get("objectWriteTraceId"),
-                           str(err.message)[:300])
-        return refs
-
-    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+    # ---- tasks and notes (created once: see _creates.py) ---------------------------------------------
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> CreatedRefs:
         drafts = {}
         for t in tasks:
             props = {"hs_timestamp": str(int(t.due_at.timestamp() * 1000)), "hs_task_subject": t.subject,
@@ -242,16 +205,16 @@ class Writes:
             drafts[t.idempotency_key] = {"properties": props, "associations": [
                 {"to": {"id": rid}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": tid}]}
                 for rid, tid in assoc if rid]}
-        return self.create("tasks", drafts)
+        return self.creates.create("tasks", drafts)
 
-    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+    def create_notes(self, notes: Sequence[NoteDraft]) -> CreatedRefs:
         now = str(int(self._clock().timestamp() * 1000))
         drafts = {n.idempotency_key: {"properties": {"hs_timestamp": now, "hs_note_body": n.body,
                                                      KEY_PROPERTY: n.idempotency_key},
                                       "associations": [{"to": {"id": n.deal_id}, "types": [
                                           {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 214}]}]}
                   for n in notes}
-        return self.create("notes", drafts)
+        return self.creates.create("notes", drafts)
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
         props = ["hs_task_status", "hs_task_completion_date", "hs_task_body", "hs_lastmodifieddate"]
@@ -278,6 +241,8 @@ class Writes:
             try:
                 rows = {r["id"]: r for r in self.reads.batch_read(
                     "tasks", chunk, ["hs_task_status", "hs_task_body", "hs_task_completion_date", "hs_lastmodifieddate"])}
+            except CrmBudgetExhausted:
+                raise  # the caller stops the run (outbox, closures); nothing is sent today
             except CrmError as exc:
                 failed.extend(WriteFailure(k, f"reading the tasks failed: {exc}", exc.retryable) for k in chunk)
                 continue

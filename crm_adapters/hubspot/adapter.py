@@ -19,15 +19,15 @@ from datetime import UTC, datetime, timedelta
 
 from crm_adapters.auth import TokenSource
 from crm_adapters.hubspot._client import CallStats, HubSpotClient
-from crm_adapters.hubspot._mapping import HubSpotMapping, stages_from_hubspot, user_from_hubspot
+from crm_adapters.hubspot._mapping import HubSpotMapping, stages_from_hubspot, users_from_owners
 from crm_adapters.hubspot._reads import Reads
 from crm_adapters.hubspot._sync import Sync
 from crm_adapters.hubspot._writes import Writes
 from crm_adapters.hubspot.limiter import Limiter
 from crm_adapters.model import Crm, Entity, Pipeline, Stage, User, UserRole
-from crm_adapters.port import Batch, Cursor
+from crm_adapters.port import Batch, Cursor, Quarantined
 from crm_adapters.writes import (
-    CreatedRef,
+    CreatedRefs,
     FieldsReport,
     FieldUpdate,
     NoteDraft,
@@ -58,6 +58,7 @@ class HubSpotAdapter:
         self._sync = Sync(self._reads, self.mapping, self._stage_index, clock, lookback, deletion_scan)
         self._writes = Writes(self.client, self._reads, clock)
         self._stages: dict[tuple[str, str], Stage] | None = None
+        self.quarantined_users: list[Quarantined] = []  # owners the last read_users could not map
 
     @property
     def stats(self) -> CallStats:
@@ -68,7 +69,8 @@ class HubSpotAdapter:
     def read_changes(self, entity: Entity, *, since: Cursor | None) -> Iterator[Batch]:
         if entity is Entity.USER:
             users = self.read_users()
-            yield Batch(entity=entity, records=tuple(users), cursor=Cursor('{"phase": "incremental", "since": {}}'))
+            yield Batch(entity=entity, records=tuple(users), cursor=Cursor('{"phase": "incremental", "since": {}}'),
+                        quarantined=tuple(self.quarantined_users))
             return
         yield from self._sync.read(entity, since)
 
@@ -100,7 +102,7 @@ class HubSpotAdapter:
                 after = page.paging.next.after if page.paging and page.paging.next else None
                 if after is None:
                     break
-        users = [user_from_hubspot(o, self.mapping) for o in owners]
+        users, self.quarantined_users = users_from_owners(owners, self.mapping)  # the sync keeps the quarantined
         return _with_managers(users)
 
     # ---- writes ----------------------------------------------------------------------------------
@@ -110,10 +112,10 @@ class HubSpotAdapter:
     def write_fields(self, updates: Sequence[FieldUpdate]) -> WriteResult:
         return self._writes.write_fields(updates)
 
-    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> CreatedRefs:
         return self._writes.create_tasks(tasks)
 
-    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+    def create_notes(self, notes: Sequence[NoteDraft]) -> CreatedRefs:
         return self._writes.create_notes(notes)
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:

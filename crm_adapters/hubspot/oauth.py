@@ -25,6 +25,16 @@ APP_HOST = "https://app.hubspot.com"
 VERSION = "2026-03"
 TIMEOUT_S = 15.0
 
+# Exactly what the adapters call (hubspot research §1.2): deals and companies read/write for
+# our fields, contacts read/write because HubSpot gates engagements (tasks, notes, calls) on
+# them, owners for users, sales-email-read for email bodies (the NLP reads them), schemas write to
+# create our property group and properties. Equal to requiredScopes in ui_extensions/hubspot's app-hsmeta.json.
+SCOPES = (
+    "oauth", "crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.companies.read",
+    "crm.objects.companies.write", "crm.objects.contacts.read", "crm.objects.contacts.write",
+    "crm.objects.owners.read", "sales-email-read", "crm.schemas.deals.write", "crm.schemas.companies.write",
+)
+
 
 @dataclass(frozen=True)
 class OAuthApp:

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,20 +21,25 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
 
 from crm_adapters.auth import Tokens, TokenSource
-from crm_adapters.errors import ConfigError, CrmAuthError
-from crm_adapters.salesforce._errors import describe, translate
+from crm_adapters.errors import ConfigError, CrmAuthError, CrmError, CrmRateLimited
+from crm_adapters.salesforce._errors import code_of, describe, translate
 from crm_adapters.salesforce.budget import ApiBudget
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 API_VERSION = "66.0"
+LOCK_RETRIES = 3  # UNABLE_TO_LOCK_ROW for the whole request: another transaction holds the row; it frees soon
+LOCK_WAIT_S = 0.5
+CONCURRENT_RETRIES = 2  # REQUEST_LIMIT_EXCEEDED while the daily allocation remains: 25 long requests are running
+CONCURRENT_WAIT_S = 20.0  # a long-running request is one of 20 s or more (research §2.5)
 SDK_ERRORS = (SalesforceError, SalesforceOperationError, requests.RequestException)
 
 
 class SalesforceClient:
     def __init__(self, tokens: TokenSource, *, budget: ApiBudget, session: requests.Session | None = None,
-                 version: str = API_VERSION) -> None:
+                 version: str = API_VERSION, sleep: Callable[[float], None] = time.sleep) -> None:
         self._tokens = tokens
+        self.sleep = sleep
         self._version = version
         self.budget = budget
         self.session = session or requests.Session()
@@ -61,6 +67,36 @@ class SalesforceClient:
         return self.server_now or datetime.now(UTC)
 
     def call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
+        """One API call; a locked row (request level) and the concurrent-request limit are waited out and
+        retried, the daily limit is not (REQUEST_LIMIT_EXCEEDED means either: the org's /limits tells which)."""
+        attempt = 0
+        while True:
+            try:
+                return self._once(what, fn)
+            except CrmError as err:
+                code = code_of(err)
+                if code == "UNABLE_TO_LOCK_ROW" and attempt < LOCK_RETRIES:
+                    delay = LOCK_WAIT_S * 2**attempt
+                elif code == "REQUEST_LIMIT_EXCEEDED" and self.daily_requests_left() > 0:
+                    if attempt >= CONCURRENT_RETRIES:
+                        raise CrmRateLimited(f"salesforce {what}: the org's concurrent long-running requests are "
+                                             "taken", retry_after=CONCURRENT_WAIT_S) from err.__cause__
+                    delay = CONCURRENT_WAIT_S
+                else:
+                    raise
+            attempt += 1
+            logger.info("salesforce %s: %s, retrying in %.1fs (attempt %d)", what, code, delay, attempt)
+            self.sleep(delay)
+
+    def daily_requests_left(self) -> int:
+        """DailyApiRequests.Remaining from /limits; 0 when the org answers nothing (the daily form)."""
+        try:
+            body = self.sf.limits()
+        except (*SDK_ERRORS, ValueError):
+            return 0
+        return int((body.get("DailyApiRequests") or {}).get("Remaining") or 0)
+
+    def _once(self, what: str, fn: Callable[[Salesforce], T]) -> T:
         """One API call with the budget check, the 401 refresh-once-retry-once rule and the error table."""
         self.budget.check()
         try:

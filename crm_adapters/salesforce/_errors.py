@@ -22,10 +22,10 @@ from simple_salesforce.exceptions import (
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmError,
     CrmNotFound,
     CrmPermissionError,
-    CrmRateLimited,
     CrmUnavailable,
 )
 
@@ -45,6 +45,18 @@ def error_code(exc: SalesforceError) -> str:
     if isinstance(content, dict):
         return str(content.get("errorCode") or content.get("error") or "")
     return ""
+
+
+def code_of(err: BaseException) -> str:
+    """The Salesforce errorCode behind a translated CrmError (its SDK cause), '' if none."""
+    cause = err.__cause__
+    return error_code(cause) if isinstance(cause, SalesforceError) else ""
+
+
+def errors_of(exc: BaseException | None) -> list[dict[str, Any]]:
+    """Every error of a Salesforce error body (`[{message, errorCode, fields}]`)."""
+    content: Any = getattr(exc, "content", None)
+    return [e for e in content if isinstance(e, dict)] if isinstance(content, list) else []
 
 
 def describe(exc: BaseException) -> str:
@@ -71,7 +83,7 @@ def translate(exc: BaseException, what: str) -> CrmError:
         return CrmError(summary)
     code = error_code(exc)
     if code in RATE_LIMIT_CODES:
-        return CrmRateLimited(summary, daily=True, retry_after=3600.0)
+        return CrmBudgetExhausted(summary, retry_after=3600.0)
     if isinstance(exc, SalesforceExpiredSession):
         return CrmAuthError(summary)
     if code in PERMISSION_CODES:

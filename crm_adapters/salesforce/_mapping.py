@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES, MalformedRecord, quarantines
 from crm_adapters.model import (
     Account,
     Activity,
@@ -24,11 +24,14 @@ from crm_adapters.model import (
     DealStatus,
     Direction,
     Pipeline,
+    Record,
     Stage,
     StageChange,
     User,
     UserRole,
 )
+from crm_adapters.port import Quarantined
+from crm_adapters.qualification import QualificationMapping
 from crm_adapters.writes import AppField
 
 SF = Crm.SALESFORCE
@@ -73,6 +76,7 @@ class SalesforceMapping:
     outcome_field: str | None = None  # on Event (Task uses CallDisposition)
     extra_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # sobject -> fields into `custom`
     custom_keys: Mapping[str, str] = field(default_factory=dict)  # API name -> custom key (default: snake name)
+    qualification: QualificationMapping = field(default_factory=QualificationMapping)  # settings["qualification"]
     task_types: Mapping[str, ActivityType] = field(default_factory=lambda: {
         "call": ActivityType.CALL, "email": ActivityType.EMAIL, "meeting": ActivityType.MEETING,
         "note": ActivityType.NOTE})
@@ -91,7 +95,9 @@ class SalesforceMapping:
     def extras(self, sobject: str) -> tuple[str, ...]:
         named = {"Opportunity": (self.sdr_field, self.loss_reason_field, self.win_reason_field),
                  "Task": (self.transcript_field,), "Event": (self.outcome_field,)}.get(sobject, ())
-        return tuple(dict.fromkeys([*(n for n in named if n), *self.extra_fields.get(sobject, ())]))
+        mapped = self.qualification.names() if sobject == "Opportunity" else self.qualification.names("lead") if (
+            sobject == "Lead") else []
+        return tuple(dict.fromkeys([*(n for n in named if n), *self.extra_fields.get(sobject, ()), *mapped]))
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class OrgContext:
 
     stage_ids: Mapping[str, str]
     sdr_by_opportunity: Mapping[str, str] = field(default_factory=dict)
+    lead_by_opportunity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # converted Lead's mapped fields
     integration_user_id: str | None = None
 
 
@@ -112,7 +119,7 @@ def parse_dt(value: Any, name: str = "datetime") -> datetime | None:
         if re.search(r"[+-]\d{4}$", text):
             text = text[:-2] + ":" + text[-2:]
         parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise MalformedRecord(f"{name} is not a datetime: {str(value)[:40]!r}") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -139,6 +146,8 @@ def _decimal(value: Any, name: str) -> Decimal | None:
 
 
 def _id(raw: Mapping[str, Any]) -> str:
+    if not isinstance(raw, Mapping):
+        raise MalformedRecord(f"record is {type(raw).__name__}, not an object")
     rid = raw.get("Id")
     if not rid:
         raise MalformedRecord("record has no Id")
@@ -174,6 +183,7 @@ def user_role(raw: Mapping[str, Any], mapping: SalesforceMapping) -> tuple[UserR
     return UserRole.OTHER, next((str(t) for t in sources if t), None)
 
 
+@quarantines("User")
 def user_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: OrgContext | None = None) -> User:
     role, role_raw = user_role(raw, mapping)
     return User(**_base(raw), name=raw.get("Name") or "", email=raw.get("Email"), role=role, role_raw=role_raw,
@@ -181,6 +191,7 @@ def user_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx
                 active=bool(raw.get("IsActive", True)), custom=_custom(raw, "User", mapping, set()))
 
 
+@quarantines("Account")
 def account_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: OrgContext | None = None) -> Account:
     employees = raw.get("NumberOfEmployees")
     return Account(**_base(raw, ctx), name=raw.get("Name") or "", industry=raw.get("Industry"),
@@ -190,12 +201,14 @@ def account_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, 
                    custom=_custom(raw, "Account", mapping, set()))
 
 
+@quarantines("Contact")
 def contact_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: OrgContext | None = None) -> Contact:
     return Contact(**_base(raw), account_id=raw.get("AccountId"), first_name=raw.get("FirstName") or "",
                    last_name=raw.get("LastName") or "", email=raw.get("Email"), title=raw.get("Title"),
                    custom=_custom(raw, "Contact", mapping, set()))
 
 
+@quarantines("OpportunityContactRole")
 def role_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping,
                          ctx: OrgContext | None = None) -> DealContactRole:
     if not raw.get("OpportunityId") or not raw.get("ContactId"):
@@ -206,6 +219,7 @@ def role_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping,
                            role_raw=role_raw, is_primary=bool(raw.get("IsPrimary")))
 
 
+@quarantines("Opportunity")
 def deal_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: OrgContext) -> Deal:
     stage_name = raw.get("StageName")
     stage_id = ctx.stage_ids.get(str(stage_name))
@@ -226,11 +240,13 @@ def deal_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx
                     deal_type=raw.get("Type"), next_step=raw.get("NextStep"),
                     loss_reason=raw.get(mapping.loss_reason_field) if mapping.loss_reason_field else None,
                     win_reason=raw.get(mapping.win_reason_field) if mapping.win_reason_field else None,
-                    custom=_custom(raw, "Opportunity", mapping, {n for n in named if n}))
+                    custom=_custom(raw, "Opportunity", mapping, {*(n for n in named if n), *mapping.qualification.names()}),
+                    qualification=mapping.qualification.values(raw, ctx.lead_by_opportunity.get(rid)))
     except ValueError as exc:
         raise MalformedRecord(str(exc)) from exc
 
 
+@quarantines("OpportunityHistory")
 def stage_changes_from_history(rows: list[Mapping[str, Any]], ctx: OrgContext) -> list[StageChange]:
     """One deal's OpportunityHistory rows (any order) -> stays in stages; amount-only rows fold into the stay."""
     rows = sorted(rows, key=lambda r: (str(r.get("CreatedDate")), str(r.get("Id"))))
@@ -265,6 +281,7 @@ def _links(raw: Mapping[str, Any]) -> dict[str, Any]:
             "owner_id": raw.get("OwnerId")}
 
 
+@quarantines("Task")
 def activity_from_task(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: OrgContext | None = None) -> Activity:
     subtype = str(raw.get("TaskSubtype") or "").lower()
     kind = {"call": ActivityType.CALL, "email": ActivityType.EMAIL, "listemail": ActivityType.EMAIL}.get(subtype)
@@ -286,6 +303,7 @@ def activity_from_task(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: 
         raise MalformedRecord(str(exc)) from exc
 
 
+@quarantines("Event")
 def activity_from_event(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx: OrgContext | None = None) -> Activity:
     start, end = parse_dt(raw.get("StartDateTime"), "StartDateTime"), parse_dt(raw.get("EndDateTime"), "EndDateTime")
     if start is None:
@@ -313,3 +331,32 @@ def pipeline_from_stages(rows: list[Mapping[str, Any]], mapping: SalesforceMappi
               is_closed=bool(r.get("IsClosed")), is_won=bool(r.get("IsWon")))
         for r in sorted(rows, key=lambda r: (int(r.get("SortOrder") or 0), str(r["Id"]))) if r.get("IsActive", True))
     return Pipeline(crm=SF, remote_id=mapping.pipeline_id, label=mapping.pipeline_label, order=0, stages=stages)
+
+
+def map_rows(sobject: str, rows: list[Any], mapping: SalesforceMapping,
+             ctx: OrgContext | None) -> tuple[list[Record], list[Quarantined]]:
+    """One page of query rows -> records, and the rows that could not be mapped, with why (one at a time:
+    whatever an odd row raises quarantines that row, never its page)."""
+    mapper = MAPPERS[sobject]
+    records: list[Record] = []
+    bad: list[Quarantined] = []
+    for row in rows:
+        try:
+            records.append(mapper(row, mapping, ctx))
+        except MAPPING_FAILURES as exc:
+            bad.append(quarantined(row, exc))
+    return records, bad
+
+
+def quarantined(row: Any, exc: BaseException) -> Quarantined:
+    if not isinstance(row, Mapping):
+        return Quarantined(remote_id=None, reason=str(exc)[:500], raw={"_value": row})
+    raw = {k: v for k, v in row.items() if k != "attributes"}
+    return Quarantined(remote_id=str(row["Id"]) if row.get("Id") else None, reason=str(exc)[:500], raw=raw)
+
+
+MAPPERS: dict[str, Any] = {
+    "User": user_from_salesforce, "Account": account_from_salesforce, "Contact": contact_from_salesforce,
+    "Opportunity": deal_from_salesforce, "OpportunityContactRole": role_from_salesforce,
+    "Task": activity_from_task, "Event": activity_from_event,
+}

@@ -19,6 +19,7 @@ from typing import Any
 from crm_adapters.errors import CrmBadRequest
 from crm_adapters.port import Cursor
 from crm_adapters.salesforce._client import SalesforceClient
+from crm_adapters.salesforce._errors import code_of
 from crm_adapters.salesforce._mapping import parse_dt
 
 logger = logging.getLogger(__name__)
@@ -145,7 +146,15 @@ class ObjectReader:
             return [], state
         end = min(end, start + GET_DELETED_MAX)
         sobject = self.spec.sobject
-        body = self.client.call("getDeleted", lambda sf: getattr(sf, sobject).deleted(start, end))
+        try:
+            body = self.client.call("getDeleted", lambda sf: getattr(sf, sobject).deleted(start, end))
+        except CrmBadRequest as exc:
+            if code_of(exc) != "INVALID_REPLICATION_DATE":
+                raise
+            # more than 30 days since the last look, or the delete log was purged: only a reconcile can tell
+            logger.warning("getDeleted of %s refused its window from %s (INVALID_REPLICATION_DATE): full reconcile",
+                           sobject, start)
+            return None, {**state, "del": self.client.now().isoformat()}
         earliest = parse_dt(body.get("earliestDateAvailable"))
         covered = body.get("latestDateCovered") or end.isoformat()
         new_state = {**state, "del": (parse_dt(covered) or end).isoformat()}

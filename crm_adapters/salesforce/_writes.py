@@ -9,20 +9,22 @@ the org's rejected status (default "Deferred") or by adding a line "REJECTED: <r
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from crm_adapters.errors import CrmPermissionError
+from crm_adapters.errors import CrmPermissionError, CrmUnavailable
 from crm_adapters.model import Entity, TaskStatus
 from crm_adapters.salesforce import _mapping as m
-from crm_adapters.salesforce._errors import RETRYABLE_RECORD_CODES
+from crm_adapters.salesforce._client import SalesforceClient
+from crm_adapters.salesforce._collections import save
 from crm_adapters.salesforce._sync import chunks, in_list
+from crm_adapters.salesforce.budget import ApiBudget
 from crm_adapters.writes import (
     APP_FIELDS,
     AppField,
     CreatedRef,
+    CreatedRefs,
     FieldsReport,
     FieldUpdate,
     FieldValue,
@@ -34,14 +36,22 @@ from crm_adapters.writes import (
     WriteResult,
 )
 
-if TYPE_CHECKING:
-    from crm_adapters.salesforce.adapter import SalesforceAdapter
+
+class _Host(Protocol):
+    """What the writer uses of its SalesforceAdapter (a protocol, so this module does not import the adapter)."""
+
+    client: SalesforceClient
+    budget: ApiBudget
+    mapping: m.SalesforceMapping
+
+    def describe_fields(self, sobject: str) -> set[str]: ...
+
+    def integration_user_id(self) -> str: ...
 
 logger = logging.getLogger(__name__)
 SOBJECT = {Entity.DEAL: "Opportunity", Entity.ACCOUNT: "Account"}
-COLLECTION_SIZE = 200
+UPSERT_ATTEMPTS = 3
 FULL_SCAN_FROM = 1000  # above this many ids, page through the object (2,000 a call) instead of 200-id IN lists
-LOCK_RETRIES = 3
 PERMISSION_SET = "Salesloop"
 
 
@@ -64,9 +74,17 @@ def field_specs() -> list[tuple[str, dict[str, Any]]]:
                 "description": "The record's SystemModstamp before salesloop's last write (keeps our writes from "
                                "looking like user edits)"}
     out += [(f"{o}.{m.SOURCE_MODSTAMP}", internal) for o in ("Opportunity", "Account")]
-    out.append((f"Task.{m.TASK_KEY}", {"label": "Salesloop key", "type": "Text", "length": 255, "externalId": True,
-                                       "unique": True, "caseSensitive": True}))
+    # Task and Event custom fields are created on Activity (a Tooling create on Task is refused); the field then
+    # shows on Task's describe. External ID + unique: upsert by this key is Salesforce's own idempotent create.
+    out.append((f"Activity.{m.TASK_KEY}", {"label": "Salesloop key", "type": "Text", "length": 255, "externalId": True,
+                                           "unique": True, "caseSensitive": True}))
     return out
+
+
+def described_as(full: str) -> tuple[str, str]:
+    """(object whose describe lists the field, field name): Activity fields are listed on Task."""
+    sobject, name = full.split(".")
+    return ("Task" if sobject == "Activity" else sobject), name
 
 
 def _same(current: Any, wanted: FieldValue) -> bool:
@@ -103,9 +121,9 @@ def _wire(value: FieldValue, field: AppField) -> Any:
 
 
 class AppWriter:
-    def __init__(self, adapter: SalesforceAdapter) -> None:
+    def __init__(self, adapter: _Host) -> None:
         self.a = adapter
-        self.sleep = time.sleep
+        self.sleep = adapter.client.sleep
 
     @property
     def client(self):  # type: ignore[no-untyped-def]
@@ -116,7 +134,7 @@ class AppWriter:
         existing_by_obj = {o: self.a.describe_fields(o) for o in ("Opportunity", "Account", "Task")}
         created, existing, missing = [], [], []
         for full, meta in field_specs():
-            sobject, name = full.split(".")
+            sobject, name = described_as(full)
             if name in existing_by_obj[sobject]:
                 existing.append(full)
                 continue
@@ -139,13 +157,12 @@ class AppWriter:
                 {"Name": PERMISSION_SET, "Label": "Salesloop"}))["id"])
             have = {str(r["Field"]) for r in self.client.query_all(
                 f"SELECT Field FROM FieldPermissions WHERE ParentId = '{ps}'")}
+            # field-level security is granted per object: an Activity field is granted on Task (what we write)
+            grants = [".".join(described_as(f)) for f in fields]
             todo = [{"attributes": {"type": "FieldPermissions"}, "ParentId": ps, "SobjectType": f.split(".")[0],
-                     "Field": f, "PermissionsRead": True, "PermissionsEdit": True} for f in fields if f not in have]
-            failed = []
-            for chunk in [todo[i : i + COLLECTION_SIZE] for i in range(0, len(todo), COLLECTION_SIZE)]:
-                results = self.client.call("field permissions", lambda sf, c=chunk: sf.restful(
-                    "composite/sobjects", method="POST", json={"allOrNone": False, "records": c}))
-                failed += [c["Field"] for c, r in zip(chunk, results or [], strict=False) if not r.get("success")]
+                     "Field": f, "PermissionsRead": True, "PermissionsEdit": True} for f in grants if f not in have]
+            _, refused = save(self.client, todo, self.sleep, method="POST", key="Field")
+            failed = [f.key for f in refused]
             user = self.a.integration_user_id()
             if not self.client.query_all(f"SELECT Id FROM PermissionSetAssignment WHERE PermissionSetId = '{ps}' "
                                          f"AND AssigneeId = '{user}'"):
@@ -196,32 +213,9 @@ class AppWriter:
                            api_calls=self.a.budget.calls - calls_before)
 
     def _save(self, payloads: list[dict[str, Any]]) -> tuple[list[str], list[WriteFailure]]:
-        """PATCH composite/sobjects in 200s; retry locked rows; record every other per-record error."""
-        written: list[str] = []
-        failed: list[WriteFailure] = []
-        pending = payloads
-        for attempt in range(1, LOCK_RETRIES + 2):
-            retry = []
-            for i in range(0, len(pending), COLLECTION_SIZE):
-                chunk = pending[i : i + COLLECTION_SIZE]
-                results = self.client.call("update collection", lambda sf, c=chunk: sf.restful(
-                    "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": c})) or []
-                for payload, result in zip(chunk, results, strict=False):
-                    if result.get("success"):
-                        written.append(payload["id"])
-                        continue
-                    err = (result.get("errors") or [{}])[0]
-                    code = str(err.get("statusCode", "UNKNOWN"))
-                    if code in RETRYABLE_RECORD_CODES and attempt <= LOCK_RETRIES:
-                        retry.append(payload)
-                    else:
-                        failed.append(WriteFailure(payload["id"], f"{code}: {str(err.get('message', ''))[:300]}",
-                                                   retryable=code in RETRYABLE_RECORD_CODES))
-            if not retry:
-                break
-            self.sleep(0.05 * attempt)
-            pending = retry
-        return written, failed
+        """PATCH composite/sobjects in 200s (see _collections.save: every error of every record is read)."""
+        ok, failed = save(self.client, payloads, self.sleep)
+        return [str(r["id"]) for r in ok], failed
 
     # --- tasks and notes -----------------------------------------------------------------------
     def _existing(self, keys: list[str]) -> dict[str, str]:
@@ -231,25 +225,34 @@ class AppWriter:
                 found[str(r[m.TASK_KEY])] = str(r["Id"])
         return found
 
-    def _create(self, drafts: dict[str, dict[str, Any]]) -> list[CreatedRef]:
-        """Re-check by SOQL, then create only the keys not found: a retried job makes no second task."""
+    def _create(self, drafts: dict[str, dict[str, Any]]) -> CreatedRefs:
+        """Keys already made are read back by SOQL (never overwritten: a manager may have closed the task); the
+        rest are upserted by Salesloop_Key__c, an External ID: a create whose answer was lost and is sent again
+        updates the task it made instead of making a second one (Salesforce's own idempotent create)."""
         existing = self._existing(list(drafts))
         refs = [CreatedRef(k, existing[k], created=False) for k in drafts if k in existing]
-        todo = [(k, v) for k, v in drafts.items() if k not in existing]
-        for i in range(0, len(todo), COLLECTION_SIZE):
-            chunk = todo[i : i + COLLECTION_SIZE]
-            records = [{"attributes": {"type": "Task"}, m.TASK_KEY: k, **v} for k, v in chunk]
-            results = self.client.call("create tasks", lambda sf, r=records: sf.restful(
-                "composite/sobjects", method="POST", json={"allOrNone": False, "records": r})) or []
-            for (key, _), result in zip(chunk, results, strict=False):
-                if result.get("success"):
-                    refs.append(CreatedRef(key, str(result["id"]), created=True))
-                else:
-                    err = (result.get("errors") or [{}])[0]
-                    logger.warning("task %s not created: %s", key, err.get("statusCode"))
-        return refs
+        failed: list[WriteFailure] = []
+        todo = {k: v for k, v in drafts.items() if k not in existing}
+        for attempt in range(1, UPSERT_ATTEMPTS + 1):
+            records = [{"attributes": {"type": "Task"}, m.TASK_KEY: k, **v} for k, v in todo.items()]
+            try:
+                ok, refused = save(self.client, records, self.sleep, path=f"composite/sobjects/Task/{m.TASK_KEY}",
+                                   key=m.TASK_KEY)
+            except CrmUnavailable:
+                if attempt == UPSERT_ATTEMPTS:
+                    raise
+                again = self._existing(list(todo))  # what the unanswered call made, before sending again
+                refs += [CreatedRef(k, again[k], created=False) for k in todo if k in again]
+                todo = {k: v for k, v in todo.items() if k not in again}
+                continue
+            refs += [CreatedRef(str(r[m.TASK_KEY]), str(r["id"]), created=bool(r.get("created", True))) for r in ok]
+            failed += refused
+            break
+        for f in failed:
+            logger.warning("task %s not created: %s", f.key, f.reason[:200])
+        return CreatedRefs(refs, failed)
 
-    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> CreatedRefs:
         mp = self.a.mapping
         drafts = {t.idempotency_key: {
             "Subject": t.subject[:255], "Description": t.body, "OwnerId": t.owner_id, "Status": mp.open_task_status,
@@ -261,7 +264,7 @@ class AppWriter:
                 del d["OwnerId"]  # Salesforce assigns the integration user
         return self._create(drafts)
 
-    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+    def create_notes(self, notes: Sequence[NoteDraft]) -> CreatedRefs:
         """Notes are completed Tasks of Type 'Note' on the deal: they show in the activity timeline."""
         mp = self.a.mapping
         drafts = {n.idempotency_key: {"Subject": "Salesloop note", "Description": n.body, "WhatId": n.deal_id,

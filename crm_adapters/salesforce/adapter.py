@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import requests
 
 from crm_adapters.auth import TokenSource
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES
 from crm_adapters.model import (
     Activity,
     ActivityType,
@@ -30,7 +31,7 @@ from crm_adapters.salesforce._sync import ObjectReader, ObjectSpec, chunks, dump
 from crm_adapters.salesforce._writes import AppWriter
 from crm_adapters.salesforce.budget import ApiBudget
 from crm_adapters.writes import (
-    CreatedRef,
+    CreatedRefs,
     FieldsReport,
     FieldUpdate,
     NoteDraft,
@@ -63,11 +64,7 @@ OBJECTS: dict[Entity, tuple[str, ...]] = {
     Entity.DEAL: ("Opportunity",), Entity.DEAL_CONTACT_ROLE: ("OpportunityContactRole",),
     Entity.STAGE_CHANGE: ("OpportunityHistory",), Entity.ACTIVITY: ("Task", "Event"),
 }
-MAPPERS: dict[str, Callable[..., Record]] = {
-    "User": m.user_from_salesforce, "Account": m.account_from_salesforce, "Contact": m.contact_from_salesforce,
-    "Opportunity": m.deal_from_salesforce, "OpportunityContactRole": m.role_from_salesforce,
-    "Task": m.activity_from_task, "Event": m.activity_from_event,
-}
+MAPPERS = m.MAPPERS
 KnownIds = Callable[[Entity], Iterable[str]]
 SalesforceMapping = m.SalesforceMapping  # the per-org mapping, public here for the jobs that configure adapters
 
@@ -80,11 +77,11 @@ class SalesforceAdapter:
     def __init__(self, tokens: TokenSource, org_id: str, *, session: requests.Session | None = None,
                  budget: ApiBudget | None = None, mapping: m.SalesforceMapping | None = None,
                  known_ids: KnownIds | None = None, integration_user_id: str | None = None,
-                 version: str = API_VERSION) -> None:
+                 version: str = API_VERSION, sleep: Callable[[float], None] = time.sleep) -> None:
         self.tenant_id = org_id
         self.mapping = mapping or m.SalesforceMapping()
         self.budget = budget or ApiBudget(org_id)
-        self.client = SalesforceClient(tokens, budget=self.budget, session=session, version=version)
+        self.client = SalesforceClient(tokens, budget=self.budget, session=session, version=version, sleep=sleep)
         self._known_ids = known_ids  # the store's ids per entity, for the reconcile when the delete log is gone
         self._integration_user = integration_user_id
         self._stages: list[dict[str, Any]] | None = None
@@ -117,10 +114,12 @@ class SalesforceAdapter:
             self._stages = self.client.query_all(soql)
         return self._stages
 
-    def context(self, sdrs: Mapping[str, str] | None = None) -> m.OrgContext:
+    def context(self, sdrs: Mapping[str, str] | None = None,
+                leads: Mapping[str, Mapping[str, Any]] | None = None) -> m.OrgContext:
         stage_ids = {str(r["ApiName"]): str(r["Id"]) for r in self.stage_rows()}
         user = self.integration_user_id() if self.app_fields_ready() else None
-        return m.OrgContext(stage_ids=stage_ids, sdr_by_opportunity=sdrs or {}, integration_user_id=user)
+        return m.OrgContext(stage_ids=stage_ids, sdr_by_opportunity=sdrs or {}, integration_user_id=user,
+                            lead_by_opportunity=leads or {})
 
     def spec(self, sobject: str) -> ObjectSpec:
         fields = [*BASE_FIELDS[sobject], *self.mapping.extras(sobject)]
@@ -137,9 +136,11 @@ class SalesforceAdapter:
         return [m.pipeline_from_stages(self.stage_rows(), self.mapping)]
 
     def read_users(self) -> list[User]:
-        users = []
+        users: list[User] = []
+        self.quarantined_users: list[Quarantined] = []  # kept by the sync's quarantine
         for batch in self.read_changes(Entity.USER, since=None):
             users.extend(r for r in batch.records if isinstance(r, User))
+            self.quarantined_users.extend(batch.quarantined)
         return users
 
     def read_changes(self, entity: Entity, *, since: Cursor | None) -> Iterator[Batch]:
@@ -171,14 +172,9 @@ class SalesforceAdapter:
             rows = [r for r in rows if not r.get(m.TASK_KEY)]  # our own tasks and notes are not user activity
         ctx = None
         if sobject in ("Opportunity", "Account"):
-            ctx = self.context(self._sdrs(rows) if sobject == "Opportunity" else None)
-        records, bad = [], []
-        for row in rows:
-            try:
-                records.append(MAPPERS[sobject](row, self.mapping, ctx))
-            except (MalformedRecord, ValueError, TypeError, KeyError) as exc:
-                bad.append(quarantined(row, exc))
-        return records, bad
+            ctx = (self.context(self._sdrs(rows), self._lead_fields(rows)) if sobject == "Opportunity"
+                   else self.context())
+        return m.map_rows(sobject, rows, self.mapping, ctx)
 
     def _sdrs(self, rows: list[dict[str, Any]]) -> dict[str, str]:
         """SDR by opportunity from converted Leads (Lead.ConvertedOpportunityId, the Lead's owner)."""
@@ -197,6 +193,20 @@ class SalesforceAdapter:
         for chunk in chunks(ids):
             for r in self.client.query_all(f"{base} IN {in_list(chunk)}"):
                 found[str(r["ConvertedOpportunityId"])] = str(r["OwnerId"])
+        return found
+
+    def _lead_fields(self, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The converted Lead's qualification fields by opportunity (only when the tenant mapped Lead fields)."""
+        names = self.mapping.qualification.names("lead")
+        ids = [str(r["Id"]) for r in rows if r.get("Id") and not r.get("IsDeleted")]
+        if not names or not ids:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(ids):
+            soql = (f"SELECT ConvertedOpportunityId, {', '.join(names)} FROM Lead WHERE IsConverted = true "
+                    f"AND ConvertedOpportunityId IN {in_list(chunk)}")
+            for r in self.client.query_all(soql):
+                found[str(r["ConvertedOpportunityId"])] = {n: r.get(n) for n in names}
         return found
 
     def _history(self, rows: list[dict[str, Any]], carry: list[dict[str, Any]], *, backfill: bool,
@@ -222,11 +232,15 @@ class SalesforceAdapter:
         for opp_rows in by_opp.values():
             try:
                 records.extend(m.stage_changes_from_history(opp_rows, ctx))
-            except (MalformedRecord, ValueError) as exc:
-                bad.extend(quarantined(r, exc) for r in opp_rows)
+            except MAPPING_FAILURES as exc:
+                bad.extend(m.quarantined(r, exc) for r in opp_rows)
         emitted = {r.remote_id for r in records}
-        records.extend(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp")))
-                       for r in deleted_rows if r.get("Id") and str(r["Id"]) not in emitted)
+        for r in deleted_rows:
+            if r.get("Id") and str(r["Id"]) not in emitted:
+                try:
+                    records.append(tombstone(Entity.STAGE_CHANGE, str(r["Id"]), m.parse_dt(r.get("SystemModstamp"))))
+                except MAPPING_FAILURES as exc:
+                    bad.append(m.quarantined(r, exc))
         return records, bad, carry
 
     def _full_history(self, opp_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
@@ -260,10 +274,10 @@ class SalesforceAdapter:
     def write_fields(self, updates: Sequence[FieldUpdate]) -> WriteResult:
         return self.writer.write_fields(updates)
 
-    def create_tasks(self, tasks: Sequence[TaskDraft]) -> list[CreatedRef]:
+    def create_tasks(self, tasks: Sequence[TaskDraft]) -> CreatedRefs:
         return self.writer.create_tasks(tasks)
 
-    def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
+    def create_notes(self, notes: Sequence[NoteDraft]) -> CreatedRefs:
         return self.writer.create_notes(notes)
 
     def read_tasks(self, remote_ids: Sequence[str]) -> list[TaskState]:
@@ -280,9 +294,6 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def quarantined(row: Mapping[str, Any], exc: BaseException) -> Quarantined:
-    raw = {k: v for k, v in row.items() if k != "attributes"}
-    return Quarantined(remote_id=str(row["Id"]) if row.get("Id") else None, reason=str(exc)[:500], raw=raw)
 
 
 def tombstone(entity: Entity, remote_id: str, when: datetime | None) -> Record:

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from crm_adapters.errors import CrmRateLimited
+from crm_adapters.errors import CrmBudgetExhausted
 
 logger = logging.getLogger(__name__)
 
@@ -113,17 +113,17 @@ class ApiBudget:
         return self._counters.run_count(self._run_key)
 
     def check(self) -> None:
-        """Raise CrmRateLimited(daily=True) if the next call would go over either share."""
+        """Raise CrmBudgetExhausted if the next call would go over either share."""
         usage = self.usage()
         limit = usage.limit if usage else self._assumed_limit
         if not limit:
             return  # the first response tells us the allocation
         if self.run_calls() >= self.run_share * limit:
-            raise CrmRateLimited(f"run budget spent: {self.run_calls()} calls >= {self.run_share:.0%} of {limit}",
-                                 retry_after=3600.0, daily=True)
+            raise CrmBudgetExhausted(f"run budget spent: {self.run_calls()} calls >= {self.run_share:.0%} of {limit}",
+                                     retry_after=3600.0)
         if usage and usage.used >= self.total_share * limit:
-            raise CrmRateLimited(f"org API usage {usage.used}/{limit} >= {self.total_share:.0%}; pausing",
-                                 retry_after=3600.0, daily=True)
+            raise CrmBudgetExhausted(f"org API usage {usage.used}/{limit} >= {self.total_share:.0%}; pausing",
+                                     retry_after=3600.0)
 
     def record(self, header: str | None) -> None:
         """Count one call and remember the org's usage from its Sforce-Limit-Info header."""

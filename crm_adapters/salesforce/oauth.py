@@ -32,6 +32,7 @@ SANDBOX = "https://test.salesforce.com"
 DEFAULT_SCOPE = "api refresh_token id"
 _MY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(--[a-z0-9-]+)?$", re.I)
 TIMEOUT_S = 30
+SCOPES = tuple(DEFAULT_SCOPE.split())  # what the app asks for: the REST API, a refresh token, the identity URL
 
 
 def login_host(environment: str = "production", my_domain: str | None = None) -> str:

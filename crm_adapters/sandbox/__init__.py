@@ -2,7 +2,8 @@
 
 from crm_adapters.sandbox.adapter import SandboxCrm
 from crm_adapters.sandbox.playbook import Playbook
-from crm_adapters.sandbox.scenario import Scenario, ScenarioError, load_scenario
+from crm_adapters.sandbox.scenario import Scenario, ScenarioError
+from crm_adapters.sandbox.scenario_files import load_scenario
 from crm_adapters.sandbox.simulator import SimulatedOrg, SimulatedWorld, oracle_playbook, simulate
 from crm_adapters.sandbox.truth import DealTruth, Truth
 

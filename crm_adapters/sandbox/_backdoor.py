@@ -157,6 +157,8 @@ class Backdoor:
         """A person completes (approves) or rejects a task, with an optional comment."""
         c = tb.tasks.c
         done = None if status is TaskStatus.OPEN else from_us(self._now_us()).isoformat()
+        if not (remote_id.isascii() and remote_id.isdigit() and len(remote_id) < 19):  # task ids are row numbers
+            raise CrmNotFound(f"task {remote_id[:40]} not found")
         with self.engine.begin() as conn:
             hit = conn.execute(update(tb.tasks).where(c.tenant == self.tenant_id, c.pk == int(remote_id))
                                .values(status=status.value, comment=comment, completed_at=done)).rowcount  # fmt: skip

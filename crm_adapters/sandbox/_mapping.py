@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from crm_adapters import codec, model
-from crm_adapters.errors import MalformedRecord
+from crm_adapters.errors import MalformedRecord, quarantines
 from crm_adapters.model import SYNCED_TYPES, Crm, Entity, Record
 
 # ISO 4217 codes the sandbox accepts (a real CRM has a currency table; this is ours).
@@ -64,6 +64,7 @@ def from_us(us: int) -> datetime:
     return datetime.fromtimestamp(us // 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
 
 
+@quarantines("sandbox row")
 def record_from_row(entity: Entity, data: str | dict[str, Any], *, modified_us: int, deleted: bool,
                     stage_ids: Collection[str]) -> Record:  # fmt: skip
     """Map one raw row; raises MalformedRecord saying what is wrong."""

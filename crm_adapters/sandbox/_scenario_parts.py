@@ -2,21 +2,74 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crm_adapters.sandbox import _vocab as V
+from crm_adapters.sandbox._qualification import parse_qualification
 from crm_adapters.sandbox.scenario import (
     ObjectionSpec,
     Rule,
     Scenario,
+    ScenarioError,
     Segment,
     SequenceSpec,
     Underperformer,
 )
 
-if TYPE_CHECKING:
-    from crm_adapters.sandbox.scenario import _Parser
+
+class _Parser:
+    """Walks the TOML tree with the key path at hand, so every error names what is wrong where."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def fail(self, where: str, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.filename}: [{where}] {message}")
+
+    def table(self, raw: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
+        path = f"{where}.{key}" if where else key
+        value = raw.get(key)
+        if not isinstance(value, dict):
+            raise self.fail(path, "missing table" if value is None else "must be a table")
+        return value
+
+    def num(
+        self, raw: Mapping[str, Any], key: str, where: str, lo: float = -math.inf, hi: float = math.inf
+    ) -> float:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(where, f"{key} must be a number, got {value!r}")
+        if not lo <= value <= hi:
+            raise self.fail(where, f"{key} must be in [{lo}, {hi}], got {value}")
+        return float(value)
+
+    def count(self, raw: Mapping[str, Any], key: str, where: str, lo: int = 0) -> int:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise self.fail(where, f"{key} must be an integer >= {lo}, got {value!r}")
+        return value
+
+    def known(
+        self, raw: Mapping[str, Any], allowed: tuple[str, ...], where: str, complete: bool = True
+    ) -> None:
+        unknown = sorted(set(raw) - set(allowed))
+        if unknown:
+            raise self.fail(where, f"unknown keys {unknown}; expected {list(allowed)}")
+        missing = sorted(set(allowed) - set(raw))
+        if complete and missing:
+            raise self.fail(where, f"missing keys {missing}")
+
+    def shares(self, raw: Any, where: str) -> dict[str, float]:
+        if not isinstance(raw, dict) or not raw:
+            raise self.fail(where, "must be a non-empty table of name = weight")
+        out = {str(k): self.num(raw, k, where, 0.0) for k in raw}
+        if sum(out.values()) <= 0:
+            raise self.fail(where, "weights must not all be zero")
+        return out
+
 
 SECTIONS = (
     "world", "org", "outcome", "firmographics", "segments", "lead_sources", "pains", "pain_alignment",
@@ -26,7 +79,7 @@ SECTIONS = (
 
 def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
     """Every section, checked for unknown and missing keys and ranges."""
-    p.known(raw, SECTIONS, "top level")
+    p.known({k: v for k, v in raw.items() if k != "qualification"}, SECTIONS, "top level")  # qualification: optional
     world, org, outcome = p.table(raw, "world"), p.table(raw, "org"), p.table(raw, "outcome")
     p.known(world, ("name", "start", "weeks", "seed", "currency"), "world")
     p.known(org, ("managers", "sdrs", "bdms", "accounts", "contacts_per_account", "leads_per_week"), "org")
@@ -129,7 +182,8 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
         raise p.fail("lead_sources", "shares of non-outbound sources must not all be zero")
     from dataclasses import replace
 
-    return replace(sc, sdr_skill_sd=skill_sd, underperformers=under)
+    fields, noise = parse_qualification(p, raw.get("qualification"), scale)
+    return replace(sc, sdr_skill_sd=skill_sd, underperformers=under, qualification=fields, qualification_noise=noise)
 
 
 def _pairs(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, create_engine, event, or_, select
 from sqlalchemy.engine import Engine
 
-from crm_adapters.errors import CrmBadRequest, MalformedRecord
+from crm_adapters.errors import MAPPING_FAILURES, CrmBadRequest
 from crm_adapters.model import Crm, Entity, Pipeline, Record, User
 from crm_adapters.port import Batch, Cursor, Quarantined
 from crm_adapters.sandbox import _tables as tb
@@ -65,7 +65,7 @@ class SandboxCrm(Writes, Backdoor):
                 try:
                     records.append(record_from_row(entity, row.data, modified_us=row.modified_us,
                                                    deleted=row.deleted, stage_ids=stage_ids))  # fmt: skip
-                except (MalformedRecord, json.JSONDecodeError) as exc:
+                except MAPPING_FAILURES as exc:  # one odd row is quarantined, never its page
                     quarantined.append(Quarantined(row.remote_id, str(exc), _raw(row.data)))
             after = (page[-1].modified_us, page[-1].pk)
             yield Batch(entity, tuple(records), Cursor(f"{after[0]}:{after[1]}"), tuple(quarantined))
@@ -100,10 +100,10 @@ class SandboxCrm(Writes, Backdoor):
 
     def read_users(self) -> list[User]:
         users: list[User] = []
+        self.quarantined_users: list[Quarantined] = []  # kept by the sync's quarantine
         for batch in self.read_changes(Entity.USER, since=None):
             users.extend(u for u in batch.records if isinstance(u, User) and not u.deleted)
-            for q in batch.quarantined:
-                logger.warning("sandbox user %s quarantined: %s", q.remote_id, q.reason)
+            self.quarantined_users.extend(batch.quarantined)
         return users
 
     def _stage_ids(self) -> set[str]:

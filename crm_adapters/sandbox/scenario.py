@@ -1,17 +1,14 @@
-"""Scenario files (TOML): every parameter of a simulated sales org, validated with clear errors."""
+"""A scenario: every parameter of a simulated sales org (read and validated by scenario_files.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+from crm_adapters.sandbox._qualification import QualField, QualNoise
 
 
 class ScenarioError(ValueError):
@@ -129,6 +126,8 @@ class Scenario:
     quiet_days: float
     typo_rate: float
     hedge_rate: float
+    qualification: tuple[QualField, ...] = ()  # qualification fields the SDR fills (crm_adapters/sandbox/_qualification.py)
+    qualification_noise: QualNoise = QualNoise()
 
     def scaled(self, deals: int) -> Scenario:
         """The same world with volumes (leads, accounts, staff, enrollments) scaled to about `deals` deals."""
@@ -154,103 +153,3 @@ class Scenario:
         )
         outbound = self.enrollments_per_week * seq_rate * self.positive_share * self.meeting_rate
         return (self.leads_per_week + outbound) * self.weeks
-
-
-def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Read and validate a scenario file; None is the default scenario, a bare name one of ours."""
-    file = _resolve(path)
-    raw = _read_with_extends(file, seen=())
-    return _Parser(file.name).scenario(raw)
-
-
-def _resolve(path: str | Path | None) -> Path:
-    if path is None:
-        return SCENARIOS / "default.toml"
-    file = Path(path)
-    if not file.exists() and not file.suffix and (SCENARIOS / f"{file.name}.toml").exists():
-        return SCENARIOS / f"{file.name}.toml"
-    if not file.exists():
-        raise ScenarioError(f"scenario file not found: {file}")
-    return file
-
-
-def _read_with_extends(file: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    if file.resolve() in seen:
-        raise ScenarioError(f"{file.name}: circular 'extends'")
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{file.name}: not valid TOML: {exc}") from exc
-    parent = raw.pop("extends", None)
-    if parent is None:
-        return raw
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{file.name}: 'extends' must be a file name")
-    base = _read_with_extends(file.parent / parent, seen + (file.resolve(),))
-    return _merge(base, raw)
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-class _Parser:
-    """Walks the TOML tree with the key path at hand, so every error names what is wrong where."""
-
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-
-    def fail(self, where: str, message: str) -> ScenarioError:
-        return ScenarioError(f"{self.filename}: [{where}] {message}")
-
-    def table(self, raw: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
-        path = f"{where}.{key}" if where else key
-        value = raw.get(key)
-        if not isinstance(value, dict):
-            raise self.fail(path, "missing table" if value is None else "must be a table")
-        return value
-
-    def num(
-        self, raw: Mapping[str, Any], key: str, where: str, lo: float = -math.inf, hi: float = math.inf
-    ) -> float:
-        value = raw.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"{key} must be a number, got {value!r}")
-        if not lo <= value <= hi:
-            raise self.fail(where, f"{key} must be in [{lo}, {hi}], got {value}")
-        return float(value)
-
-    def count(self, raw: Mapping[str, Any], key: str, where: str, lo: int = 0) -> int:
-        value = raw.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise self.fail(where, f"{key} must be an integer >= {lo}, got {value!r}")
-        return value
-
-    def known(
-        self, raw: Mapping[str, Any], allowed: tuple[str, ...], where: str, complete: bool = True
-    ) -> None:
-        unknown = sorted(set(raw) - set(allowed))
-        if unknown:
-            raise self.fail(where, f"unknown keys {unknown}; expected {list(allowed)}")
-        missing = sorted(set(allowed) - set(raw))
-        if complete and missing:
-            raise self.fail(where, f"missing keys {missing}")
-
-    def shares(self, raw: Any, where: str) -> dict[str, float]:
-        if not isinstance(raw, dict) or not raw:
-            raise self.fail(where, "must be a non-empty table of name = weight")
-        out = {str(k): self.num(raw, k, where, 0.0) for k in raw}
-        if sum(out.values()) <= 0:
-            raise self.fail(where, "weights must not all be zero")
-        return out
-
-    def scenario(self, raw: dict[str, Any]) -> Scenario:
-        from crm_adapters.sandbox._scenario_parts import parse_all
-
-        return parse_all(self, raw)

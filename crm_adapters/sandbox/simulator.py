@@ -33,7 +33,8 @@ from crm_adapters.sandbox._people import people, pipeline
 from crm_adapters.sandbox._plans import DealPlan
 from crm_adapters.sandbox._sequences import run_sequences
 from crm_adapters.sandbox.playbook import Playbook
-from crm_adapters.sandbox.scenario import Scenario, load_scenario
+from crm_adapters.sandbox.scenario import Scenario
+from crm_adapters.sandbox.scenario_files import load_scenario
 from crm_adapters.sandbox.truth import Truth
 from crm_adapters.snapshot import Snapshot
 

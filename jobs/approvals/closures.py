@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
-from connector.store.tables import OutboxItem, Proposal
-from crm_adapters.errors import CrmAuthError, CrmError, CrmRateLimited
+from connector.store.tables import OutboxItem, OutboxKind, OutboxStatus, Proposal, ProposalStatus
+from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import TaskClosure, WriteResult
@@ -26,19 +26,19 @@ from jobs.engine import outbox
 
 logger = logging.getLogger(__name__)
 
-KIND = "task_close"
+KIND = OutboxKind.TASK_CLOSE
 APPROVED_NOTE = "approved in salesloop"
 
 
 def key_for(proposal_id: str) -> str:
-    return f"{KIND}:{proposal_id}"
+    return outbox.key(KIND, proposal_id)
 
 
 def queue(session: Session, row: Proposal) -> OutboxItem | None:
     """Queue closing the task of a proposal just settled outside the CRM; None when already queued."""
-    if row.status not in ("approved", "rejected"):
+    if row.status not in (ProposalStatus.APPROVED, ProposalStatus.REJECTED):
         raise ValueError(f"proposal {row.id} is {row.status}: only a settled proposal closes its task")
-    approved = row.status == "approved"
+    approved = row.status == ProposalStatus.APPROVED
     comment = (row.reason or APPROVED_NOTE) if approved else (row.reason or "")
     return outbox.enqueue(session, row.installation_id, key_for(row.id), KIND, {
         "proposal_id": row.id, "status": (TaskStatus.COMPLETED if approved else TaskStatus.REJECTED).value,
@@ -62,7 +62,7 @@ def _ready(session: Session, installation_id: str) -> list[tuple[str, TaskClosur
     """(outbox id, closure) for rows whose task is known; rows whose task can never exist become dead."""
     items = session.execute(select(OutboxItem).where(
         OutboxItem.installation_id == installation_id, OutboxItem.kind == KIND,
-        OutboxItem.status.in_(("pending", "failed")), OutboxItem.attempts < outbox.MAX_ATTEMPTS,
+        OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.FAILED)), OutboxItem.attempts < outbox.MAX_ATTEMPTS,
     ).order_by(OutboxItem.created_at, OutboxItem.id)).scalars()
     ready = []
     for item in items:
@@ -71,18 +71,18 @@ def _ready(session: Session, installation_id: str) -> list[tuple[str, TaskClosur
             ready.append((item.id, TaskClosure(proposal.task_remote_id, TaskStatus(item.payload["status"]),
                                                str(item.payload.get("comment") or ""))))
         elif proposal is None or _task_dead(session, proposal):
-            item.status, item.error = "dead", "the proposal's CRM task was never created: nothing to close"
+            item.status, item.error = OutboxStatus.DEAD, "the proposal's CRM task was never created: nothing to close"
     return ready
 
 
 def _task_dead(session: Session, proposal: Proposal) -> bool:
     """The outbox row that was to create this proposal's task gave up (so no task will ever exist)."""
-    keys = (f"approval:{proposal.fingerprint}:{proposal.id[:8]}", f"review:{proposal.fingerprint}")
+    keys = (outbox.key("approval", proposal.fingerprint, proposal.id[:8]), outbox.key("review", proposal.fingerprint))
     statuses = session.execute(select(OutboxItem.status).where(
-        OutboxItem.installation_id == proposal.installation_id, OutboxItem.kind == "task",
+        OutboxItem.installation_id == proposal.installation_id, OutboxItem.kind == OutboxKind.TASK,
         OutboxItem.idempotency_key.in_(keys),
     )).scalars().all()
-    return bool(statuses) and all(s == "dead" for s in statuses)
+    return bool(statuses) and all(s == OutboxStatus.DEAD for s in statuses)
 
 
 def _send(store: Store, crm: CrmPort, batch: Sequence[tuple[str, TaskClosure]], report: outbox.OutboxReport) -> None:
@@ -91,9 +91,9 @@ def _send(store: Store, crm: CrmPort, batch: Sequence[tuple[str, TaskClosure]], 
     except CrmAuthError:
         raise
     except CrmError as exc:
-        daily = isinstance(exc, CrmRateLimited) and exc.daily
+        daily = isinstance(exc, CrmBudgetExhausted)
         if daily:
-            report.stopped = f"daily API budget exhausted: {exc}"[:300]
+            report.stopped = exc.stop_note()
         verdict = ("failed" if exc.retryable or daily else "dead", f"{type(exc).__name__}: {str(exc)[:300]}")
         _mark(store, batch, lambda _rid: verdict, report, count=not daily)
         logger.warning("closing %d CRM tasks failed: %s", len(batch), type(exc).__name__)
@@ -126,9 +126,9 @@ def _mark(store: Store, batch: Sequence[tuple[str, TaskClosure]], outcome: Any, 
                 continue
             status, error = outcome(closure.remote_id)
             item.attempts += 1 if count else 0
-            item.status = "sent" if status == "unchanged" else status
-            if item.status == "failed" and item.attempts >= outbox.MAX_ATTEMPTS:
-                item.status = "dead"
+            item.status = OutboxStatus.SENT if status == "unchanged" else status
+            if item.status == OutboxStatus.FAILED and item.attempts >= outbox.MAX_ATTEMPTS:
+                item.status = OutboxStatus.DEAD
             item.remote_id, item.error = closure.remote_id, error
             report.sent += item.status == "sent" and status == "sent"
             report.unchanged += status == "unchanged"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from connector.store import Store
 from connector.store.installations import audit
 from connector.store.tables import DecisionRecord, Installation, Proposal
+from crm_adapters.codec import jsonable
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
@@ -83,11 +84,11 @@ def propose(
     diff = decision.payload.get("diff", [dict(decision.payload)])
     proposal = Proposal(
         installation_id=installation_id, loop=decision.loop, title=title[:300], fingerprint=print_,
-        diff=diff if isinstance(diff, list) else [diff], evidence=_jsonable(evidence), status="pending",
+        diff=diff if isinstance(diff, list) else [diff], evidence=jsonable(evidence), status="pending",
         created_at=now,
     )
     proposal.evidence["decision"] = {"kind": decision.kind.value, "target": decision.target.value,
-                                     "target_id": decision.target_id, "payload": _jsonable(dict(decision.payload))}
+                                     "target_id": decision.target_id, "payload": jsonable(dict(decision.payload))}
     session.add(proposal)
     session.flush()
     body = _task_body(decision, kind)
@@ -106,7 +107,7 @@ def _approval_task(session: Session, proposal: Proposal, body: str, manager_id: 
     payload = {"subject": f"{APPROVE_PREFIX} {proposal.title}"[:250], "body": body, "owner_id": manager_id,
                "due_at": (now + timedelta(days=2)).isoformat(), "priority": "high", "category": "approval",
                "deal_id": target.get("target_id") if target.get("target") == "deal" else None, "proposal_id": proposal.id}
-    outbox.enqueue(session, proposal.installation_id, f"approval:{proposal.fingerprint}:{proposal.id[:8]}"[:200], "task",
+    outbox.enqueue(session, proposal.installation_id, outbox.key(APPROVAL, proposal.fingerprint, proposal.id[:8]), "task",
                    stamp(payload, Ask.APPROVAL, now), decision_id)
 
 
@@ -146,17 +147,13 @@ def _bundle(session: Session, installation_id: str, manager: str | None, waiting
     payload = {"subject": f"{APPROVE_PREFIX} {labels.count(len(waiting), 'more proposal')} waiting for you"[:250],
                "body": body[:4000], "owner_id": manager, "due_at": (now + timedelta(days=2)).isoformat(),
                "priority": "high", "category": "approval"}
-    made = outbox.enqueue(session, installation_id, f"approvals-waiting:{manager}:{year}-W{week:02d}", "task",
+    made = outbox.enqueue(session, installation_id, outbox.key("approvals-waiting", str(manager), f"{year}-W{week:02d}"), "task",
                           stamp(payload, Ask.APPROVAL_BUNDLE, now))
     return made is not None
 
 
 def _task_body(decision: Decision, kind: str) -> str:
     return proposal_text.body(decision, review=kind == SPOT_CHECK)  # the same text the quality gate evals
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def open_review(
@@ -171,7 +168,7 @@ def open_review(
     session.add(proposal)
     session.flush()
     ask = Ask.SPOT_CHECK if kind == SPOT_CHECK else Ask.REVIEW
-    outbox.enqueue(session, installation_id, f"review:{key}"[:200], "task", stamp({
+    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", stamp({
         "subject": f"{REVIEW_PREFIX} {title}"[:250], "body": body[:4000], "owner_id": manager_id,
         "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id, "priority": "high", "category": "review",
     }, ask, now))

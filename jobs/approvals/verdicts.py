@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from connector.store.tables import Proposal
+from connector.store.tables import Proposal, ProposalStatus
 from jobs.approvals import closures as task_closures
 from jobs.approvals.proposals import settle
 
@@ -24,7 +24,7 @@ def record_verdict(
     row = session.get(Proposal, proposal_id)
     if row is None or row.installation_id != installation_id:
         raise LookupError(f"no proposal {proposal_id} for this installation")
-    if row.status != "pending":
+    if row.status != ProposalStatus.PENDING:
         raise ValueError(f"proposal {proposal_id} is already {row.status}")
     activated = settle(session, row, approved=approved, by=by, reason=reason, loops=all_loops(), now=now or datetime.now(UTC))
     task_closures.queue(session, row)

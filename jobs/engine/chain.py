@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import load_snapshot
-from connector.store.tables import Installation, LoopRun
+from connector.store.tables import Installation, LoopRun, LoopRunStatus
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
@@ -57,6 +57,7 @@ class ChainReport:
     approvals: proposals.ReadBack = field(default_factory=proposals.ReadBack)
     drift: list[dict[str, Any]] = field(default_factory=list)
     status: str = "done"
+    writes_waiting: int = 0  # CRM writes this run left unsent (they go out with a later run)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Options:
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
     job_id: str | None = None
-    workers: int | None = None  # processes for the loops' learn/decide (None: SALESLOOP_LOOP_WORKERS or the cores)
+    workers: int | None = None  # processes for the loops' learn/decide (None: settings.loop_workers, else the cores)
     progress: Progress | None = None
     on_step: Callable[[str], None] | None = None
     public_base_url: str = ""  # links in tasks (None of ours: the settings' PUBLIC_BASE_URL)
@@ -81,9 +82,9 @@ def run_chain(
 ) -> ChainReport:
     """Run one tenant's chain; a dead grant marks the installation needs_reauth and is re-raised."""
     options = options or Options()
+    if options.workers is None and settings.loop_workers:
+        options = replace(options, workers=settings.loop_workers)
     if not options.public_base_url:
-        from dataclasses import replace
-
         options = replace(options, public_base_url=settings.public_base_url.rstrip("/"))
     report = ChainReport(installation_id)
     with store.session() as session:
@@ -92,20 +93,34 @@ def run_chain(
             report.status = f"skipped: installation is {installation.status}"
             return report
     crm = crm or adapter_for(installation, store=store, settings=settings, redis=redis)
+    started = datetime.now(UTC)
     try:
         _steps(store, installation, crm, options, now, report)
+        settle(store, report)
     except CrmAuthError as exc:
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
         with store.session() as session:
-            inst.set_status(session, installation_id, status, f"{type(exc).__name__}: {str(exc)[:200]}")
+            if not _reconnected_since(session, installation_id, started):  # a fresh grant is not undone by an old one
+                inst.set_status(session, installation_id, status, f"{type(exc).__name__}: {str(exc)[:200]}")
         report.status = str(status)
         raise
     return report
 
 
+def _reconnected_since(session: Any, installation_id: str, since: datetime) -> bool:
+    """The admin connected the app again while this run was failing on the old grant."""
+    from sqlalchemy import select
+
+    from connector.store.tables import AuditEntry
+
+    return session.execute(select(AuditEntry.id).where(
+        AuditEntry.installation_id == installation_id, AuditEntry.action == "installed", AuditEntry.at >= since,
+    ).limit(1)).first() is not None
+
+
 def _steps(store: Store, installation: Installation, crm: CrmPort, options: Options, now: datetime, report: ChainReport) -> None:
     step = options.on_step or (lambda _name: None)
-    loops = dict(options.loops) if options.loops is not None else enabled_loops(installation.settings)
+    loops = dict(options.loops) if options.loops is not None else enabled_loops(installation_settings.read(installation).loops)
     with store.session() as session:
         inst.audit(session, installation.id, "system:engine", "chain:started",
                    {"job_id": options.job_id, "sync": options.sync, "learn": options.learn, "decide": options.decide})
@@ -139,6 +154,30 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
         })
 
 
+def settle(store: Store, report: ChainReport) -> None:
+    """A run that left writes behind is not "done": it says how many wait, or that some were given up."""
+    with store.session() as session:
+        report.writes_waiting = outbox.waiting(session, report.installation_id)["waiting"]
+    if report.status != "done":
+        return
+    if report.writes_waiting:
+        report.status = "done_with_pending_writes"
+    elif report.outbox.dead:
+        report.status = "done_with_failed_writes"
+
+
+def status_in_words(status: str, writes_waiting: int, given_up: int = 0) -> str:
+    """The run's outcome for a person (the demo, the job result, the admin page)."""
+    words = {
+        "done": "done: every write reached the CRM",
+        "done_with_pending_writes": f"done, but {writes_waiting} writes are not in the CRM yet; the next run sends them",
+        "done_with_failed_writes": f"done, but {given_up} writes were given up; retry them on the admin status page",
+        "needs_reauth": f"stopped: the CRM connection must be renewed; {writes_waiting} writes wait and are sent after the reconnect",
+        "uninstalled": "stopped: the app was uninstalled from the CRM",
+    }
+    return words.get(status, status)
+
+
 def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxReport:
     return outbox.OutboxReport(a.sent + b.sent, a.unchanged + b.unchanged, a.failed + b.failed, a.dead + b.dead,
                                a.api_calls + b.api_calls, stopped=a.stopped or b.stopped)
@@ -146,19 +185,19 @@ def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxRepor
 
 def _ensure_fields(store: Store, installation: Installation, crm: CrmPort) -> None:
     """Create our CRM fields once per installation (idempotent in the adapter anyway)."""
-    if (installation.settings or {}).get("fields_ready"):
+    if installation_settings.read(installation).fields_ready:
         return
     crm.ensure_app_fields()
     with store.session() as session:
         row = inst.get(session, installation.id)
-        row.settings = {**(row.settings or {}), "fields_ready": True}
+        installation_settings.write(row, fields_ready=True)
 
 
-def enabled_loops(installation_settings: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
-    """Every registered loop the admin did not switch off."""
+def enabled_loops(chosen_loops: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
+    """Every registered loop the admin did not switch off (InstallationSettings.loops)."""
     from jobs.loops.registry import all_loops
 
-    chosen = (installation_settings or {}).get("loops") or {}
+    chosen = chosen_loops or {}
     return {name: d for name, d in all_loops().items() if (chosen.get(name) or {}).get("enabled", True)}
 
 
@@ -171,7 +210,7 @@ def run_loops(
     run_ids, states, labels = {}, {}, {}
     with store.session() as session:
         for name in loops:
-            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status="running",
+            run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status=LoopRunStatus.RUNNING,
                           started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
             session.add(run)
             session.flush()
@@ -186,39 +225,40 @@ def run_loops(
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
-            _record(store, installation_id, name, states[name], result, now, run_ids[name], snapshot, report, options)
-        _finish(store, run_ids[name], "failed" if result.error else "done", report)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options)
+        _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     _spot_check(store, installation_id, snapshot, now, reports, options)
     return reports
 
 
 def _record(
-    store: Store, installation_id: str, name: str, state: dict[str, Any] | None, result: Computed, now: datetime,
-    run_id: str, snapshot: Snapshot, report: LoopReport, options: Options,
+    store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
+    report: LoopReport, options: Options,
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
     if learned is not None:
         report.metrics = dict(learned.metrics)
-        if state is None or learned.state != state:
-            with store.session() as session:
-                saved = versions.save(session, installation_id, name, learned.state, learned.metrics)
+        data = versions.snapshot_digest(snapshot)
+        with store.session() as session:
+            if not versions.unchanged(versions.active(session, installation_id, name), learned.state, data):
+                saved = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
                 inst.audit(session, installation_id, f"loop:{name}", "model:new_version",
                            {"version": saved.version, "metrics": _small(learned.metrics)})
-            report.version, report.learned = versions.label(saved), True
+                report.version, report.learned = versions.label(saved), True
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)
         ctx = Context(installation_id, run_id, load_rules(session, installation_id), _quality(installation),
-                      name in paused_loops(installation.settings), snapshot, now,
+                      name in paused_loops(installation_settings.read(installation).paused), snapshot, now,
                       budget=AttentionBudget.of(installation.settings), admin_url=options.public_base_url)
         report.route = route_all(session, ctx, decisions)
 
 
 def _quality(installation: Installation) -> QualitySettings:
     """The tenant's gate settings; the sample's seed is the tenant itself, so a re-install samples the same writes."""
-    return QualitySettings.of(installation.settings, f"{installation.crm}:{installation.tenant_id}")
+    return QualitySettings.of(installation_settings.read(installation).quality, f"{installation.crm}:{installation.tenant_id}")
 
 
 def _with_version(decision: Any, label: str) -> Any:

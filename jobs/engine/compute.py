@@ -12,19 +12,18 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
 from crm_adapters.snapshot import Snapshot
 from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import Decision
 
 logger = logging.getLogger(__name__)
-
-_SHARED: dict[str, Any] = {}  # set in the parent right before forking; read by the children
 
 
 @dataclass
@@ -63,15 +62,12 @@ def compute_all(
     names, units = list(loops), process_units(loops)
     if workers <= 1 or len(units) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return {n: compute(loops[n], snapshot, states.get(n), now, learn=learn, decide=decide) for n in names}
-    _SHARED.update(loops=loops, snapshot=snapshot, states=states, now=now, learn=learn, decide=decide)
-    try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=multiprocessing.get_context("fork")) as pool:
-            results: dict[str, Computed] = {}
-            for future in [pool.submit(_child, unit) for unit in units]:
-                results.update(future.result())
-            return {n: results[n] for n in names}
-    finally:
-        _SHARED.clear()
+
+    def run_unit(unit: list[str]) -> dict[str, Computed]:
+        return {n: compute(loops[n], snapshot, states.get(n), now, learn=learn, decide=decide) for n in unit}
+
+    results = _forked(run_unit, units, workers=min(workers, len(units)))
+    return {n: results[n] for n in names}
 
 
 def process_units(loops: Mapping[str, LoopDefinition]) -> list[list[str]]:
@@ -83,17 +79,37 @@ def process_units(loops: Mapping[str, LoopDefinition]) -> list[list[str]]:
     return sorted(units.values(), key=len, reverse=True)
 
 
-def _child(unit: list[str]) -> dict[str, Computed]:
-    s = _SHARED
-    return {name: compute(s["loops"][name], s["snapshot"], s["states"].get(name), s["now"], learn=s["learn"],
-                          decide=s["decide"]) for name in unit}
+def _forked(run_unit: Callable[[list[str]], dict[str, Computed]], units: list[list[str]], *, workers: int,
+            ) -> dict[str, Computed]:
+    """Each unit in a forked child (at most `workers` at once). A fork inherits run_unit and the snapshot it
+    closes over (copy-on-write), so nothing is pickled on the way in and no module state carries it."""
+    context = multiprocessing.get_context("fork")
+    pending, results = list(units), dict[str, Computed]()
+    running: dict[Connection, BaseProcess] = {}  # the parent's end of each child's pipe -> the child
+    while pending or running:
+        while pending and len(running) < workers:
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_child, args=(run_unit, pending.pop(0), send))
+            child.start()
+            send.close()
+            running[receive] = child
+        for ready in [cast(Connection, c) for c in wait(list(running))]:
+            try:
+                results.update(ready.recv())
+            except EOFError:
+                raise RuntimeError(f"a loop process died (exit code {running[ready].exitcode})") from None
+            finally:
+                running.pop(ready).join()
+    return results
+
+
+def _child(run_unit: Callable[[list[str]], dict[str, Computed]], unit: list[str], send: Connection) -> None:
+    send.send(run_unit(unit))
+    send.close()
 
 
 def default_workers() -> int:
-    """SALESLOOP_LOOP_WORKERS, else the cores this process may use (at most 4)."""
-    raw = os.environ.get("SALESLOOP_LOOP_WORKERS")
-    if raw:
-        return max(1, int(raw))
+    """The cores this process may use (at most 4); Settings.loop_workers (SALESLOOP_LOOP_WORKERS) overrides it."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

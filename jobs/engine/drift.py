@@ -2,7 +2,7 @@
 
 Pure figures first (psi, calibration); `check_drift` reads what the loop wrote from the
 store, and when a figure crosses the tenant's threshold drops the loop to draft-only
-(installation.settings["paused"]) and asks the manager, through a CRM task, to clear it.
+(InstallationSettings.paused) and asks the manager, through a CRM task, to clear it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connector.store import installation_settings
 from connector.store.installations import audit
 from connector.store.tables import DecisionRecord, Installation
 
@@ -136,13 +137,11 @@ def measure(
 
 def pause_loop(session: Session, installation: Installation, loop: str, why: str, now: datetime) -> bool:
     """Drop a loop to draft-only; False when it already was (no second manager task)."""
-    settings = dict(installation.settings or {})
-    paused = dict(settings.get("paused") or {})
+    paused = dict(installation_settings.read(installation).paused or {})
     if loop in paused:
         return False
     paused[loop] = {"reason": why, "since": now.isoformat()}
-    settings["paused"] = paused
-    installation.settings = settings
+    installation_settings.write(installation, paused=paused)
     audit(session, installation.id, "system:drift", "autonomy:paused", {"loop": loop, "reason": why})
     logger.warning("loop %s of %s paused to draft-only: %s", loop, installation.id, why)
     return True
@@ -150,11 +149,9 @@ def pause_loop(session: Session, installation: Installation, loop: str, why: str
 
 def clear_pause(session: Session, installation: Installation, loop: str, *, by: str) -> bool:
     """A person looked at the drift and lets the loop act alone again."""
-    settings = dict(installation.settings or {})
-    paused = dict(settings.get("paused") or {})
+    paused = dict(installation_settings.read(installation).paused or {})
     if paused.pop(loop, None) is None:
         return False
-    settings["paused"] = paused
-    installation.settings = settings
+    installation_settings.write(installation, paused=paused)
     audit(session, installation.id, by, "autonomy:resumed", {"loop": loop})
     return True

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.records import load_records
 from connector.store.tables import DecisionRecord, Metric
@@ -45,7 +45,7 @@ def check_all(store: Store, installation_id: str, loops: list[str], now: datetim
     reports = []
     with store.session() as session:
         installation = inst.get(session, installation_id)
-        quality = QualitySettings.of(installation.settings, installation_id)
+        quality = QualitySettings.of(installation_settings.read(installation).quality, installation_id)
         for loop in loops:
             outcomes = closed_outcomes(session, installation_id, loop, now)
             report = measure(session, installation_id, loop, now, outcomes, psi_threshold=quality.psi_threshold,
@@ -57,7 +57,7 @@ def check_all(store: Store, installation_id: str, loops: list[str], now: datetim
             if report.breached and pause_loop(session, installation, loop, "; ".join(report.breached), now):
                 _ask_manager(session, installation_id, loop, report.breached, now)
             reports.append(report.as_dict())
-        installation.settings = {**(installation.settings or {}), "drift_checked_at": now.isoformat()}
+        installation_settings.write(installation, drift_checked_at=now.isoformat())
     return reports
 
 

@@ -41,7 +41,7 @@ class GateResult:
 
 @dataclass(frozen=True)
 class QualitySettings:
-    """Per-tenant knobs, from installation.settings["quality"]."""
+    """Per-tenant knobs, from the tenant's settings (InstallationSettings.quality)."""
 
     sample_rate: float = 0.10
     seed: str = ""
@@ -55,8 +55,8 @@ class QualitySettings:
     extra_allowed: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
-    def of(cls, installation_settings: Mapping[str, Any] | None, installation_id: str) -> QualitySettings:
-        raw = dict((installation_settings or {}).get("quality") or {})
+    def of(cls, quality: Mapping[str, Any] | None, installation_id: str) -> QualitySettings:
+        raw = dict(quality or {})
         raw.setdefault("seed", installation_id)
         for key in ("banned_phrases", "extra_allowed"):
             if key in raw:
@@ -333,9 +333,9 @@ def is_crm_write(decision: Decision) -> bool:
     return decision.kind in (ActionKind.UPDATE_FIELD, ActionKind.CREATE_TASK, ActionKind.CREATE_NOTE, ActionKind.SEND_EMAIL)
 
 
-def paused_loops(installation_settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Loops a drift check dropped to draft-only, with why (installation.settings["paused"])."""
-    return dict((installation_settings or {}).get("paused") or {})
+def paused_loops(paused: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Loops a drift check dropped to draft-only, with why (InstallationSettings.paused)."""
+    return dict(paused or {})
 
 
 @dataclass(frozen=True)

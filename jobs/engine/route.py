@@ -6,20 +6,17 @@ whole run's records and outbox rows or none, and a re-run recognises decisions b
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.store.tables import CardData, DecisionRecord, OutboxItem, Proposal
+from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import APP_FIELDS, AppField
@@ -75,7 +72,7 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     report = RouteReport()
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     if ctx.ledger is None:
-        ctx = dataclasses.replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
+        ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
     seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
     for decision in decisions:
         if decision.key in seen:
@@ -174,7 +171,7 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
                 report.waiting += 1
                 return "waiting"
             payload = stamp(payload, ask_of(decision), ctx.now)
-        outbox.enqueue(session, ctx.installation_id, decision.key[:200], DIRECT[decision.kind], payload, record.id)
+        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], payload, record.id)
         return "pending"
     if not _fits(ctx, owner_for(ctx.snapshot, decision), Ask.OTHER):
         report.waiting += 1
@@ -192,7 +189,7 @@ def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionR
     subject = str(payload.get("subject") or payload.get("title") or labels.word(decision.kind.value))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, f"draft:{decision.key}"[:200], "task", stamp({
+    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", stamp({
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
@@ -230,25 +227,6 @@ def _update_card(session: Session, ctx: Context, decision: Decision) -> None:
         session.add(row)
     row.payload = {**(row.payload or {}), section: payload}
     row.updated_at = ctx.now
-
-
-def jsonable(value: Any) -> Any:
-    """JSON-ready copy (enums by value, dates ISO, Decimals as strings, dataclasses as dicts)."""
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
 
 
 def owner_for(snapshot: Snapshot, decision: Decision) -> str | None:

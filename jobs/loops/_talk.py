@@ -12,7 +12,7 @@ from jobs.nlp import Extraction, Taxonomy, default_taxonomy, extract
 from jobs.nlp.speakers import split_turns
 from jobs.nlp.taxonomy import OBJECTION_IDS
 
-_TAXONOMIES: dict[tuple[object, ...], Taxonomy] = {}
+TaxKey = tuple[tuple[str, tuple[str, ...]], ...]  # a tenant's objection phrases, by kind: names a taxonomy
 TRANSCRIPTS = "transcripts"  # LoopDefinition.process_group of the loops that extract the same call transcripts
 
 
@@ -33,28 +33,28 @@ def is_discovery_call(activity: Activity) -> bool:
     return activity.type is ActivityType.CALL and activity.custom.get("kind") == "discovery_call"
 
 
-def with_objection_phrases(additions: dict[str, list[str]]) -> tuple[object, ...]:
-    """Register the default taxonomy plus a tenant's approved objection phrases; returns its key."""
+def with_objection_phrases(additions: dict[str, list[str]]) -> TaxKey:
+    """The key of the default taxonomy plus a tenant's approved objection phrases (its known objection kinds)."""
+    return tuple((kind, tuple(phrases)) for kind, phrases in sorted(additions.items()) if kind in OBJECTION_IDS)
+
+
+@lru_cache(maxsize=32)
+def _taxonomy(key: TaxKey) -> Taxonomy:
+    """The taxonomy a with_objection_phrases key stands for, rebuilt from the key alone (so never lost)."""
     base = default_taxonomy()
     objections = {k: tuple(v) for k, v in base.objections.items()}
-    for kind, phrases in sorted(additions.items()):
-        if kind in OBJECTION_IDS:
-            objections[kind] = objections.get(kind, ()) + tuple(p for p in phrases if p not in objections.get(kind, ()))
-    taxonomy = replace(base, objections=objections)
-    key = taxonomy.key()
-    if len(_TAXONOMIES) > 16:
-        _TAXONOMIES.clear()
-    _TAXONOMIES.setdefault(key, taxonomy)
-    return key
+    for kind, phrases in key:
+        objections[kind] = objections.get(kind, ()) + tuple(p for p in phrases if p not in objections.get(kind, ()))
+    return replace(base, objections=objections)
 
 
 @lru_cache(maxsize=131072)
-def _extracted(text: str, speaker_aware: bool, tax: tuple[object, ...] | None = None) -> Extraction:
-    taxonomy = _TAXONOMIES.get(tax) if tax is not None else None
+def _extracted(text: str, speaker_aware: bool, tax: TaxKey | None = None) -> Extraction:
+    taxonomy = _taxonomy(tax) if tax is not None else None
     return extract(text, speaker_aware=speaker_aware, taxonomy=taxonomy)
 
 
-def transcript_turns(activity: Activity, tax: tuple[object, ...] | None = None) -> list[Turn]:
+def transcript_turns(activity: Activity, tax: TaxKey | None = None) -> list[Turn]:
     """'Rep: ...' / 'Prospect: ...' turns of a call, with the mentions that fall inside each turn."""
     text = activity.transcript
     found = _extracted(text, True, tax)
@@ -70,7 +70,7 @@ def transcript_turns(activity: Activity, tax: tuple[object, ...] | None = None) 
     return turns
 
 
-def email_turn(activity: Activity, tax: tuple[object, ...] | None = None) -> Turn:
+def email_turn(activity: Activity, tax: TaxKey | None = None) -> Turn:
     """An email as one turn: inbound = the prospect, otherwise the rep."""
     found = _extracted(activity.body, False, tax)
     speaker = "prospect" if activity.direction is Direction.INBOUND else "rep"
@@ -79,7 +79,7 @@ def email_turn(activity: Activity, tax: tuple[object, ...] | None = None) -> Tur
                 frozenset(found.pain_ids()))
 
 
-def deal_turns(activities: list[Activity], tax: tuple[object, ...] | None = None) -> Iterator[Turn]:
+def deal_turns(activities: list[Activity], tax: TaxKey | None = None) -> Iterator[Turn]:
     """Turns of a deal's calls and meetings (transcripts) and one-to-one emails, in time order."""
     for activity in sorted(activities, key=lambda a: a.occurred_at):
         if activity.type in (ActivityType.CALL, ActivityType.MEETING) and activity.transcript:

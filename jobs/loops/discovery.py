@@ -22,7 +22,6 @@ from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
 from jobs.loops._talk import TRANSCRIPTS, is_discovery_call, transcript_turns
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import Decision, Reason
-from jobs.loops.registry import register
 
 NAME = "discovery"
 PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.03, "card_top": 3}
@@ -160,6 +159,6 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     return applied_diff(state, payload, "framework")
 
 
-register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Discovery questions that go with deals that close vs stall",
-                        process_group=TRANSCRIPTS))
+DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                            description="Discovery questions that go with deals that close vs stall",
+                            process_group=TRANSCRIPTS)

@@ -34,7 +34,6 @@ from jobs.loops import labels
 from jobs.loops._proposals import applied_diff, describe, proposal
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.registry import register
 
 NAME = "icp"
 PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.03, "C": 0.5, "custom_fields": [], "task_days": 3,
@@ -247,5 +246,5 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     return applied_diff(state, payload, "definition")
 
 
-register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest"))
+DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                            description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest")

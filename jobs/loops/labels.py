@@ -96,7 +96,11 @@ def signal(name: str) -> str:
     """A handoff signal `kind:value` in words: `pain:cost_pressure` -> `stated pain: cost pressure`."""
     kind, sep, value = str(name).partition(":")
     if not sep:
+        kind, sep, value = (part.strip() for part in str(name).partition("="))
+    if not sep:
         return phrase(kind)
+    if not kind.replace("_", "").islower():  # a tenant's own field label ("Budget allocated = Yes")
+        return f"{kind}: {value}"
     if kind == "pain":
         return f"stated pain: {phrase(value)}"
     if kind == "meddic":

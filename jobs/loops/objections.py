@@ -25,7 +25,6 @@ from jobs.loops._proposals import applied_diff, card, describe, proposal
 from jobs.loops._talk import TRANSCRIPTS, Turn, deal_turns, with_objection_phrases
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import Decision, Reason
-from jobs.loops.registry import register
 from jobs.nlp.responses import classify_response
 
 NAME = "objections"
@@ -181,6 +180,6 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     return applied_diff(state, payload, "playbook")
 
 
-register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Objections, the responses that followed, ranked by outcome: a living library",
-                        process_group=TRANSCRIPTS))
+DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                            description="Objections, the responses that followed, ranked by outcome: a living library",
+                            process_group=TRANSCRIPTS)

@@ -1,25 +1,22 @@
-"""Every loop the engine can run, by name. Each loop module adds its LoopDefinition here."""
+"""Every loop the engine can run, by name: listed here, explicitly (a misspelt module fails at import)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from jobs.loops import discovery, icp, objections, sequences
 from jobs.loops.base import LoopDefinition
+from jobs.loops.deal_risk import loop as deal_risk
+from jobs.loops.handoff import loop as handoff
 
-LOOPS: dict[str, LoopDefinition] = {}
-
-
-def register(definition: LoopDefinition) -> LoopDefinition:
-    LOOPS[definition.name] = definition
-    return definition
+LOOPS: Mapping[str, LoopDefinition] = MappingProxyType({
+    loop.name: loop
+    for loop in (deal_risk.DEFINITION, handoff.DEFINITION, discovery.DEFINITION, objections.DEFINITION,
+                 sequences.DEFINITION, icp.DEFINITION)
+})
 
 
 def all_loops() -> dict[str, LoopDefinition]:
-    """Import every loop module (each registers itself) and return them by name."""
-    import importlib
-
-    for module in ("deal_risk.loop", "handoff.loop", "discovery", "objections", "sequences", "icp"):
-        try:
-            importlib.import_module(f"jobs.loops.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"jobs.loops.{module}":
-                raise
+    """Every loop by name, in the order the engine runs them."""
     return dict(LOOPS)

@@ -26,7 +26,6 @@ from jobs.loops import labels
 from jobs.loops._proposals import describe, pct, proposal
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import Decision, Reason
-from jobs.loops.registry import register
 
 NAME = "sequences"
 FIELDS = {"sequence": "sequence", "variant": "variant", "step": "step", "reply": "reply", "holdout": "holdout"}
@@ -170,5 +169,5 @@ def _allocation_after(book: Mapping[str, Any]) -> dict[str, float]:
     return {v: (round(1.0 / len(active), 4) if v in active else 0.0) for v in variants} if variants else {}
 
 
-register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="Thompson sampling over sequence variants; promote the winner, retire the losers"))
+DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                            description="Thompson sampling over sequence variants; promote the winner, retire the losers")

@@ -9,7 +9,6 @@ retry; so does any other error that retrying cannot fix.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -18,11 +17,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
 from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
 from crm_adapters.errors import CrmAuthError, CrmError
 from jobs.engine import chain as engine
+from jobs.engine import outbox
 from jobs.engine.chain import Options
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 def _context() -> tuple[Settings, Store]:
     """The worker's composition root: settings from the environment, the store at its schema."""
     settings = Settings.from_env()
-    return settings, Store.connect(settings.database_url, upgrade=False)
+    return settings, Store.connect(settings.store_url, upgrade=False)
 
 
 def _redis() -> Any:
@@ -42,10 +42,6 @@ def _redis() -> Any:
     from redis import Redis
 
     return Redis.from_url(settings.redis_url)
-
-
-def _lock_ttl() -> float:
-    return float(os.environ.get("SALESLOOP_LOCK_TTL", "30"))
 
 
 def _job_id() -> str | None:
@@ -64,16 +60,16 @@ def _run(installation_id: str, options: Options) -> dict[str, Any]:
         return _execute(store, settings, installation_id, options, now, None)
     from jobs.rq.locks import tenant_lock
 
-    with tenant_lock(conn, installation_id, ttl=_lock_ttl(), wait=float(os.environ.get("SALESLOOP_LOCK_WAIT", "120"))):
+    with tenant_lock(conn, installation_id, ttl=settings.lock_ttl_s, wait=settings.lock_wait_s):
         return _execute(store, settings, installation_id, options, now, conn)
 
 
 def clock(store: Store, installation_id: str) -> datetime:
-    """Wall-clock time, or a sandbox tenant's simulated time (settings["clock"], set by the demo)."""
+    """Wall-clock time, or a sandbox tenant's simulated time (its settings' clock, set by the demo)."""
     with store.session() as session:
         row = session.get(Installation, installation_id)
-        value = (row.settings or {}).get("clock") if row is not None else None
-    return datetime.fromisoformat(value) if value else datetime.now(UTC)
+        simulated = installation_settings.read(row).simulated_now(row.crm) if row is not None else None
+    return simulated or datetime.now(UTC)
 
 
 def _execute(store: Store, settings: Settings, installation_id: str, options: Options, now: datetime, conn: Any) -> dict[str, Any]:
@@ -82,7 +78,10 @@ def _execute(store: Store, settings: Settings, installation_id: str, options: Op
     except CrmAuthError as exc:
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
         logger.warning("installation %s is %s; not retrying", installation_id, status)
-        return {"installation_id": installation_id, "status": str(status)}
+        with store.session() as session:
+            left = outbox.waiting(session, installation_id)["waiting"]
+        return {"installation_id": installation_id, "status": str(status), "writes_waiting": left,
+                "message": engine.status_in_words(str(status), left)}
     except CrmError as exc:
         if exc.retryable:
             raise
@@ -110,6 +109,8 @@ def summary(report: engine.ChainReport) -> dict[str, Any]:
         "approvals": {"approved": report.approvals.approved, "rejected": report.approvals.rejected,
                       "open": report.approvals.open, "activated": report.approvals.activated or []},
         "drift": report.drift,
+        "writes_waiting": report.writes_waiting,
+        "message": engine.status_in_words(report.status, report.writes_waiting, report.outbox.dead),
     }
 
 
@@ -175,7 +176,7 @@ def dispatch_morning(hour: int = 7, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     count = 0
     for installation_id, tenant in active_installations(store):
-        local = now.astimezone(_zone(tenant.get("time_zone")))
+        local = now.astimezone(_zone(installation_settings.InstallationSettings.from_json(tenant).time_zone))
         if local.hour == hour:
             queues.enqueue("morning", installation_id, connection=conn, suffix=f"{local:%Y%m%d}")
             count += 1

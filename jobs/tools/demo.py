@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,6 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -32,25 +30,28 @@ from rich.progress import (
 from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
+from connector.store.installation_settings import InstallationSettings
 from connector.store.tables import Installation
 from crm_adapters.errors import ConfigError
-from jobs.adapters import SANDBOX_URL_KEY
 from jobs.engine import chain as engine
 from jobs.rq import tasks
-from jobs.tools.demo_report import per_stage_win_rates, render, store_figures
+from jobs.tools.demo_render import RECORDS, render, step_words
+from jobs.tools.demo_report import attention_figures, per_stage_win_rates, store_figures
 
 logger = logging.getLogger(__name__)
 
 TENANT = "demo-org"
-CLOCK_KEY = "clock"  # installation.settings: a sandbox tenant runs on its simulated time
+PORT = 8765  # `salesloop demo --serve`: where the pages are
 
 
 @click.command("demo")
-@click.option("--scenario", "scenario_path", default=None, help="Scenario TOML (default: ~12 months, ~5k deals).")
+@click.option("--scenario", "scenario_path", default=None,
+              help="A scenario: a built-in name (default, no-signal) or a TOML file (default: ~12 months, ~5k deals).")
 @click.option("--deals", type=int, default=None, help="Scale the scenario to about this many deals.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Simulation seed: same seed, same org.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool) -> None:
+@click.option("--serving-port", type=int, default=None, hidden=True)  # set by --serve: the summary names the port it will use
+def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool, serving_port: int | None = None) -> None:
     """Run every loop on a simulated org in the embedded sandbox CRM and show what it did."""
     console = Console(stderr=as_json, quiet=as_json)
     try:
@@ -60,7 +61,7 @@ def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool)
     if as_json:
         click.echo(json.dumps(result, default=str))
     else:
-        render(Console(), result)
+        render(Console(), result, port=serving_port or PORT, serving=serving_port is not None)
 
 
 def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console: Console) -> dict[str, Any]:
@@ -69,9 +70,9 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
 
     started = time.monotonic()
     settings = Settings.from_env()
-    home = Path(os.environ.get("SALESLOOP_HOME", "var")).resolve()
+    home = Path(settings.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    store = Store.connect(settings.database_url)
+    store = Store.connect(settings.store_url)
     timings: dict[str, float] = {}
 
     with console.status("simulating the sales org..."):
@@ -101,15 +102,22 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
         summary = _in_process(store, settings, installation_id, crm, org.now, console, org.counts())
     timings["chain"] = time.monotonic() - mark
 
-    with store.session() as session:
-        figures = store_figures(session, installation_id)
-        stages = per_stage_win_rates(session, installation_id)
+    figures = _figures(store, installation_id, crm)
     timings["total"] = time.monotonic() - started
     return {
         "installation_id": installation_id, "tenant_id": TENANT, "seed": seed, "simulated_now": org.now.isoformat(),
         "mode": "rq" if settings.redis_url else "in-process", "crm_records": org.counts(), "chain": summary,
-        "store": figures, "stage_win_rates": stages, "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "org_name": "Demo org (sandbox)", **figures, "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
+
+
+def _figures(store: Store, installation_id: str, crm: Any) -> dict[str, Any]:
+    """What the summary reads back: the store's figures, win rates by stage, and what was asked of people."""
+    names = {u.remote_id: u.name for u in crm.read_users()}
+    with store.session() as session:
+        settings = dict(inst.get(session, installation_id).settings or {})
+        return {"store": store_figures(session, installation_id), "stage_win_rates": per_stage_win_rates(session, installation_id),
+                "tasks_per_person": attention_figures(session, installation_id, settings, crm.list_tasks(), names)}
 
 
 def _sandbox(url: str) -> Any:
@@ -128,7 +136,7 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
             session.delete(old)
     with store.session() as session:
         row = Installation(crm="sandbox", tenant_id=TENANT, name="Demo org (sandbox)", status="active",
-                           settings={SANDBOX_URL_KEY: crm_url, CLOCK_KEY: clock.isoformat(), "time_zone": "UTC"})
+                           settings=InstallationSettings(sandbox_url=crm_url, clock=clock.isoformat(), time_zone="UTC").to_json())
         session.add(row)
         session.flush()
         inst.audit(session, row.id, "system:demo", "installed", {"crm": "sandbox", "tenant_id": TENANT})
@@ -138,7 +146,8 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
 def _in_process(
     store: Store, settings: Settings, installation_id: str, crm: Any, now: datetime, console: Console, counts: dict[str, int],
 ) -> dict[str, Any]:
-    columns = (SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description:<40}"), BarColumn(),
+               TextColumn("{task.completed:>7,.0f} of {task.total:,.0f}"), TimeElapsedColumn())  # counts with separators
     with Progress(*columns, console=console, transient=False) as progress:
         bars: dict[str, Any] = {}
         expected = {"user": counts.get("users"), "account": counts.get("accounts"), "contact": counts.get("contacts"),
@@ -147,7 +156,7 @@ def _in_process(
 
         def on_sync(entity: str, done: int, total: int | None) -> None:
             if entity not in bars:
-                bars[entity] = progress.add_task(f"sync {entity}", total=total or expected.get(entity))
+                bars[entity] = progress.add_task(f"Reading {RECORDS.get(entity, entity).lower()}", total=total or expected.get(entity))
             progress.update(bars[entity], completed=done, total=max(done, total or expected.get(entity) or done))
 
         current: dict[str, Any] = {}
@@ -156,7 +165,7 @@ def _in_process(
             if "step" in current:
                 progress.update(current["step"], completed=1)
             if name != "sync":
-                current["step"] = progress.add_task(name, total=1)
+                current["step"] = progress.add_task(step_words(name), total=1)
 
         options = engine.Options(progress=on_sync, on_step=on_step, job_id="demo")
         report = engine.run_chain(store, installation_id, settings=settings, now=now, crm=crm, options=options)
@@ -181,7 +190,17 @@ def _through_rq(settings: Settings, installation_id: str, console: Console) -> d
         while (status := job.get_status(refresh=True)) not in ("finished", "failed", "canceled", "stopped"):
             time.sleep(0.5)
     if helper is not None:
-        helper.wait(timeout=60)
+        _stop_helper(helper)
     if status != "finished":
         raise LookupError(f"the demo job ended {status}; see `rq info` and the worker's log")
     return dict(job.return_value() or {})
+
+
+def _stop_helper(helper: subprocess.Popen[bytes]) -> None:
+    """The job is done, so the result is known: give our burst worker a minute to exit, then stop it (it is ours)."""
+    try:
+        helper.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        logger.warning("the demo's burst worker did not exit after its job; stopping it")
+        helper.terminate()
+        helper.wait(timeout=30)

@@ -1,13 +1,11 @@
-"""The demo's figures, read back from the store, and their rich tables."""
+"""The demo's figures, read back from the store and the sandbox CRM (the tables are in demo_render)."""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -38,6 +36,7 @@ def store_figures(session: Session, installation_id: str) -> dict[str, Any]:
         "proposals": [{"loop": p.loop, "title": p.title, "status": p.status, "type": p.evidence.get("type")}
                       for p in session.execute(select(Proposal).where(Proposal.installation_id == installation_id)).scalars()],
         "cards": session.execute(select(func.count()).select_from(CardData).where(CardData.installation_id == installation_id)).scalar_one(),
+        "risk_levels": risk_levels(session, installation_id),
         "versions": [{"loop": v.loop, "version": v.version, "arm": v.arm, "metrics": _flat(v.metrics)}
                      for v in session.execute(select(ModelVersion).where(ModelVersion.installation_id == installation_id,
                                                                           ModelVersion.active.is_(True))).scalars()],
@@ -73,51 +72,41 @@ def per_stage_win_rates(session: Session, installation_id: str) -> list[dict[str
     return rows
 
 
-def render(console: Console, result: dict[str, Any]) -> None:
-    """The human summary: what was synced, what each loop decided, what went back into the CRM."""
-    chain = result["chain"]
-    console.rule(f"[bold]salesloop demo — {result['tenant_id']} ({result['mode']}, seed {result['seed']})")
-    synced = Table(title="Synced through the port", show_header=True)
-    synced.add_column("entity")
-    synced.add_column("records", justify="right")
-    for entity, n in chain.get("synced", {}).items():
-        synced.add_row(entity, f"{n:,}")
-    synced.add_row("quarantined", str(result["store"]["quarantined"]))
-    console.print(synced)
-    stages = Table(title="Win rate by stage reached (closed deals)")
-    for column in ("stage", "reached", "closed", "won", "win rate"):
-        stages.add_column(column, justify="left" if column == "stage" else "right")
-    for row in result["stage_win_rates"]:
-        rate = f"{row['win_rate']:.0%}" if row["win_rate"] is not None else "—"
-        stages.add_row(row["stage"], f"{row['reached']:,}", f"{row['closed']:,}", f"{row['won']:,}", rate)
-    console.print(stages)
-    _loops(console, chain)
-    writes = Table(title="Written back into the sandbox CRM")
-    writes.add_column("outbox")
-    writes.add_column("items", justify="right")
-    for key, n in sorted(result["store"]["outbox"].items()):
-        writes.add_row(key, f"{n:,}")
-    writes.add_row("deal cards", f"{result['store']['cards']:,}")
-    console.print(writes)
-    for proposal in result["store"]["proposals"][:10]:
-        console.print(f"  • [{proposal['status']}] {proposal['loop']}: {proposal['title']}")
-    seconds = result["seconds"]
-    console.print(f"done in {seconds['total']:.1f}s (simulate {seconds['simulate']:.1f}s, sandbox CRM {seconds['sandbox_crm']:.1f}s, "
-                  f"chain {seconds['chain']:.1f}s); admin: `salesloop` web app, audit log per decision.")
+LEVELS = ("high", "medium", "low")
 
 
-def _loops(console: Console, chain: dict[str, Any]) -> None:
-    if not chain.get("loops"):
-        console.print("[yellow]no loops are registered in this build: only the sync and the stage summary ran[/yellow]")
-        return
-    table = Table(title="Loops (decisions by final autonomy and gate)", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True, caption="ask = needs approval; spot = sampled for a manager's spot check; versions in the audit log")
-    for column in ("loop", "decided", "auto", "draft", "ask", "forbid", "blocked", "spot", "props", "s"):
-        table.add_column(column, justify="left" if column == "loop" else "right", no_wrap=True,
-                         min_width=10 if column == "loop" else len(column))
-    for name, loop in chain["loops"].items():
-        autonomy, gate = loop["autonomy"], loop["gate"]
-        table.add_row(name, f"{loop['decisions']:,}", str(autonomy.get("auto", 0)), str(autonomy.get("draft", 0)),
-                      str(autonomy.get("needs_approval", 0)), str(autonomy.get("forbidden", 0)), str(gate.get("blocked", 0)),
-                      str(gate.get("spot_check", 0)), str(loop["proposals"]), f"{loop['seconds']:.1f}")
-    console.print(table)
+def risk_levels(session: Session, installation_id: str) -> dict[str, int]:
+    """Deals per risk level as their cards show it (only open deals carry a risk section)."""
+    counts: Counter[str] = Counter()
+    for payload in session.execute(select(CardData.payload).where(CardData.installation_id == installation_id)).scalars():
+        risk = payload.get("risk") if isinstance(payload, dict) else None
+        if isinstance(risk, dict) and "score" in risk:
+            counts[str(risk.get("level") or "unknown").lower()] += 1
+    return {level: counts.get(level, 0) for level in (*LEVELS, *sorted(set(counts) - set(LEVELS)))}
+
+
+def tasks_per_person_day(tasks: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """How many tasks each person got on each day the demo wrote them: the median and the busiest person-day."""
+    per: Counter[tuple[str, str]] = Counter()
+    for task in tasks:
+        per[(str(task.get("owner_id") or "nobody"), str(task.get("due_at") or task.get("created_at") or "")[:10])] += 1
+    if not per:
+        return {"person_days": 0, "people": 0, "median": 0, "max": 0, "busiest": ""}
+    (owner, day), top = per.most_common(1)[0]
+    return {"person_days": len(per), "people": len({o for o, _ in per}), "median": statistics.median(per.values()),
+            "max": top, "busiest": f"{names.get(owner, owner)} on {day}"}
+
+
+def attention_figures(session: Session, installation_id: str, installation_settings: dict[str, Any] | None,
+                      tasks: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """Tasks per person per day with the attention budget: the engine's own summary when this build has
+    one (jobs.engine.route.attention_summary), else counted from the tasks the CRM holds."""
+    figures = tasks_per_person_day(tasks, names)
+    try:
+        from jobs.engine.route import attention_summary  # type: ignore[attr-defined]
+    except ImportError:
+        return figures
+    summary = attention_summary(session, installation_id, installation_settings)
+    most = summary.get("max_per_person_day", figures["max"])
+    return {**figures, "median": summary.get("median_per_person_day", figures["median"]), "max": most,
+            "busiest": figures["busiest"] if most == figures["max"] else "", "budget": summary.get("budget") or {}}

@@ -22,6 +22,7 @@ from tests.conftest import require
 CHROMIUM = os.environ.get("SALESLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1366, "height": 768}
 SCREENSHOTS = Path(os.environ.get("SALESLOOP_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "screenshots" / "e2e")
 
 
@@ -42,8 +43,8 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture
 def page(chromium: Any) -> Iterator[Any]:
-    """A fresh browser context (own cookies) and page, 1280 wide like a laptop."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    """A fresh browser context (own cookies) and page on the most common laptop screen, 1366x768."""
+    context = chromium.new_context(viewport=VIEWPORT)
     context.set_default_timeout(30_000)
     yield context.new_page()
     context.close()
@@ -51,12 +52,12 @@ def page(chromium: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def shot(request: pytest.FixtureRequest) -> Callable[..., Path]:
-    """shot(page, suffix=""): a full-page PNG named after the test."""
+    """shot(page, suffix="", full_page=True): a PNG named after the test (full_page=False: the first screen only)."""
 
-    def take(page: Any, suffix: str = "") -> Path:
+    def take(page: Any, suffix: str = "", *, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{request.node.name}{('-' + suffix) if suffix else ''}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     return take

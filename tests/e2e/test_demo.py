@@ -68,3 +68,23 @@ def test_demo_goes_through_rq_and_a_worker_when_redis_is_set(tmp_path: Path, red
     assert result["mode"] == "rq"
     assert result["chain"]["status"] == "done" and result["chain"]["loops"]
     assert result["store"]["outbox"].get("field:sent", 0) > 0
+
+
+def test_the_summary_reads_in_one_pass_with_plain_headers_and_where_to_go_next(tmp_path: Path) -> None:
+    import re
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    proc = subprocess.run([sys.executable, "-m", "connector.cli", "demo", "--deals", "150", "--seed", "5"], cwd=ROOT,
+                          env={**clean, "SALESLOOP_HOME": str(tmp_path), "COLUMNS": "100"}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for header in ("Read from the sandbox CRM", "Open deals by risk level", "What each loop decided",
+                   "Written back into the sandbox CRM", "Waiting for a manager's approval", "Tasks per person per day"):
+        assert header in out, header
+    assert not re.search(r"\bprops\b|\bforbid\b|deal_risk|\bicp\b", out)  # no abbreviations, no identifiers as headers
+    assert not re.search(r"(?<![\d,.:-])\d{4,}(?![\d-])", out)  # every count past 999 has its thousands separator
+    levels = {m.group(1): int(m.group(2).replace(",", "")) for m in re.finditer(r"^ (High|Medium|Low) +([\d,]+)", out, re.M)}
+    total = int(re.search(r"All scored open deals +([\d,]+)", out).group(1).replace(",", ""))
+    assert set(levels) == {"High", "Medium", "Low"} and sum(levels.values()) == total > 0
+    assert "http://127.0.0.1:8765/sandbox/tasks" in out and out.rstrip().endswith("in a browser.")
+    assert "salesloop demo --serve" in out

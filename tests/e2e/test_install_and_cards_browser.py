@@ -21,10 +21,12 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.crypto import TokenCipher
+from connector.store.installations import InstallationStatus
 from connector.store.records import upsert_records
 from connector.store.tables import CardData, Installation, Proposal
 from crm_adapters.model import Crm, Entity, UserRole
 from tests.conftest import require
+from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import a_user
 from tests.fakes.hubspot.app import FakeHubSpot
 from tests.fakes.hubspot.server import serve
@@ -116,3 +118,24 @@ def test_a_manager_sees_the_canvas_card_and_approves(browser, live, store: Store
     assert page.locator("text=Ask about the budget owner").count() == 0
     with store.session() as s:
         assert s.get(Proposal, "p1").status == "approved"
+
+
+@pytest.mark.parametrize("status", ["missing", InstallationStatus.NEEDS_REAUTH])
+def test_the_canvas_of_an_org_salesloop_cannot_serve_is_a_clear_page_with_the_fix(browser, live, store: Store, status) -> None:  # type: ignore[no-untyped-def]
+    base, _, _ = live
+    if status != "missing":
+        with store.session() as s:
+            iid = inst.upsert(s, TokenCipher(b"k" * 32), crm="salesforce", tenant_id=ORG, tokens={"access_token": "x"}).id
+            inst.set_status(s, iid, status, "CrmAuthError: refresh token revoked")
+    page = browser.new_page(viewport={"width": 420, "height": 400})  # about the width of a record page's side panel
+    page.set_content(f'<form id="sf" method="post" action="{base}/cards/salesforce">'
+                     f'<input type="hidden" name="signed_request" value="{_signed_request("005M", "006A")}"></form>')
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('sf').submit()")
+    link = page.get_by_role("link")
+    want = "Install salesloop in Salesforce" if status == "missing" else "Reconnect salesloop to Salesforce"
+    assert link.text_content() == want and link.get_attribute("href") == f"{base}/install/salesforce"
+    assert page.get_by_role("heading").is_visible() and link.is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"canvas-card-{'not-installed' if status == 'missing' else 'reconnect'}.png"))
+    page.close()

@@ -17,6 +17,7 @@ from connector.sandbox_serve import demo_app, open_demo
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import Installation, ModelVersion, Proposal
+from crm_adapters.model import TaskStatus
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 from jobs.adapters import SANDBOX_URL_KEY
 from jobs.sync import sync_installation
@@ -101,8 +102,9 @@ def test_keyboard_only_runs_the_loops(page, shot, demo) -> None:  # type: ignore
         page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "run-loops"
     page.keyboard.press("Enter")
-    page.wait_for_selector("p.flash[role=status]:has-text('Loops ran')", timeout=120_000)
-    shot(page)
+    page.wait_for_selector("#run-message.run-done:has-text('Loops ran')", timeout=300_000)
+    assert page.evaluate("document.activeElement.id") != "" or page.url.endswith("/sandbox/tasks")
+    shot(page, full_page=False)
 
 
 def _pending_playbook(store: Store, installation_id: str) -> Proposal:
@@ -121,33 +123,81 @@ def _version(store: Store, installation_id: str, loop: str) -> int:
             ModelVersion.installation_id == installation_id, ModelVersion.loop == loop, ModelVersion.active.is_(True))).scalars())
 
 
-def test_a_manager_completes_the_task_runs_the_loops_and_the_new_version_is_active(page, shot, demo) -> None:  # type: ignore[no-untyped-def]
+def _pending_tasks(store: Store, installation_id: str, crm: Any) -> set[str]:
+    """The CRM task of every proposal still waiting for a manager (its task open in the CRM)."""
+    open_ids = {t["remote_id"] for t in crm.list_tasks(status=TaskStatus.OPEN)}
+    with store.session() as s:
+        rows = s.execute(select(Proposal.task_remote_id).where(Proposal.installation_id == installation_id,
+                                                               Proposal.status == "pending")).scalars()
+        return {str(r) for r in rows if r is not None and str(r) in open_ids}
+
+
+def test_a_manager_finds_every_pending_approval_on_the_first_screen(page, shot, demo) -> None:  # type: ignore[no-untyped-def]
+    pending = _pending_tasks(demo["store"], demo["installation_id"], demo["crm"])
+    assert len(pending) >= 3
+    page.goto(demo["base"] + "/")
+    page.get_by_role("link", name="My tasks").click()
+    height = page.viewport_size["height"]
+    rows = page.locator("#waiting tr[data-waiting]")
+    assert {r.get_attribute("data-waiting") for r in rows.all()} == pending
+    for row in rows.all():  # no scrolling: each one is inside the first screen, with its button
+        box = row.bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, row.text_content()
+        assert row.get_by_role("button").is_visible()
+    assert page.evaluate("window.scrollY") == 0
+    shot(page, "first-screen", full_page=False)
+
+
+def test_approving_and_running_the_loops_returns_at_once_shows_progress_and_activates_the_version(page, shot, demo) -> None:  # type: ignore[no-untyped-def]
     store, iid = demo["store"], demo["installation_id"]
     proposal = _pending_playbook(store, iid)
     before = _version(store, iid, proposal.loop)
     page.goto(demo["base"] + "/sandbox/tasks")
-    task = page.locator(f"section[data-task='{proposal.task_remote_id}']")
-    assert "Approve:" in task.locator("h2").text_content()
-    task.get_by_label("Comment (optional)").fill("Agreed, try it with the treatment group")
-    task.get_by_role("button", name="Complete").click()
+    page.locator(f"#waiting tr[data-waiting='{proposal.task_remote_id}']").get_by_role("button", name="Approve").click()
     page.wait_for_selector("p.flash:has-text('completed in the CRM')")
-    page.get_by_role("button", name="Run the loops now").click()
-    flash = page.locator("p.flash[role=status]", has_text="Loops ran")
-    flash.wait_for(timeout=120_000)
-    assert "1 approved" in flash.text_content() and f"{proposal.loop} v" in flash.text_content()
+    assert page.locator(f"#waiting tr[data-waiting='{proposal.task_remote_id}']").count() == 0
+    with page.expect_response(lambda r: r.url.endswith("/sandbox/run") and r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Run the loops now").click()
+    response = posted.value
+    assert response.status == 202 and response.json()["state"] == "running"  # the POST answered before the run ended
+    page.wait_for_selector("#run[data-state=running] .run-progress:not([hidden])")
+    assert page.get_by_role("button", name="Running the loops…").is_disabled()
+    page.wait_for_selector("#run-bar:not([value='0']):not([value='1'])")  # the bar moves with the run's steps
+    assert page.text_content("#run-step").strip()
+    shot(page, "running", full_page=False)
+    page.reload()  # the run survives a reload: the page picks it up where it is
+    page.wait_for_selector("#run-message.run-done", timeout=300_000)
+    message = page.text_content("#run-message")
+    assert "1 approved" in message and f"{proposal.loop} v" in message
+    assert page.get_attribute("#run-bar", "value") == "100"
     after = _version(store, iid, proposal.loop)
     assert after > before
     row = page.locator(f"#versions tr[data-loop='{proposal.loop}']").first
     assert row.locator("td").nth(1).text_content() == f"v{after}" and "treatment" in row.text_content()
+    shot(page, "done", full_page=False)
     page.goto(demo["base"] + "/sandbox/tasks?status=completed")
     assert "approved" in page.locator(f"section[data-task='{proposal.task_remote_id}'] [data-proposal-status]").text_content()
-    shot(page, "tasks")
     page.get_by_role("link", name="salesloop admin").click()
     page.get_by_role("link", name="Approvals").click()
     assert page.locator(f"h2:has-text('{proposal.title}')").first.text_content().strip().endswith("approved)")
     active = page.locator(f"#active-versions tr[data-loop='{proposal.loop}']").first
     assert active.locator("td").nth(1).text_content() == f"v{after}" and "treatment" in active.text_content()
-    shot(page, "admin-approvals")
+
+
+def test_the_admin_charts_show_the_demo_s_own_data(page, shot, demo) -> None:  # type: ignore[no-untyped-def]
+    page.goto(demo["base"] + "/sandbox/admin")
+    page.get_by_role("link", name="Charts").click()
+    charts = page.locator("section.chart")
+    assert charts.count() == 5
+    for chart in charts.all():
+        name = chart.get_attribute("id")
+        note = chart.locator("p.note").text_content()
+        assert "yet" not in note and "No " not in note, (name, note)
+        assert chart.locator("svg circle, svg polyline, svg rect[fill='#1f5fa8'] title").count() >= 1, name
+    assert "held out for validation" in page.text_content("#chart-calibration")
+    assert page.locator("#chart-handoff-readout svg polyline").count() == 2  # control and treatment
+    assert page.locator("#chart-risk-distribution svg rect title").count() == 10  # ten bins of scored deals
+    shot(page)
 
 
 def test_the_policy_editor_rejects_an_invalid_rule_with_a_clear_message(page, shot, demo) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from crm_adapters.errors import CrmRateLimited
+from crm_adapters.errors import CrmBudgetExhausted
 from crm_adapters.model import Crm, Entity, Pipeline, Record, TaskStatus, User
 from crm_adapters.port import Batch, Cursor, Quarantined
 from crm_adapters.writes import (
@@ -88,7 +88,7 @@ class MemoryCrm:
             raise Crash("worker died")
         if self.daily_limit_after_batches is not None and self.batches_served >= self.daily_limit_after_batches:
             self.daily_limit_after_batches = None
-            raise CrmRateLimited("daily API limit", retry_after=3600, daily=True)
+            raise CrmBudgetExhausted("daily API limit", retry_after=3600)
         self.batches_served += 1
 
     def read_pipelines(self) -> list[Pipeline]:

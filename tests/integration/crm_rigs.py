@@ -265,12 +265,14 @@ class SalesforceRig(Rig):
         from tests.fakes.salesforce.server import LIMIT
 
         self.org.injected.append(Injected(path_contains=f"FROM+{self.SOBJECTS[self.limited][0]}+", status=403, body=LIMIT))
+        self.org.limits_exhausted += 1  # the org's /limits shows the daily allocation spent when the adapter asks
 
     def daily_limit_on_field_writes(self) -> None:
         from tests.fakes.salesforce.org import Injected
         from tests.fakes.salesforce.server import LIMIT
 
         self.org.injected.append(Injected(path_contains="/composite/sobjects", status=403, body=LIMIT, method="PATCH"))
+        self.org.limits_exhausted += 1
 
     def revoke_refresh_token(self) -> None:
         self.org.refresh_tokens.clear()

@@ -109,3 +109,50 @@ def test_risk_distribution_chart_is_svg_of_the_tenants_scores(app: Flask, store:
     _sign_in(app, client, a)
     svg = client.get("/admin/charts/risk-distribution.svg").get_data(as_text=True)
     assert svg.startswith("<svg") and "10-20: 2" in svg and "90-100: 1" in svg
+
+
+def test_an_empty_chart_says_exactly_why(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
+    from connector.store.tables import ModelVersion
+
+    a, _ = tenants
+    client = app.test_client()
+    _sign_in(app, client, a)
+    page = client.get("/admin/charts").get_data(as_text=True)
+    notes = re.findall(r'<p class="note">([^<]*)</p>', page)
+    assert page.count("<svg") == 5 and sum("has not run yet" in n for n in notes) == 4 and "No deal has a risk score yet" in notes[0]
+    with store.session() as s:  # a risk model that learned from too few closed deals to hold any out
+        s.add(ModelVersion(installation_id=a, loop="deal_risk", version=1, kind="model", state={}, active=True, arm="all",
+                           metrics={"n_won": 3, "n_lost": 4}))
+        s.add(Proposal(installation_id=a, loop="handoff", title="Require a champion", fingerprint="g", diff=["x"],
+                       evidence={"type": "playbook"}))
+    svg = client.get("/admin/charts/calibration.svg").get_data(as_text=True)
+    assert "no validation split yet" in svg and "3 won and 4 lost" in svg
+    assert "1 playbook proposal wait" in client.get("/admin/charts/playbook-versions.svg").get_data(as_text=True)
+
+
+def test_run_the_loops_from_the_status_page_returns_at_once_with_a_status_to_poll(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
+    a, _ = tenants
+    client = app.test_client()
+    _sign_in(app, client, a)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'id="run-loops"' in page and client.get("/admin/run.json").json["state"] == "idle"
+    started = client.post("/admin/run", data={"csrf_token": _csrf(page)}, headers={"Accept": "application/json"})
+    assert started.status_code == 202 and started.json["state"] in ("running", "queued")
+    runner = app.extensions["salesloop.runs"]
+    runner.wait(a)  # a HubSpot tenant with no reachable HubSpot: the run ends, and says how
+    status = client.get("/admin/run.json").json
+    assert status["finished"] and status["message"]
+
+
+def test_the_approvals_page_lists_every_waiting_proposal_first(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
+    a, _ = tenants
+    with store.session() as s:
+        s.add(Proposal(installation_id=a, loop="handoff", title="Old change still waiting", fingerprint="w", diff=["x"],
+                       created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+        for i in range(120):  # many newer decided ones must not push it off the page
+            s.add(Proposal(installation_id=a, loop="icp", title=f"Decided change {i}", fingerprint=f"d{i}", diff=["x"],
+                           status="rejected", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    client = app.test_client()
+    _sign_in(app, client, a)
+    page = client.get("/admin/approvals").get_data(as_text=True)
+    assert "Old change still waiting" in page and page.index("Old change still waiting") < page.index("Decided change")

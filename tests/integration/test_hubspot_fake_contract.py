@@ -209,3 +209,53 @@ def test_oauth_endpoints_deserialize() -> None:
     bad = client.post("/oauth/2026-03/token", data={**creds, "grant_type": "refresh_token", "refresh_token": "x"})
     assert bad.status_code == 400 and json.loads(bad.get_data())["status"] == "BAD_REFRESH_TOKEN"
     check(bad, "hubspot.oauth", "Error", extras={"error", "error_description"})
+
+
+def _walk(client: Any, auth: dict[str, str], url: str, package: str, model: str, *, post: dict[str, Any] | None = None,
+          ) -> tuple[list[str], int]:
+    """Follow paging.next.after to the end; every page deserializes; (ids in order, pages)."""
+    ids: list[str] = []
+    after, pages = None, 0
+    while True:
+        sep = "&" if "?" in url else "?"
+        if post is None:
+            resp = client.get(url + (f"{sep}after={after}" if after else ""), headers=auth)
+        else:
+            resp = client.post(url, headers=auth, json={**post, **({"after": after} if after else {})})
+        page = check(resp, package, model)
+        pages += 1
+        ids += [str(getattr(r, "id", None) or getattr(r, "to_object_id", None)) for r in page.results]
+        if page.paging is None or page.paging.next is None:
+            return ids, pages
+        after = page.paging.next.after
+
+
+def test_every_listing_fills_more_than_a_page_and_pages_through_once() -> None:
+    fake = FakeHubSpot(rate_limit=10_000, search_per_s=10_000)
+    p = fake.portal
+    deals = [p.put("deals", {"dealname": f"d{i}"}, id=5000 + i).id for i in range(230)]
+    for oid in deals[:120]:
+        p.archive("deals", oid)
+    for i in range(1100):
+        p.put("contacts", {"firstname": f"c{i}"}, id=20_000 + i)
+        p.associate("deals", deals[-1], "contacts", 20_000 + i)
+    for i in range(520):
+        p.add_owner(100 + i, email=f"o{i}@example.com", first="O", last=str(i))
+    fake.index_now()
+    token = fake.oauth.issue(fake.oauth.grant_for(p.hub_id))["access_token"]
+    client, auth = fake.wsgi().test_client(), {"Authorization": f"Bearer {token}"}
+    listing = expect(OBJ, "basic_api", "get_page", 200)
+    live, pages = _walk(client, auth, "/crm/v3/objects/deals?limit=100", OBJ, listing)
+    assert live == [str(i) for i in deals[120:]] and pages == 2
+    gone, pages = _walk(client, auth, "/crm/v3/objects/deals?limit=100&archived=true", OBJ, listing)
+    assert gone == [str(i) for i in deals[:120]] and pages == 2
+    found, pages = _walk(client, auth, "/crm/v3/objects/contacts/search", OBJ, expect(OBJ, "search_api", "do_search", 200),
+                         post={"limit": 200, "properties": ["firstname"]})
+    assert len(found) == len(set(found)) == 1100 and pages == 6
+    owners = "hubspot.crm.owners"
+    people, pages = _walk(client, auth, "/crm/v3/owners/?limit=500", owners, expect(owners, "owners_api", "get_page", 200))
+    assert len(set(people)) == 520 and pages == 2
+    v4 = "hubspot.crm.associations.v4"
+    linked, pages = _walk(client, auth, f"/crm/v4/objects/deals/{deals[-1]}/associations/contacts?limit=500", v4,
+                          expect(v4, "basic_api", "get_page", 200))
+    assert len(set(linked)) == 1100 and pages == 3

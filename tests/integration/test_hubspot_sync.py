@@ -84,6 +84,7 @@ def test_search_cap_never_loses_a_record(hs: HubSpotHarness) -> None:
             ts = base + 5_000 if 6_000 <= i < 6_450 else base + i * 7
             hs.portal.put("deals", {"dealname": f"d{i}", "dealstage": "101", "pipeline": "1"}, id=10_000 + i,
                           modified_ms=ts)
+    hs.settle()
     cursor = incremental_cursor("deals", base)
     records, quarantined, _ = read_all(hs.adapter, Entity.DEAL, cursor)
     ids = [r.remote_id for r in records]
@@ -96,6 +97,7 @@ def test_record_modified_during_sync_is_neither_lost_nor_stale(hs: HubSpotHarnes
     with hs.fake.lock:
         for i in range(500):
             hs.portal.put("deals", {"dealname": f"d{i}", "dealstage": "101"}, id=1 + i, modified_ms=base + i)
+    hs.settle()
     searches = []
 
     def edit_after_first_page(method: str, path: str) -> None:
@@ -106,9 +108,11 @@ def test_record_modified_during_sync_is_neither_lost_nor_stale(hs: HubSpotHarnes
 
     hs.fake.hooks.append(edit_after_first_page)
     cursor = incremental_cursor("deals", base)
-    records, _, _ = read_all(hs.adapter, Entity.DEAL, cursor)
+    records, _, after = read_all(hs.adapter, Entity.DEAL, cursor)
     assert {r.remote_id for r in records} == {str(i) for i in range(1, 501)}
-    assert [r.name for r in records if r.remote_id == "5"][-1] == "edited"
+    hs.settle()  # search indexes the edit seconds later: the next sync reads it
+    again, _, _ = read_all(hs.adapter, Entity.DEAL, after)
+    assert [r.name for r in records + again if r.remote_id == "5"][-1] == "edited"
 
 
 def test_backfill_then_incremental_sees_edits_made_during_backfill(hs: HubSpotHarness) -> None:

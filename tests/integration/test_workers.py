@@ -76,7 +76,7 @@ def start_workers(world: dict[str, Any]) -> Iterator[Any]:
 
     def start(n: int, **env: str) -> list[subprocess.Popen[bytes]]:
         full = {**os.environ, "DATABASE_URL": world["store_url"], "REDIS_URL": world["redis_url"], "TESTING": "1",
-                "SALESLOOP_LOCK_TTL": "1.5", "SALESLOOP_LOOP_WORKERS": "1", "PYTHONPATH": str(ROOT), **env}
+                "SALESLOOP_LOCK_TTL": "5", "SALESLOOP_LOOP_WORKERS": "1", "PYTHONPATH": str(ROOT), **env}
         for i in range(n):
             log = open(world["tmp"] / f"worker{len(procs)}.log", "wb")  # noqa: SIM115 - closed with the process
             procs.append(subprocess.Popen([sys.executable, "-m", "tests.integration.worker_main", "--name", f"w{len(procs)}-{i}"],

@@ -1,6 +1,6 @@
 """A real `salesloop worker` process for the integration tests, with two test-only hooks set by env.
 
-SALESLOOP_TEST_PROBE=1 registers a `probe` loop that takes a moment to decide (so overlapping
+SALESLOOP_TEST_PROBE=1 adds a `probe` loop to the registry that takes a moment to decide (so overlapping
 runs of one tenant would show); SALESLOOP_TEST_SLOW_WRITES=<seconds> slows each CRM write
 call and publishes the work-horse's pid in Redis, so a test can SIGKILL it mid-write.
 """
@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import registry
 from jobs.loops.base import Learned, LoopDefinition
-from jobs.loops.registry import register
 
 
 def _probe_learn(snapshot: Snapshot, state: Any, now: datetime) -> Learned:
@@ -57,7 +57,7 @@ class SlowWrites:
 
 def install_hooks() -> None:
     if os.environ.get("SALESLOOP_TEST_PROBE"):
-        register(LoopDefinition("probe", _probe_learn, _probe_decide))
+        registry.LOOPS = {**registry.LOOPS, "probe": LoopDefinition("probe", _probe_learn, _probe_decide)}
     delay = os.environ.get("SALESLOOP_TEST_SLOW_WRITES")
     if delay:
         import jobs.engine.chain

@@ -12,6 +12,7 @@ from crm_adapters.auth import Tokens
 from crm_adapters.errors import (
     CrmAuthError,
     CrmBadRequest,
+    CrmBudgetExhausted,
     CrmNotFound,
     CrmPermissionError,
     CrmRateLimited,
@@ -127,9 +128,11 @@ def test_error_table(status: int, kind: type) -> None:
 
 def test_429_carries_retry_after_and_daily() -> None:
     limited = _errors.translate(_Exc(429, '{"policyName": "SECONDLY"}'))
-    assert isinstance(limited, CrmRateLimited) and limited.retry_after == 1.0
+    assert isinstance(limited, CrmRateLimited) and limited.retry_after == 1.0 and limited.retryable
+    assert not isinstance(limited, CrmBudgetExhausted)
     assert _errors.translate(_Exc(429, "{}", {"Retry-After": "7"})).retry_after == 7.0
-    assert _errors.translate(_Exc(429, '{"policyName": "DAILY"}')).daily
+    daily = _errors.translate(_Exc(429, '{"policyName": "DAILY"}'))
+    assert isinstance(daily, CrmBudgetExhausted) and daily.daily and not daily.retryable  # the run stops; no retry today
 
 
 APP = oauth.OAuthApp("cid", "secret", api_host="https://hs.test")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crm_adapters.sandbox import ScenarioError, load_scenario
-from crm_adapters.sandbox.scenario import SCENARIOS
+from crm_adapters.sandbox.scenario_files import SCENARIOS
 
 DEFAULT = (SCENARIOS / "default.toml").read_text()
 

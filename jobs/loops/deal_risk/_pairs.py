@@ -8,32 +8,28 @@ group each ("Route To Market x amount"), still explained by one contribution per
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-
-from jobs.loops.deal_risk.model import FeatureTable, _Design
 
 MAX_PAIRS = 4
 MAX_CELLS = 400  # a pair with more cells than this is too sparse to learn or to explain
 RIDGE = 10.0  # Newton step regulariser: cells with little weight cannot buy a large gain
 
 
-def find_pairs(table: FeatureTable, p: np.ndarray, *, limit: int = MAX_PAIRS,
-               exclude: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-    """The pairs whose crossed cells explain most of what the additive model left, best first."""
-    assert table.y is not None
-    design = _Design.fit(table)
-    codes = design.codes(table)
-    g, h = table.y - p, p * (1 - p)
+def find_pairs(codes: Mapping[str, np.ndarray], widths: Mapping[str, int], y: np.ndarray, p: np.ndarray, *,
+               limit: int = MAX_PAIRS, exclude: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """The pairs whose crossed cells explain most of what the additive model left, best first.
+    codes: per group, each row's level index; widths: per group, its number of levels."""
+    g, h = y - p, p * (1 - p)
     scored = []
     for a, b in itertools.combinations(sorted(codes), 2):
         if (a, b) in exclude:
             continue
-        width = design.width(a) * design.width(b)
+        width = widths[a] * widths[b]
         if width > MAX_CELLS:
             continue
-        cell = codes[a] * design.width(b) + codes[b]
+        cell = codes[a] * widths[b] + codes[b]
         sum_g = np.bincount(cell, weights=g, minlength=width)
         sum_h = np.bincount(cell, weights=h, minlength=width)
         gain = float(np.sum(sum_g**2 / (sum_h + RIDGE)))

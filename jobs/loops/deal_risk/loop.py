@@ -30,7 +30,6 @@ from jobs.loops.deal_risk.levels import RiskScale, display, score_of, stage_win_
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.registry import register
 
 LOOP = "deal_risk"
 TASK_LIMIT = 10
@@ -189,4 +188,4 @@ def _quoted(deals: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in out if t))
 
 
-DEFINITION = register(LoopDefinition(name=LOOP, learn=learn, decide=decide, description=__doc__.splitlines()[0]))
+DEFINITION = LoopDefinition(name=LOOP, learn=learn, decide=decide, description=__doc__.splitlines()[0])

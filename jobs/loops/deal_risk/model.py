@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
+from jobs.loops.deal_risk._pairs import find_pairs
+
 MAX_BINS = 10
 MIN_LEVEL = 5  # a category value seen fewer times in training is "other"
 C_GRID = (0.03, 0.1, 0.3, 1.0)
@@ -235,10 +237,16 @@ def predict(model: RiskModel, table: FeatureTable) -> np.ndarray:
     return _sigmoid(model.logit(model.contributions(table)))
 
 
+def _pairs_left(table: FeatureTable, p: np.ndarray, crossed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """find_pairs over this table's additive groups (the design it would be fitted with)."""
+    assert table.y is not None
+    design = _Design.fit(table)
+    codes = design.codes(table)
+    return find_pairs(codes, {name: design.width(name) for name in codes}, table.y, p, exclude=crossed)
+
+
 def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = True) -> RiskModel:
     """Fit on the older rows; pick C, interacting pairs and the temperature on the newest `holdout` share."""
-    from jobs.loops.deal_risk._pairs import find_pairs
-
     n = len(table)
     cut = int(round(n * (1 - holdout)))
     fit_part, cal = table.take(np.arange(cut)), table.take(np.arange(cut, n))
@@ -251,7 +259,7 @@ def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = Tru
     assert best is not None
     crossed: list[tuple[str, str]] = []
     for _ in range(PAIR_ROUNDS if pairs and len(cal) else 0):  # residuals of the last fit: new pairs each round
-        more = [p for p in find_pairs(fit_part, predict(best[1], fit_part), exclude=crossed) if p not in crossed]
+        more = [p for p in _pairs_left(fit_part, predict(best[1], fit_part), crossed) if p not in crossed]
         if not more:
             break
         model = fit_logistic(fit_part, c=best[1].meta["c"], pairs=[*crossed, *more])

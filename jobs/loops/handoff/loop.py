@@ -33,7 +33,6 @@ from jobs.loops.handoff.playbook import (
 from jobs.loops.handoff.postmortem import deal_decisions
 from jobs.loops.handoff.readout import ARMS, arm_of, readout
 from jobs.loops.handoff.signals import alignment, deal_signals
-from jobs.loops.registry import register
 
 NAME = "handoff"
 DEFAULTS: dict[str, Any] = {"tenant": "default", "unit": "sdr", "postmortem_days": 28, "arms": {},
@@ -242,8 +241,8 @@ def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
     return arm_of(deal_id, sdr_id, tenant=cfg["tenant"], unit=cfg["unit"], assigned=cfg["arms"])
 
 
-register(LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                        description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
-                        process_group=TRANSCRIPTS))
+DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+                            description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
+                            process_group=TRANSCRIPTS)
 
 __all__ = ["approve", "arm_for_deal", "decide", "initial_state", "learn", "reject"]

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from tests.fakes.hubspot import routes_crm, routes_oauth
 from tests.fakes.hubspot.portal import FakeError, Portal
+from tests.fakes.hubspot.rules import missing_scopes_body
 from tests.fakes.hubspot.tokens import TokenServer
 
 
@@ -40,8 +42,9 @@ class FakeHubSpot:
 
     def __init__(self, *, client_id: str = "fake-client-id", client_secret: str = "fake-client-secret",
                  clock: Callable[[], float] = time.time, rate_limit: int = 110, window_s: float = 10.0,
-                 search_per_s: int = 5, hub_id: int = 62515) -> None:
+                 search_per_s: int = 5, hub_id: int = 62515, index_delay_s: float = 3.0) -> None:
         self.clock = clock
+        self.index_delay_s = index_delay_s  # search sees a write this long after it (research §4.2); 0 = at once
         self.oauth = TokenServer(client_id, client_secret, clock)
         self.portals: dict[int, Portal] = {}
         self.portal = self.add_portal(hub_id)
@@ -53,8 +56,14 @@ class FakeHubSpot:
         self._windows: dict[tuple[int, str], collections.deque[float]] = collections.defaultdict(collections.deque)
 
     def add_portal(self, hub_id: int) -> Portal:
-        self.portals[hub_id] = Portal(hub_id, self.clock)
+        self.portals[hub_id] = Portal(hub_id, self.clock, index_delay_ms=int(self.index_delay_s * 1000))
         return self.portals[hub_id]
+
+    def index_now(self) -> None:
+        """The search index catches up with every write so far (as if its delay had passed)."""
+        with self.lock:
+            for portal in self.portals.values():
+                portal.index_now()
 
     def inject(self, path: str, status: int, *, times: int = 1, method: str | None = None,
                headers: dict[str, str] | None = None, body: dict[str, Any] | None = None,
@@ -74,6 +83,18 @@ class FakeHubSpot:
         @app.errorhandler(FakeError)
         def _fake_error(err: FakeError) -> Response:
             return self.error(err.status, err.category, err.message, **err.extra)
+
+        @app.errorhandler(HTTPException)
+        def _http_error(err: HTTPException) -> Response:
+            # HubSpot answers unknown paths and methods with its JSON error body, never an HTML page
+            # (research §6.9 "legacy endpoints return {status,message,correlationId,category}")
+            category = {404: "OBJECT_NOT_FOUND", 405: "VALIDATION_ERROR"}.get(err.code or 500, "VALIDATION_ERROR")
+            message = "Resource not found" if err.code == 404 else f"{err.name}: {request.method} {request.path}"
+            return self.error(err.code or 500, category, message)
+
+        @app.errorhandler(Exception)
+        def _crash(err: Exception) -> Response:  # a fake bug still answers in HubSpot's shape
+            return self.error(500, "INTERNAL_ERROR", f"internal error: {type(err).__name__}")
 
         @app.after_request
         def _log(resp: Response) -> Response:
@@ -105,11 +126,19 @@ class FakeHubSpot:
             message = ("The OAuth token used to make this call expired" if grant == "EXPIRED_AUTHENTICATION"
                        else "Authentication credentials not found.")
             return self.error(401, grant, message)
+        request.environ["fake.scopes"] = frozenset(grant.scopes)
         portal = self.portals.get(grant.hub_id)
         if portal is None:
             return self.error(403, "MISSING_SCOPES", "This app is not installed in that portal")
         limited = self._rate(grant.hub_id, search=request.path.endswith("/search"))
         return limited if limited is not None else portal
+
+    def scope_check(self, needed: tuple[str, ...]) -> Response | None:
+        """403 MISSING_SCOPES unless the token holds one of `needed` (research §1.2, §7.2)."""
+        have = request.environ.get("fake.scopes", frozenset())
+        if not needed or have & set(needed):
+            return None
+        return self.error(403, "MISSING_SCOPES", **missing_scopes_body(needed))
 
     def fault_response(self, fault: Fault) -> Response:
         body = fault.body or {"status": "error", "message": f"injected {fault.status}",

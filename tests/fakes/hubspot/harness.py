@@ -143,6 +143,12 @@ class HubSpotHarness:
                 p.associate("deals", int(r.deal_id), "contacts", int(r.contact_id), [("USER_DEFINED", type_id)])
             for act in activities:
                 self._seed_activity(act)
+            self.settle()
+
+    def settle(self) -> None:
+        """Time passes after a person's edit in HubSpot: the search index catches up (the adapter's own writes
+        are not settled here, so its read-after-write must not lean on search)."""
+        self.fake.index_now()
 
     def _seed_history(self, changes: Sequence[StageChange]) -> None:
         by_deal: dict[str, list[StageChange]] = {}
@@ -173,6 +179,7 @@ class HubSpotHarness:
             props[DEAL_FIELDS[name]] = value
         with self.fake.lock:
             self.portal.update("deals", int(remote_id), props)
+        self.settle()
 
     def delete(self, entity: Entity, remote_id: str) -> None:
         with self.fake.lock:
@@ -181,6 +188,7 @@ class HubSpotHarness:
             else:
                 otype = ENTITY_TYPE[entity]
             self.portal.archive(otype, int(remote_id))
+        self.settle()
 
     def set_task_status(self, remote_id: str, status: TaskStatus, comment: str = "") -> None:
         with self.fake.lock:
@@ -191,6 +199,7 @@ class HubSpotHarness:
             if status is TaskStatus.REJECTED:
                 props["hs_task_body"] = f"{obj.properties.get('hs_task_body', '')}\nREJECT: {comment}".strip()
             self.portal.update("tasks", int(remote_id), props)
+        self.settle()
 
     def field_value(self, entity: Entity, remote_id: str, field: AppField) -> FieldValue:
         otype = ENTITY_TYPE[entity]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.fakes.hubspot.rules import DEFAULT_PROPERTIES, HUBSPOT_DEFINED
+
 OBJECT_TYPES = ("deals", "companies", "contacts", "calls", "emails", "meetings", "notes", "tasks")
 TYPE_IDS = {"0-3": "deals", "0-2": "companies", "0-1": "contacts", "0-48": "calls", "0-49": "emails",
             "0-47": "meetings", "0-46": "notes", "0-27": "tasks"}
@@ -77,14 +79,26 @@ class Obj:
     modified_ms: int
     history: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     archived_ms: int | None = None
+    # The search index: what search sees until `visible_ms` (fake clock) is the previous version
+    # (`indexed`, None for an object created since); afterwards the current one. Real search indexes
+    # "a few moments" after a write (research §4.2; https://developers.hubspot.com/docs/api-reference/latest/
+    # crm/search: "It may take a few moments for newly created or updated CRM objects to appear in search").
+    visible_ms: int = 0
+    indexed: tuple[dict[str, str], int] | None = None
 
-    def to_json(self, props: Iterable[str] | None, with_history: Iterable[str] = ()) -> dict[str, Any]:
-        wanted = set(props) if props else {"hs_object_id", "createdate", "hs_lastmodifieddate"}
+    def to_json(self, props: Iterable[str] | None, with_history: Iterable[str] = (), *,
+                known: frozenset[str] = frozenset(), hidden: frozenset[str] = frozenset(),
+                version: tuple[dict[str, str], int] | None = None) -> dict[str, Any]:
+        """The object's JSON; without `props`, HubSpot's default set (rules.DEFAULT_PROPERTIES). Requested
+        properties the portal defines but the object lacks come back null, as HubSpot sends them."""
+        values, modified = version if version is not None else (self.properties, self.modified_ms)
+        wanted = set(props) if props else set(DEFAULT_PROPERTIES.get(self.type, ()))
         wanted |= {"hs_object_id", "createdate", "hs_lastmodifieddate"}
         body: dict[str, Any] = {
             "id": str(self.id),
-            "properties": {k: self.properties.get(k) for k in sorted(wanted) if k in self.properties},
-            "createdAt": iso(self.created_ms), "updatedAt": iso(self.modified_ms),
+            "properties": {k: (None if k in hidden else values.get(k)) for k in sorted(wanted)
+                           if k in values or k in known},
+            "createdAt": iso(self.created_ms), "updatedAt": iso(modified),
             "archived": self.archived_ms is not None,
         }
         if self.archived_ms is not None:
@@ -111,6 +125,7 @@ class Portal:
     groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {t: {} for t in OBJECT_TYPES})
     pipelines: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"deals": []})
     owners: dict[int, dict[str, Any]] = field(default_factory=dict)
+    index_delay_ms: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(90_000_000))
 
     def now_ms(self) -> int:
@@ -123,7 +138,8 @@ class Portal:
         now = self.now_ms()
         oid = int(id) if id is not None else next(self._ids)
         created = created_ms if created_ms is not None else now
-        obj = Obj(oid, otype, {}, created, modified_ms if modified_ms is not None else now)
+        obj = Obj(oid, otype, {}, created, modified_ms if modified_ms is not None else now,
+                  visible_ms=now + self.index_delay_ms)
         self.objects[otype][oid] = obj
         bisect.insort(self.sorted_ids[otype], oid)
         self._set(obj, {k: v for k, v in props.items() if v is not None}, created)
@@ -141,6 +157,7 @@ class Portal:
 
     def update(self, otype: str, oid: int, props: dict[str, Any], *, modified_ms: int | None = None) -> Obj:
         obj = self.live(otype, oid)
+        self._reindex(obj)
         ts = modified_ms if modified_ms is not None else max(self.now_ms(), obj.modified_ms + 1)
         if (otype == "tasks" and str(props.get("hs_task_status", "")).upper() == "COMPLETED"
                 and not obj.properties.get("hs_task_completion_date") and "hs_task_completion_date" not in props):
@@ -149,6 +166,38 @@ class Portal:
         obj.modified_ms = ts
         obj.properties["hs_lastmodifieddate"] = iso(ts)
         return obj
+
+    def _reindex(self, obj: Obj) -> None:
+        """Before a write: search keeps serving the version it has indexed until the delay has passed."""
+        now = self.now_ms()
+        if obj.visible_ms <= now:  # the current version was indexed: it is what search shows meanwhile
+            obj.indexed = (dict(obj.properties), obj.modified_ms)
+        obj.visible_ms = now + self.index_delay_ms
+
+    def searchable(self, obj: Obj) -> tuple[dict[str, str], int] | None:
+        """The version of `obj` the search index holds now (None: not indexed yet)."""
+        if obj.visible_ms <= self.now_ms():
+            return obj.properties, obj.modified_ms
+        return obj.indexed
+
+    def index_now(self) -> None:
+        """Let the index catch up with every write (as if the delay had passed)."""
+        now = self.now_ms()
+        for table in self.objects.values():
+            for obj in table.values():
+                obj.visible_ms = min(obj.visible_ms, now)
+
+    def defined(self, otype: str) -> frozenset[str]:
+        """Property names the portal knows for `otype`: HubSpot's own plus the custom ones created."""
+        return HUBSPOT_DEFINED.get(otype, frozenset()) | frozenset(self.properties[otype])
+
+    def unique_properties(self, otype: str) -> set[str]:
+        return {n for n, p in self.properties[otype].items() if p.get("hasUniqueValue")}
+
+    def holder(self, otype: str, name: str, value: str) -> Obj | None:
+        """The live object whose unique property `name` holds `value`."""
+        return next((o for o in self.objects[otype].values()
+                     if o.archived_ms is None and o.properties.get(name) == value), None)
 
     def live(self, otype: str, oid: int) -> Obj:
         obj = self.objects[otype].get(int(oid))
@@ -159,6 +208,7 @@ class Portal:
     def archive(self, otype: str, oid: int) -> None:
         obj = self.live(otype, oid)
         obj.archived_ms = self.now_ms()
+        obj.properties = {k: v for k, v in obj.properties.items() if k not in self.unique_properties(otype)}
 
     def page(self, otype: str, *, after: int, limit: int, archived: bool) -> tuple[list[Obj], int | None]:
         """Objects ordered by id from `after`, HubSpot's list paging."""
@@ -274,6 +324,9 @@ class Portal:
 
     def check_value(self, otype: str, name: str, value: Any) -> str | None:
         """Why HubSpot would refuse this value for a custom property (None: fine)."""
+        if name == "hubspot_owner_id" and value not in (None, "") and (
+                not str(value).isdigit() or int(value) not in self.owners):
+            return f"{value!r} is not a valid owner id"  # HubSpot checks owners (research §4.8: the owner `id`)
         prop = self.properties[otype].get(name)
         if prop is None or value in (None, ""):
             return None

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, request
 
 from tests.fakes.hubspot import search as search_mod
+from tests.fakes.hubspot import validate
 from tests.fakes.hubspot.portal import OBJECT_TYPES, TYPE_IDS, FakeError, Obj, Portal, iso
+from tests.fakes.hubspot.rules import EMAIL_CONTENT, object_scopes, schema_scopes
 
 if TYPE_CHECKING:
     from tests.fakes.hubspot.app import FakeHubSpot
@@ -52,8 +54,20 @@ def _batch(portal: Portal, results: list[Any], errors: list[dict[str, Any]], sta
     return body, 207 if errors else 200
 
 
+def hidden(otype: str) -> frozenset[str]:
+    """Email bodies read as null without sales-email-read (research §1.2, §4.6: "Reading content needs
+    sales-email-read")."""
+    scopes = request.environ.get("fake.scopes", ())
+    return EMAIL_CONTENT if otype == "emails" and "sales-email-read" not in scopes else frozenset()
+
+
+def shown(portal: Portal, obj: Obj, props: Any, history: Any = ()) -> dict[str, Any]:
+    """The JSON of `obj` as this token may see it: defaults, nulls, email content gated."""
+    return obj.to_json(props, history, known=portal.defined(obj.type), hidden=hidden(obj.type))
+
+
 def _with_assoc(portal: Portal, obj: Obj, to_types: list[str]) -> dict[str, Any]:
-    body = obj.to_json(_multi("properties"), _multi("propertiesWithHistory"))
+    body = shown(portal, obj, _multi("properties"), _multi("propertiesWithHistory"))
     found: dict[str, Any] = {}
     for to in to_types:
         to_type = _otype(to)
@@ -67,23 +81,10 @@ def _with_assoc(portal: Portal, obj: Obj, to_types: list[str]) -> dict[str, Any]
     return body
 
 
-def _validate_props(portal: Portal, otype: str, props: dict[str, Any]) -> str | None:
-    for name, value in props.items():
-        if name.startswith("salesloop_") and name not in portal.properties[otype]:
-            return f'Property "{name}" does not exist'
-        why = portal.check_value(otype, name, value)
-        if why:
-            return f'Property values were not valid: {name}: {why}'
-    return None
-
-
 def _create_one(portal: Portal, otype: str, item: dict[str, Any]) -> Obj:
     props = dict(item.get("properties") or {})
     if otype in ("tasks", "notes", "calls", "emails", "meetings") and not props.get("hs_timestamp"):
         raise FakeError(400, "VALIDATION_ERROR", "Property values were not valid: hs_timestamp is required")
-    why = _validate_props(portal, otype, props)
-    if why:
-        raise FakeError(400, "VALIDATION_ERROR", why)
     for assoc in item.get("associations") or []:
         for spec in assoc.get("types", []):
             target = next((t for (f, t), i in _default_pairs() if f == otype and i == spec.get("associationTypeId")), None)
@@ -105,12 +106,36 @@ def _default_pairs() -> list[tuple[tuple[str, str], int]]:
     return list(DEFAULT_TYPES.items()) + list(PRIMARY_TYPES.items())
 
 
+def _scopes_for(view: str, kwargs: dict[str, Any]) -> tuple[str, ...]:
+    """The scopes a route needs (any one of them), research §1.2."""
+    otype = TYPE_IDS.get(kwargs.get("otype", ""), kwargs.get("otype", ""))
+    if view in ("list_objects", "get_object", "search", "batch_read"):
+        return object_scopes(otype, False)
+    if view in ("update_object", "archive_object", "create_object", "batch_update", "batch_create"):
+        return object_scopes(otype, True)
+    if view in ("list_properties", "list_groups"):
+        return schema_scopes(otype, False)
+    if view in ("create_property", "create_group"):
+        return schema_scopes(otype, True)
+    if view == "pipelines":
+        return object_scopes(otype, False)
+    if view in ("assoc_batch_read", "assoc_page", "assoc_labels"):
+        ends = [TYPE_IDS.get(kwargs[k], kwargs[k]) for k in ("from_type", "to_type") if k in kwargs]
+        return tuple(s for t in ends for s in object_scopes(t, False))
+    if view == "owners":
+        return ("crm.objects.owners.read",)
+    return ("oauth",)
+
+
 def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place lists every route
     def guarded(view: Any) -> Any:
         def wrapper(**kwargs: Any) -> Response:
             gate = fake.preflight()
             if isinstance(gate, Response):
                 return gate
+            refused = fake.scope_check(_scopes_for(view.__name__, kwargs))
+            if refused is not None:
+                return refused
             with fake.lock:
                 result = view(gate, **kwargs)
             body, status = result if isinstance(result, tuple) else (result, 200)
@@ -148,10 +173,11 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
     def update_object(portal: Portal, otype: str, oid: int) -> Any:
         otype = _otype(otype)
         props = _body().get("properties") or {}
-        why = _validate_props(portal, otype, props)
-        if why:
-            raise FakeError(400, "VALIDATION_ERROR", why)
-        return portal.update(otype, oid, props).to_json(list(props))
+        errors = validate.property_errors(portal, otype, props)
+        if errors:
+            raise validate.refuse(errors)
+        validate.conflicts(portal, otype, [{"properties": props}], updating=[portal.live(otype, oid).id])
+        return shown(portal, portal.update(otype, oid, props), list(props))
 
     @route("/crm/v3/objects/<otype>/<int:oid>", ["DELETE"])
     def archive_object(portal: Portal, otype: str, oid: int) -> Any:
@@ -162,11 +188,14 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
     def create_object(portal: Portal, otype: str) -> Any:
         otype = _otype(otype)
         item = _body()
-        return _create_one(portal, otype, item).to_json(list((item.get("properties") or {}).keys())), 201
+        validate.check_inputs(portal, otype, [item])
+        validate.conflicts(portal, otype, [item], updating=[None])
+        return shown(portal, _create_one(portal, otype, item), list((item.get("properties") or {}).keys())), 201
 
     @route("/crm/v3/objects/<otype>/search", ["POST"])
     def search(portal: Portal, otype: str) -> Any:
-        return search_mod.search(portal, _otype(otype), _body())
+        otype = _otype(otype)
+        return search_mod.search(portal, otype, _body(), hidden(otype))
 
     @route("/crm/v3/objects/<otype>/batch/read", ["POST"])
     def batch_read(portal: Portal, otype: str) -> Any:
@@ -175,6 +204,7 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
         if len(inputs) > MAX_BATCH:
             raise FakeError(400, "VALIDATION_ERROR", f"Too many inputs: at most {MAX_BATCH}")
         id_prop = body.get("idProperty")
+        validate.id_property(portal, otype, id_prop)
         results, missing = [], []
         for item in inputs:
             key = str(item.get("id"))
@@ -183,7 +213,7 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
                      [o for o in [portal.objects[otype].get(int(key)) if key.isdigit() else None]
                       if o is not None and o.archived_ms is None])
             if match:
-                results.append(match[0].to_json(body.get("properties"), body.get("propertiesWithHistory") or ()))
+                results.append(shown(portal, match[0], body.get("properties"), body.get("propertiesWithHistory") or ()))
             else:
                 missing.append(key)
         errors = [_error("OBJECT_NOT_FOUND", f"Could not get some {otype} objects, they may be deleted or not exist.",
@@ -196,18 +226,19 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
         inputs = _body().get("inputs") or []
         if len(inputs) > MAX_BATCH:
             raise FakeError(400, "VALIDATION_ERROR", f"Too many inputs: at most {MAX_BATCH}")
-        results, errors = [], []
+        validate.check_inputs(portal, otype, inputs)  # one invalid value: the whole batch is refused
+        results, errors, found = [], [], []
         for item in inputs:
-            oid, props = str(item.get("id")), item.get("properties") or {}
+            oid = str(item.get("id"))
             obj = portal.objects[otype].get(int(oid)) if oid.isdigit() else None
             if obj is None or obj.archived_ms is not None:
                 errors.append(_error("OBJECT_NOT_FOUND", f"Object {oid} not found", [oid]))
-                continue
-            why = _validate_props(portal, otype, props)
-            if why:
-                errors.append(_error("VALIDATION_ERROR", why, [oid]))
-                continue
-            results.append(portal.update(otype, int(oid), props).to_json(list(props)))
+            else:
+                found.append(item)
+        validate.conflicts(portal, otype, found, updating=[int(i["id"]) for i in found])
+        for item in found:
+            props = item.get("properties") or {}
+            results.append(shown(portal, portal.update(otype, int(item["id"]), props), list(props)))
         return _batch(portal, results, errors, started)
 
     @route("/crm/v3/objects/<otype>/batch/create", ["POST"])
@@ -216,11 +247,13 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
         inputs = _body().get("inputs") or []
         if len(inputs) > MAX_BATCH:
             raise FakeError(400, "VALIDATION_ERROR", f"Too many inputs: at most {MAX_BATCH}")
+        validate.check_inputs(portal, otype, inputs)  # one invalid value: the whole batch is refused
+        validate.conflicts(portal, otype, inputs, updating=[None] * len(inputs))  # one taken unique value: 409
         results, errors = [], []
         for item in inputs:
             trace = item.get("objectWriteTraceId")
             try:
-                created = _create_one(portal, otype, item).to_json(list((item.get("properties") or {}).keys()))
+                created = shown(portal, _create_one(portal, otype, item), list((item.get("properties") or {}).keys()))
             except FakeError as err:
                 errors.append(_error(err.category, err.message, [], ) | {"context": {"objectWriteTraceId": [trace]}})
                 continue
@@ -252,10 +285,14 @@ def register(app: Flask, fake: FakeHubSpot) -> None:  # noqa: C901 - one place l
 
     @route("/crm/v4/objects/<from_type>/<int:oid>/associations/<to_type>", ["GET"])
     def assoc_page(portal: Portal, from_type: str, oid: int, to_type: str) -> Any:
-        found = portal.associations(_otype(from_type), oid, _otype(to_type))
-        return {"results": [{"toObjectId": tid, "associationTypes": [{"category": c, "typeId": t, "label": lab}
-                                                                     for c, t, lab in specs]}
-                            for tid, specs in sorted(found.items())]}
+        found = sorted(portal.associations(_otype(from_type), oid, _otype(to_type)).items())
+        limit, after = min(int(request.args.get("limit", 500)), 500), int(request.args.get("after") or 0)
+        body: dict[str, Any] = {"results": [
+            {"toObjectId": tid, "associationTypes": [{"category": c, "typeId": t, "label": lab} for c, t, lab in specs]}
+            for tid, specs in found[after:after + limit]]}
+        if after + limit < len(found):  # pages of at most 500 (research §4.3)
+            body["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
+        return body
 
     @route("/crm/v4/associations/<from_type>/<to_type>/labels", ["GET"])
     def assoc_labels(portal: Portal, from_type: str, to_type: str) -> Any:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, redirect, request
 
+from tests.fakes.hubspot.rules import app_scopes
 from tests.fakes.hubspot.tokens import OAuthError
 
 if TYPE_CHECKING:
@@ -53,8 +54,13 @@ def register(app: Flask, fake: FakeHubSpot) -> None:
         if form.get("decision") != "allow":
             query = urlencode({"error": "access_denied", "state": form.get("state", "")})
             return redirect(f"{form['redirect_uri']}{sep}{query}", code=302)
+        requested = tuple(form.get("scope", "").split())
+        undeclared = sorted(set(requested) - set(app_scopes()))
+        if undeclared:  # install fails for a scope the app config does not declare (research §1.2)
+            return Response(f"<h1>Authorization failed: scopes not declared by the app: {html.escape(str(undeclared))}"
+                            "</h1>", status=400)
         with fake.lock:
-            code = fake.oauth.authorize(int(form["hub_id"]), form["redirect_uri"])
+            code = fake.oauth.authorize(int(form["hub_id"]), form["redirect_uri"], scopes=requested or app_scopes())
         return redirect(f"{form['redirect_uri']}{sep}{urlencode({'code': code, 'state': form.get('state', '')})}",
                         code=302)
 

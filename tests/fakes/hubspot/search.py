@@ -26,19 +26,22 @@ def _key(prop: str, value: Any) -> Any:
     return str(value).lower()
 
 
-def _have(obj: Obj, prop: str) -> Any:
-    if prop == "hs_lastmodifieddate":  # kept as ms on the object: the hot path of every sync
-        return obj.modified_ms
+Version = tuple[dict[str, str], int]  # what the index holds for an object: (properties, modified ms)
+
+
+def _have(obj: Obj, ver: Version, prop: str) -> Any:
+    if prop == "hs_lastmodifieddate":  # kept as ms: the hot path of every sync
+        return ver[1]
     if prop == "hs_object_id":
         return float(obj.id)
-    return _key(prop, obj.properties.get(prop))
+    return _key(prop, ver[0].get(prop))
 
 
-def _match(obj: Obj, flt: dict[str, Any]) -> bool:
+def _match(obj: Obj, ver: Version, flt: dict[str, Any]) -> bool:
     prop, op = flt.get("propertyName"), flt.get("operator", "EQ")
     if not prop:
         raise FakeError(400, "VALIDATION_ERROR", "filter needs a propertyName")
-    have = _have(obj, prop)
+    have = _have(obj, ver, prop)
     if op == "HAS_PROPERTY":
         return have is not None
     if op == "NOT_HAS_PROPERTY":
@@ -82,26 +85,41 @@ def _validate(body: dict[str, Any], raw_len: int) -> tuple[int, int]:
     return limit, after
 
 
-def search(portal: Portal, otype: str, body: dict[str, Any]) -> dict[str, Any]:
+def _indexed(portal: Portal, otype: str) -> dict[int, Version]:
+    """The search index: objects as of their last indexed version; new ones appear after the delay
+    (Portal.index_delay_ms, research §4.2 "newly created or updated records can take a few moments to appear")."""
+    out = {}
+    for obj in portal.objects[otype].values():
+        ver = portal.searchable(obj) if obj.archived_ms is None else None
+        if ver is not None:
+            out[obj.id] = ver
+    return out
+
+
+def search(portal: Portal, otype: str, body: dict[str, Any], hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The /search response body for one request."""
     limit, after = _validate(body, len(json.dumps(body)))
     groups = body.get("filterGroups") or []
-    hits = [o for o in portal.objects[otype].values() if o.archived_ms is None
-            and (not groups or any(all(_match(o, f) for f in g.get("filters", [])) for g in groups))]
+    index = _indexed(portal, otype)
+    objs = portal.objects[otype]
+    hits = [objs[i] for i, ver in index.items()
+            if not groups or any(all(_match(objs[i], ver, f) for f in g.get("filters", [])) for g in groups)]
     sorts = body.get("sorts") or []
     if sorts:
         sort = sorts[0] if isinstance(sorts[0], dict) else {"propertyName": str(sorts[0]).lstrip("-"),
                                                            "direction": "DESCENDING" if str(sorts[0]).startswith("-") else "ASCENDING"}
         prop = sort["propertyName"]
         desc = sort.get("direction", "ASCENDING") == "DESCENDING"
-        present = [o for o in hits if _have(o, prop) is not None]
-        absent = [o for o in hits if _have(o, prop) is None]
-        present.sort(key=lambda o: (_have(o, prop), o.id), reverse=desc)
+        present = [o for o in hits if _have(o, index[o.id], prop) is not None]
+        absent = [o for o in hits if _have(o, index[o.id], prop) is None]
+        present.sort(key=lambda o: (_have(o, index[o.id], prop), o.id), reverse=desc)
         hits = present + sorted(absent, key=lambda o: o.id)
     else:
         hits.sort(key=lambda o: o.id)
     window = hits[after:min(after + limit, MAX_RESULTS)]
-    result: dict[str, Any] = {"total": len(hits), "results": [o.to_json(body.get("properties")) for o in window]}
+    result: dict[str, Any] = {"total": len(hits), "results": [
+        o.to_json(body.get("properties"), known=portal.defined(otype), hidden=hidden, version=index[o.id])
+        for o in window]}
     if after + limit < len(hits):
         result["paging"] = {"next": {"after": str(after + limit)}}
     return result

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.hubspot.rules import app_scopes
+
 ACCESS_TTL = 1800
 CODE_TTL = 600
-DEFAULT_SCOPES = ("oauth", "crm.objects.deals.read", "crm.objects.deals.write", "crm.objects.companies.read",
-                  "crm.objects.companies.write", "crm.objects.contacts.read", "crm.objects.contacts.write",
-                  "crm.objects.owners.read", "crm.schemas.deals.write", "crm.schemas.companies.write")
+DEFAULT_SCOPES = app_scopes()  # what the app's install config (app-hsmeta.json) asks for
 
 
 class OAuthError(Exception):
@@ -59,9 +59,10 @@ class TokenServer:
         self.codes[code] = (grant, redirect_uri, self.clock() + CODE_TTL)
         return code
 
-    def grant_for(self, hub_id: int, *, user: str = "admin@example.com") -> Grant:
-        """A ready installation (tests that skip the browser)."""
-        grant = Grant(hub_id, user, 9001, DEFAULT_SCOPES, "na1-" + secrets.token_hex(18))
+    def grant_for(self, hub_id: int, *, user: str = "admin@example.com",
+                  scopes: tuple[str, ...] = DEFAULT_SCOPES) -> Grant:
+        """A ready installation (tests that skip the browser), with the app's scopes unless told otherwise."""
+        grant = Grant(hub_id, user, 9001, scopes, "na1-" + secrets.token_hex(18))
         self.refresh[grant.refresh_token] = grant
         return grant
 

@@ -73,6 +73,7 @@ class Injected:
     body: Any
     times: int = 1
     method: str | None = None
+    after: bool = False  # True: do the work, then answer this instead (a response lost after the write)
 
 
 @dataclass
@@ -100,6 +101,11 @@ class FakeOrg:
         self.injected: list[Injected] = []
         self.record_errors: dict[str, list[tuple[str, str]]] = {}  # id -> queued (errorCode, message)
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        self.field_types: dict[str, dict[str, str]] = {o: {} for o in STANDARD_FIELDS}  # custom field -> describe type
+        self.external_ids: dict[str, set[str]] = {}  # sobject -> External ID fields (upsert keys)
+        self.busy_long_running = 0  # requests to refuse: the org's concurrent long-running requests are taken
+        self.locked_requests = 0
+        self.limits_exhausted = 0  # /limits answers to give with DailyApiRequests.Remaining 0 (an injected daily limit)  # write requests to refuse whole with UNABLE_TO_LOCK_ROW
         self.bulk_jobs: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self._ids = itertools.count(1)
@@ -128,6 +134,7 @@ class FakeOrg:
             record.update(values)
             record["Id"] = rid
             self._check_fields(sobject, values)
+            self._check_unique(sobject, values)
             self._derive(sobject, record)
             self.records[sobject][rid] = record
             return rid
@@ -172,6 +179,15 @@ class FakeOrg:
         if unknown:
             raise SfError(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {sobject}", unknown)
 
+    def _check_unique(self, sobject: str, values: dict[str, Any]) -> None:
+        """A unique External ID field refuses a second record with the same value (DUPLICATE_VALUE, errorcodes.html)."""
+        for name in self.external_ids.get(sobject, set()) & set(values):
+            value = values[name]
+            holder = next((r["Id"] for r in self.records[sobject].values() if value and r.get(name) == value), None)
+            if holder is not None:
+                raise SfError(400, "DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record "
+                              f"with id: {holder}", [name])
+
     def _derive(self, sobject: str, record: dict[str, Any]) -> None:
         """Fields Salesforce computes: IsClosed/IsWon from the stage, Task IsClosed from its status, OpportunityHistory."""
         if sobject == "Opportunity" and record.get("StageName"):
@@ -181,6 +197,24 @@ class FakeOrg:
         if sobject == "Task" and record.get("Status"):
             status = next((s for s in self.records["TaskStatus"].values() if s["ApiName"] == record["Status"]), None)
             record["IsClosed"] = bool(status and status["IsClosed"])
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """A copy of every record, for an allOrNone request to roll back to."""
+        with self.lock:
+            return {o: {rid: dict(r) for rid, r in table.items()} for o, table in self.records.items()}
+
+    def restore(self, saved: dict[str, dict[str, dict[str, Any]]]) -> None:
+        with self.lock:
+            self.records = saved
+
+    def add_activity_field(self, name: str, describe_type: str) -> None:
+        """A custom field created on Activity: Task and Event both carry it (object reference: "Activity
+        custom fields are shared by Task and Event")."""
+        for sobject in ("Task", "Event"):
+            self.fields[sobject].add(name)
+            self.field_types[sobject][name] = describe_type
+            for record in self.records[sobject].values():
+                record.setdefault(name, None)
 
     def stage_named(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.records["OpportunityStage"].values() if s["ApiName"] == name), None)

@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from tests.fakes.salesforce.describe import TOOLING_TYPES, describe_field
 from tests.fakes.salesforce.org import FakeOrg, SfError, wire_datetime
 from tests.fakes.salesforce.soql import SoqlError, parse_datetime
 
 bp = Blueprint("sf_rest", __name__)
 _locators = itertools.count(1)
+_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+REPLICATION_DAYS = 30  # getUpdated/getDeleted reach back at most 30 days (research §2.2, resources-getupdated)
+
+
+def check_id(rid: str | None) -> None:
+    """MALFORMED_ID for a value that is not a 15/18-character record id (errorcodes.html, research §2.5). Ids a
+    test seeded as given (short numeric ones) are accepted as the org's own."""
+    if rid and not _ID.match(rid) and org().find(rid) is None:
+        raise SfError(400, "MALFORMED_ID", f"malformed id {rid}")
 
 
 def org() -> FakeOrg:
@@ -67,27 +78,26 @@ def query_more(ver: str, locator: str) -> Any:
 def describe(ver: str, sobject: str) -> Any:
     if sobject not in org().fields:
         raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
-    fields = [{"name": n, "label": n, "type": _field_type(n), "custom": n.endswith("__c"), "updateable": n not in
-               ("Id", "IsDeleted", "SystemModstamp", "CreatedDate", "LastModifiedDate"), "nillable": n != "Id",
-               "picklistValues": []} for n in sorted(org().fields[sobject])]
+    fields = [describe_field(sobject, n, org().field_types.get(sobject, {})) for n in sorted(org().fields[sobject])]
     return jsonify({"name": sobject, "label": sobject, "custom": False, "createable": True, "updateable": True,
                     "queryable": True, "fields": fields,
                     "urls": {"sobject": f"/services/data/v{org().version}/sobjects/{sobject}"}})
 
 
-def _field_type(name: str) -> str:
-    if name == "Id" or name.endswith("Id"):
-        return "id" if name == "Id" else "reference"
-    if name.startswith("Is"):
-        return "boolean"
-    return "datetime" if name.endswith(("Date", "Modstamp", "DateTime")) else "string"
-
-
-def _window() -> tuple[datetime, datetime]:
+def _window(*, delete_log: bool = False) -> tuple[datetime, datetime]:
+    """getUpdated/getDeleted's window; INVALID_REPLICATION_DATE for a start more than 30 days back, or (getDeleted)
+    before the delete log's earliest date when it was purged (research §2.2; resources-getupdated.md:
+    "startDate ... cannot be more than 30 days ago")."""
     try:
-        return parse_datetime(request.args["start"]), parse_datetime(request.args["end"])
+        start, end = parse_datetime(request.args["start"]), parse_datetime(request.args["end"])
     except (KeyError, ValueError) as exc:
         raise SfError(400, "INVALID_REPLICATION_DATE", "start and end must be valid dateTimes") from exc
+    if start < org().clock() - timedelta(days=REPLICATION_DAYS):
+        raise SfError(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
+    if delete_log and org().delete_log_floor is not None and start < org().delete_log_floor:
+        raise SfError(400, "INVALID_REPLICATION_DATE", "startDate is before the earliest date available in the "
+                      "delete log: " + wire_datetime(org().earliest_delete_available()))
+    return start, end
 
 
 @bp.get("/services/data/v<ver>/sobjects/<sobject>/updated/")
@@ -99,7 +109,7 @@ def updated(ver: str, sobject: str) -> Any:
 
 @bp.get("/services/data/v<ver>/sobjects/<sobject>/deleted/")
 def deleted(ver: str, sobject: str) -> Any:
-    start, end = _window()
+    start, end = _window(delete_log=True)
     end = end.replace(second=0, microsecond=0)
     rows = [{"id": rid, "deletedDate": wire_datetime(when)} for rid, when in org().deleted_between(sobject, start, end)]
     return jsonify({"deletedRecords": rows, "earliestDateAvailable": wire_datetime(org().earliest_delete_available()),
@@ -108,6 +118,7 @@ def deleted(ver: str, sobject: str) -> Any:
 
 @bp.route("/services/data/v<ver>/sobjects/<sobject>/<rid>", methods=["GET", "PATCH", "DELETE"])
 def one_record(ver: str, sobject: str, rid: str) -> Any:
+    check_id(rid)
     if request.method == "PATCH":
         org().update(sobject, rid, _json_body(), by=_user())
         return Response(status=204)
@@ -138,24 +149,86 @@ def _json_body() -> Any:
         raise SfError(400, "JSON_PARSER_ERROR", "Unexpected character in JSON") from exc
 
 
+def _check_collection(records: list[Any]) -> None:
+    """Refuse the request as a whole, as Salesforce does before saving anything: more than 200 records, a record
+    without attributes.type, or a field the object does not have (resources-composite-sobjects-collections:
+    "each record must include attributes.type"; an unknown column is a request-level INVALID_FIELD)."""
+    if len(records) > 200:
+        raise SfError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+    for record in records:
+        sobject = (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
+        if not sobject:
+            raise SfError(400, "INVALID_INPUT", "When creating or updating records, each record must have "
+                          "attributes with a type")
+        if sobject not in org().fields:
+            raise SfError(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+        unknown = [k for k in record if k not in org().fields[sobject] and k not in ("attributes", "id")]
+        if unknown:
+            raise SfError(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {sobject}", unknown)
+
+
+def _all_or_none(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r if not r["success"] else {"id": None if request.method == "POST" else r["id"], "success": False,
+                                        "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message":
+                                                    "Record rolled back because not all records were valid and the "
+                                                    "request was using AllOrNone header", "fields": []}]}
+            for r in results]
+
+
 @bp.route("/services/data/v<ver>/composite/sobjects", methods=["PATCH", "POST"])
 def collections(ver: str) -> Any:
     body = _json_body()
     records = body.get("records") or []
-    if len(records) > 200:
-        raise SfError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+    _check_collection(records)
+    saved = org().snapshot() if body.get("allOrNone") else None
     results = [_save_one(r, create=request.method == "POST") for r in records]
-    if body.get("allOrNone") and not all(r["success"] for r in results):
-        results = [r if not r["success"] else {"id": r["id"], "success": False, "errors": [
-            {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all "
-             "records were valid and the request was using AllOrNone header", "fields": []}]} for r in results]
+    if saved is not None and not all(r["success"] for r in results):
+        org().restore(saved)  # allOrNone really rolls back: nothing of this request stays
+        results = _all_or_none(results)
     return jsonify(results)
+
+
+@bp.patch("/services/data/v<ver>/composite/sobjects/<sobject>/<ext_field>")
+def upsert_collection(ver: str, sobject: str, ext_field: str) -> Any:
+    """Upsert by external id, up to 200 records (API v46+): the existing record with that key is updated,
+    otherwise one is created; `created` says which (resources-composite-sobjects-collections-upsert)."""
+    body = _json_body()
+    records = body.get("records") or []
+    _check_collection(records)
+    if ext_field not in org().fields.get(sobject, set()) or ext_field not in org().external_ids.get(sobject, set()):
+        raise SfError(400, "INVALID_FIELD", f"Field {ext_field} is not an External ID or indexed field for {sobject}")
+    saved = org().snapshot() if body.get("allOrNone") else None
+    results = [_upsert_one(sobject, ext_field, r) for r in records]
+    if saved is not None and not all(r["success"] for r in results):
+        org().restore(saved)
+        results = _all_or_none(results)
+    return jsonify(results)
+
+
+def _upsert_one(sobject: str, ext_field: str, record: dict[str, Any]) -> dict[str, Any]:
+    key = record.get(ext_field)
+    values = {k: v for k, v in record.items() if k != "attributes"}
+    if not key:
+        return {"id": None, "success": False, "errors": [{"statusCode": "MISSING_ARGUMENT", "message":
+                                                          f"{ext_field} not specified", "fields": [ext_field]}]}
+    try:
+        found = [r for r in org().records[sobject].values() if r.get(ext_field) == key and not r["IsDeleted"]]
+        if found:
+            org().update(sobject, found[0]["Id"], values, by=_user())
+            return {"id": found[0]["Id"], "success": True, "errors": [], "created": False}
+        return {"id": org().insert(sobject, values, by=_user()), "success": True, "errors": [], "created": True}
+    except SfError as exc:
+        return {"id": None, "success": False, "errors": [{"statusCode": exc.code, "message": exc.message,
+                                                          "fields": exc.fields or []}]}
 
 
 def _save_one(record: dict[str, Any], *, create: bool) -> dict[str, Any]:
     sobject = (record.get("attributes") or {}).get("type", "")
     values = {k: v for k, v in record.items() if k not in ("attributes", "id")}
     rid = record.get("id")
+    if not create and rid and not _ID.match(rid) and org().find(rid) is None:
+        return {"id": rid, "success": False, "errors": [{"statusCode": "MALFORMED_ID", "message":
+                                                         f"malformed id {rid}", "fields": []}]}
     queued = org().take_record_error(rid)
     if queued:
         return {"id": rid, "success": False, "errors": [{"statusCode": queued[0], "message": queued[1], "fields": []}]}
@@ -192,22 +265,40 @@ def create_custom_field(ver: str) -> Any:
     body = _json_body()
     full = body.get("FullName", "")
     sobject, _, name = full.partition(".")
-    if sobject not in org().fields or not name.endswith("__c"):
+    meta = body.get("Metadata") or {}
+    if sobject in ("Task", "Event"):  # activity custom fields live on Activity (object reference, research §3)
+        raise SfError(400, "FIELD_INTEGRITY_EXCEPTION", f"Cannot create a custom field on {sobject}: task and "
+                      "event custom fields are created on Activity", ["FullName"])
+    if (sobject not in org().fields and sobject != "Activity") or not name.endswith("__c"):
         raise SfError(400, "INVALID_FIELD", f"invalid field full name: {full}")
-    if name in org().fields[sobject]:
+    target = "Task" if sobject == "Activity" else sobject
+    if name in org().fields[target]:
         raise SfError(400, "DUPLICATE_DEVELOPER_NAME", "There is already a field named " + name[:-3] + " on " + sobject)
-    org().fields[sobject].add(name)
-    for table in org().records[sobject].values():
-        table.setdefault(name, None)
+    kind = TOOLING_TYPES.get(str(meta.get("type")), "string")
+    if sobject == "Activity":
+        org().add_activity_field(name, kind)
+    else:
+        org().fields[sobject].add(name)
+        org().field_types[sobject][name] = kind
+        for table in org().records[sobject].values():
+            table.setdefault(name, None)
+    if meta.get("externalId"):
+        for each in ("Task", "Event") if sobject == "Activity" else (sobject,):
+            org().external_ids.setdefault(each, set()).add(name)
     rid = org().new_id("CustomField")
     org().custom_fields.append({"Id": rid, "FullName": full, "Metadata": body.get("Metadata", {})})
     return jsonify({"id": rid, "success": True, "errors": [], "warnings": [], "infos": []}), 201
 
 
 @bp.get("/services/data/v<ver>/limits/")
+@bp.get("/services/data/v<ver>/limits")
 def limits(ver: str) -> Any:
     o = org()
-    return jsonify({"DailyApiRequests": {"Max": o.api_max, "Remaining": max(0, o.api_max - o.api_used)},
+    remaining = max(0, o.api_max - o.api_used)
+    if o.limits_exhausted > 0:
+        o.limits_exhausted -= 1
+        remaining = 0
+    return jsonify({"DailyApiRequests": {"Max": o.api_max, "Remaining": remaining},
                     "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000 - len(o.bulk_jobs)}})
 
 

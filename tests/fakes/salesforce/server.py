@@ -3,6 +3,7 @@ so tests hand it a requests.Session whose `verify` is the CA bundle."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,12 @@ from tests.fakes.salesforce.org import FakeOrg, Injected, SfError
 
 EXPIRED = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 LIMIT = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+# The same errorCode for the concurrent long-running request limit (25 requests running >= 20 s per org; research
+# §2.5 "Concurrency ... Exceeding it returns REQUEST_LIMIT_EXCEEDED"): the daily allocation is not spent.
+CONCURRENT = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+LOCKED = [{"message": "unable to obtain exclusive access to this record or 1 records", "errorCode": "UNABLE_TO_LOCK_ROW",
+           "fields": []}]  # request level, not only per record (research §2.3 "Handle ... UNABLE_TO_LOCK_ROW")
+NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 _UNMETERED = re.compile(r"^/services/data/?$")
 
 
@@ -44,7 +51,9 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
         if not internal:
             org.calls.append((request.method, request.full_path))
         injected = _take_injected(org)
-        if injected is not None:
+        if injected is not None and injected.after:
+            request.environ["sf.lost"] = injected
+        elif injected is not None:
             return jsonify(injected.body), injected.status
         auth = request.headers.get("Authorization", "")
         user = org.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
@@ -55,12 +64,18 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
             return None
         if org.api_used >= org.api_max:
             return jsonify(LIMIT), 403
+        refused = _busy(org)
+        if refused is not None:
+            return refused
         org.api_used += 1
         return None
 
     @app.after_request
     def _usage(resp: Any) -> Any:
         org: FakeOrg = app.config["ORG"]
+        lost = request.environ.get("sf.lost")
+        if lost is not None:  # the work is done; the caller sees only the injected answer
+            resp = app.response_class(json.dumps(lost.body), status=lost.status, mimetype="application/json")
         resp.headers["Date"] = http_date(org.clock())  # the org's clock, so tests control "now" end to end
         if request.path.startswith("/services/data/v"):
             resp.headers["Sforce-Limit-Info"] = f"api-usage={org.api_used}/{org.api_max}"
@@ -70,12 +85,38 @@ def create_app(initial: FakeOrg, oauth_app: OAuthApp, base_url: str) -> Flask:
     def _sf_error(exc: SfError) -> Any:
         return jsonify(exc.body()), exc.status
 
+    @app.errorhandler(404)
+    def _not_found(exc: Any) -> Any:  # Salesforce answers unknown resources in JSON, never an HTML page
+        return jsonify(NOT_FOUND), 404
+
+    @app.errorhandler(405)
+    def _bad_method(exc: Any) -> Any:
+        return jsonify([{"errorCode": "METHOD_NOT_ALLOWED", "message": f"HTTP Method '{request.method}' not allowed. "
+                         "Allowed are GET,PATCH,POST,DELETE"}]), 405
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Any:
+        return jsonify([{"errorCode": "UNKNOWN_EXCEPTION", "message": f"An unexpected error occurred: "
+                         f"{type(exc).__name__}"}]), 500
+
     @app.get("/services/data/")
     def versions() -> Any:
         org: FakeOrg = app.config["ORG"]
         return jsonify([{"version": org.version, "url": f"/services/data/v{org.version}", "label": "Spring '26"}])
 
     return app
+
+
+def _busy(org: FakeOrg) -> Any:
+    """The org's concurrent long-running requests are taken, or the record a write needs is locked."""
+    with org.lock:
+        if org.busy_long_running > 0 and "/limits" not in request.path:
+            org.busy_long_running -= 1
+            return jsonify(CONCURRENT), 403
+        if org.locked_requests > 0 and request.method in ("PATCH", "POST", "DELETE"):
+            org.locked_requests -= 1
+            return jsonify(LOCKED), 400
+    return None
 
 
 def _take_injected(org: FakeOrg) -> Injected | None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from connector.store import Store
 from connector.store.tables import Installation, OutboxItem
-from crm_adapters.errors import CrmRateLimited, CrmUnavailable
+from crm_adapters.errors import CrmBudgetExhausted, CrmUnavailable
 from crm_adapters.writes import FieldUpdate, WriteResult
 from jobs.engine import outbox
 from tests.fakes.memory_crm import MemoryCrm
@@ -45,7 +45,7 @@ def _rows(store: Store) -> list[tuple[str, int]]:
 def test_runs_stopped_by_the_daily_budget_use_up_no_attempts(store: Store) -> None:
     iid = _queue(store, outbox.BATCH + 20)
     crm = BudgetCrm()
-    crm.failure = CrmRateLimited("daily API limit", retry_after=3600, daily=True)
+    crm.failure = CrmBudgetExhausted("daily API limit", retry_after=3600)
     for _ in range(outbox.MAX_ATTEMPTS + 2):  # a quota outage longer than the retry allowance
         report = outbox.apply(store, iid, crm)
         assert "daily API budget" in report.stopped and report.dead == 0 and report.sent == 0

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import AuditEntry, Installation, OutboxItem, Proposal
-from crm_adapters.errors import CrmRateLimited, CrmUnavailable
+from crm_adapters.errors import CrmBudgetExhausted, CrmUnavailable
 from crm_adapters.model import DealStatus, TaskStatus, UserRole
 from crm_adapters.writes import TaskClosure
 from jobs.approvals import closures as task_closures
@@ -152,7 +152,7 @@ def test_the_daily_budget_defers_closures_without_spending_attempts(store: Store
         record_verdict(s, "i1", proposal_id, approved=True, by="user:admin", now=NOW)
 
     def spent(_closures):  # type: ignore[no-untyped-def]
-        raise CrmRateLimited("daily API limit", retry_after=3600, daily=True)
+        raise CrmBudgetExhausted("daily API limit", retry_after=3600)
 
     crm.close_tasks = spent  # type: ignore[method-assign]
     report = task_closures.apply(store, "i1", crm)

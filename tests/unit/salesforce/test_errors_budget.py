@@ -9,7 +9,14 @@ import requests
 import responses
 
 from crm_adapters.auth import StaticTokens, Tokens
-from crm_adapters.errors import CrmBadRequest, CrmNotFound, CrmPermissionError, CrmRateLimited, CrmUnavailable
+from crm_adapters.errors import (
+    CrmBadRequest,
+    CrmBudgetExhausted,
+    CrmNotFound,
+    CrmPermissionError,
+    CrmRateLimited,
+    CrmUnavailable,
+)
 from crm_adapters.model import Entity
 from crm_adapters.salesforce.adapter import SalesforceAdapter
 from crm_adapters.salesforce.budget import ApiBudget, Usage, parse_limit_info
@@ -40,7 +47,7 @@ def test_error_table(status, body, error, caplog):
         _adapter().read_pipelines()
     assert "secret-token" not in caplog.text and "message" not in caplog.text  # never the body, never the token
     if error is CrmRateLimited:
-        assert info.value.daily
+        assert isinstance(info.value, CrmBudgetExhausted) and info.value.daily and not info.value.retryable
 
 
 @responses.activate

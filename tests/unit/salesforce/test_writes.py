@@ -23,8 +23,9 @@ def _ready(fake):  # type: ignore[no-untyped-def]
 def test_ensure_app_fields_creates_fields_and_grants_them_once(sf_fake):
     adapter = adapter_for(sf_fake)
     first = adapter.ensure_app_fields()
-    assert f"Opportunity.{SCORE}" in first.created and f"Task.{TASK_KEY}" in first.created
-    assert {f["Field"] for f in sf_fake.org.records["FieldPermissions"].values()} == set(first.created)
+    assert f"Opportunity.{SCORE}" in first.created and f"Activity.{TASK_KEY}" in first.created  # on Activity
+    granted = {f["Field"] for f in sf_fake.org.records["FieldPermissions"].values()}
+    assert granted == {f.replace("Activity.", "Task.") for f in first.created}  # field security on Task
     assert len(sf_fake.org.records["PermissionSetAssignment"]) == 1
     second = adapter.ensure_app_fields()
     assert second.created == () and set(second.existing) == set(first.created)

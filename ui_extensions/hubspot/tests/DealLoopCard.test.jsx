@@ -1,6 +1,6 @@
 import React from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Button, ErrorState, Heading, LoadingSpinner, Tag, Text, hubspot } from '@hubspot/ui-extensions';
+import { Button, EmptyState, ErrorState, Heading, Link, LoadingSpinner, Tag, Text, hubspot } from '@hubspot/ui-extensions';
 import { createRenderer } from '@hubspot/ui-extensions/testing';
 import { DealLoopCard, cardUrl } from '../src/app/cards/DealLoopCard.jsx';
 import { BACKEND } from '../src/app/cards/config.js';
@@ -81,6 +81,21 @@ describe('DealLoopCard', () => {
     const renderer = createRenderer('crm.record.sidebar');
     renderer.render(<DealLoopCard context={context} />);
     await renderer.waitFor(() => expect(texts(renderer)).toContain('has not scored this deal yet'));
+  });
+
+  it('says when salesloop is not installed in this portal, with the install link', async () => {
+    vi.spyOn(hubspot, 'fetch').mockResolvedValue(reply({
+      state: 'not_installed', empty: true, title: 'salesloop is not installed in this HubSpot account',
+      message: 'Once an admin installs it, this card shows each deal’s risk.', risk: null, objections: [], discovery: null,
+      handoff: null, can_approve: false, approvals: [],
+      action: { label: 'Install salesloop in HubSpot', href: 'https://app.example/install/hubspot' },
+    }));
+    const renderer = createRenderer('crm.record.sidebar');
+    renderer.render(<DealLoopCard context={context} />);
+    await renderer.waitFor(() => expect(renderer.find(EmptyState).props.title).toBe('salesloop is not installed in this HubSpot account'));
+    const link = renderer.find(Link);
+    expect(link.text).toBe('Install salesloop in HubSpot');
+    expect(link.props.href).toEqual({ url: 'https://app.example/install/hubspot', external: true });
   });
 
   it('builds backend URLs on the permitted origin', () => {

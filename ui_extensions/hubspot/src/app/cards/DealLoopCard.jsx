@@ -1,6 +1,6 @@
 import React, { useCallback, useEffect, useState } from 'react';
 import {
-  Alert, Button, Divider, EmptyState, ErrorState, Flex, Heading, List, LoadingSpinner, Tag, Text, hubspot,
+  Alert, Button, Divider, EmptyState, ErrorState, Flex, Heading, Link, List, LoadingSpinner, Tag, Text, hubspot,
 } from '@hubspot/ui-extensions';
 import { BACKEND } from './config.js';
 
@@ -62,7 +62,12 @@ export function DealLoopCard({ context }) {
   return (
     <Flex direction="column" gap="sm">
       {notice && <Alert title="salesloop" variant="info">{notice}</Alert>}
-      {view.empty && <EmptyState title="Not scored yet" layout="vertical"><Text>{view.message}</Text></EmptyState>}
+      {view.empty && (
+        <EmptyState title={view.title || 'Not scored yet'} layout="vertical">
+          <Text>{view.message}</Text>
+          {view.action && <Link href={{ url: view.action.href, external: true }}>{view.action.label}</Link>}
+        </EmptyState>
+      )}
       {view.risk && <Risk risk={view.risk} />}
       {view.objections.length > 0 && <Objections objections={view.objections} />}
       {view.discovery && <Discovery discovery={view.discovery} />}
