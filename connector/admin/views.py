@@ -233,7 +233,7 @@ def decide_proposal(proposal_id: str, verdict: str) -> Response:
 @auth.login_required
 def audit_log() -> str:
     installation_id = auth.current_installation_id()
-    filters = {k: request.args.get(k, "") for k in ("loop", "kind", "policy_verdict", "gate_verdict")}
+    filters = {k: request.args.get(k, "") for k in ("loop", "kind", "policy_verdict", "gate_verdict", "id")}
     with _store().session() as s:
         stmt = select(DecisionRecord).where(DecisionRecord.installation_id == installation_id)
         for name, value in filters.items():

@@ -89,11 +89,11 @@ def test_a_manager_sees_the_canvas_card_and_approves(browser, live, store: Store
     with store.session() as s:
         iid = inst.upsert(s, TokenCipher(b"k" * 32), crm="salesforce", tenant_id=ORG, tokens={"access_token": "x"}).id
         s.add(CardData(installation_id=iid, deal_id="006A", payload={"risk": {
-            "score": 77, "level": "high", "next_move": "Re-engage the economic buyer",
+            "score": 77, "level": "high", "scale": {"base": 0.6}, "next_move": "Re-engage the economic buyer",
             "reasons": [{"code": "champion_quiet", "text": "Champion silent for 18 days", "evidence": ["last reply May 3"]}]}}))
         upsert_records(s, iid, Entity.USER, [a_user(role=UserRole.MANAGER, remote_id="005M", crm=Crm.SALESFORCE)])
-        s.add(Proposal(id="p1", installation_id=iid, loop="discovery", title="Ask about the budget owner",
-                       fingerprint="f", diff=[], evidence={"type": "approval"}))
+        s.add(Proposal(id="p1", installation_id=iid, loop="discovery", title="Ask about the budget owner", fingerprint="f",
+                       diff=[], evidence={"type": "approval", "decision": {"target": "deal", "target_id": "006A"}}))
     page = browser.new_page()
     page.set_content(f'<form id="sf" method="post" action="{base}/cards/salesforce">'
                      f'<input type="hidden" name="signed_request" value="{_signed_request("005M", "006A")}"></form>')

@@ -15,6 +15,7 @@ from typing import Any
 
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops._talk import TRANSCRIPTS
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
@@ -173,9 +174,9 @@ def _promote_decision(rec: str, read: Mapping[str, Any], fp: str, n: int, versio
                       books: Mapping[str, Any]) -> Decision:
     close = read["comparison"]["close_rate"]
     lo, hi = close["interval_points"]
-    line = (f"{rec} treatment playbook v{books['treatment']['version']} (control v{books['control']['version']}): "
-            f"close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
-            f"P(treatment better) {close['p_treatment_better']:.3f}, n={n} closed")
+    line = (f"{rec.capitalize()} treatment playbook version {books['treatment']['version']} (control is version "
+            f"{books['control']['version']}): close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
+            f"{labels.pct(float(close['p_treatment_better']))} chance the treatment is better, on {n:,} closed deals")
     title = ("Promote the treatment playbook to every SDR" if rec == "promote"
              else "Revert the treatment arm to the control playbook")
     payload = {"kind": rec, "title": title, "diff": [line], "changes": [], "fingerprint": fp,
@@ -189,9 +190,9 @@ def _flag_decisions(state: State, now: datetime, version: str) -> list[Decision]
     week = now.strftime("%G-W%V")
     out = []
     for flag in state.get("flags", []):
-        text = (f"Opportunities close at {100 * flag['close_rate']:.0f}% (n={flag['n']}) vs {100 * flag['peer_rate']:.0f}% "
-                f"for peers; P(below peers by {100 * flag['margin']:.0f}+ points) = {flag['p_below_peers']:.2f}. "
-                f"Likely cause: {flag['likely_cause'].replace('_', ' ')}.")
+        text = (f"Opportunities close at {100 * flag['close_rate']:.0f}% (of {flag['n']:,}) vs {100 * flag['peer_rate']:.0f}% "
+                f"for peers; {labels.pct(float(flag['p_below_peers']))} chance of being at least "
+                f"{100 * flag['margin']:.0f} points below peers. Likely cause: {labels.phrase(flag['likely_cause'])}.")
         out.append(Decision(loop=NAME, kind=ActionKind.FLAG_SDR, target=Entity.USER, target_id=flag["sdr_id"],
                             key=f"{NAME}:flag:{flag['sdr_id']}:{week}",
                             payload={"title": "Qualification coaching opportunity", "body": text, "evidence": flag,
