@@ -72,7 +72,7 @@ def simulator_part() -> dict[str, Any]:
 
 
 def bandit_part() -> dict[str, Any]:
-    from crm_adapters.sandbox.scenario import load_scenario
+    from crm_adapters.sandbox import load_scenario
 
     sc = load_scenario(None)
     out, rows = {}, []

@@ -36,10 +36,10 @@ def db_upgrade() -> None:
 def _add_job_commands() -> None:
     """worker, cron and demo live with the jobs they run."""
     from connector.sandbox_serve import add_serve_option
-    from jobs.rq.commands import cron, worker
+    from jobs.rq.commands import cron, status, worker
     from jobs.tools.demo import demo
 
-    for command in (worker, cron, add_serve_option(demo)):
+    for command in (worker, cron, status, add_serve_option(demo)):
         main.add_command(command)
     from jobs.lifecycle import _commands as lifecycle_commands
 
@@ -62,17 +62,25 @@ _add_package_command()
 
 @main.command("backtest")
 @click.option("--deals", "deals", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV of opportunities, one row per deal.")
+              help="CSV of opportunities, one row per deal (delimiter and encoding detected).")
 @click.option("--mapping", "mapping", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML naming the id, time, outcome and feature columns (see jobs/tools/backtest.py).")
+              help="TOML naming the outcome and feature columns (see jobs/tools/backtest_mapping.py).")
+@click.option("--loop", "loop", type=click.Choice(["deal_risk", "handoff", "icp", "all"]), default="deal_risk",
+              show_default=True, help="Which loop's learning to try.")
+@click.option("--split", "split", type=click.Choice(["time", "cv"]), default="time", show_default=True,
+              help="time: train on older deals, hold out the newest 20%; cv: repeated stratified 5-fold.")
+@click.option("--predictions", "predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write each held-out deal's probability of winning and its reasons to this CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-@click.option("--no-baselines", is_flag=True, help="Skip majority / naive Bayes / gradient boosting.")
-def backtest(deals: Path, mapping: Path, as_json: bool, no_baselines: bool) -> None:
-    """Deal-risk learning on a CSV of closed deals, validated forward in time."""
+@click.option("--no-baselines", is_flag=True, help="Skip majority / logistic regression / naive Bayes / boosting.")
+def backtest(deals: Path, mapping: Path, loop: str, split: str, predictions: Path | None, as_json: bool,
+             no_baselines: bool) -> None:
+    """The loops' learning on a CSV of closed deals, checked on held-out deals."""
     from jobs.tools.backtest import BacktestError, command
 
     try:
-        command(deals, mapping, as_json=as_json, baselines=not no_baselines)
+        command(deals, mapping, as_json=as_json, baselines=not no_baselines, loop=loop, split=split,
+                predictions=predictions)
     except BacktestError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -151,6 +151,19 @@ class DealContactRole(Record):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QualificationAnswer:
+    """One qualification field as the CRM holds it: its label, its level ('unknown' when empty), the item it
+    answers (budget, champion ...), who recorded it (the SDR at hand-over, or the BDM after discovery) and
+    whether the level is a positive answer (a claim that discovery can contradict)."""
+
+    label: str
+    level: str
+    item: str = "other"
+    stage: str = "sdr"  # sdr | discovery
+    claimed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Deal(Record):
     """An opportunity. `owner_id` is the AE/BDM; `sdr_id` the SDR who sourced it."""
 
@@ -171,6 +184,7 @@ class Deal(Record):
     loss_reason: str | None = None
     win_reason: str | None = None
     next_step: str | None = None
+    qualification: tuple[QualificationAnswer, ...] = ()  # the mapped qualification fields (MEDDIC / BANT picklists)
 
     def __post_init__(self) -> None:
         Record.__post_init__(self)

@@ -6,6 +6,7 @@ rate limiter, base URLs) lives in one place per CRM.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -63,6 +64,7 @@ def _hubspot(installation: Installation, *, store: Store, settings: Settings, re
 
     try:
         mapping = HubSpotMapping.from_settings(installation_settings.read(installation).hubspot_mapping)
+        mapping = dataclasses.replace(mapping, qualification=_qualification(installation))
     except ValueError as exc:
         raise ConfigError(f"installation {installation.id}: {exc}") from exc
     limiter = (RedisLimiter(redis, installation.tenant_id, per_window=settings.hubspot_rate_per_10s) if redis is not None
@@ -99,7 +101,18 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
 
     tokens = token_source_for(installation, store=store, settings=settings, redis=redis)
     return SalesforceAdapter(tokens, installation.tenant_id, budget=ApiBudget(installation.tenant_id, redis=redis),
-                             mapping=SalesforceMapping(**raw), known_ids=known_ids)
+                             mapping=SalesforceMapping(**raw, qualification=_qualification(installation)),
+                             known_ids=known_ids)
+
+
+def _qualification(installation: Installation) -> Any:
+    """The tenant's qualification fields (installation.settings["qualification"]); a bad mapping is a ConfigError."""
+    from crm_adapters.qualification import QualificationMapping
+
+    try:
+        return QualificationMapping.from_settings(installation_settings.read(installation).qualification)
+    except ValueError as exc:
+        raise ConfigError(f"installation {installation.id}: {exc}") from exc
 
 
 def _extra_fields(installation_id: str, value: Any) -> dict[str, tuple[str, ...]]:

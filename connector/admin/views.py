@@ -36,6 +36,7 @@ from connector.store.tables import (
     Proposal,
     SyncCursor,
 )
+from crm_adapters import qualification
 from crm_adapters.hubspot import oauth as hs_oauth
 from crm_adapters.salesforce import oauth as sf_oauth
 from crm_adapters.writes import APP_FIELDS
@@ -152,7 +153,12 @@ def loops() -> str | Response:
         installation = inst.get(s, installation_id)
         settings = installation_settings.read(installation)
         if request.method == "POST":
-            settings = installation_settings.write(installation, loops={
+            try:
+                fields = qualification.from_form(request.form.get("qualification", ""))
+            except qualification.QualificationMappingError as exc:
+                flash(str(exc))
+                return redirect(url_for("admin.loops"))  # type: ignore[return-value]
+            settings = installation_settings.write(installation, qualification=fields, loops={
                 name: {"enabled": request.form.get(f"enabled_{name}") == "on",
                        "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES
             }, mappings={
@@ -165,7 +171,8 @@ def loops() -> str | Response:
             return redirect(url_for("admin.loops"))  # type: ignore[return-value]
         loop_settings = settings.loops or {}
         return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
-                               mappings=settings.mappings or {})
+                               mappings=settings.mappings or {},
+                               qualification=qualification.form_text(settings.qualification))
 
 
 @admin.route("/policy", methods=["GET", "POST"])

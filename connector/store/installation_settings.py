@@ -6,7 +6,7 @@ The JSON stays what it was (a key absent until it is set), so rows written befor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ class InstallationSettings:
     hubspot_mapping: Mapping[str, Any] | None = None  # roles by team/owner, labels, properties
     salesforce_mapping: Mapping[str, Any] | None = None  # the org's SDR/reason/transcript fields
     api_budget: Mapping[str, Any] | None = None  # API calls used today against the allowance
+    qualification: Sequence[Mapping[str, Any]] | None = None  # CRM fields -> qualification items (admin page)
     other: Mapping[str, Any] = field(default_factory=dict)  # keys this code does not know, kept as they were
 
     @classmethod

@@ -34,6 +34,7 @@ from crm_adapters.model import (
     UserRole,
 )
 from crm_adapters.port import Quarantined
+from crm_adapters.qualification import QualificationMapping
 
 ENGAGEMENT_TYPES: dict[str, ActivityType] = {
     "calls": ActivityType.CALL, "emails": ActivityType.EMAIL, "meetings": ActivityType.MEETING,
@@ -61,6 +62,7 @@ class HubSpotMapping:
     transcript_property: str = "salesloop_transcript"
     activity_custom: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIVITY_CUSTOM))
     deal_custom: tuple[str, ...] = ()
+    qualification: QualificationMapping = field(default_factory=QualificationMapping)  # settings["qualification"]
 
     @classmethod
     def from_settings(cls, data: Mapping[str, Any] | None) -> HubSpotMapping:
@@ -93,7 +95,7 @@ class HubSpotMapping:
         return ["dealname", "amount", "deal_currency_code", "dealstage", "pipeline", "closedate", "createdate",
                 "hs_lastmodifieddate", "hubspot_owner_id", "hs_analytics_source", "dealtype", "closed_lost_reason",
                 "closed_won_reason", "hs_next_step", "hs_is_closed", "hs_is_closed_won", self.sdr_property,
-                *self.deal_custom]
+                *self.deal_custom, *self.qualification.names()]
 
 
 ENGAGEMENT_PROPERTIES = {
@@ -255,7 +257,8 @@ def deal_from_hubspot(obj: Mapping[str, Any], *, stages: Mapping[tuple[str, str]
                     lead_source=props.get("hs_analytics_source") or None, deal_type=props.get("dealtype") or None,
                     loss_reason=props.get("closed_lost_reason") or None,
                     win_reason=props.get("closed_won_reason") or None, next_step=props.get("hs_next_step") or None,
-                    custom={k: props[k] for k in mapping.deal_custom if props.get(k) not in (None, "")})
+                    custom={k: props[k] for k in mapping.deal_custom if props.get(k) not in (None, "")},
+                    qualification=mapping.qualification.values(props))
 
     return _wrap("deal", build, obj)  # type: ignore[no-any-return]
 

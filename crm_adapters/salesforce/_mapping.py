@@ -31,6 +31,7 @@ from crm_adapters.model import (
     UserRole,
 )
 from crm_adapters.port import Quarantined
+from crm_adapters.qualification import QualificationMapping
 from crm_adapters.writes import AppField
 
 SF = Crm.SALESFORCE
@@ -75,6 +76,7 @@ class SalesforceMapping:
     outcome_field: str | None = None  # on Event (Task uses CallDisposition)
     extra_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # sobject -> fields into `custom`
     custom_keys: Mapping[str, str] = field(default_factory=dict)  # API name -> custom key (default: snake name)
+    qualification: QualificationMapping = field(default_factory=QualificationMapping)  # settings["qualification"]
     task_types: Mapping[str, ActivityType] = field(default_factory=lambda: {
         "call": ActivityType.CALL, "email": ActivityType.EMAIL, "meeting": ActivityType.MEETING,
         "note": ActivityType.NOTE})
@@ -92,7 +94,9 @@ class SalesforceMapping:
     def extras(self, sobject: str) -> tuple[str, ...]:
         named = {"Opportunity": (self.sdr_field, self.loss_reason_field, self.win_reason_field),
                  "Task": (self.transcript_field,), "Event": (self.outcome_field,)}.get(sobject, ())
-        return tuple(dict.fromkeys([*(n for n in named if n), *self.extra_fields.get(sobject, ())]))
+        mapped = self.qualification.names() if sobject == "Opportunity" else self.qualification.names("lead") if (
+            sobject == "Lead") else []
+        return tuple(dict.fromkeys([*(n for n in named if n), *self.extra_fields.get(sobject, ()), *mapped]))
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class OrgContext:
 
     stage_ids: Mapping[str, str]
     sdr_by_opportunity: Mapping[str, str] = field(default_factory=dict)
+    lead_by_opportunity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # converted Lead's mapped fields
     integration_user_id: str | None = None
 
 
@@ -234,7 +239,8 @@ def deal_from_salesforce(raw: Mapping[str, Any], mapping: SalesforceMapping, ctx
                     deal_type=raw.get("Type"), next_step=raw.get("NextStep"),
                     loss_reason=raw.get(mapping.loss_reason_field) if mapping.loss_reason_field else None,
                     win_reason=raw.get(mapping.win_reason_field) if mapping.win_reason_field else None,
-                    custom=_custom(raw, "Opportunity", mapping, {n for n in named if n}))
+                    custom=_custom(raw, "Opportunity", mapping, {*(n for n in named if n), *mapping.qualification.names()}),
+                    qualification=mapping.qualification.values(raw, ctx.lead_by_opportunity.get(rid)))
     except ValueError as exc:
         raise MalformedRecord(str(exc)) from exc
 

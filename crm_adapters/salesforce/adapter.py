@@ -114,10 +114,12 @@ class SalesforceAdapter:
             self._stages = self.client.query_all(soql)
         return self._stages
 
-    def context(self, sdrs: Mapping[str, str] | None = None) -> m.OrgContext:
+    def context(self, sdrs: Mapping[str, str] | None = None,
+                leads: Mapping[str, Mapping[str, Any]] | None = None) -> m.OrgContext:
         stage_ids = {str(r["ApiName"]): str(r["Id"]) for r in self.stage_rows()}
         user = self.integration_user_id() if self.app_fields_ready() else None
-        return m.OrgContext(stage_ids=stage_ids, sdr_by_opportunity=sdrs or {}, integration_user_id=user)
+        return m.OrgContext(stage_ids=stage_ids, sdr_by_opportunity=sdrs or {}, integration_user_id=user,
+                            lead_by_opportunity=leads or {})
 
     def spec(self, sobject: str) -> ObjectSpec:
         fields = [*BASE_FIELDS[sobject], *self.mapping.extras(sobject)]
@@ -170,7 +172,8 @@ class SalesforceAdapter:
             rows = [r for r in rows if not r.get(m.TASK_KEY)]  # our own tasks and notes are not user activity
         ctx = None
         if sobject in ("Opportunity", "Account"):
-            ctx = self.context(self._sdrs(rows) if sobject == "Opportunity" else None)
+            ctx = (self.context(self._sdrs(rows), self._lead_fields(rows)) if sobject == "Opportunity"
+                   else self.context())
         return m.map_rows(sobject, rows, self.mapping, ctx)
 
     def _sdrs(self, rows: list[dict[str, Any]]) -> dict[str, str]:
@@ -190,6 +193,20 @@ class SalesforceAdapter:
         for chunk in chunks(ids):
             for r in self.client.query_all(f"{base} IN {in_list(chunk)}"):
                 found[str(r["ConvertedOpportunityId"])] = str(r["OwnerId"])
+        return found
+
+    def _lead_fields(self, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The converted Lead's qualification fields by opportunity (only when the tenant mapped Lead fields)."""
+        names = self.mapping.qualification.names("lead")
+        ids = [str(r["Id"]) for r in rows if r.get("Id") and not r.get("IsDeleted")]
+        if not names or not ids:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(ids):
+            soql = (f"SELECT ConvertedOpportunityId, {', '.join(names)} FROM Lead WHERE IsConverted = true "
+                    f"AND ConvertedOpportunityId IN {in_list(chunk)}")
+            for r in self.client.query_all(soql):
+                found[str(r["ConvertedOpportunityId"])] = {n: r.get(n) for n in names}
         return found
 
     def _history(self, rows: list[dict[str, Any]], carry: list[dict[str, Any]], *, backfill: bool,

@@ -15,6 +15,7 @@ from crm_adapters.sandbox import _text as T
 from crm_adapters.sandbox import _vocab as V
 from crm_adapters.sandbox._draw import Leads
 from crm_adapters.sandbox._plans import SANDBOX, DealPlan
+from crm_adapters.sandbox._qualification import answers
 from crm_adapters.sandbox.scenario import Scenario
 from crm_adapters.sandbox.truth import DealTruth
 
@@ -107,6 +108,7 @@ def _one(sc: Scenario, L: Leads, i: int, week_start: datetime, d: Directory, ids
         win_reason=rnd.choice(_WIN_REASONS) if L.won[i] else None,
         custom={"arm": truth.arm, "playbook_version": truth.playbook_version}, activities=acts, roles=roles,
     )  # fmt: skip
+    plan.qualification, plan.discovery_qualification = answers(sc.qualification, L.qualification, int(i))
     return plan, truth
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm_adapters.sandbox import _vocab as V
+from crm_adapters.sandbox._qualification import QualDraw, draw_qualification, field_rules_mask
 from crm_adapters.sandbox.playbook import Playbook, rules_mask
 from crm_adapters.sandbox.scenario import Scenario
 
@@ -95,6 +96,7 @@ class Leads:
     stage_days: np.ndarray  # (n, 4)
     amount: np.ndarray
     disqualified: np.ndarray
+    qualification: QualDraw | None = None  # the SDR's qualification fields, when the scenario has them
 
 
 def draw_leads(
@@ -132,6 +134,10 @@ def draw_leads(
         for m in pb[a].meddic:
             meddic[treat[a], V.MEDDIC.index(m)] = True
     objection, response, obj_effect = _objections(sc, rng, n)
+    qual = None  # drawn from a jumped copy of the stream: scenarios without fields keep every other draw
+    if sc.qualification:
+        qual = draw_qualification(sc.qualification, sc.qualification_noise,
+                                  np.random.Generator(rng.bit_generator.jumped()), sdr, sc.sdrs)
     signs = rng.random((n, len(V.WARNING_SIGNS))) < np.array(
         [sc.warning_signs[s][0] for s in V.WARNING_SIGNS]
     )
@@ -146,6 +152,7 @@ def draw_leads(
         + obj_effect
         + signs @ np.array([sc.warning_signs[s][1] for s in V.WARNING_SIGNS])
         + pop.sdr_skill[sdr]
+        + (qual.effect if qual is not None else 0.0)
         + (rng.normal(0.0, sc.noise_sd, n) if sc.noise_sd > 0 else 0.0)
     )
     p_win = 1.0 / (1.0 + np.exp(-logit))
@@ -165,9 +172,11 @@ def draw_leads(
     disq = np.zeros(n, dtype=bool)
     for a in (0, 1):
         disq |= treat[a] & rules_mask(pb[a].disqualify, fields, n, any_of=True)
+        if qual is not None:
+            disq |= treat[a] & field_rules_mask(pb[a].field_rules, qual.recorded, n)
     return Leads(n, account, sources, sdr, rng.integers(0, sc.bdms, n), arm, offset, true_pains, stated, discovered,
                  meddic, asked_sdr, asked_bdm, objection, response, signs, logit, p_win, won, lost_stage, stage_days,
-                 amount, disq)  # fmt: skip
+                 amount, disq, qual)  # fmt: skip
 
 
 def _stated(sc: Scenario, pop: Population, rng: np.random.Generator, sdr: np.ndarray, true_pains: np.ndarray,

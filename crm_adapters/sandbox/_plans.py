@@ -13,6 +13,7 @@ from crm_adapters.model import (
     Deal,
     DealContactRole,
     DealStatus,
+    QualificationAnswer,
     StageChange,
 )
 from crm_adapters.sandbox import _vocab as V
@@ -41,6 +42,8 @@ class DealPlan:
     custom: dict[str, Any]
     activities: list[Activity]  # sorted by occurred_at
     roles: list[DealContactRole]
+    qualification: tuple[QualificationAnswer, ...] = ()  # the SDR's fields, set at hand-over
+    discovery_qualification: tuple[QualificationAnswer, ...] = ()  # the BDM's, set after the discovery call
 
     @property
     def closed_at(self) -> datetime:
@@ -66,7 +69,11 @@ class DealPlan:
             created_at=self.created_at, owner_id=self.owner_id, sdr_id=self.sdr_id, lead_source=self.lead_source,
             deal_type="new_business", loss_reason=self.loss_reason if closed and not self.won else None,
             win_reason=self.win_reason if closed and self.won else None,
+            qualification=self.qualification + (self.discovery_qualification if self._discovered(now) else ()),
         )  # fmt: skip
+
+    def _discovered(self, now: datetime) -> bool:
+        return any(a.custom.get("kind") == "discovery_call" and a.occurred_at <= now for a in self.activities)
 
     def stage_changes_at(self, now: datetime) -> list[StageChange]:
         out = []

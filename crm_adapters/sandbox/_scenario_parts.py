@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from crm_adapters.sandbox import _vocab as V
+from crm_adapters.sandbox._qualification import parse_qualification
 from crm_adapters.sandbox.scenario import (
     ObjectionSpec,
     Rule,
@@ -78,7 +79,7 @@ SECTIONS = (
 
 def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
     """Every section, checked for unknown and missing keys and ranges."""
-    p.known(raw, SECTIONS, "top level")
+    p.known({k: v for k, v in raw.items() if k != "qualification"}, SECTIONS, "top level")  # qualification: optional
     world, org, outcome = p.table(raw, "world"), p.table(raw, "org"), p.table(raw, "outcome")
     p.known(world, ("name", "start", "weeks", "seed", "currency"), "world")
     p.known(org, ("managers", "sdrs", "bdms", "accounts", "contacts_per_account", "leads_per_week"), "org")
@@ -181,7 +182,8 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
         raise p.fail("lead_sources", "shares of non-outbound sources must not all be zero")
     from dataclasses import replace
 
-    return replace(sc, sdr_skill_sd=skill_sd, underperformers=under)
+    fields, noise = parse_qualification(p, raw.get("qualification"), scale)
+    return replace(sc, sdr_skill_sd=skill_sd, underperformers=under, qualification=fields, qualification_noise=noise)
 
 
 def _pairs(

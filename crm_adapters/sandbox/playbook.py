@@ -22,6 +22,7 @@ class Playbook:
     disqualify: tuple[Rule, ...] = ()
     verify_pains: bool = False
     weights: Mapping[str, float] = field(default_factory=dict)
+    field_rules: tuple[Mapping[str, str], ...] = ()  # {op: require | qualify | disqualify, field: label, level}
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | Playbook | None) -> Playbook:
@@ -33,7 +34,7 @@ class Playbook:
         if not isinstance(raw, Mapping):
             raise ValueError(f"a playbook must be a dict, got {type(raw).__name__}")
         unknown = sorted(
-            set(raw) - {"version", "questions", "meddic", "disqualify", "verify_pains", "weights"}
+            set(raw) - {"version", "questions", "meddic", "disqualify", "verify_pains", "weights", "field_rules"}
         )
         if unknown:
             raise ValueError(f"unknown playbook keys {unknown}")
@@ -46,7 +47,8 @@ class Playbook:
         version = raw.get("version", 0)
         if not isinstance(version, int):
             raise ValueError(f"playbook version must be an integer, got {version!r}")
-        return cls(version, questions, meddic, rules, bool(raw.get("verify_pains", False)), dict(weights))
+        field_rules = tuple(_field_rule(r) for r in raw.get("field_rules", ()))
+        return cls(version, questions, meddic, rules, bool(raw.get("verify_pains", False)), dict(weights), field_rules)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class Playbook:
             "disqualify": [r.as_dict() for r in self.disqualify],
             "verify_pains": self.verify_pains,
             "weights": dict(self.weights),
+            **({"field_rules": [dict(r) for r in self.field_rules]} if self.field_rules else {}),
         }
 
 
@@ -66,6 +69,13 @@ def _ids(values: Any, vocab: tuple[str, ...], what: str) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"unknown {what} ids {bad}; expected some of {list(vocab)}")
     return tuple(dict.fromkeys(values))
+
+
+def _field_rule(raw: Any) -> Mapping[str, str]:
+    if (not isinstance(raw, Mapping) or set(raw) != {"op", "field", "level"}
+            or raw["op"] not in ("require", "qualify", "disqualify")):
+        raise ValueError(f"a field rule is {{'op': 'require' | 'qualify' | 'disqualify', 'field', 'level'}}, got {raw!r}")
+    return {k: str(v) for k, v in raw.items()}
 
 
 def _rule(raw: Any) -> Rule:

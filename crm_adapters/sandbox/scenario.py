@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from crm_adapters.sandbox._qualification import QualField, QualNoise
+
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used, with the file and key at fault."""
@@ -124,6 +126,8 @@ class Scenario:
     quiet_days: float
     typo_rate: float
     hedge_rate: float
+    qualification: tuple[QualField, ...] = ()  # qualification fields the SDR fills (crm_adapters/sandbox/_qualification.py)
+    qualification_noise: QualNoise = QualNoise()
 
     def scaled(self, deals: int) -> Scenario:
         """The same world with volumes (leads, accounts, staff, enrollments) scaled to about `deals` deals."""

@@ -56,6 +56,7 @@ class ChainReport:
     approvals: proposals.ReadBack = field(default_factory=proposals.ReadBack)
     drift: list[dict[str, Any]] = field(default_factory=list)
     status: str = "done"
+    writes_waiting: int = 0  # CRM writes this run left unsent (they go out with a later run)
 
 
 @dataclass
@@ -88,15 +89,29 @@ def run_chain(
             report.status = f"skipped: installation is {installation.status}"
             return report
     crm = crm or adapter_for(installation, store=store, settings=settings, redis=redis)
+    started = datetime.now(UTC)
     try:
         _steps(store, installation, crm, options, now, report)
+        settle(store, report)
     except CrmAuthError as exc:
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
         with store.session() as session:
-            inst.set_status(session, installation_id, status, f"{type(exc).__name__}: {str(exc)[:200]}")
+            if not _reconnected_since(session, installation_id, started):  # a fresh grant is not undone by an old one
+                inst.set_status(session, installation_id, status, f"{type(exc).__name__}: {str(exc)[:200]}")
         report.status = str(status)
         raise
     return report
+
+
+def _reconnected_since(session: Any, installation_id: str, since: datetime) -> bool:
+    """The admin connected the app again while this run was failing on the old grant."""
+    from sqlalchemy import select
+
+    from connector.store.tables import AuditEntry
+
+    return session.execute(select(AuditEntry.id).where(
+        AuditEntry.installation_id == installation_id, AuditEntry.action == "installed", AuditEntry.at >= since,
+    ).limit(1)).first() is not None
 
 
 def _steps(store: Store, installation: Installation, crm: CrmPort, options: Options, now: datetime, report: ChainReport) -> None:
@@ -133,6 +148,30 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             "job_id": options.job_id, "loops": sorted(report.loops), "sent": report.outbox.sent,
             "synced": report.sync.total if report.sync else 0,
         })
+
+
+def settle(store: Store, report: ChainReport) -> None:
+    """A run that left writes behind is not "done": it says how many wait, or that some were given up."""
+    with store.session() as session:
+        report.writes_waiting = outbox.waiting(session, report.installation_id)["waiting"]
+    if report.status != "done":
+        return
+    if report.writes_waiting:
+        report.status = "done_with_pending_writes"
+    elif report.outbox.dead:
+        report.status = "done_with_failed_writes"
+
+
+def status_in_words(status: str, writes_waiting: int, given_up: int = 0) -> str:
+    """The run's outcome for a person (the demo, the job result, the admin page)."""
+    words = {
+        "done": "done: every write reached the CRM",
+        "done_with_pending_writes": f"done, but {writes_waiting} writes are not in the CRM yet; the next run sends them",
+        "done_with_failed_writes": f"done, but {given_up} writes were given up; retry them on the admin status page",
+        "needs_reauth": f"stopped: the CRM connection must be renewed; {writes_waiting} writes wait and are sent after the reconnect",
+        "uninstalled": "stopped: the app was uninstalled from the CRM",
+    }
+    return words.get(status, status)
 
 
 def _merge(a: outbox.OutboxReport, b: outbox.OutboxReport) -> outbox.OutboxReport:
@@ -182,26 +221,27 @@ def run_loops(
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
-            _record(store, installation_id, name, states[name], result, now, run_ids[name], snapshot, report)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report)
         _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     return reports
 
 
 def _record(
-    store: Store, installation_id: str, name: str, state: dict[str, Any] | None, result: Computed, now: datetime,
-    run_id: str, snapshot: Snapshot, report: LoopReport,
+    store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
+    report: LoopReport,
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
     if learned is not None:
         report.metrics = dict(learned.metrics)
-        if state is None or learned.state != state:
-            with store.session() as session:
-                saved = versions.save(session, installation_id, name, learned.state, learned.metrics)
+        data = versions.snapshot_digest(snapshot)
+        with store.session() as session:
+            if not versions.unchanged(versions.active(session, installation_id, name), learned.state, data):
+                saved = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
                 inst.audit(session, installation_id, f"loop:{name}", "model:new_version",
                            {"version": saved.version, "metrics": _small(learned.metrics)})
-            report.version, report.learned = versions.label(saved), True
+                report.version, report.learned = versions.label(saved), True
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)

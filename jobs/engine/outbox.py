@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from connector.store import Store
 from connector.store.tables import DecisionRecord, OutboxItem, Proposal
-from crm_adapters.errors import CrmBudgetExhausted, CrmError
+from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.model import Entity
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskDraft
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_ATTEMPTS = 5
+WAITING = ("pending", "failed")  # not sent yet, and still to be sent by a later run
+RECONNECT = "waiting for the CRM connection to be renewed (reconnect the app in the admin page)"
 
 
 @dataclass
@@ -67,6 +69,7 @@ def apply(store: Store, installation_id: str, crm: CrmPort, *, progress: Callabl
     """Send every pending (or retryable failed) write, kind by kind, in batches."""
     report = OutboxReport()
     with store.session() as session:
+        report.dead += give_up_exhausted(session, installation_id)
         ids = session.execute(
             select(OutboxItem.id, OutboxItem.kind).where(
                 OutboxItem.installation_id == installation_id, OutboxItem.status.in_(("pending", "failed")),
@@ -93,6 +96,9 @@ def _apply_batch(store: Store, installation_id: str, crm: CrmPort, kind: str, id
             item.attempts += 1
     try:
         outcome, calls = _send(crm, kind, items)
+    except CrmAuthError as exc:  # the grant died: the writes wait for the reconnect, the engine marks needs_reauth
+        _defer(store, items, exc, report, reason=RECONNECT)
+        raise
     except CrmError as exc:
         if isinstance(exc, CrmBudgetExhausted):  # as sync does: end cleanly, RQ retries cannot help today
             _defer(store, items, exc, report)
@@ -205,10 +211,10 @@ def _mark_failed(store: Store, items: Sequence[OutboxItem], exc: CrmError, repor
             report.failed += item.status == "failed"
 
 
-def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: OutboxReport) -> None:
-    """The budget turned the batch away before it was sent: give the attempt back, so a long quota
-    outage never counts towards MAX_ATTEMPTS; status stays as it was (pending, or failed from a real send)."""
-    reason = f"deferred, {type(exc).__name__}: {str(exc)[:300]}"
+def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: OutboxReport, reason: str = "") -> None:
+    """The budget (or a dead grant) turned the batch away: give the attempt back, so a long quota outage or
+    a reconnect that takes days never counts towards MAX_ATTEMPTS; status stays as it was (pending or failed)."""
+    reason = reason or f"deferred, {type(exc).__name__}: {str(exc)[:300]}"
     with store.session() as session:
         for detached in items:
             item = session.get(OutboxItem, detached.id)
@@ -217,3 +223,27 @@ def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: Out
             item.attempts = max(0, detached.attempts - 1)
             item.error = reason
             report.failed += 1
+
+
+def give_up_exhausted(session: Session, installation_id: str) -> int:
+    """Rows at the attempt limit that were never marked (the job sending them was killed each time)
+    become `dead` with their reason: shown on the admin status page with a Retry button, never stuck."""
+    rows = session.execute(select(OutboxItem).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.status.in_(WAITING), OutboxItem.attempts >= MAX_ATTEMPTS,
+    )).scalars().all()
+    for item in rows:
+        last = item.error or "the job sending it stopped each time before the CRM answered"
+        item.status, item.error = "dead", f"gave up after {item.attempts} attempts: {last}"[:500]
+        _follow_up(session, item)
+    return len(rows)
+
+
+def waiting(session: Session, installation_id: str) -> dict[str, int]:
+    """Writes not sent yet (pending or to retry) and writes given up (dead): what a run must not call done."""
+    from sqlalchemy import func
+
+    rows = session.execute(select(OutboxItem.status, func.count()).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.status.in_((*WAITING, "dead")),
+    ).group_by(OutboxItem.status)).all()
+    counts = {status: int(n) for status, n in rows}
+    return {"waiting": counts.get("pending", 0) + counts.get("failed", 0), "given_up": counts.get("dead", 0)}

@@ -7,6 +7,9 @@ experiment readout can compare the two.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.store.tables import Arm, ModelVersion, VersionKind
+from crm_adapters.snapshot import Snapshot
+
+CONTENT = "content_sha256"  # in a version's metrics: {"state": digest of the state, "data": digest of its training data}
 
 
 def active(session: Session, installation_id: str, loop: str) -> ModelVersion | None:
@@ -27,7 +33,7 @@ def active(session: Session, installation_id: str, loop: str) -> ModelVersion | 
 
 def save(
     session: Session, installation_id: str, loop: str, state: Mapping[str, Any], metrics: Mapping[str, Any], *,
-    kind: str = VersionKind.MODEL, arm: str | None = None, proposal_id: str | None = None,
+    kind: str = VersionKind.MODEL, arm: str | None = None, proposal_id: str | None = None, data_digest: str | None = None,
 ) -> ModelVersion:
     """Store a new active version; the one it replaces is retired (or kept as control for a treatment)."""
     latest = session.execute(
@@ -43,7 +49,8 @@ def save(
             current.active = False
     version = ModelVersion(
         installation_id=installation_id, loop=loop, version=(latest or 0) + 1, kind=kind, state=dict(state),
-        metrics=dict(metrics), active=True, arm=arm, proposal_id=proposal_id,
+        metrics={**metrics, CONTENT: {"state": digest(state), "data": data_digest}}, active=True, arm=arm,
+        proposal_id=proposal_id,
     )
     session.add(version)
     session.flush()
@@ -52,3 +59,41 @@ def save(
 
 def label(version: ModelVersion | None) -> str:
     return f"v{version.version}" if version is not None else ""
+
+
+def digest(value: Any) -> str:
+    """A content hash of JSON-like data: equal for a state and its round trip through the store."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def snapshot_digest(snapshot: Snapshot) -> str:
+    """A content hash of what the loops learn from, without the CRM's modification stamps (our own writes move them)."""
+    cached = snapshot._cache.get("content_sha256")
+    if isinstance(cached, str):
+        return cached
+    h = hashlib.sha256()
+    for group in (snapshot.users, snapshot.accounts, snapshot.contacts, snapshot.deals, snapshot.roles,
+                  snapshot.stage_changes, snapshot.activities, snapshot.pipelines):
+        for text in sorted(repr(_unstamped(record)) for record in group):
+            h.update(text.encode())
+        h.update(b"\x1e")
+    snapshot._cache["content_sha256"] = h.hexdigest()
+    return h.hexdigest()
+
+
+def _unstamped(record: Any) -> Any:
+    if dataclasses.is_dataclass(record) and hasattr(record, "remote_updated_at"):
+        return dataclasses.replace(record, remote_updated_at=None)
+    return record
+
+
+def unchanged(current: ModelVersion | None, state: Mapping[str, Any], data_digest: str | None) -> bool:
+    """Learning that would save nothing new: the same training data, or the same state, as the active version.
+    Re-running an interrupted chain on unchanged data so saves no second version."""
+    if current is None:
+        return False
+    content = (current.metrics or {}).get(CONTENT) or {}
+    if data_digest is not None and content.get("data") == data_digest:
+        return True
+    return digest(current.state) == digest(dict(state))

@@ -46,3 +46,24 @@ def cron() -> None:
     conn = Redis.from_url(_redis_url())
     wait_for_redis(conn)
     run_cron(conn, build_scheduler)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+def status(as_json: bool) -> None:
+    """Every installation's state and its writes: sent, waiting to be sent, and given up (with the reason)."""
+    import json
+
+    from jobs.engine.writes_status import installations_status
+    from jobs.rq import tasks
+
+    _, store = tasks._context()
+    rows = installations_status(store)
+    if as_json:
+        click.echo(json.dumps({"installations": rows}, default=str))
+        return
+    for row in rows:
+        click.echo(f"{row['crm']} {row['tenant_id']} ({row['status']}): {row['writes']['sent']} writes sent, "
+                   f"{row['writes']['waiting']} waiting, {row['writes']['given_up']} given up")
+        for failure in row["given_up"]:
+            click.echo(f"  given up: {failure['kind']} {failure['key']}: {failure['reason']}")

@@ -22,6 +22,7 @@ from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
 from crm_adapters.errors import CrmAuthError, CrmError
 from jobs.engine import chain as engine
+from jobs.engine import outbox
 from jobs.engine.chain import Options
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,10 @@ def _execute(store: Store, settings: Settings, installation_id: str, options: Op
     except CrmAuthError as exc:
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
         logger.warning("installation %s is %s; not retrying", installation_id, status)
-        return {"installation_id": installation_id, "status": str(status)}
+        with store.session() as session:
+            left = outbox.waiting(session, installation_id)["waiting"]
+        return {"installation_id": installation_id, "status": str(status), "writes_waiting": left,
+                "message": engine.status_in_words(str(status), left)}
     except CrmError as exc:
         if exc.retryable:
             raise
@@ -105,6 +109,8 @@ def summary(report: engine.ChainReport) -> dict[str, Any]:
         "approvals": {"approved": report.approvals.approved, "rejected": report.approvals.rejected,
                       "open": report.approvals.open, "activated": report.approvals.activated or []},
         "drift": report.drift,
+        "writes_waiting": report.writes_waiting,
+        "message": engine.status_in_words(report.status, report.writes_waiting, report.outbox.dead),
     }
 
 

@@ -102,18 +102,22 @@ def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console
         summary = _in_process(store, settings, installation_id, crm, org.now, console, org.counts())
     timings["chain"] = time.monotonic() - mark
 
-    names = {u.remote_id: u.name for u in crm.read_users()}
-    with store.session() as session:
-        figures = store_figures(session, installation_id)
-        stages = per_stage_win_rates(session, installation_id)
-        per_person = attention_figures(session, installation_id, dict(inst.get(session, installation_id).settings or {}),
-                                       crm.list_tasks(), names)
+    figures = _figures(store, installation_id, crm)
     timings["total"] = time.monotonic() - started
     return {
         "installation_id": installation_id, "tenant_id": TENANT, "seed": seed, "simulated_now": org.now.isoformat(),
         "mode": "rq" if settings.redis_url else "in-process", "crm_records": org.counts(), "chain": summary,
-        "store": figures, "stage_win_rates": stages, "tasks_per_person": per_person, "org_name": "Demo org (sandbox)", "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "org_name": "Demo org (sandbox)", **figures, "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
+
+
+def _figures(store: Store, installation_id: str, crm: Any) -> dict[str, Any]:
+    """What the summary reads back: the store's figures, win rates by stage, and what was asked of people."""
+    names = {u.remote_id: u.name for u in crm.read_users()}
+    with store.session() as session:
+        settings = dict(inst.get(session, installation_id).settings or {})
+        return {"store": store_figures(session, installation_id), "stage_win_rates": per_stage_win_rates(session, installation_id),
+                "tasks_per_person": attention_figures(session, installation_id, settings, crm.list_tasks(), names)}
 
 
 def _sandbox(url: str) -> Any:

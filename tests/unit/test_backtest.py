@@ -98,7 +98,7 @@ def test_the_command_prints_tables(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("broken", "message"), [
     (MAPPING.replace('column = "Result"', 'column = "Outcome"'), "no column 'Outcome' (outcome)"),
     (MAPPING.replace('won = ["Won"]', ""), "[outcome] needs column"),
-    (MAPPING.replace('closed = "Closed"\ncreated = "Created"\n', ""), "one of closed, created or order is required"),
+    (MAPPING.replace('closed = "Closed"\ncreated = "Created"\n', ""), "one of closed, created, order or row_order is required"),
     (MAPPING.replace('id = "Id"', 'id = "Id"\nstage_timing = ["Days"]'), "leak the outcome"),
     (MAPPING + 'stage_timing = ["Days"]\n', "[[join]] #1 has unknown key 'stage_timing'"),
     (MAPPING.replace('id = "Id"', 'id = "Id"\ncolour = "x"'), "unknown key 'colour'"),
@@ -122,7 +122,10 @@ def test_too_few_outcomes_are_refused(tmp_path: Path) -> None:
 def test_shipped_mappings_parse() -> None:
     folder = Path(__file__).resolve().parents[2] / "jobs" / "tools" / "backtest_mappings"
     mappings = {p.stem: load_mapping(p) for p in folder.glob("*.toml")}
-    assert set(mappings) == {"ibm-sales-win-loss", "maven-crm-sales-opportunities"}
+    assert set(mappings) >= {"ibm-sales-win-loss", "maven-crm-sales-opportunities", "uci-bank-marketing"}
+    bank = mappings["uci-bank-marketing"]
+    assert "duration" not in bank.columns() and bank.row_order and bank.id is None  # duration leaks the outcome
+    assert mappings["ibm-sales-win-loss"].id is None  # its opportunity numbers repeat
     ibm = mappings["ibm-sales-win-loss"]
     assert not ibm.stage_timing and not any("Days" in c or "Ratio" in c or "Stage" in c for c in ibm.columns())
     assert "close_value" not in mappings["maven-crm-sales-opportunities"].columns()

@@ -14,8 +14,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from jobs.loops.handoff.attributes import (
+    AttributeModel,
+    FieldCoding,
+    LevelEffect,
+    code_fields,
+    level_effects,
+    supported_pairs,
+)
 from jobs.loops.handoff.signals import DealSignals
-from jobs.loops.handoff_stats import fit_logit
+from jobs.loops.handoff_stats import LogitFit, fit_logit
 
 INTERCEPT = "intercept"
 UNCONFIRMED = "handoff:unconfirmed_pain"  # per claimed pain the BDM did not find
@@ -25,23 +33,38 @@ COUNTS: dict[str, Callable[[DealSignals], int]] = {UNCONFIRMED: lambda d: len(d.
 MIN_SUPPORT = 15
 MATURITY_DAYS = 42  # younger deals are left out: the ones already closed are mostly fast losses  # deals with and without a signal before it gets a column
 PRIOR_SD = 0.5
+ATTRIBUTES = ("industry", "country", "employees", "lead_source")  # deal attributes, not qualification answers
+FACT_ITEMS = ("upsell",)  # qualification fields that record a fact about the deal: "treat ... as qualified"
 
 
-def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """The 0/1 signal matrix (plus intercept and the unconfirmed-pain count)."""
-    feats = [d.features() for d in deals]
+def _binary_names(deals: Sequence[DealSignals]) -> list[str]:
+    """Present/absent signals seen with and without on at least MIN_SUPPORT deals each."""
+    counts: dict[str, int] = {}
+    for d in deals:
+        for name in d.features():
+            counts[name] = counts.get(name, 0) + 1
+    return sorted(n for n, c in counts.items() if c >= MIN_SUPPORT and len(deals) - c >= MIN_SUPPORT)
+
+
+def codings_of(deals: Sequence[DealSignals]) -> list[FieldCoding]:
+    """One reference level per categorical field (firmographics, lead source, qualification fields)."""
+    rows = [d.categories() for d in deals]
+    fields = sorted({f for r in rows for f in r})
+    facts = {a.label for d in deals for a in d.qualification if a.item in FACT_ITEMS}
+    return code_fields(rows, fields, min_level=MIN_SUPPORT, attributes=(*ATTRIBUTES, *sorted(facts)))
+
+
+def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None,
+           codings: Sequence[FieldCoding] = (), pairs: Sequence[tuple[str, str]] = ()) -> tuple[np.ndarray, list[str]]:
+    """Intercept, the count columns, the 0/1 signals, one column per non-reference level, accepted pairs."""
     if names is None:
-        counts: dict[str, int] = {}
-        for f in feats:
-            for name in f:
-                counts[name] = counts.get(name, 0) + 1
-        names = [INTERCEPT, *COUNTS] + sorted(
-            n for n, c in counts.items() if c >= MIN_SUPPORT and len(deals) - c >= MIN_SUPPORT)
+        names = [INTERCEPT, *COUNTS, *_binary_names(deals), *(c for f in codings for c in f.columns),
+                 *(pair_name(a, b) for a, b in pairs)]
     index = {n: i for i, n in enumerate(names)}
     x = np.zeros((len(deals), len(names)))
     x[:, 0] = 1.0
-    for row, (deal, f) in enumerate(zip(deals, feats, strict=True)):
-        for name in f:
+    for row, deal in enumerate(deals):
+        for name in columns_of(deal, codings, pairs):
             if name in index:
                 x[row, index[name]] = 1.0
         for name, count in COUNTS.items():
@@ -50,9 +73,28 @@ def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None) -> 
     return x, list(names)
 
 
+def pair_name(a: str, b: str) -> str:
+    return f"{a} & {b}"
+
+
+def columns_of(deal: DealSignals, codings: Sequence[FieldCoding], pairs: Sequence[tuple[str, str]] = ()) -> set[str]:
+    """The deal's 0/1 columns: its signals, its coded level of each field, the pairs it has both halves of."""
+    cats = deal.categories()
+    out = deal.features() | {c.column(c.level(cats.get(c.field))) for c in codings}
+    return out | {pair_name(a, b) for a, b in pairs if a in out and b in out}
+
+
+def _codings_from(summary: Mapping[str, Any]) -> tuple[list[FieldCoding], list[tuple[str, str]]]:
+    """The codings a summary was fitted with (JSON-ready in the loop's state)."""
+    codings = [FieldCoding(f["field"], f["reference"], tuple(f["levels"]), dict(f["counts"]), f["qualification"])
+               for f in summary.get("fields", [])]
+    return codings, [(a, b) for a, b in summary.get("pairs", [])]
+
+
 def fit(deals: Sequence[DealSignals], now: datetime | None = None,
         maturity_days: int = MATURITY_DAYS) -> dict[str, Any]:
-    """Summary per signal: effect (log-odds), sd, n with / wins with / n without, win-rate points.
+    """Summary per signal: effect (log-odds), sd, n with / wins with / n without, win-rate points; per
+    categorical level its effect against the rest of the deals (`levels`).
 
     Only deals created `maturity_days` before `now` count: among young deals the closed ones are
     mostly quick losses, which would make whatever changed recently look bad (censoring bias).
@@ -61,25 +103,40 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
     closed = [d for d in deals if d.closed and (cutoff is None or (d.created_at is not None and d.created_at <= cutoff))]
     if len(closed) < 2 * MIN_SUPPORT:
         return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
-    x, names = design(closed)
+    codings = codings_of(closed)
+    x, names = design(closed, codings=codings)
     y = np.array([1.0 if d.won else 0.0 for d in closed])
     model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
-    base = model.predict(x)
-    signals: dict[str, Any] = {}
-    for j, name in enumerate(names):
-        if name == INTERCEPT:
-            continue
-        on = x[:, j] > 0
-        lo, hi = model.interval(name)
-        signals[name] = {
-            "effect": round(model.coef(name), 4), "sd": round(model.sd(name), 4),
-            "interval": [round(lo, 4), round(hi, 4)],
-            "n_with": int(on.sum()), "wins_with": int(y[on].sum()),
-            "n_without": int((~on).sum()), "wins_without": int(y[~on].sum()),
-            "points": [round(100 * _points(x, model.mean, j, b), 2) for b in (model.coef(name), lo, hi)],
-        }
+    pairs = supported_pairs(x, y, names, model, codings, min_level=MIN_SUPPORT)
+    if pairs:
+        x, names = design(closed, codings=codings, pairs=pairs)
+        model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
+    signals = {name: _signal(x, y, model, j) for j, name in enumerate(names) if name != INTERCEPT}
+    rows = [d.categories() for d in closed]
+    contrasts = level_effects(AttributeModel(tuple(codings), tuple(pairs), model, x, y), rows)
     return {"n": len(closed), "wins": int(y.sum()), "intercept": round(model.coef(INTERCEPT), 4),
-            "mean_p": round(float(base.mean()), 4), "signals": signals}
+            "mean_p": round(float(model.predict(x).mean()), 4), "signals": signals,
+            "fields": [{"field": c.field, "reference": c.reference, "levels": list(c.levels), "counts": dict(c.counts),
+                        "qualification": c.qualification} for c in codings],
+            "pairs": [list(p) for p in pairs], "levels": [_level(e) for e in contrasts]}
+
+
+def _signal(x: np.ndarray, y: np.ndarray, model: LogitFit, j: int) -> dict[str, Any]:
+    name = model.names[j]
+    on = x[:, j] > 0
+    lo, hi = model.interval(name)
+    return {"effect": round(model.coef(name), 4), "sd": round(model.sd(name), 4), "interval": [round(lo, 4), round(hi, 4)],
+            "n_with": int(on.sum()), "wins_with": int(y[on].sum()), "n_without": int((~on).sum()),
+            "wins_without": int(y[~on].sum()),
+            "points": [round(100 * _points(x, model.mean, j, b), 2) for b in (model.coef(name), lo, hi)]}
+
+
+def _level(e: LevelEffect) -> dict[str, Any]:
+    """A level against the rest, JSON-ready, with the raw win rates in points."""
+    lo, hi = e.effect - 1.645 * e.sd, e.effect + 1.645 * e.sd
+    return {"field": e.field, "level": e.level, "effect": round(e.effect, 4), "sd": round(e.sd, 4),
+            "interval": [round(lo, 4), round(hi, 4)], "n_with": e.n_with, "wins_with": e.wins_with,
+            "n_without": e.n_without, "wins_without": e.wins_without}
 
 
 def _points(x: np.ndarray, beta: np.ndarray, j: int, value: float) -> float:
@@ -104,7 +161,8 @@ def decisive_z(k: int, alpha: float = 0.05) -> float:
 def contribution(summary: Mapping[str, Any], deal: DealSignals) -> list[tuple[str, float]]:
     """How each present signal moved this deal's predicted log-odds (largest first)."""
     signals = summary.get("signals", {})
-    moves = [(name, float(signals[name]["effect"])) for name in deal.features() if name in signals]
+    codings, pairs = _codings_from(summary)
+    moves = [(name, float(signals[name]["effect"])) for name in columns_of(deal, codings, pairs) if name in signals]
     for name, count in COUNTS.items():
         if count(deal) and name in signals:
             moves.append((name, float(signals[name]["effect"]) * count(deal)))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobs.loops.handoff.model import COUNTS, decisive_z
+from jobs.loops.handoff.rules import field_changes, field_rule_line
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
                             "weights": {}}
@@ -51,13 +52,14 @@ def actionable(signal: str) -> bool:
 def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every change the evidence decisively supports, strongest first."""
     signals: Mapping[str, Mapping[str, Any]] = summary.get("signals", {})
-    z_needed = decisive_z(sum(1 for name in signals if actionable(name)))
+    z_needed = decisive_z(sum(1 for name in signals if actionable(name)) + len(summary.get("levels", [])))
     out: list[dict[str, Any]] = []
     for name, s in signals.items():
         change = _change_for(name, s, playbook, z_needed)
         if change is not None:
             out.append(change)
     out.extend(_reweights(signals, playbook, z_needed))
+    out.extend(field_changes(summary, playbook, z_needed))
     return sorted(out, key=lambda c: (-c["z"], c["op"], c["target"]))
 
 
@@ -119,6 +121,8 @@ def diff_line(change: Mapping[str, Any]) -> str:
     pts, lo, hi = change["points"]
     figures = f"{pts:+.1f} points (n={change['n']}, 90% interval {lo:+.1f} to {hi:+.1f})"
     op, target = change["op"], change["target"]
+    if op == "field_rule":
+        return field_rule_line(change, figures)
     return {
         "add_question": f"add question {target}: win rate {figures} when asked",
         "drop_question": f"drop question {target}: win rate {figures} when asked",
@@ -158,6 +162,8 @@ def apply(playbook: Mapping[str, Any], changes: list[Mapping[str, Any]], version
             new["disqualify"].append(dict(c["rule"]))
         elif op == "verify_pains":
             new["verify_pains"] = True
+        elif op == "field_rule" and c.get("rule") and c["rule"] not in new.setdefault("field_rules", []):
+            new["field_rules"].append(dict(c["rule"]))
         elif op not in ("reweight",):
             raise ValueError(f"unknown playbook change op {op!r}")
         if c.get("weight") is not None and op in ("add_question", "capture_meddic", "reweight"):

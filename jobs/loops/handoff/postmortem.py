@@ -43,7 +43,34 @@ def contradictions(deal: DealSignals) -> list[dict[str, Any]]:
     if deal.timeline == "set" and "timing" in deal.bdm_objections:
         out.append({"code": "timeline_contradicted", "claim": "timeline set", "quote": "",
                     "text": "SDR noted a timeline; in discovery the buyer raised a timing objection"})
+    return out + field_contradictions(deal)
+
+
+_SAID = {"budget": "there is no budget", "economic_buyer": "the decision is not theirs", "authority": "the decision "
+         "is not theirs", "timeline": "the timing does not work"}
+
+
+def field_contradictions(deal: DealSignals) -> list[dict[str, Any]]:
+    """Qualification fields the SDR set that discovery contradicted: by the BDM's own field for the same
+    item, or by what the buyer said in the discovery call (no budget, not their decision, bad timing)."""
+    out = [{"code": "field_contradicted", "claim": f"{sdr.label} = {sdr.level}", "quote": "",
+            "text": f"SDR set {sdr.label} to {sdr.level}; after discovery {found.label} is {found.level}"}
+           for sdr, found in deal.field_contradictions()]
+    said = {"budget": deal.bdm_budget == "absent" or "no_budget" in deal.bdm_objections,
+            "economic_buyer": "authority" in deal.bdm_objections, "authority": "authority" in deal.bdm_objections,
+            "timeline": "timing" in deal.bdm_objections}
+    checked = {c["claim"] for c in out}
+    for a in deal.qualification:
+        claim = f"{a.label} = {a.level}"
+        if a.stage == "sdr" and a.claimed and said.get(a.item) and claim not in checked:
+            out.append({"code": "field_contradicted", "claim": claim, "quote": "",
+                        "text": f"SDR set {a.label} to {a.level}; in discovery the buyer said {_SAID[a.item]}"})
     return out
+
+
+def signal_label(name: str) -> str:
+    """A model column as people read it: 'Budget allocated = Yes', pairs joined by 'and'."""
+    return " and ".join(part.replace("=", " = ", 1) for part in name.split(" & "))
 
 
 def postmortem(deal: DealSignals, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,7 +81,7 @@ def postmortem(deal: DealSignals, summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "outcome": deal.status.value,
         "predicted_win": round(p, 3) if p is not None else None,
-        "signals": [{"signal": name, "log_odds": round(effect, 3), "odds_x": round(2.718281828 ** effect, 2),
+        "signals": [{"signal": signal_label(name), "log_odds": round(effect, 3), "odds_x": round(2.718281828 ** effect, 2),
                      "quote": deal.evidence.get(name, "")} for name, effect in moves[:8]],
         "pain_alignment": aligned[0] if aligned else None,
         "matched_pains": aligned[1] if aligned else [],

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from crm_adapters.model import Activity, Deal, DealStatus
+from crm_adapters.model import Activity, Deal, DealStatus, QualificationAnswer
 from crm_adapters.snapshot import Snapshot
 from jobs.nlp import DERIVED, Extraction, extract
 
@@ -44,6 +44,7 @@ class DealSignals:
     max_stage: int = 1
     evidence: Mapping[str, str] = field(default_factory=dict)  # signal -> quoted sentence
     has_sdr_text: bool = False
+    qualification: tuple[QualificationAnswer, ...] = ()  # the CRM's qualification fields (SDR and discovery stage)
 
     @property
     def won(self) -> bool:
@@ -58,11 +59,22 @@ class DealSignals:
         """Claimed by the SDR, not found by the BDM (empty until discovery happened)."""
         return frozenset() if self.discovered_pains is None else self.claimed_pains - self.discovered_pains
 
+    def categories(self) -> dict[str, str]:
+        """Categorical SDR-stage fields (firmographics, lead source, the SDR's qualification fields): field -> level."""
+        out = {k: v or "unknown" for k, v in self.firmographics.items()}
+        out.update({a.label: a.level for a in self.qualification if a.stage == "sdr"})
+        return out
+
+    def field_contradictions(self) -> list[tuple[QualificationAnswer, QualificationAnswer]]:
+        """SDR fields that claimed an item which the BDM's discovery field for the same item answers negatively."""
+        found = {a.item: a for a in self.qualification if a.stage == "discovery" and a.level != "unknown"}
+        return [(a, found[a.item]) for a in self.qualification
+                if a.stage == "sdr" and a.claimed and a.item in found and not found[a.item].claimed]
+
     def features(self) -> set[str]:
         """Binary SDR-stage signals, named "kind:id" (the playbook model's columns)."""
         out = {f"question:{q}" for q in self.questions} | {f"meddic:{m}" for m in self.meddic}
         out |= {f"pain:{p}" for p in self.claimed_pains}
-        out |= {f"{k}:{v}" for k, v in self.firmographics.items() if v}
         if self.budget != "unknown":
             out.add(f"budget:{self.budget}")
         if self.timeline != "unknown":
@@ -131,7 +143,7 @@ def signals_for(snapshot: Snapshot, deal: Deal) -> DealSignals:
         bdm_budget=_last_status(bdm, "budget"),
         bdm_objections=frozenset(o for e in bdm for o in e.objection_ids()),
         max_stage=max(stage_orders, default=_stage_order(snapshot, deal)),
-        evidence=evidence, has_sdr_text=bool(sdr),
+        evidence=evidence, has_sdr_text=bool(sdr), qualification=tuple(deal.qualification),
     )
 
 

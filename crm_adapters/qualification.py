@@ -1,0 +1,226 @@
+"""Qualification fields: which CRM fields hold the SDR's MEDDIC / BANT / SPICED answers, per tenant.
+
+Why: real orgs record qualification as structured data (picklists, checkboxes, scores on the deal or
+the converted lead), not only in notes. An admin confirms a mapping (suggested from field names and
+picklist values) stored in installation.settings["qualification"]; adapters read the mapped fields
+into `Deal.qualification` as {CRM label: level}, where an empty field is the level "unknown".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crm_adapters.model import QualificationAnswer
+
+SETTINGS_KEY = "qualification"
+UNKNOWN = "unknown"
+KINDS = ("picklist", "checkbox", "number")
+SOURCES = ("deal", "lead")  # lead: a field of the converted Lead (Salesforce)
+STAGES = ("sdr", "discovery")  # who records the field: the SDR at hand-over, or the BDM after discovery
+# Qualification items (MEDDICC, BANT, SPICED) and the words that name them in field labels or picklist values.
+ITEMS: dict[str, tuple[str, ...]] = {
+    "budget": ("budget", "funding", "funded"),
+    "authority": ("authority", "decision maker", "signatory"),
+    "need": ("need", "requirement"),
+    "timeline": ("timeline", "timing", "timeframe", "time frame", "go live", "go-live"),
+    "metrics": ("metric", "kpi", "roi", "business case"),
+    "economic_buyer": ("economic buyer", "budget holder"),
+    "decision_criteria": ("decision criteria", "evaluation criteria", "criteria"),
+    "decision_process": ("decision process", "buying process", "procurement", "approval process"),
+    "identify_pain": ("pain", "problem", "challenge"),
+    "champion": ("champion", "sponsor", "advocate"),
+    "competition": ("competitor", "competition", "incumbent"),
+    "situation": ("situation", "current state"),
+    "impact": ("impact", "cost of inaction"),
+    "critical_event": ("critical event", "compelling event", "deadline"),
+    "positive_statement": ("positive statement", "buying signal"),
+    "upsell": ("up-sell", "upsell", "upgrade", "expansion", "cross-sell"),
+    "score": ("meddic score", "bant score", "qualification score", "lead score"),
+}
+_ORDER = sorted(((w, item) for item, words in ITEMS.items() for w in words), key=lambda p: -len(p[0]))
+YES = ("yes", "true", "1", "y", "confirmed", "identified", "known", "allocated", "high", "approved")
+NO = ("no", "false", "0", "n", "none", "not identified", "not known", "low")
+PICKLIST_TYPES = ("enumeration", "picklist", "multipicklist", "select", "radio")
+CHECKBOX_TYPES = ("bool", "boolean", "booleancheckbox", "checkbox")
+NUMBER_TYPES = ("number", "double", "int", "integer", "percent", "currency")
+
+
+class QualificationMappingError(ValueError):
+    """A mapping the admin saved that cannot be used; every problem is listed at once."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("qualification fields:\n  - " + "\n  - ".join(problems))
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class QualificationField:
+    """One CRM field (API name) as a qualification item, shown by its CRM label."""
+
+    field: str
+    label: str
+    item: str
+    kind: str = "picklist"
+    source: str = "deal"
+    stage: str = "sdr"
+
+    def answer(self, value: Any) -> QualificationAnswer:
+        level = self.level(value)
+        return QualificationAnswer(label=self.label, level=level, item=self.item, stage=self.stage,
+                                   claimed=level != UNKNOWN and self.claims(level))
+
+    def level(self, value: Any) -> str:
+        """The raw CRM value as a level: checkboxes Yes/No, numbers as written, empty 'unknown'."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return UNKNOWN
+        if self.kind == "checkbox":
+            return "Yes" if str(value).strip().lower() in ("true", "1", "yes", "y") else "No"
+        if self.kind == "number":
+            try:
+                return f"{float(str(value).replace(',', '')):g}"
+            except ValueError:
+                return UNKNOWN
+        return str(value).strip()
+
+    def claims(self, level: str) -> bool:
+        """Did the SDR record a positive answer (the claim discovery can contradict)?"""
+        low = level.strip().lower()
+        if self.kind == "number":
+            try:
+                return float(low) > 0
+            except ValueError:
+                return False
+        return low in YES or (self.item in ITEMS and any(w in low for w in ITEMS[self.item]) and not _negated(low))
+
+
+def _negated(text: str) -> bool:
+    return bool(re.search(r"\b(no|not|none|without|missing)\b", text))
+
+
+@dataclass(frozen=True, slots=True)
+class QualificationMapping:
+    """The tenant's confirmed qualification fields."""
+
+    fields: tuple[QualificationField, ...] = ()
+
+    @classmethod
+    def from_settings(cls, raw: Any) -> QualificationMapping:
+        """installation.settings["qualification"] (a list of {field, label, item, kind, source}); raises with every problem."""
+        if raw in (None, [], {}):
+            return cls()
+        if not isinstance(raw, list):
+            raise QualificationMappingError(["must be a list of fields, each {field, label, item, kind, source}"])
+        problems: list[str] = []
+        fields = [f for i, spec in enumerate(raw) if (f := _parse(i + 1, spec, problems)) is not None]
+        for what, key in (("field", lambda f: (f.source, f.field)), ("label", lambda f: f.label)):
+            seen: set[Any] = set()
+            for f in fields:
+                if key(f) in seen:
+                    problems.append(f"{what} {key(f)!r} is mapped twice")
+                seen.add(key(f))
+        if problems:
+            raise QualificationMappingError(problems)
+        return cls(tuple(fields))
+
+    def to_settings(self) -> list[dict[str, str]]:
+        return [{"field": f.field, "label": f.label, "item": f.item, "kind": f.kind, "source": f.source,
+                 "stage": f.stage} for f in self.fields]
+
+    def names(self, source: str = "deal") -> list[str]:
+        """API names to read from the deal (or the converted lead)."""
+        return [f.field for f in self.fields if f.source == source]
+
+    def values(self, deal: Mapping[str, Any], lead: Mapping[str, Any] | None = None) -> tuple[QualificationAnswer, ...]:
+        """Every mapped field's answer; a field the record does not carry is 'unknown'."""
+        return tuple(f.answer((lead or {}).get(f.field) if f.source == "lead" else deal.get(f.field))
+                     for f in self.fields)
+
+    def by_label(self) -> dict[str, QualificationField]:
+        return {f.label: f for f in self.fields}
+
+
+def _parse(number: int, spec: Any, problems: list[str]) -> QualificationField | None:
+    where = f"field #{number}"
+    if not isinstance(spec, Mapping):
+        problems.append(f"{where} must be a table with field, label, item, kind")
+        return None
+    unknown = sorted(set(spec) - {"field", "label", "item", "kind", "source", "stage"})
+    before = len(problems)
+    problems += [f"{where} has unknown key {k!r}" for k in unknown]
+    name, label = str(spec.get("field") or "").strip(), str(spec.get("label") or spec.get("field") or "").strip()
+    item, kind, source, stage = (str(spec.get(k, d)).strip() for k, d in (
+        ("item", ""), ("kind", "picklist"), ("source", "deal"), ("stage", "sdr")))
+    if not name:
+        problems.append(f"{where} needs the CRM field's API name (field)")
+    if item not in ITEMS and item != "other":
+        problems.append(f"{where} ({name or '?'}): item {item!r} is not one of {', '.join([*ITEMS, 'other'])}")
+    if kind not in KINDS:
+        problems.append(f"{where} ({name or '?'}): kind {kind!r} is not one of {', '.join(KINDS)}")
+    if source not in SOURCES:
+        problems.append(f"{where} ({name or '?'}): source {source!r} is not one of {', '.join(SOURCES)}")
+    if stage not in STAGES:
+        problems.append(f"{where} ({name or '?'}): stage {stage!r} is not one of {', '.join(STAGES)}")
+    return None if len(problems) > before else QualificationField(name, label, item, kind, source, stage)
+
+
+def parse_lines(text: str) -> list[dict[str, str]]:
+    """The admin form's lines 'API name; CRM label; item; kind[; deal|lead[; sdr|discovery]]' as settings entries."""
+    out = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(";")]
+        if not any(parts):
+            continue
+        keys = ("field", "label", "item", "kind", "source", "stage")
+        out.append({k: v for k, v in zip(keys, parts, strict=False) if v})
+    return out
+
+
+def from_form(text: str) -> list[dict[str, str]]:
+    """The admin page's text as checked settings (raises QualificationMappingError with every problem)."""
+    return QualificationMapping.from_settings(parse_lines(text)).to_settings()
+
+
+def form_text(saved: Any) -> str:
+    """The saved settings as the admin page's lines (a broken saved value shows as empty)."""
+    try:
+        return to_lines(QualificationMapping.from_settings(saved))
+    except QualificationMappingError:
+        return ""
+
+
+def to_lines(mapping: QualificationMapping) -> str:
+    return "\n".join(f"{f.field}; {f.label}; {f.item}; {f.kind}; {f.source}; {f.stage}" for f in mapping.fields)
+
+
+def suggest(described: Sequence[Mapping[str, Any]], *, source: str = "deal") -> QualificationMapping:
+    """A mapping to confirm, from CRM field descriptions {name, label, type, options}: words of the
+    MEDDIC / BANT / SPICED vocabulary in the label or name, or in the picklist values."""
+    out = []
+    for d in described:
+        name, label = str(d.get("name", "")), str(d.get("label") or d.get("name", ""))
+        kind = _kind(str(d.get("type", "")).lower())
+        if kind is None:
+            continue
+        options = " ".join(str(o) for o in d.get("options", ()) or ()).lower()
+        item = _item(f"{label} {name.replace('_', ' ')}".lower()) or (_item(options) if kind == "picklist" else None)
+        if item is not None:
+            stage = "discovery" if re.search(r"\b(discovery|verified|ae|bdm)\b", label.lower()) else "sdr"
+            out.append(QualificationField(name, label, item, kind, source, stage))
+    return QualificationMapping(tuple(out))
+
+
+def _kind(crm_type: str) -> str | None:
+    for kind, names in (("checkbox", CHECKBOX_TYPES), ("picklist", PICKLIST_TYPES), ("number", NUMBER_TYPES)):
+        if crm_type in names:
+            return kind
+    return None
+
+
+def _item(text: str) -> str | None:
+    for word, item in _ORDER:
+        if re.search(rf"(?<![a-z]){re.escape(word)}s?(?![a-z])", text):
+            return item
+    return None

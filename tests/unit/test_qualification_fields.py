@@ -1,0 +1,99 @@
+"""Qualification fields: the tenant's mapping (checked with every problem at once), the suggestion from
+field names and picklist values, and both CRMs' mappers reading them into Deal.qualification."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_adapters.hubspot import _mapping as hs
+from crm_adapters.model import QualificationAnswer, Stage
+from crm_adapters.qualification import (
+    QualificationMapping,
+    QualificationMappingError,
+    parse_lines,
+    suggest,
+    to_lines,
+)
+from crm_adapters.salesforce import _mapping as sf
+
+SETTINGS = [
+    {"field": "budget_allocated", "label": "Budget allocated", "item": "budget", "kind": "picklist"},
+    {"field": "champion_identified", "label": "Champion identified", "item": "champion", "kind": "checkbox"},
+    {"field": "meddic_score", "label": "MEDDIC score", "item": "score", "kind": "number"},
+    {"field": "budget_verified", "label": "Budget verified", "item": "budget", "kind": "picklist", "stage": "discovery"},
+]
+
+
+def test_the_mapping_reads_picklists_checkboxes_numbers_and_empty_as_unknown() -> None:
+    mapping = QualificationMapping.from_settings(SETTINGS)
+    answers = {a.label: a for a in mapping.values({"budget_allocated": "Yes", "champion_identified": "false",
+                                                   "meddic_score": "4.0", "budget_verified": ""})}
+    assert answers["Budget allocated"] == QualificationAnswer(label="Budget allocated", level="Yes", item="budget",
+                                                              claimed=True)
+    assert answers["Champion identified"].level == "No" and not answers["Champion identified"].claimed
+    assert answers["MEDDIC score"].level == "4" and answers["MEDDIC score"].claimed
+    assert answers["Budget verified"].level == "unknown" and answers["Budget verified"].stage == "discovery"
+    assert mapping.names() == ["budget_allocated", "champion_identified", "meddic_score", "budget_verified"]
+
+
+def test_a_bad_mapping_lists_every_problem() -> None:
+    with pytest.raises(QualificationMappingError) as caught:
+        QualificationMapping.from_settings([
+            {"field": "", "item": "budget"}, {"field": "a", "item": "vibes", "kind": "dropdown"},
+            {"field": "b", "item": "budget", "source": "account", "colour": 1}, "x",
+            {"field": "c", "label": "Same", "item": "need"}, {"field": "d", "label": "Same", "item": "need"}])
+    problems = "\n".join(caught.value.problems)
+    for expected in ("field #1 needs the CRM field's API name", "item 'vibes' is not one of",
+                     "kind 'dropdown' is not one of picklist, checkbox, number", "source 'account' is not one of deal, lead",
+                     "unknown key 'colour'", "field #4 must be a table", "label 'Same' is mapped twice"):
+        assert expected in problems
+    with pytest.raises(QualificationMappingError, match="must be a list"):
+        QualificationMapping.from_settings({"budget": "x"})
+
+
+def test_the_admin_lines_round_trip() -> None:
+    mapping = QualificationMapping.from_settings(SETTINGS)
+    assert QualificationMapping.from_settings(parse_lines(to_lines(mapping))) == mapping
+
+
+def test_the_suggestion_comes_from_names_and_picklist_values() -> None:
+    described = [
+        {"name": "budget_allocated", "label": "Budget allocated?", "type": "enumeration", "options": ["Yes", "No", "Unknown"]},
+        {"name": "Economic_Buyer__c", "label": "Economic Buyer", "type": "boolean"},
+        {"name": "x_status", "label": "Buying status", "type": "picklist", "options": ["Champion identified", "None"]},
+        {"name": "Competitors__c", "label": "Competitors", "type": "picklist", "options": ["Yes", "No"]},
+        {"name": "Budget_Verified_By_AE__c", "label": "Budget verified by AE", "type": "picklist", "options": ["Yes", "No"]},
+        {"name": "dealname", "label": "Deal name", "type": "string"},
+        {"name": "colour", "label": "Colour", "type": "picklist", "options": ["Red", "Blue"]},
+    ]
+    by_field = {f.field: f for f in suggest(described).fields}
+    assert set(by_field) == {"budget_allocated", "Economic_Buyer__c", "x_status", "Competitors__c",
+                             "Budget_Verified_By_AE__c"}
+    assert by_field["Economic_Buyer__c"].item == "economic_buyer" and by_field["Economic_Buyer__c"].kind == "checkbox"
+    assert by_field["x_status"].item == "champion" and by_field["Competitors__c"].item == "competition"
+    assert by_field["Budget_Verified_By_AE__c"].stage == "discovery" and by_field["budget_allocated"].stage == "sdr"
+
+
+def test_hubspot_reads_mapped_deal_properties() -> None:
+    mapping = hs.HubSpotMapping(qualification=QualificationMapping.from_settings(SETTINGS))
+    assert "budget_allocated" in mapping.deal_properties()
+    obj = {"id": "9", "properties": {"dealname": "x", "dealstage": "appointmentscheduled", "pipeline": "default",
+                                     "budget_allocated": "No", "champion_identified": "true"}}
+    deal = hs.deal_from_hubspot(obj, stages={("default", "appointmentscheduled"): Stage(
+        id="appointmentscheduled", label="A", order=1, probability=0.2, is_closed=False, is_won=False)}, mapping=mapping)
+    levels = {a.label: a.level for a in deal.qualification}
+    assert levels == {"Budget allocated": "No", "Champion identified": "Yes", "MEDDIC score": "unknown",
+                      "Budget verified": "unknown"}
+
+
+def test_salesforce_reads_opportunity_fields_and_the_converted_leads() -> None:
+    settings = [{"field": "Budget_Allocated__c", "label": "Budget allocated", "item": "budget"},
+                {"field": "Authority__c", "label": "Authority", "item": "authority", "source": "lead"}]
+    mapping = sf.SalesforceMapping(qualification=QualificationMapping.from_settings(settings))
+    assert "Budget_Allocated__c" in mapping.extras("Opportunity") and mapping.extras("Lead") == ("Authority__c",)
+    ctx = sf.OrgContext(stage_ids={"Discovery": "01J1"}, lead_by_opportunity={"006A": {"Authority__c": "High"}})
+    raw = {"Id": "006A", "Name": "x", "StageName": "Discovery", "Budget_Allocated__c": "Yes",
+           "SystemModstamp": "2026-05-01T10:00:00.000+0000"}
+    deal = sf.deal_from_salesforce(raw, mapping, ctx)
+    assert {a.label: a.level for a in deal.qualification} == {"Budget allocated": "Yes", "Authority": "High"}
+    assert "budget_allocated" not in deal.custom
