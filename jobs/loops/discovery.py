@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops import stats as bayes
 from jobs.loops._outcomes import is_early, outcome
 from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
@@ -98,10 +99,11 @@ VERB = {"won": "were won", "progress": "progressed"}
 
 def _reason(q: str, s: Mapping[str, Any], mode: str) -> Reason:
     with_q, without = bayes.Posterior(**s["asked"]), bayes.Posterior(**s["not_asked"])
-    text = (f"Deals where the rep asked '{q}' {VERB[mode]} {describe(with_q)} vs {describe(without)} without it; "
-            f"P(better)={s['p_better']:.3f}, evidence {abs(s.get('e_value', 1.0)):.0f} to 1")
+    text = (f"Deals where the rep asked about {labels.phrase(q)} {VERB[mode]} {describe(with_q)} vs {describe(without)} "
+            f"without it; {labels.pct(float(s['p_better']))} chance that asking helps, "
+            f"evidence {abs(float(s.get('e_value', 1.0))):,.0f} to 1")
     return Reason(code=f"question_{s['verdict']}", text=text, weight=float(s["lift"]),
-                  evidence=(f"asked n={with_q.n} success={with_q.k}", f"not asked n={without.n} success={without.k}"))
+                  evidence=(f"asked: {with_q.k} of {with_q.n}", f"not asked: {without.k} of {without.n}"))
 
 
 def _proposal(state: State) -> Decision | None:
@@ -117,7 +119,8 @@ def _proposal(state: State) -> Decision | None:
     questions = state["questions"]
     reasons = [_reason(d["value"], questions[d["value"]], state["params"]["outcome"]) for d in diff]
     ask = [d["value"] for d in diff if d["field"] == "ask"]
-    title = f"Discovery framework: ask {', '.join(ask)}" if ask else "Discovery framework: new stall signals"
+    title = (f"Discovery framework: ask about {' and '.join(labels.phrase(q) for q in ask)}" if ask
+             else "Discovery framework: new stall signals")
     evidence = {d["value"]: questions[d["value"]] for d in diff}
     evidence["_base"] = {"n_deals": state.get("n_deals", 0), "success_rate": state.get("base_rate", 0.0),
                          "outcome": state["params"]["outcome"]}
@@ -152,7 +155,7 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
             continue
         items = [{"question": q, "lift": round(lift, 3), "when_asked": state["questions"].get(q, {}).get("asked")}
                  for q, lift in todo]
-        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: '{q}' (+{pct(lift)} success when asked)",
+        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: {labels.phrase(q)} (+{pct(lift)} success when asked)",
                           weight=lift) for q, lift in todo]
         decisions.append(card(NAME, "discovery", deal.remote_id, {"questions": items, "asked": sorted(asked)}, reasons))
     return decisions

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops import stats as bayes
 from jobs.loops._outcomes import outcome
 from jobs.loops._phrases import candidate_phrases, strategy_mix
@@ -132,8 +133,10 @@ def _row_reason(objection: str, row: Mapping[str, Any]) -> Reason:
     post = bayes.Posterior(**{k: row[k] for k in ("n", "k", "alpha", "beta", "mean", "lo", "hi")})
     rest = bayes.Posterior(**row["rest"])
     return Reason(code=f"response_{row['verdict'].replace(' ', '_')}", weight=float(row["lift"]),
-                  text=f"'{objection}' answered with {row['strategy']}: success {describe(post)} vs {describe(rest)} otherwise",
-                  evidence=(f"{row['strategy']} {post.k}/{post.n}", f"other answers {rest.k}/{rest.n}", f"P(better)={row['p_better']}"))
+                  text=f"{labels.word(objection)} objection answered with {labels.phrase(row['strategy'])}: the deal moved on "
+                       f"{describe(post, 'times')} vs {describe(rest, 'times')} with other answers",
+                  evidence=(f"{labels.phrase(row['strategy'])}: {post.k} of {post.n}", f"other answers: {rest.k} of {rest.n}",
+                            f"chance it is the better answer: {labels.pct(float(row['p_better']))}"))
 
 
 def _proposal(state: State) -> Decision | None:
@@ -146,13 +149,13 @@ def _proposal(state: State) -> Decision | None:
             evidence[objection] = entry
     for cand in state.get("phrase_candidates", []):
         diff.append({"op": "add", "field": f"phrases.{cand['type']}", "value": cand["phrase"]})
-        reasons.append(Reason(code="tenant_phrase", text=f"'{cand['phrase']}' recurs in {cand['deals']} deals' prospect lines "
-                              f"that the extractor did not read as an objection; looks like {cand['type']}",
+        reasons.append(Reason(code="tenant_phrase", text=f"'{cand['phrase']}' recurs in what prospects said on {cand['deals']} "
+                              f"deals without being read as an objection; it sounds like {labels.phrase(cand['type'])}",
                               weight=float(cand["deals"]), evidence=tuple(cand["examples"])))
         evidence[f"phrase:{cand['phrase']}"] = cand
     if not diff:
         return None
-    sets = [f"{d['field']} -> {d['value']}" for d in diff if d["op"] == "set"]
+    sets = [f"answer {labels.phrase(d['field'])} with {labels.phrase(d['value'])}" for d in diff if d["op"] == "set"]
     title = f"Objection playbook: {'; '.join(sets)}" if sets else "Objection phrases: add the tenant's own wording"
     return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_events", 0)))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, Direction
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops import stats as bayes
 from jobs.loops._proposals import describe, pct, proposal
 from jobs.loops.base import Learned, LoopDefinition, State
@@ -148,11 +149,12 @@ def _decision(seq: str, d: Mapping[str, Any]) -> Decision | None:
     diff += [{"op": "add", "field": "retired", "sequence": seq, "value": v} for v in losers]
     best = bayes.Posterior(**{k: variants[leader][k] for k in ("n", "k", "alpha", "beta", "mean", "lo", "hi")})
     reasons = [Reason(code="variant_wins", weight=variants[leader]["p_best"],
-                      text=f"Variant {leader} of {seq}: {describe(best)} positive outcomes; P(best)={variants[leader]['p_best']:.3f}, "
-                           f"expected loss of choosing it {variants[leader]['expected_loss']:.4f}",
-                      evidence=tuple(f"{v}: {variants[v]['k']}/{variants[v]['n']} mean {pct(variants[v]['mean'])}"
+                      text=f"Variant {leader} of the {labels.phrase(seq)} sequence: a positive outcome {describe(best, 'sends')}; "
+                           f"{labels.pct(float(variants[leader]['p_best']))} chance it is the best variant",
+                      evidence=tuple(f"variant {v}: {variants[v]['k']} positive of {variants[v]['n']} ({pct(variants[v]['mean'])})"
                                      for v in sorted(variants)))]
-    return proposal(NAME, f"Sequence {seq}: promote {leader}, retire {', '.join(losers)}", diff,
+    title = f"{labels.word(seq)} sequence: keep variant {leader}, retire {' and '.join(losers)}"
+    return proposal(NAME, title, diff,
                     {"sequence": seq, "variants": variants, "holdout": d["holdout"]}, reasons,
                     n=sum(int(v["n"]) for v in variants.values()))
 

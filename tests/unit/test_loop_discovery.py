@@ -28,7 +28,7 @@ def test_planted_progress_and_stall_questions_are_found_and_proposed() -> None:
     assert prop.payload["diff"] == [{"op": "add", "field": "ask", "value": "budget_owner"},
                                     {"op": "add", "field": "stall_signals", "value": "competing_priorities"}]
     assert prop.payload["fingerprint"] in prop.key
-    assert "n=" in prop.reasons[0].text and "90%" in prop.reasons[0].text
+    assert " deals (90% range " in prop.reasons[0].text
 
 
 def test_noise_proposes_nothing() -> None:

@@ -67,7 +67,7 @@ def test_the_org_has_handoff_postmortems_quoting_model_figures(run) -> None:  # 
     notes = _texted(run[2]["handoff"], ActionKind.CREATE_NOTE)
     assert len(notes) >= 10
     bodies = "\n".join(n.payload["body"] for n in notes)
-    assert "odds ratio" in bodies and re.search(r"employees = \d+-\d+", bodies) and "win chance" in bodies
+    assert "odds ratio" in bodies and re.search(r"\d[\d,]* to [\d,]+ employees", bodies) and "win chance" in bodies
 
 
 def test_deal_risk_has_at_risk_tasks(run) -> None:  # type: ignore[no-untyped-def]
@@ -82,7 +82,7 @@ def _swap_first(pattern: str, new: str, body: str) -> str:
 
 @pytest.mark.parametrize(("pattern", "invented", "problem"), [
     (r"odds ratio [\d.]+", "odds ratio 7.31", "7.31"),
-    (r"employees = [\d]+-[\d]+", "employees = 3100-3199", "3100"),
+    (r"\d[\d,]* to [\d,]+ employees", "3,100 to 3,199 employees", "3,100"),
     (r"win chance from SDR-stage signals: \d+%", "win chance from SDR-stage signals: 97%", "97%"),
 ])
 def test_an_invented_figure_in_a_postmortem_is_still_blocked(run, pattern: str, invented: str, problem: str) -> None:  # type: ignore[no-untyped-def]

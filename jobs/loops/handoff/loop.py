@@ -15,6 +15,7 @@ from typing import Any
 
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops._talk import TRANSCRIPTS
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
@@ -176,10 +177,10 @@ def _promote_decision(rec: str, read: Mapping[str, Any], fp: str, n: int, versio
                       books: Mapping[str, Any]) -> Decision:
     close = read["comparison"]["close_rate"]
     lo, hi = close["interval_points"]
-    line = (f"{rec} treatment playbook v{books['treatment']['version']} (control v{books['control']['version']}): "
-            f"close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
-            f"P(treatment better) {close['p_treatment_better']:.3f}, evidence "
-            f"{min(float(close.get('e_better' if rec == 'promote' else 'e_worse', 1.0)), 1e6):,.0f} to 1, n={n} closed")
+    line = (f"{rec.capitalize()} treatment playbook version {books['treatment']['version']} (control is version "
+            f"{books['control']['version']}): close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
+            f"{labels.pct(float(close['p_treatment_better']))} chance the treatment is better, evidence "
+            f"{min(float(close.get('e_better' if rec == 'promote' else 'e_worse', 1.0)), 1e6):,.0f} to 1, on {n:,} closed deals")
     title = ("Promote the treatment playbook to every SDR" if rec == "promote"
              else "Revert the treatment arm to the control playbook")
     payload = {"kind": rec, "title": title, "diff": [line], "changes": [], "fingerprint": fp,

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from jobs.loops import labels
 from jobs.loops.handoff.model import COUNTS, PRIOR_SD
 from jobs.loops.handoff.rules import field_candidates, field_rule_line, one_per_field
 from jobs.loops.stats import ALPHA, carried, e_bh, e_normal, e_threshold
@@ -173,8 +174,8 @@ def diff_line(change: Mapping[str, Any]) -> str:
     """One line a manager reads: what changes, by how much, on how much data, how sure."""
     pts, lo, hi = change["points"]
     evidence = f", evidence {min(float(change['e_value']), 1e6):,.0f} to 1" if "e_value" in change else ""
-    figures = f"{pts:+.1f} points (n={change['n']}, 90% interval {lo:+.1f} to {hi:+.1f}{evidence})"
-    op, target = change["op"], change["target"]
+    figures = f"{pts:+.1f} points (on {change['n']:,} deals, 90% interval {lo:+.1f} to {hi:+.1f}{evidence})"
+    op, target = change["op"], labels.signal(change["target"]) if ":" in str(change["target"]) else labels.phrase(change["target"])
     if op == "field_rule":
         return field_rule_line(change, figures)
     return {
@@ -185,12 +186,12 @@ def diff_line(change: Mapping[str, Any]) -> str:
         "disqualify": f"tighten ICP on {target}: disqualify leads where {_rule_text(change.get('rule'))}; "
                       f"win rate {figures} in that segment",
         "verify_pains": f"verify claimed pains with the prospect before handoff: each unconfirmed pain {figures}",
-        "reweight": f"reweight {target}: {change.get('previous')} -> {change.get('weight')} (log-odds; {figures})",
+        "reweight": f"reweight {target} from {change.get('previous')} to {change.get('weight')} (log-odds; {figures})",
     }[op]
 
 
 def _rule_text(rule: Mapping[str, Any] | None) -> str:
-    return "" if not rule else f"{rule['field']} {rule['op']} {rule['value']}"
+    return "" if not rule else f"{labels.phrase(rule['field'])} {rule['op']} {rule['value']}"
 
 
 def is_rejected(state: Mapping[str, Any], fp: str, n: int) -> bool:
