@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm_adapters.model import Entity
-from jobs.loops._bayes import Posterior, fingerprint
 from jobs.loops.decision import ActionKind, Decision, Reason
+from jobs.loops.stats import Posterior, fingerprint
 
 
 def pct(x: float) -> str:

@@ -29,8 +29,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: 
 from crm_adapters.model import Account, Deal, DealStatus, Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops import _bayes as bayes
 from jobs.loops import labels
+from jobs.loops import stats as bayes
 from jobs.loops._proposals import applied_diff, describe, proposal
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
@@ -64,8 +64,10 @@ def deal_features(deal: Deal, account: Account, custom_fields: list[str]) -> dic
     return {**account_features(account, custom_fields), "lead_source": (deal.lead_source or "unknown").strip().lower()}
 
 
-def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Per field=value: shrunk win rate, the rest's rate, P(better) and a verdict."""
+def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, Any],
+                  previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per field=value: shrunk win rate, the rest's rate, P(better), the running e-value and a verdict
+    (e-BH over every segment at false-discovery rate 5%, valid at every weekly look)."""
     fields = sorted({f for feats, _ in rows for f in feats})
     cells = {(f, v): [0, 0] for feats, _ in rows for f, v in feats.items()}
     for feats, won in rows:
@@ -79,11 +81,15 @@ def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, 
         prior = bayes.pooled_prior([(k, n) for k, n in values.values()])
         for v, (k, n) in sorted(values.items()):
             seg, rest = bayes.posterior(k, n, prior), bayes.posterior(total_k - k, total_n - n, prior)
-            p = bayes.prob_greater(seg, rest, bayes.rng_for(NAME, f, v, k, n, total_k, total_n))
+            p = bayes.prob_greater(seg, rest)
+            e = bayes.e_gap(k, n, total_k - k, total_n - n)
             out[f"{f}={v}"] = {"field": f, "value": v, "segment": seg.as_dict(), "rest": rest.as_dict(),
                                "p_better": round(p, 4), "lift": round(seg.mean - rest.mean, 4),
-                               "verdict": bayes.verdict(p, seg.mean - rest.mean, min(n, total_n - n), tests=len(cells),
-                                                        min_n=params["min_n"], min_lift=params["min_lift"])}
+                               **bayes.carried(dict(previous or {}).get(f"{f}={v}"), e)}
+    verdicts = bayes.judge({c: (s["e_value"], s["lift"], min(s["segment"]["n"], s["rest"]["n"])) for c, s in out.items()},
+                           min_n=params["min_n"], min_lift=params["min_lift"])
+    for c, v in verdicts.items():
+        out[c]["verdict"] = v
     return out
 
 
@@ -119,7 +125,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     params = {**PARAMS, **dict(prev.get("params") or {})}
     rows = [(deal_features(d, snapshot.account_by_id[d.account_id], params["custom_fields"]), d.status is DealStatus.WON)
             for d in snapshot.closed_deals() if d.account_id in snapshot.account_by_id]
-    segments = segment_stats(rows, params) if rows else {}
+    segments = segment_stats(rows, params, prev.get("segments")) if rows else {}
     signal = any(s["verdict"] in ("better", "worse") for s in segments.values())
     model, auc = _fit(rows, params["C"]) if len({w for _, w in rows}) == 2 else (None, None)
     won_scores = sorted(score(model, f)[0] for f, w in rows if w) if model else []

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
-from jobs.loops import _bayes as bayes
 from jobs.loops import labels
+from jobs.loops import stats as bayes
 from jobs.loops._outcomes import outcome
 from jobs.loops._phrases import candidate_phrases, strategy_mix
 from jobs.loops._proposals import applied_diff, card, describe, proposal
@@ -86,7 +86,6 @@ def library(evts: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, 
         cell = cells.setdefault(e["objection"], {}).setdefault(e["strategy"], [0, 0])
         cell[0] += int(e["success"])
         cell[1] += 1
-    tests = sum(len(s) for s in cells.values())
     out: dict[str, Any] = {}
     for objection, strategies in sorted(cells.items()):
         prior = bayes.pooled_prior([(k, n) for k, n in strategies.values()])
@@ -94,14 +93,25 @@ def library(evts: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, 
         rows = []
         for strategy, (k, n) in sorted(strategies.items()):
             post, rest = bayes.posterior(k, n, prior), bayes.posterior(total_k - k, total_n - n, prior)
-            p = bayes.prob_greater(post, rest, bayes.rng_for(NAME, objection, strategy, k, n, total_k, total_n))
-            verdict = bayes.verdict(p, post.mean - rest.mean, min(n, total_n - n), tests=tests,
-                                    min_n=params["min_n"], min_lift=params["min_lift"])
+            p = bayes.prob_greater(post, rest)
             rows.append({"strategy": strategy, **post.as_dict(), "rest": rest.as_dict(), "p_better": round(p, 4),
-                         "lift": round(post.mean - rest.mean, 4), "verdict": verdict})
-        rows.sort(key=lambda r: (r["verdict"] == bayes.TOO_FEW, -r["mean"], r["strategy"]))
+                         "lift": round(post.mean - rest.mean, 4), "e_value": bayes.e_gap(k, n, total_k - k, total_n - n),
+                         "n_compared": min(n, total_n - n)})
         out[objection] = {"n": total_n, "success_rate": round(total_k / total_n, 4) if total_n else None, "ranked": rows}
+    _judge(out, params)
     return out
+
+
+def _judge(out: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """Verdicts by e-BH over every (objection, response) pair at once, then each objection's ranking."""
+    cells = {(o, r["strategy"]): (r["e_value"], r["lift"], r["n_compared"]) for o, v in out.items() for r in v["ranked"]}
+    verdicts = bayes.judge({f"{o}|{s}": c for (o, s), c in cells.items()}, min_n=params["min_n"],
+                           min_lift=params["min_lift"])
+    for o, v in out.items():
+        for r in v["ranked"]:
+            r["verdict"] = verdicts[f"{o}|{r['strategy']}"]
+            r["e_value"] = round(r["e_value"], 4)
+        v["ranked"].sort(key=lambda r: (r["verdict"] == bayes.TOO_FEW, -r["mean"], r["strategy"]))
 
 
 def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:

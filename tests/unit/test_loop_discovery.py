@@ -7,8 +7,8 @@ from datetime import timedelta
 from crm_adapters.model import ActivityType
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import discovery
-from jobs.loops._bayes import TOO_FEW
 from jobs.loops.decision import ActionKind
+from jobs.loops.stats import TOO_FEW
 from tests.factories import T0, a_deal, a_pipeline, a_stage_change, an_activity
 from tests.unit.loop_worlds import NOW, QUESTION_LINES, discovery_world
 

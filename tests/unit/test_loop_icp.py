@@ -8,8 +8,8 @@ from crm_adapters.model import DealStatus, Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
 from jobs.loops import icp
-from jobs.loops._bayes import TOO_FEW
 from jobs.loops.decision import ActionKind
+from jobs.loops.stats import TOO_FEW
 from tests.factories import a_deal, a_pipeline, an_account
 from tests.unit.loop_worlds import NOW, icp_world
 

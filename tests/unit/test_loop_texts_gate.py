@@ -115,14 +115,24 @@ def test_an_invented_name_in_a_postmortem_is_still_blocked(run) -> None:  # type
     assert result.status is GateStatus.BLOCKED and "Quentin Zabriskie" in result.reason
 
 
+@pytest.fixture(scope="module")
+def discovery_run():  # type: ignore[no-untyped-def]
+    """Discovery on a ~2,000-deal org: at one look its always-valid evidence needs more deals than 1,200
+    to propose a change (the price of being valid at every weekly look)."""
+    org = simulate(load_scenario(None).scaled(2000), seed=7)
+    snapshot, now = org.snapshot(), org.now
+    loop = all_loops()["discovery"]
+    return snapshot, now, {"discovery": loop.decide(snapshot, loop.learn(snapshot, None, now).state, now)}
+
+
 @pytest.mark.parametrize("loop", ["handoff", "discovery", "icp"])
-def test_proposal_and_flag_tasks_cite_only_their_evidence(run, loop: str) -> None:  # type: ignore[no-untyped-def]
+def test_proposal_and_flag_tasks_cite_only_their_evidence(request, loop: str) -> None:  # type: ignore[no-untyped-def]
     """A proposal's CRM task title and body are held to the same evals (the gate runs them at runtime too,
     see gated_texts): every figure and name in them comes from the decision's reasons and payload."""
     from jobs.approvals.proposals import APPROVAL, _task_body
     from jobs.engine.quality import eval_text
 
-    snapshot, now, out = run
+    snapshot, now, out = request.getfixturevalue("discovery_run" if loop == "discovery" else "run")
     decisions = out[loop]
     computed = computed_values(decisions, now.date().isoformat())
     asks = [d for d in decisions if d.kind in (ActionKind.PROPOSE_PLAYBOOK_CHANGE, ActionKind.FLAG_SDR)]
