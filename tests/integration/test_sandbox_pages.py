@@ -134,15 +134,15 @@ def _waiting(store: Any, iid: str, crm: Any) -> set[str]:
 def test_every_decision_waiting_is_listed_first_and_the_rest_is_paged(demo: dict[str, Any]) -> None:
     client = demo["app"].test_client()
     waiting = _waiting(demo["store"], demo["installation_id"], demo["crm"])
-    assert len(waiting) >= 3
+    assert waiting  # the sequential evidence bar lets a small org propose only what it is sure of
     html = client.get("/sandbox/tasks").get_data(as_text=True)
     assert set(re.findall(r'<tr data-waiting="([^"]+)">', html)) == waiting
     assert set(re.findall(r'data-task="([^"]+)"', html)[: len(waiting)]) == waiting  # decisions first in the list too
-    demo["app"].config["SANDBOX_TASKS_PER_PAGE"] = per_page = 2  # a small org's tasks over several pages
+    demo["app"].config["SANDBOX_TASKS_PER_PAGE"] = per_page = min(2, len(waiting))  # tasks over several pages
     html = client.get("/sandbox/tasks?owner=all").get_data(as_text=True)
     cards = re.findall(r'data-task="([^"]+)"', html)
     assert len(cards) == per_page and set(cards) <= waiting  # decisions first
-    total = int(re.search(r"Tasks 1–2 of ([\d,]+)", html).group(1).replace(",", ""))
+    total = int(re.search(rf"Tasks 1–{per_page} of ([\d,]+)", html).group(1).replace(",", ""))
     assert total == len(demo["crm"].list_tasks(status=TaskStatus.OPEN)) > per_page and "Page 1 of" in html
     second = re.findall(r'data-task="([^"]+)"', client.get("/sandbox/tasks?owner=all&page=2").get_data(as_text=True))
     assert second and not set(second) & set(cards)
