@@ -19,6 +19,7 @@ import numpy as np
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
+from jobs.loops._bayes import fingerprint
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.deal_risk._moves import move_stats, next_move
 from jobs.loops.deal_risk._prior import learned_weight, rules_model
@@ -183,6 +184,7 @@ def _scored(deal_id: str, p: float, level: str, reasons: list[Reason], move: dic
 
 def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], version: str, now: datetime) -> list[Decision]:
     day = f"{now.date().isoformat()}:{version or 'rules'}"  # a new model version rescores the same day
+    what = fingerprint({k: v for k, v in scored.items() if k != "scored_at"})  # an edited deal's new score: new key
     texts = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign firing"
     fields = {AppField.RISK_SCORE.value: scored["score"], AppField.RISK_LEVEL.value: scored["level"],
               AppField.RISK_REASONS.value: texts[:1000], AppField.NEXT_MOVE.value: scored["next_move"]["text"],
@@ -190,8 +192,8 @@ def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], ve
     common = dict(loop=LOOP, target=Entity.DEAL, target_id=deal.remote_id, reasons=tuple(reasons),
                   model_version=version, amount=deal.amount, stage_id=deal.stage_id)
     return [
-        Decision(kind=ActionKind.UPDATE_FIELD, key=f"{LOOP}:fields:{deal.remote_id}:{day}", payload=fields, **common),
-        Decision(kind=ActionKind.UPDATE_CARD, key=f"{LOOP}:card:{deal.remote_id}:{day}",
+        Decision(kind=ActionKind.UPDATE_FIELD, key=f"{LOOP}:fields:{deal.remote_id}:{day}:{what}", payload=fields, **common),
+        Decision(kind=ActionKind.UPDATE_CARD, key=f"{LOOP}:card:{deal.remote_id}:{day}:{what}",
                  payload={"section": "risk", **scored}, **common),
     ]
 
