@@ -31,7 +31,7 @@ from jobs.engine.policy import load_rules
 from jobs.engine.quality import QualitySettings, paused_loops, summarise_sample
 from jobs.engine.route import Context, RouteReport, manager_for, route_all
 from jobs.loops.base import LoopDefinition
-from jobs.nlp import extract
+from jobs.nlp.extract import sized_for as texts_read_once
 from jobs.sync import Progress, SyncReport, sync_installation
 
 logger = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def run_loops(
             states[name] = dict(current.state) if current is not None else None
             labels[name] = versions.label(current)
     step("loops: learn and decide")
-    with extract.sized_for(len(snapshot.activities)):  # the tenant's texts are read once, then let go
+    with texts_read_once(len(snapshot.activities)):  # the tenant's texts are read once, then let go
         computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
     reports = {}
     for name, result in computed.items():
