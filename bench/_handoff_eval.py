@@ -134,3 +134,53 @@ def flag_scores(flagged: Iterable[str], planted: Mapping[str, str]) -> dict[str,
     got = set(flagged)
     return {"flagged": sorted(got), "true_flags": sorted(got & set(planted)), "false_flags": sorted(got - set(planted)),
             "missed": sorted(set(planted) - got)}
+
+
+def item_effect(item: str, truth: Any) -> float:
+    """The planted log-odds behind one oracle playbook item (its size decides how hard it is to find)."""
+    kind, _, rest = item.partition(":")
+    if kind == "question":
+        return float(truth.question_effects[rest])
+    if kind == "meddic":
+        return float(truth.meddic_effects[rest])
+    if kind == "verify_pains":
+        return float(truth.misaligned_pain_effect)
+    for seg in truth.icp_segments:
+        rule = seg["rules"][0]
+        if len(seg["rules"]) == 1 and rest == f"{rule['field']} {rule['op']} {rule['value']}":
+            return float(seg["effect"])
+    return 0.0
+
+
+SIZES = ((0.0, 0.25, "under 0.25"), (0.25, 0.5, "0.25 to 0.5"), (0.5, 99.0, "0.5 and over"))
+
+
+def recall_by_size(found: set[str], oracle: set[str], truth: Any) -> dict[str, str]:
+    """Recall of the oracle's items grouped by the size of their planted effect (log-odds, absolute)."""
+    out = {}
+    for lo, hi, label in SIZES:
+        want = {i for i in oracle if lo <= abs(item_effect(i, truth)) < hi}
+        if want:
+            out[label] = f"{len(found & want)}/{len(want)}"
+    return out
+
+
+def revert_is_safe(treatment: Mapping[str, Any], control: Mapping[str, Any], truth: Any,
+                   snapshot: Snapshot) -> tuple[bool, str]:
+    """A revert undoes the treatment's items that control lacks: harmful when every one of them was a
+    planted improvement (undoing them can only lower the close rate)."""
+    undone = sorted(playbook_items(treatment) - playbook_items(control))
+    goods = [i for i in undone if _item_helps(i, treatment, truth, snapshot)]
+    harmful = bool(undone) and len(goods) == len(undone)
+    return not harmful, f"undoes {undone}; planted improvements among them: {goods}"
+
+
+def _item_helps(item: str, playbook: Mapping[str, Any], truth: Any, snapshot: Snapshot) -> bool:
+    kind, _, rest = item.partition(":")
+    if kind == "disqualify":
+        rule = next(r for r in playbook.get("disqualify", []) if f"{r['field']} {r['op']} {r['value']}" == rest)
+        inside, outside = _p_win_split(rule, truth, snapshot)
+        return inside < outside
+    if kind == "verify_pains":
+        return float(truth.misaligned_pain_effect) < 0
+    return item_effect(item, truth) > 0

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 CASES = int(os.environ.get("FUZZ_CASES", "10000"))
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DATABASE_URL = os.environ.get("DATABASE_URL", "") or DEFAULT_DB  # read once: the sandbox demo's set-up changes it
 TARGETS = ["Salesforce Canvas card", "OAuth callbacks and installs", "sandbox pages", "admin pages and forms",
            "Salesforce mappers", "webhooks", "HubSpot card", "HubSpot mappers", "sandbox mappers"]  # quick ones first
 
@@ -39,7 +40,7 @@ def _store(workdir: Path) -> tuple[Any, str, Any]:
     from connector.store import Store
     from connector.store.db import migrate, normalise_url
 
-    base = normalise_url(os.environ.get("DATABASE_URL", "") or DEFAULT_DB)
+    base = normalise_url(DATABASE_URL)
     try:
         admin = create_engine(base)
         schema = f"fuzz_{uuid.uuid4().hex[:10]}"

@@ -27,6 +27,8 @@ from _handoff_eval import (  # noqa: E402
     pain_scores,
     playbook_items,
     precision_recall,
+    recall_by_size,
+    revert_is_safe,
     truth_lift,
     version_p_win,
 )
@@ -58,7 +60,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
         causes.update({d.target_id: d.payload["likely_cause"] for d in decisions if d.kind is ActionKind.FLAG_SDR})
         for d in (d for d in decisions if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE):
             proposals += 1
-            approvals.append(_approval(d.payload, week, org, snap))
+            approvals.append(_approval(d.payload, week, org, snap, state))
             state = H.approve(state, d.payload)
             versions[state["playbooks"]["treatment"]["version"]] = dict(state["playbooks"]["treatment"])
         rows.append(_row(week, world, state, oracle, flags, loop_start))
@@ -72,8 +74,11 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
             "flags_raised": len(flagged_ever), "causes": causes, "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
 
 
-def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any) -> dict[str, Any]:
+def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: dict[str, Any]) -> dict[str, Any]:
     checks = [change_is_safe(c, org.truth, snap) for c in payload.get("changes", [])]
+    if payload["kind"] == "revert":
+        books = state["playbooks"]
+        checks.append(revert_is_safe(books["treatment"], books["control"], org.truth, snap))
     if payload["kind"] == "promote":
         arms = payload["evidence"]["readout"]["arms"]
         checks.append((True, f"promote at observed close {arms['treatment']['close_rate']['rate']} vs "
@@ -126,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weeks", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=36)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--skip-null", action="store_true", help="skip the no-signal check (for runs over many worlds)")
     args = parser.parse_args(argv)
     if args.weeks < 12:
         parser.error("--weeks must be at least 12")
@@ -134,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     main_run = run(args.scenario, weeks=args.weeks, warmup=args.warmup, seed=args.seed)
     figures = _report(main_run, args)
-    print(f"\nno-signal check on {args.null_scenario}:")
-    print(HEADER)
-    null = run(args.null_scenario, weeks=args.weeks, warmup=args.warmup, seed=args.seed)
-    figures["no_signal"] = {"proposals": null["proposals"], "flags": null["flags_raised"],
-                            "final_items": len(playbook_items(null["state"]["playbooks"]["treatment"]))}
-    print(f"no-signal: {null['proposals']} proposals, {null['flags_raised']} SDR flags (both must be 0)")
+    if not args.skip_null:
+        print(f"\nno-signal check on {args.null_scenario}:")
+        print(HEADER)
+        null = run(args.null_scenario, weeks=args.weeks, warmup=args.warmup, seed=args.seed)
+        figures["no_signal"] = {"proposals": null["proposals"], "flags": null["flags_raised"],
+                                "final_items": len(playbook_items(null["state"]["playbooks"]["treatment"]))}
+        print(f"no-signal: {null['proposals']} proposals, {null['flags_raised']} SDR flags (both must be 0)")
     figures["seconds"] = round(time.time() - started, 1)
     print(json.dumps(figures, sort_keys=True, default=str))
     return 0
@@ -152,6 +159,7 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         print(f"  week {a['week']:>2} {a['kind']:<8} {'ok' if a['safe'] else 'HARMFUL':<7} {a['diff'][0]}")
         print(f"           truth: {'; '.join(a['truth'])}")
     print(f"oracle playbook items: {', '.join(r['oracle'])}")
+    print(f"recall by planted effect size (log-odds): {recall_by_size(playbook_items(r['state']['playbooks']['treatment']), set(r['oracle']), r['org'].truth)}")
     final = r["state"]["playbooks"]["treatment"]
     raw = {v: playbook_lift(args.scenario, pb, warmup=args.warmup, weeks=8, seed=args.seed)
            for v, pb in sorted(r["versions"].items())}
@@ -192,6 +200,10 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "playbook_precision": last["precision"], "playbook_recall": last["recall"],
         "treatment_version": final["version"], "approved": len(r["approvals"]),
         "harmful_approvals": sum(not a["safe"] for a in r["approvals"]),
+        "harmful_reverts": sum(not a["safe"] for a in r["approvals"] if a["kind"] == "revert"),
+        "reverts": sum(a["kind"] == "revert" for a in r["approvals"]),
+        "recall_by_effect_size": recall_by_size(playbook_items(final), set(r["oracle"]), r["org"].truth),
+        "sdrs": len(r["org"].truth.sdr_skill),
         "version_lift_points": {v: round(100 * x, 2) for v, x in lifts.items()}, "no_change_lowered_close_rate": monotone,
         "lift_learned_points": round(100 * learned, 2), "lift_oracle_points": round(100 * best, 2),
         "true_flags": len(r["flagged"]["true_flags"]), "false_flags": len(r["flagged"]["false_flags"]),

@@ -74,12 +74,15 @@ class TaskDraft:
     due_at: datetime
     deal_id: str | None = None
     account_id: str | None = None
+    priority: str = "normal"  # "high": a person must decide (approvals, reviews); each CRM shows it as its high priority
 
     def __post_init__(self) -> None:
         if not self.idempotency_key:
             raise ValueError("a TaskDraft needs an idempotency_key")
         if self.due_at.tzinfo is None:
             raise ValueError("due_at must be timezone-aware")
+        if self.priority not in ("normal", "high"):
+            raise ValueError(f"priority must be normal or high, got {self.priority!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,7 +233,7 @@ def decide_proposal(proposal_id: str, verdict: str) -> Response:
 @auth.login_required
 def audit_log() -> str:
     installation_id = auth.current_installation_id()
-    filters = {k: request.args.get(k, "") for k in ("loop", "kind", "policy_verdict", "gate_verdict")}
+    filters = {k: request.args.get(k, "") for k in ("loop", "kind", "policy_verdict", "gate_verdict", "id")}
     with _store().session() as s:
         stmt = select(DecisionRecord).where(DecisionRecord.installation_id == installation_id)
         for name, value in filters.items():
@@ -271,22 +271,22 @@ MAX_POLICY_NUMBER = 1e12
 
 def _policy_form_problem(form: Any) -> str | None:
     """Bounds on the policy form's numbers before anything parses them (a huge row count would loop for
-    minutes, NaN or Infinity cannot be stored); a person reads the message."""
+    minutes, Infinity cannot be stored); text that is no number is left to the policy's own check."""
     count = (form.get("rule_count") or "0").strip()
     if not (count.isascii() and count.isdigit()) or int(count) > MAX_POLICY_ROWS:
         return f"The number of rules must be a whole number from 0 to {MAX_POLICY_ROWS}."
     for name, value in form.items():
-        if name.rsplit("_", 1)[0] not in ("amount_below", "amount_at_least", "mrr_below", "mrr_at_least"):
-            continue
-        text = value.strip()
-        if not text:
+        field, _, row = name.rpartition("_")
+        if field not in ("amount_below", "amount_at_least", "mrr_below", "mrr_at_least"):
             continue
         try:
-            number = float(text) if len(text) <= 40 else math.inf
+            number = float(value.strip()) if len(value) <= 40 else math.inf
         except ValueError:
-            return f"{text[:40]!r} is not a number; amounts are plain numbers such as 1000 or 999.50."
+            continue
         if not math.isfinite(number) or abs(number) > MAX_POLICY_NUMBER:
-            return f"{text[:40]!r} is not an amount this policy can hold (at most {MAX_POLICY_NUMBER:,.0f})."
+            rule = (form.get(f"id_{row}") or f"row {row}").strip()[:60]
+            return (f"{rule}: {field} {value.strip()[:40]!r} is not an amount this policy can hold "
+                    f"(at most {MAX_POLICY_NUMBER:,.0f}).")
     return None
 
 

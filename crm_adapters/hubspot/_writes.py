@@ -198,7 +198,7 @@ class Writes:
         for t in tasks:
             props = {"hs_timestamp": str(int(t.due_at.timestamp() * 1000)), "hs_task_subject": t.subject,
                      "hs_task_body": t.body, "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO",
-                     KEY_PROPERTY: t.idempotency_key}
+                     "hs_task_priority": "HIGH" if t.priority == "high" else "NONE", KEY_PROPERTY: t.idempotency_key}
             if t.owner_id:
                 props["hubspot_owner_id"] = t.owner_id
             assoc = [(t.deal_id, 216), (t.account_id, 192)]

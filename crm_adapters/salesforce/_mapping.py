@@ -84,6 +84,7 @@ class SalesforceMapping:
     completed_task_status: str = "Completed"
     rejected_task_status: str = "Deferred"  # convention: a manager rejects by setting Deferred (+ reason)
     rejection_prefix: str = "REJECTED:"  # ...or by starting the description's last line with this
+    decision_task_type: str = "Other"  # Type of the tasks a manager decides (approvals, reviews): a standard picklist value
 
     def custom_key(self, api_name: str) -> str:
         if api_name in self.custom_keys:

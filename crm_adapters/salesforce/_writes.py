@@ -256,8 +256,9 @@ class AppWriter:
         mp = self.a.mapping
         drafts = {t.idempotency_key: {
             "Subject": t.subject[:255], "Description": t.body, "OwnerId": t.owner_id, "Status": mp.open_task_status,
-            "ActivityDate": t.due_at.date().isoformat(), "WhatId": t.deal_id or t.account_id, "Priority": "Normal",
-            "TaskSubtype": "Task"} for t in tasks}
+            "ActivityDate": t.due_at.date().isoformat(), "WhatId": t.deal_id or t.account_id,
+            "Priority": "High" if t.priority == "high" else "Normal", "TaskSubtype": "Task",
+            **({"Type": mp.decision_task_type} if t.priority == "high" else {})} for t in tasks}
         for d in drafts.values():
             if d["OwnerId"] is None:
                 del d["OwnerId"]  # Salesforce assigns the integration user

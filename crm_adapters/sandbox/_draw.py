@@ -58,10 +58,25 @@ def population(sc: Scenario, rng: np.random.Generator) -> Population:
             fabrication[u.index] = u.fabrication_rate
         if u.meddic_capture_factor is not None:
             meddic_factor[u.index] = u.meddic_capture_factor
+        skill[u.index] += u.skill
     arm = np.zeros(sc.sdrs, dtype=np.int64)
     arm[rng.permutation(sc.sdrs)[: sc.sdrs // 2]] = 1
     return Population(employees, revenue, industry, country, segment, effects[segment], start, count,
                       skill, fabrication, meddic_factor, arm)  # fmt: skip
+
+
+def _ask_rates(sc: Scenario, pop: Population, sdr: np.ndarray) -> np.ndarray:
+    """P(the SDR asks each question): the scenario's rate, shifted (in log-odds) by the SDR's skill for the
+    questions a [confounding] table links to skill, so a question can look good only because good SDRs ask it."""
+    base = np.array([sc.questions[q][0] for q in V.QUESTIONS])
+    if not sc.question_skill_links:
+        return base[None, :]
+    z = pop.sdr_skill[sdr] / (sc.sdr_skill_sd or 1.0)
+    logit = np.log(np.clip(base, 1e-6, 1 - 1e-6) / np.clip(1 - base, 1e-6, 1))[None, :].repeat(len(sdr), axis=0)
+    for q, link in sc.question_skill_links.items():
+        logit[:, V.QUESTIONS.index(q)] += link * z
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-logit))
+    return out
 
 
 def _p(weights: dict[str, float]) -> np.ndarray:
@@ -126,7 +141,7 @@ def draw_leads(
     discovered = true_pains & (rng.random(true_pains.shape) < sc.discovery_rate)
     capture = np.array([sc.meddic[m][0] for m in V.MEDDIC])[None, :] * pop.sdr_meddic_factor[sdr][:, None]
     meddic = rng.random((n, len(V.MEDDIC))) < capture
-    asked_sdr = rng.random((n, len(V.QUESTIONS))) < np.array([sc.questions[q][0] for q in V.QUESTIONS])
+    asked_sdr = rng.random((n, len(V.QUESTIONS))) < _ask_rates(sc, pop, sdr)
     asked_bdm = rng.random((n, len(V.QUESTIONS))) < np.array([sc.questions[q][1] for q in V.QUESTIONS])
     for a in (0, 1):
         for q in pb[a].questions:

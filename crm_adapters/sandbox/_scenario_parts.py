@@ -75,13 +75,21 @@ SECTIONS = (
     "world", "org", "outcome", "firmographics", "segments", "lead_sources", "pains", "pain_alignment",
     "meddic", "questions", "sdr_skill", "objections", "sequences", "warning_signs", "timing", "text",
 )  # fmt: skip
+OPTIONAL = ("confounding",)
 
 
 def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
     """Every section, checked for unknown and missing keys and ranges."""
-    p.known({k: v for k, v in raw.items() if k != "qualification"}, SECTIONS, "top level")  # qualification: optional
+    optional = (*OPTIONAL, "qualification")
+    p.known({k: v for k, v in raw.items() if k not in optional}, SECTIONS, "top level")
+    unknown = sorted(set(raw) - set(SECTIONS) - set(optional))
+    if unknown:
+        raise p.fail("top level", f"unknown keys {unknown}; expected {list(SECTIONS + optional)}")
     world, org, outcome = p.table(raw, "world"), p.table(raw, "org"), p.table(raw, "outcome")
     p.known(world, ("name", "start", "weeks", "seed", "currency"), "world")
+    org = dict(org)
+    team_scale = p.num(org, "team_scale", "org", 0.1, 20.0) if "team_scale" in org else 1.0
+    org.pop("team_scale", None)
     p.known(org, ("managers", "sdrs", "bdms", "accounts", "contacts_per_account", "leads_per_week"), "org")
     p.known(
         outcome, ("base_win_rate", "noise_sd", "effects_scale", "amount_median", "amount_sigma"), "outcome"
@@ -176,6 +184,7 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
         hedge_rate=p.num(text, "hedge_rate", "text", 0.0, 1.0),
     )
     skill_sd, under = _skill(p, p.table(raw, "sdr_skill"), sdrs)
+    links = _links(p, raw.get("confounding", {}))
     if "outbound" not in sc.lead_sources:
         raise p.fail("lead_sources", "needs an 'outbound' entry (the effect of leads from sequences)")
     if sum(share for name, (share, _) in sc.lead_sources.items() if name != "outbound") <= 0:
@@ -183,7 +192,33 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
     from dataclasses import replace
 
     fields, noise = parse_qualification(p, raw.get("qualification"), scale)
-    return replace(sc, sdr_skill_sd=skill_sd, underperformers=under, qualification=fields, qualification_noise=noise)
+    sc = replace(sc, sdr_skill_sd=skill_sd, underperformers=under, question_skill_links=links,
+                 qualification=fields, qualification_noise=noise)
+    return _team_scaled(sc, team_scale) if team_scale != 1.0 else sc
+
+
+def _team_scaled(sc: Scenario, factor: float) -> Scenario:
+    """A team `factor` times the size (SDRs, BDMs, managers) with the leads, accounts and enrolments to match."""
+    from dataclasses import replace
+
+    def grow(n: int) -> int:
+        return max(1, round(n * factor))
+
+    return replace(sc, team_scale=factor, sdrs=grow(sc.sdrs), bdms=grow(sc.bdms), managers=grow(sc.managers),
+                   accounts=grow(sc.accounts), leads_per_week=sc.leads_per_week * factor,
+                   enrollments_per_week=sc.enrollments_per_week * factor)
+
+
+def _links(p: _Parser, raw: Any) -> dict[str, float]:
+    """[confounding] questions = { id = log-odds per sd of SDR skill }: who asks a question depends on skill."""
+    if not isinstance(raw, dict):
+        raise p.fail("confounding", "must be a table")
+    p.known(raw, ("questions",), "confounding", complete=False)
+    table = raw.get("questions", {})
+    if not isinstance(table, dict):
+        raise p.fail("confounding.questions", "must be a table of question = log-odds per sd of skill")
+    p.known(table, V.QUESTIONS, "confounding.questions", complete=False)
+    return {q: p.num(table, q, "confounding.questions", -5.0, 5.0) for q in table}
 
 
 def _pairs(
@@ -294,14 +329,19 @@ def _skill(p: _Parser, table: dict[str, Any], sdrs: int) -> tuple[float, tuple[U
         where = f"sdr_skill.underperformers[{i}]"
         if not isinstance(raw, dict):
             raise p.fail(where, "must be a table")
-        p.known(raw, ("index", "cause", "fabrication_rate", "meddic_capture_factor"), where, complete=False)
+        p.known(raw, ("index", "cause", "fabrication_rate", "meddic_capture_factor", "skill"), where, complete=False)
         index = p.count(raw, "index", where)
         if index >= sdrs:
             raise p.fail(where, f"index {index} is out of range for {sdrs} SDRs")
-        cause = raw.get("cause")
-        if cause not in V.UNDERPERFORMANCE_CAUSES:
-            raise p.fail(where, f"cause must be one of {list(V.UNDERPERFORMANCE_CAUSES)}, got {cause!r}")
-        needs = "fabrication_rate" if cause == "pain_misalignment" else "meddic_capture_factor"
-        value = p.num(raw, needs, where, 0.0, 1.0)
-        out.append(Underperformer(index, cause, **{needs: value}))
+        causes = raw.get("cause")
+        causes = causes if isinstance(causes, list) and causes else [causes]
+        bad = [c for c in causes if c not in V.UNDERPERFORMANCE_CAUSES]
+        if bad:
+            raise p.fail(where, f"cause must be one (or a list) of {list(V.UNDERPERFORMANCE_CAUSES)}, got {bad!r}")
+        values = {}
+        for cause in causes:
+            needs = "fabrication_rate" if cause == "pain_misalignment" else "meddic_capture_factor"
+            values[needs] = p.num(raw, needs, where, 0.0, 1.0)
+        skill = p.num(raw, "skill", where, -5.0, 5.0) if "skill" in raw else 0.0
+        out.append(Underperformer(index, causes[0], **values, skill=skill, causes=tuple(causes)))
     return sd, tuple(out)

@@ -75,6 +75,7 @@ tasks = Table(
     Column("deal_id", String(64), nullable=True),
     Column("account_id", String(64), nullable=True),
     Column("status", String(16), nullable=False),
+    Column("priority", String(8), nullable=False, default="normal"),
     Column("comment", Text, nullable=False, default=""),
     Column("completed_at", String(40), nullable=True),
     Column("created_us", BigInteger, nullable=False),

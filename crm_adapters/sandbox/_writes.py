@@ -128,7 +128,7 @@ class Writes:
         return self._create_once(tb.tasks, [(draft.idempotency_key, {
             "subject": draft.subject, "body": draft.body, "owner_id": draft.owner_id,
             "due_at": draft.due_at.isoformat(), "deal_id": draft.deal_id, "account_id": draft.account_id,
-            "status": TaskStatus.OPEN.value, "comment": ""}) for draft in tasks])
+            "status": TaskStatus.OPEN.value, "priority": draft.priority, "comment": ""}) for draft in tasks])
 
     def create_notes(self, notes: Sequence[NoteDraft]) -> list[CreatedRef]:
         """One note per idempotency key on its deal."""

@@ -57,10 +57,14 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class Underperformer:
+    """A planted weak SDR: one or more causes (`cause` is the first), and an optional extra skill offset."""
+
     index: int
     cause: str
     fabrication_rate: float | None = None
     meddic_capture_factor: float | None = None
+    skill: float = 0.0  # log-odds added to the SDR's drawn skill
+    causes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,9 @@ class Scenario:
     hedge_rate: float
     qualification: tuple[QualField, ...] = ()  # qualification fields the SDR fills (crm_adapters/sandbox/_qualification.py)
     qualification_noise: QualNoise = QualNoise()
+    team_scale: float = 1.0  # the SDR/BDM/manager counts, leads, accounts and enrolments are already scaled by it
+    question_skill_links: dict[str, float] = dataclasses.field(default_factory=dict)  # question -> log-odds of
+    # the SDR asking it per sd of SDR skill: a signal good SDRs capture (confounded with skill)
 
     def scaled(self, deals: int) -> Scenario:
         """The same world with volumes (leads, accounts, staff, enrollments) scaled to about `deals` deals."""

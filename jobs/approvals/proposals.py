@@ -26,13 +26,19 @@ from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
 from jobs.engine import outbox, versions
+from jobs.engine.attention import Ask, Ledger, stamp
 from jobs.engine.drift import clear_pause
+from jobs.loops import labels
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision
 
 logger = logging.getLogger(__name__)
 
 PLAYBOOK, APPROVAL, DRIFT, SPOT_CHECK = "playbook", "approval", "drift", "spot_check"
+APPROVE_PREFIX = "[salesloop] Approve:"  # every approval task reads the same in every CRM's task list
+REVIEW_PREFIX = "[salesloop] Review:"
+WAITING = "waiting_for_budget"  # evidence flag: a pending proposal whose task waits for the manager's weekly budget
+BUNDLE_LIST = 20
 
 
 def fingerprint(decision: Decision) -> str:
@@ -58,12 +64,16 @@ def has_new_evidence(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 def propose(
     session: Session, installation_id: str, decision: Decision, *, decision_id: str | None, manager_id: str | None,
-    now: datetime, kind: str,
+    now: datetime, kind: str, ledger: Ledger | None = None,
 ) -> Proposal | None:
-    """A Proposal row and its manager task; None when this change is pending, approved, or rejected on the same evidence."""
+    """A Proposal row and its manager task; None when this change is pending, approved, or rejected on the same evidence.
+
+    With a ledger, the task is sent only if it fits the manager's weekly approval budget; otherwise the proposal
+    waits (pending, on the admin page, listed in the manager's bundle) and `release_waiting` sends it later."""
     print_ = fingerprint(decision)
     evidence = dict(decision.payload.get("evidence") or {}) if isinstance(decision.payload.get("evidence"), Mapping) else {}
     evidence["type"] = kind
+    evidence["manager_id"] = manager_id
     previous = session.execute(
         select(Proposal).where(Proposal.installation_id == installation_id, Proposal.fingerprint == print_)
         .order_by(Proposal.created_at.desc())
@@ -82,13 +92,64 @@ def propose(
     session.add(proposal)
     session.flush()
     body = _task_body(decision, kind)
-    outbox.enqueue(session, installation_id, outbox.key(APPROVAL, print_, proposal.id[:8]), "task", {
-        "subject": f"[salesloop] Approve? {title}"[:250], "body": body, "owner_id": manager_id,
-        "due_at": (now + timedelta(days=2)).isoformat(), "deal_id": decision.target_id if decision.target.value == "deal" else None,
-        "proposal_id": proposal.id,
-    }, decision_id)
+    if ledger is None or ledger.admit(manager_id, Ask.APPROVAL, now.date()):
+        _approval_task(session, proposal, body, manager_id, now, decision_id)
+    else:  # the exact gated text waits with it
+        proposal.evidence = {**proposal.evidence, WAITING: True, "task_body": body, "decision_id": decision_id}
     audit(session, installation_id, f"loop:{decision.loop}", "proposal:created", {"proposal": proposal.id, "title": title[:200]})
     return proposal
+
+
+def _approval_task(session: Session, proposal: Proposal, body: str, manager_id: str | None, now: datetime,
+                   decision_id: str | None) -> None:
+    """The manager's approval task: high priority, one subject prefix, on the deal when it is about one."""
+    target = proposal.evidence.get("decision", {})
+    payload = {"subject": f"{APPROVE_PREFIX} {proposal.title}"[:250], "body": body, "owner_id": manager_id,
+               "due_at": (now + timedelta(days=2)).isoformat(), "priority": "high", "category": "approval",
+               "deal_id": target.get("target_id") if target.get("target") == "deal" else None, "proposal_id": proposal.id}
+    outbox.enqueue(session, proposal.installation_id, outbox.key(APPROVAL, proposal.fingerprint, proposal.id[:8]), "task",
+                   stamp(payload, Ask.APPROVAL, now), decision_id)
+
+
+def release_waiting(session: Session, installation_id: str, ledger: Ledger, now: datetime, admin_url: str = "") -> int:
+    """Send the tasks of waiting proposals that now fit their manager's budget (oldest first); bundle the rest.
+
+    Returns how many still wait. Each manager with waiting proposals gets at most one bundle a week
+    listing them, with where to decide them (the admin page): nothing waits unseen."""
+    rows = session.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
+                           .order_by(Proposal.created_at, Proposal.fingerprint)).scalars()
+    still: dict[str | None, list[Proposal]] = {}
+    for row in rows:
+        if not (row.evidence or {}).get(WAITING):
+            continue
+        manager = row.evidence.get("manager_id")
+        if ledger.admit(manager, Ask.APPROVAL, now.date()):
+            body = str(row.evidence.get("task_body") or f"{row.title}\n{proposal_text.ANSWER[False]}")
+            row.evidence = {k: v for k, v in row.evidence.items() if k not in (WAITING, "task_body")}
+            _approval_task(session, row, body, manager, now, row.evidence.get("decision_id"))
+        else:
+            still.setdefault(manager, []).append(row)
+    for manager, waiting in still.items():
+        if ledger.left(manager, Ask.APPROVAL_BUNDLE, now.date()) and _bundle(session, installation_id, manager, waiting, now, admin_url):
+            ledger.book(manager, Ask.APPROVAL_BUNDLE, now.date())
+    return sum(len(w) for w in still.values())
+
+
+def _bundle(session: Session, installation_id: str, manager: str | None, waiting: list[Proposal], now: datetime,
+            admin_url: str) -> bool:
+    year, week, _ = now.isocalendar()
+    lines = [f"- {p.title}" for p in waiting[:BUNDLE_LIST]]
+    if len(waiting) > BUNDLE_LIST:
+        lines.append(f"- and {labels.count(len(waiting) - BUNDLE_LIST, 'more proposal')}")
+    where = f"on the salesloop admin page: {admin_url}/admin/approvals" if admin_url else "on the salesloop admin page (Approvals)"
+    body = "\n".join([f"Your weekly approval tasks are used up; these proposals wait for you {where}.", *lines,
+                      "Each one also gets its own task here as your budget frees up next week."])
+    payload = {"subject": f"{APPROVE_PREFIX} {labels.count(len(waiting), 'more proposal')} waiting for you"[:250],
+               "body": body[:4000], "owner_id": manager, "due_at": (now + timedelta(days=2)).isoformat(),
+               "priority": "high", "category": "approval"}
+    made = outbox.enqueue(session, installation_id, outbox.key("approvals-waiting", str(manager), f"{year}-W{week:02d}"), "task",
+                          stamp(payload, Ask.APPROVAL_BUNDLE, now))
+    return made is not None
 
 
 def _task_body(decision: Decision, kind: str) -> str:
@@ -99,17 +160,18 @@ def open_review(
     session: Session, installation_id: str, *, loop: str, kind: str, title: str, body: str, key: str,
     manager_id: str | None, now: datetime, diff: list[Any],
 ) -> Proposal | None:
-    """A review task that is not a loop decision (drift pause, spot-check); one per key."""
+    """A review task that is not a loop decision (drift pause, spot-check); one per key, high priority."""
     if session.execute(select(Proposal.id).where(Proposal.installation_id == installation_id, Proposal.fingerprint == key)).first():
         return None
     proposal = Proposal(installation_id=installation_id, loop=loop, title=title[:300], fingerprint=key[:64], diff=diff,
                         evidence={"type": kind}, status="pending", created_at=now)
     session.add(proposal)
     session.flush()
-    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", {
-        "subject": f"[salesloop] {title}"[:250], "body": body[:4000], "owner_id": manager_id,
-        "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id,
-    })
+    ask = Ask.SPOT_CHECK if kind == SPOT_CHECK else Ask.REVIEW
+    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", stamp({
+        "subject": f"{REVIEW_PREFIX} {title}"[:250], "body": body[:4000], "owner_id": manager_id,
+        "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id, "priority": "high", "category": "review",
+    }, ask, now))
     return proposal
 
 

@@ -26,10 +26,11 @@ from jobs.adapters import adapter_for
 from jobs.approvals import closures as task_closures
 from jobs.approvals import proposals
 from jobs.engine import outbox, versions
+from jobs.engine.attention import Ask, AttentionBudget
 from jobs.engine.compute import Computed, compute_all
 from jobs.engine.policy import load_rules
-from jobs.engine.quality import QualitySettings, paused_loops, summarise_sample
-from jobs.engine.route import Context, RouteReport, manager_for, route_all
+from jobs.engine.quality import QualitySettings, Sampled, paused_loops, spot_check_digest
+from jobs.engine.route import Context, RouteReport, load_ledger, manager_for, route_all
 from jobs.loops.base import LoopDefinition
 from jobs.nlp.extract import sized_for as texts_read_once
 from jobs.sync import Progress, SyncReport, sync_installation
@@ -73,6 +74,7 @@ class Options:
     workers: int | None = None  # processes for the loops' learn/decide (None: settings.loop_workers, else the cores)
     progress: Progress | None = None
     on_step: Callable[[str], None] | None = None
+    public_base_url: str = ""  # links in tasks (None of ours: the settings' PUBLIC_BASE_URL)
 
 
 def run_chain(
@@ -83,6 +85,8 @@ def run_chain(
     options = options or Options()
     if options.workers is None and settings.loop_workers:
         options = replace(options, workers=settings.loop_workers)
+    if not options.public_base_url:
+        options = replace(options, public_base_url=settings.public_base_url.rstrip("/"))
     report = ChainReport(installation_id)
     with store.session() as session:
         installation = inst.get(session, installation_id)
@@ -223,15 +227,16 @@ def run_loops(
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
-            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options)
         _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
+    _spot_check(store, installation_id, snapshot, now, reports, options)
     return reports
 
 
 def _record(
     store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
-    report: LoopReport,
+    report: LoopReport, options: Options,
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
@@ -247,11 +252,15 @@ def _record(
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)
-        ctx = Context(installation_id, run_id, load_rules(session, installation_id),
-                      QualitySettings.of(installation_settings.read(installation).quality, installation_id),
-                      name in paused_loops(installation_settings.read(installation).paused), snapshot, now)
+        ctx = Context(installation_id, run_id, load_rules(session, installation_id), _quality(installation),
+                      name in paused_loops(installation_settings.read(installation).paused), snapshot, now,
+                      budget=AttentionBudget.of(installation.settings), admin_url=options.public_base_url)
         report.route = route_all(session, ctx, decisions)
-        _spot_check(session, ctx, name, report.route)
+
+
+def _quality(installation: Installation) -> QualitySettings:
+    """The tenant's gate settings; the sample's seed is the tenant itself, so a re-install samples the same writes."""
+    return QualitySettings.of(installation_settings.read(installation).quality, f"{installation.crm}:{installation.tenant_id}")
 
 
 def _with_version(decision: Any, label: str) -> Any:
@@ -260,24 +269,28 @@ def _with_version(decision: Any, label: str) -> Any:
     return replace(decision, model_version=label)
 
 
-def _spot_check(session: Any, ctx: Context, loop: str, route: RouteReport) -> None:
-    """The sampled autonomous writes of this run become one review task for the manager."""
-    if not route.sampled:
+def _spot_check(store: Store, installation_id: str, snapshot: Snapshot, now: datetime, reports: Mapping[str, LoopReport],
+                options: Options) -> None:
+    """This run's sampled autonomous writes, every loop together: one spot-check a week per manager, at most
+    `spot_check_items` of them (a deterministic sample), each with a link; the rest stay listed on the audit page."""
+    items = [Sampled(rid, key, loop, kind, target, summary) for loop, r in reports.items()
+             for (rid, kind, target, summary), (key,) in zip(r.route.sampled, r.route.sampled_keys, strict=True)]
+    if not items:
         return
-    body = "salesloop wrote these alone; please check them:\n" + summarise_sample((k, t, s) for _, k, t, s in route.sampled)
-    proposals.open_review(
-        session, ctx.installation_id, loop=loop, kind=proposals.SPOT_CHECK,
-        title=f"Spot-check {len(route.sampled)} {loop} writes ({ctx.now:%Y-%m-%d})", body=body,
-        key=f"spot:{loop}:{_digest(k for k, *_ in route.sampled_keys)}", manager_id=manager_for(ctx.snapshot, None), now=ctx.now,
-        diff=[{"decision_id": rid} for rid, *_ in route.sampled],
-    )
-
-
-def _digest(keys: Any) -> str:
-    """Same sampled writes, same review key: a re-run (or a retried job) opens no second review."""
-    import hashlib
-
-    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:24]
+    manager = manager_for(snapshot, None)
+    with store.session() as session:
+        installation = inst.get(session, installation_id)
+        budget = AttentionBudget.of(installation.settings)
+        if not load_ledger(session, installation_id, budget).left(manager, Ask.SPOT_CHECK, now.date()):
+            return
+        chosen, body = spot_check_digest(items, _quality(installation).seed, budget.spot_check_items, options.public_base_url)
+        year, week, _ = now.isocalendar()
+        proposals.open_review(
+            session, installation_id, loop=chosen[0].loop, kind=proposals.SPOT_CHECK,
+            title=f"Spot-check {len(chosen)} things salesloop wrote alone (week {week} of {year})", body=body,
+            key=f"spot:{manager}:{year}-W{week:02d}", manager_id=manager, now=now,
+            diff=[{"decision_id": i.record_id} for i in chosen],
+        )
 
 
 def _small(metrics: Mapping[str, Any]) -> dict[str, Any]:

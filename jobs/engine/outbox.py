@@ -152,6 +152,7 @@ def _task_draft(item: OutboxItem) -> TaskDraft:
     return TaskDraft(
         idempotency_key=item.idempotency_key, subject=p["subject"], body=p.get("body", ""), owner_id=p.get("owner_id"),
         due_at=datetime.fromisoformat(p["due_at"]), deal_id=p.get("deal_id"), account_id=p.get("account_id"),
+        priority=str(p.get("priority") or "normal"),
     )
 
 

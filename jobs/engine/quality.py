@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -17,7 +17,9 @@ from typing import Any
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from jobs.approvals import text as proposal_text
+from jobs.engine.attention import sample
 from jobs.engine.policy import Autonomy, Verdict
+from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
 
@@ -336,9 +338,30 @@ def paused_loops(paused: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     return dict(paused or {})
 
 
-def summarise_sample(items: Iterable[tuple[str, str, str]], limit: int = 25) -> str:
-    """The spot-check task body: what was written alone, one line each (kind, target, summary)."""
-    lines = [f"- {kind} on {target}: {summary}" for kind, target, summary in items]
-    more = len(lines) - limit
-    body = "\n".join(lines[:limit])
-    return body + (f"\n... and {more} more (see the audit log)" if more > 0 else "")
+@dataclass(frozen=True)
+class Sampled:
+    """One autonomous write picked for a manager's spot-check."""
+
+    record_id: str  # the DecisionRecord
+    key: str  # the decision key (what the deterministic sample hashes)
+    loop: str
+    kind: str
+    target: str  # the record's name as people know it
+    summary: str
+
+
+def spot_check_digest(items: Sequence[Sampled], seed: str, size: int, admin_url: str) -> tuple[list[Sampled], str]:
+    """The weekly spot-check: a deterministic sample of at most `size` writes, each with a link; the rest are counted.
+
+    Same seed and same writes, same sample (the smallest hashes of seed and key), whatever the run order."""
+    by_key = {i.key: i for i in items}
+    chosen = [by_key[k] for k in sample(by_key, seed, size)]
+    link = f"{admin_url}/admin/audit?id=" if admin_url else ""
+    lines = ["salesloop wrote these alone; please check that each one is right:"]
+    lines += [f"- {labels.word(i.loop)}, {labels.phrase(i.kind)} on {i.target}: {i.summary}"
+              + (f" ({link}{i.record_id})" if link else "") for i in chosen]
+    more = len(items) - len(chosen)
+    if more > 0:
+        where = f"{admin_url}/admin/audit?gate_verdict=spot_check" if admin_url else "the salesloop audit page"
+        lines.append(f"{labels.count(more, 'more write')} sampled this run are listed on {where}.")
+    return chosen, "\n".join(lines)

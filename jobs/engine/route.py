@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.store.tables import CardData, DecisionRecord
+from connector.store.tables import CardData, DecisionRecord, OutboxItem, Proposal
 from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
+from crm_adapters.writes import APP_FIELDS, AppField
 from jobs.approvals import proposals
 from jobs.engine import outbox
+from jobs.engine.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 from jobs.engine.policy import Autonomy, Verdict, evaluate
 from jobs.engine.quality import (
     GateResult,
@@ -31,6 +33,7 @@ from jobs.engine.quality import (
     gated_texts,
     source_text,
 )
+from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
 
 DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
@@ -44,8 +47,9 @@ class RouteReport:
     gate: Counter[str] = field(default_factory=Counter)
     proposals: int = 0
     cards: int = 0
-    sampled: list[tuple[str, str, str, str]] = field(default_factory=list)  # record id, kind, target, summary
+    sampled: list[tuple[str, str, str, str]] = field(default_factory=list)  # record id, kind, target's name, summary
     sampled_keys: list[tuple[str]] = field(default_factory=list)  # their decision keys
+    waiting: int = 0  # tasks held back by the attention budget (their decisions say "waiting")
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,17 @@ class Context:
     snapshot: Snapshot
     now: datetime
     computed: dict[str, str] = field(default_factory=dict)  # figures this run computed, per target (for evals)
+    budget: AttentionBudget = field(default_factory=AttentionBudget)
+    admin_url: str = ""  # the app's public base URL, for links in tasks
+    ledger: Ledger | None = None  # set by route_all from the tasks already queued
 
 
 def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> RouteReport:
     """Record every new decision and queue what it asks for; a key seen before is skipped."""
     report = RouteReport()
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
+    if ctx.ledger is None:
+        ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
     seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
     for decision in decisions:
         if decision.key in seen:
@@ -71,7 +80,36 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
             continue
         seen.add(decision.key)
         _route(session, ctx, decision, report)
+    assert ctx.ledger is not None
+    proposals.release_waiting(session, ctx.installation_id, ctx.ledger, ctx.now, ctx.admin_url)
     return report
+
+
+def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:
+    """What each person has already been asked (every queued task carries its kind and day)."""
+    payloads = session.execute(select(OutboxItem.payload).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars()
+    return Ledger.from_tasks(budget, payloads)
+
+
+def attention_summary(session: Session, installation_id: str, installation_settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What salesloop asked of people (tasks per person per day: median, max), the budget, and what waits for it."""
+    payloads = list(session.execute(select(OutboxItem.payload).where(
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars())
+    asked = [(p.get("owner_id"), date.fromisoformat(str(p["asked_on"])[:10])) for p in payloads if p.get("asked_on")]
+    waiting = session.execute(select(Proposal.evidence).where(
+        Proposal.installation_id == installation_id, Proposal.status == "pending")).scalars()
+    return {**task_load(asked), "budget": AttentionBudget.of(installation_settings).to_json(),
+            "approvals_waiting": sum(bool((e or {}).get(proposals.WAITING)) for e in waiting)}
+
+
+def ask_of(decision: Decision) -> Ask:
+    """Which budget a loop's task counts against."""
+    if decision.key.startswith("deal_risk:at_risk_list:"):
+        return Ask.DIGEST
+    if decision.key.startswith("icp:digest:"):
+        return Ask.ICP_DIGEST
+    return Ask.OTHER
 
 
 def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[str]:
@@ -100,7 +138,7 @@ def _route(session: Session, ctx: Context, decision: Decision, report: RouteRepo
     report.gate[result.status.value] += 1
     record.write_status = _act(session, ctx, decision, result, record, report)
     if result.status is GateStatus.SAMPLED:
-        report.sampled.append((record.id, decision.kind.value, decision.target_id, _summary(decision)))
+        report.sampled.append((record.id, decision.kind.value, record_name(ctx.snapshot, decision), _summary(decision)))
         report.sampled_keys.append((decision.key,))
 
 
@@ -122,26 +160,40 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
     if autonomy is Autonomy.NEEDS_APPROVAL or (autonomy is Autonomy.AUTO and proposals.is_playbook(decision)):
         kind = proposals.PLAYBOOK if proposals.is_playbook(decision) else proposals.APPROVAL
         made = proposals.propose(session, ctx.installation_id, decision, decision_id=record.id,
-                                 manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind)
+                                 manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind,
+                                 ledger=ctx.ledger)
         report.proposals += made is not None
         return "awaiting" if made is not None else "skipped"
     if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
-        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], _write_payload(ctx, decision), record.id)
+        payload = _write_payload(ctx, decision)
+        if decision.kind is ActionKind.CREATE_TASK:
+            if not _fits(ctx, payload.get("owner_id"), ask_of(decision)):
+                report.waiting += 1
+                return "waiting"
+            payload = stamp(payload, ask_of(decision), ctx.now)
+        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], payload, record.id)
         return "pending"
+    if not _fits(ctx, owner_for(ctx.snapshot, decision), Ask.OTHER):
+        report.waiting += 1
+        return "waiting"
     return _draft(session, ctx, decision, record)
+
+
+def _fits(ctx: Context, person: Any, ask: Ask) -> bool:
+    return ctx.ledger is None or ctx.ledger.admit(str(person) if person else None, ask, ctx.now.date())
 
 
 def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionRecord) -> str:
     """A person does it: a task for the owner holding what the loop drafted (emails have no channel of their own)."""
     payload = decision.payload
-    subject = str(payload.get("subject") or payload.get("title") or decision.kind.value.replace("_", " "))
+    subject = str(payload.get("subject") or payload.get("title") or labels.word(decision.kind.value))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", {
+    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", stamp({
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
-    }, record.id)
+    }, Ask.OTHER, ctx.now), record.id)
     return "pending"
 
 
@@ -196,8 +248,24 @@ def manager_for(snapshot: Snapshot, owner_id: str | None) -> str | None:
     return managers[0].remote_id if managers else owner_id
 
 
+def record_name(snapshot: Snapshot, decision: Decision) -> str:
+    """The record a decision is about, as people know it: 'deal Acme - Platform', 'account Ironview'."""
+    if decision.target is Entity.DEAL and decision.target_id in snapshot.deal_by_id:
+        return f"deal {snapshot.deal_by_id[decision.target_id].name or decision.target_id}"
+    if decision.target is Entity.ACCOUNT and decision.target_id in snapshot.account_by_id:
+        return f"account {snapshot.account_by_id[decision.target_id].name or decision.target_id}"
+    user = snapshot.user_by_id.get(decision.target_id) if decision.target is Entity.USER else None
+    return user.name if user is not None and user.name else f"{decision.target.value} {decision.target_id}"
+
+
+FIELD_LABELS = {spec.field.value: spec.label for spec in APP_FIELDS}
+
+
 def _summary(decision: Decision) -> str:
+    """What was written, in words: 'Risk score (0-100) 57; Risk level Low' or the task's subject."""
     payload = decision.payload
     if decision.kind is ActionKind.UPDATE_FIELD:
-        return ", ".join(f"{k}={v}" for k, v in list(payload.items())[:3])[:200]
+        shown = [(k, v) for k, v in payload.items() if k != AppField.SCORED_AT.value][:3]
+        return "; ".join(f"{FIELD_LABELS.get(k, labels.word(k))}: {labels.level(str(v)) if k == 'risk_level' else v}"
+                         for k, v in shown)[:200]
     return str(payload.get("subject") or payload.get("title") or "")[:200]

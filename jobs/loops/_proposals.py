@@ -6,17 +6,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm_adapters.model import Entity
-from jobs.loops._bayes import Posterior, fingerprint
 from jobs.loops.decision import ActionKind, Decision, Reason
+from jobs.loops.stats import Posterior, fingerprint
 
 
 def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def describe(post: Posterior) -> str:
-    """'62% (n=40, 90% 48-74%)': a rate as people should read it, with its sample and interval."""
-    return f"{pct(post.mean)} (n={post.n}, 90% {pct(post.lo)}-{pct(post.hi)})"
+def describe(post: Posterior, noun: str = "deals") -> str:
+    """'62% of 40 deals (90% range 48%-74%)': a rate as people should read it, with its sample and interval."""
+    return f"{pct(post.mean)} of {post.n:,} {noun} (90% range {pct(post.lo)}-{pct(post.hi)})"
 
 
 def proposal(loop: str, title: str, diff: Sequence[Mapping[str, Any]], evidence: Mapping[str, Any],

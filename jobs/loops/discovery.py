@@ -4,7 +4,8 @@ learn: per question, deals where the rep asked it vs deals where nobody did, aga
 outcome "won" (default): won = success, lost or stalled (no stage move for N days) = failure, still
 moving = not counted; outcome "progress": a stage up within N days of the call, or won. Beta-binomial
 with a prior pooled over the questions, so a question asked twice is shrunk to the common rate.
-decide: a framework proposal only when a difference is decisive (Bonferroni over the questions);
+decide: a framework proposal only when the always-valid evidence (e-values, e-BH over the questions at
+false-discovery rate 5%) is decisive, however many weeks were looked at;
 a "discovery" card on early open deals: the questions that matter most and were not asked yet.
 """
 
@@ -15,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
-from jobs.loops import _bayes as bayes
+from jobs.loops import labels
+from jobs.loops import stats as bayes
 from jobs.loops._outcomes import is_early, outcome
 from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
 from jobs.loops._talk import TRANSCRIPTS, is_discovery_call, transcript_turns
@@ -53,8 +55,9 @@ def _rows(snapshot: Snapshot, now: datetime, params: Mapping[str, Any]) -> list[
     return rows
 
 
-def question_stats(rows: list[tuple[frozenset[str], bool]], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Per question: asked vs not asked posteriors, P(asked is better), lift and a verdict."""
+def question_stats(rows: list[tuple[frozenset[str], bool]], params: Mapping[str, Any],
+                   previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per question: asked vs not asked posteriors, P(asked is better), lift, the running e-value and a verdict."""
     questions = sorted(set().union(*(asked for asked, _ in rows))) if rows else []
     groups = {q: [(q in asked, ok) for asked, ok in rows] for q in questions}
     counts = {q: (sum(ok for a, ok in g if a), sum(1 for a, _ in g if a),
@@ -63,11 +66,15 @@ def question_stats(rows: list[tuple[frozenset[str], bool]], params: Mapping[str,
     out: dict[str, Any] = {}
     for q, (k1, n1, k0, n0) in counts.items():
         with_q, without = bayes.posterior(k1, n1, prior), bayes.posterior(k0, n0, prior)
-        p = bayes.prob_greater(with_q, without, bayes.rng_for(NAME, q, k1, n1, k0, n0))
+        p = bayes.prob_greater(with_q, without)
         lift = with_q.mean - without.mean
+        e = bayes.e_gap(k1, n1, k0, n0)
         out[q] = {"asked": with_q.as_dict(), "not_asked": without.as_dict(), "p_better": round(p, 4),
-                  "lift": round(lift, 4), "verdict": bayes.verdict(p, lift, min(n1, n0), tests=len(counts),
-                                                                   min_n=params["min_n"], min_lift=params["min_lift"])}
+                  "lift": round(lift, 4), **bayes.carried(dict(previous or {}).get(q), e)}
+    verdicts = bayes.judge({q: (s["e_value"], s["lift"], min(s["asked"]["n"], s["not_asked"]["n"]))
+                            for q, s in out.items()}, min_n=params["min_n"], min_lift=params["min_lift"])
+    for q, v in verdicts.items():
+        out[q]["verdict"] = v
     return out
 
 
@@ -75,7 +82,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     """Relate questions asked to what happened next; keep the approved framework as it was."""
     params = _params(state)
     rows = _rows(snapshot, now, params)
-    questions = question_stats(rows, params)
+    questions = question_stats(rows, params, (state or {}).get("questions"))
     base = sum(ok for _, ok in rows) / len(rows) if rows else 0.0
     framework = dict((state or {}).get("framework") or {"ask": [], "stall_signals": []})
     new_state = {"params": params, "questions": questions, "framework": framework, "n_deals": len(rows),
@@ -92,10 +99,11 @@ VERB = {"won": "were won", "progress": "progressed"}
 
 def _reason(q: str, s: Mapping[str, Any], mode: str) -> Reason:
     with_q, without = bayes.Posterior(**s["asked"]), bayes.Posterior(**s["not_asked"])
-    text = (f"Deals where the rep asked '{q}' {VERB[mode]} {describe(with_q)} vs {describe(without)} without it; "
-            f"P(better)={s['p_better']:.3f}")
+    text = (f"Deals where the rep asked about {labels.phrase(q)} {VERB[mode]} {describe(with_q)} vs {describe(without)} "
+            f"without it; {labels.pct(float(s['p_better']))} chance that asking helps, "
+            f"evidence {abs(float(s.get('e_value', 1.0))):,.0f} to 1")
     return Reason(code=f"question_{s['verdict']}", text=text, weight=float(s["lift"]),
-                  evidence=(f"asked n={with_q.n} success={with_q.k}", f"not asked n={without.n} success={without.k}"))
+                  evidence=(f"asked: {with_q.k} of {with_q.n}", f"not asked: {without.k} of {without.n}"))
 
 
 def _proposal(state: State) -> Decision | None:
@@ -111,7 +119,8 @@ def _proposal(state: State) -> Decision | None:
     questions = state["questions"]
     reasons = [_reason(d["value"], questions[d["value"]], state["params"]["outcome"]) for d in diff]
     ask = [d["value"] for d in diff if d["field"] == "ask"]
-    title = f"Discovery framework: ask {', '.join(ask)}" if ask else "Discovery framework: new stall signals"
+    title = (f"Discovery framework: ask about {' and '.join(labels.phrase(q) for q in ask)}" if ask
+             else "Discovery framework: new stall signals")
     evidence = {d["value"]: questions[d["value"]] for d in diff}
     evidence["_base"] = {"n_deals": state.get("n_deals", 0), "success_rate": state.get("base_rate", 0.0),
                          "outcome": state["params"]["outcome"]}
@@ -146,7 +155,7 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
             continue
         items = [{"question": q, "lift": round(lift, 3), "when_asked": state["questions"].get(q, {}).get("asked")}
                  for q, lift in todo]
-        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: '{q}' (+{pct(lift)} success when asked)",
+        reasons = [Reason(code="question_not_asked", text=f"Not asked yet: {labels.phrase(q)} (+{pct(lift)} success when asked)",
                           weight=lift) for q, lift in todo]
         decisions.append(card(NAME, "discovery", deal.remote_id, {"questions": items, "asked": sorted(asked)}, reasons))
     return decisions

@@ -5,7 +5,13 @@ prior pooled over the field's values) compared with the rest, and an L2-regulari
 on the account's one-hot firmographics for the score. Signal gate: nothing is scored, proposed or
 tasked unless at least one segment is decisively better or worse (Bonferroni over all segments).
 decide: ICP_FIT (0-100, the model's win probability) with the segments behind it; a proposal to change
-the written ICP definition; a task for the SDR team lead per lookalike account with no open deal.
+the written ICP definition; one weekly digest task for the SDR team lead with the top lookalike accounts.
+
+Lookalikes (documented cut-off): an account with no open deal and no recent win, at least one segment
+that wins decisively more and none that wins decisively less, whose fit is at or above both the
+TASK_PERCENTILE-th percentile of all accounts' fits and the median fit of won deals. Only segments
+that win more are cited as evidence of fit; the digest lists the best DIGEST_SIZE, and says how many
+more are above the cut-off (they carry the ICP fit field: nothing is lost).
 """
 
 from __future__ import annotations
@@ -23,14 +29,15 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict  # type: 
 from crm_adapters.model import Account, Deal, DealStatus, Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops import _bayes as bayes
+from jobs.loops import labels
+from jobs.loops import stats as bayes
 from jobs.loops._proposals import applied_diff, describe, proposal
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
 
 NAME = "icp"
 PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.03, "C": 0.5, "custom_fields": [], "task_days": 3,
-                          "recent_win_days": 180}
+                          "recent_win_days": 180, "task_percentile": 90, "digest_size": 10}
 _EMP = ((50, "<50"), (200, "50-199"), (1000, "200-999"), (5000, "1000-4999"))
 _REV = ((1e6, "<1M"), (1e7, "1M-10M"), (1e8, "10M-100M"), (1e9, "100M-1B"))
 
@@ -57,8 +64,10 @@ def deal_features(deal: Deal, account: Account, custom_fields: list[str]) -> dic
     return {**account_features(account, custom_fields), "lead_source": (deal.lead_source or "unknown").strip().lower()}
 
 
-def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Per field=value: shrunk win rate, the rest's rate, P(better) and a verdict."""
+def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, Any],
+                  previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per field=value: shrunk win rate, the rest's rate, P(better), the running e-value and a verdict
+    (e-BH over every segment at false-discovery rate 5%, valid at every weekly look)."""
     fields = sorted({f for feats, _ in rows for f in feats})
     cells = {(f, v): [0, 0] for feats, _ in rows for f, v in feats.items()}
     for feats, won in rows:
@@ -72,11 +81,15 @@ def segment_stats(rows: list[tuple[dict[str, str], bool]], params: Mapping[str, 
         prior = bayes.pooled_prior([(k, n) for k, n in values.values()])
         for v, (k, n) in sorted(values.items()):
             seg, rest = bayes.posterior(k, n, prior), bayes.posterior(total_k - k, total_n - n, prior)
-            p = bayes.prob_greater(seg, rest, bayes.rng_for(NAME, f, v, k, n, total_k, total_n))
+            p = bayes.prob_greater(seg, rest)
+            e = bayes.e_gap(k, n, total_k - k, total_n - n)
             out[f"{f}={v}"] = {"field": f, "value": v, "segment": seg.as_dict(), "rest": rest.as_dict(),
                                "p_better": round(p, 4), "lift": round(seg.mean - rest.mean, 4),
-                               "verdict": bayes.verdict(p, seg.mean - rest.mean, min(n, total_n - n), tests=len(cells),
-                                                        min_n=params["min_n"], min_lift=params["min_lift"])}
+                               **bayes.carried(dict(previous or {}).get(f"{f}={v}"), e)}
+    verdicts = bayes.judge({c: (s["e_value"], s["lift"], min(s["segment"]["n"], s["rest"]["n"])) for c, s in out.items()},
+                           min_n=params["min_n"], min_lift=params["min_lift"])
+    for c, v in verdicts.items():
+        out[c]["verdict"] = v
     return out
 
 
@@ -112,7 +125,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     params = {**PARAMS, **dict(prev.get("params") or {})}
     rows = [(deal_features(d, snapshot.account_by_id[d.account_id], params["custom_fields"]), d.status is DealStatus.WON)
             for d in snapshot.closed_deals() if d.account_id in snapshot.account_by_id]
-    segments = segment_stats(rows, params) if rows else {}
+    segments = segment_stats(rows, params, prev.get("segments")) if rows else {}
     signal = any(s["verdict"] in ("better", "worse") for s in segments.values())
     model, auc = _fit(rows, params["C"]) if len({w for _, w in rows}) == 2 else (None, None)
     won_scores = sorted(score(model, f)[0] for f, w in rows if w) if model else []
@@ -129,9 +142,10 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
 
 def _segment_reason(key: str, s: Mapping[str, Any], weight: float) -> Reason:
     seg, rest = bayes.Posterior(**s["segment"]), bayes.Posterior(**s["rest"])
+    named = labels.segment(key)
     return Reason(code=f"segment_{s['verdict'].replace(' ', '_')}", weight=weight,
-                  text=f"{key}: won {describe(seg)} vs {describe(rest)} elsewhere",
-                  evidence=(f"{key} won {seg.k}/{seg.n}", f"others won {rest.k}/{rest.n}"))
+                  text=f"{named[:1].upper() + named[1:]}: won {describe(seg)} vs {describe(rest)} elsewhere",
+                  evidence=(f"{named}: {seg.k} won of {seg.n}", f"others: {rest.k} won of {rest.n}"))
 
 
 def _proposal(state: State) -> Decision | None:
@@ -148,8 +162,9 @@ def _proposal(state: State) -> Decision | None:
     keys = sorted({d["value"] for d in diff})
     reasons = [_segment_reason(k, state["segments"][k], state["segments"][k]["lift"]) for k in keys]
     evidence = {k: state["segments"][k] for k in keys} | {"_model": {"cv_auc": state.get("cv_auc"), "n_deals": state.get("n_deals")}}
-    adds = [d["value"] for d in diff if d["op"] == "add" and d["field"] == "include"]
-    title = f"ICP definition: include {', '.join(adds)}" if adds else "ICP definition: exclude low-win segments"
+    adds = [labels.segment(d["value"]) for d in diff if d["op"] == "add" and d["field"] == "include"]
+    named = " and ".join(adds[:2]) + (f" and {labels.count(len(adds) - 2, 'more segment')}" if len(adds) > 2 else "")
+    title = f"ICP definition: include {named}" if adds else "ICP definition: exclude low-win segments"
     return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)), model_version=_version(state))
 
 
@@ -167,34 +182,65 @@ def _team_lead(snapshot: Snapshot) -> str | None:
 
 
 def _account_decisions(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+    """ICP fit on every account; the lookalikes above the documented cut-off in one digest for the SDR lead."""
     params, model, version = state["params"], state["model"], _version(state)
-    busy = {d.account_id for d in snapshot.open_deals()}
-    busy |= {d.account_id for d in snapshot.deals if d.status is DealStatus.WON and d.closed_at
-             and d.closed_at >= (now - timedelta(days=params["recent_win_days"])).date()}
-    lead, out = _team_lead(snapshot), []
+    out, candidates, fits = [], [], []
+    busy = _busy_accounts(snapshot, params, now)
     for account in sorted(snapshot.accounts, key=lambda a: a.remote_id):
         p, parts = score(model, account_features(account, params["custom_fields"]))
         fit = int(round(100 * p))
+        fits.append(fit)
         ranked = sorted(parts, key=lambda kc: (state["segments"].get(kc[0], {}).get("verdict") not in ("better", "worse"), -abs(kc[1])))
         reasons = [_segment_reason(k, state["segments"][k], c) for k, c in ranked[:3] if k in state["segments"]]
         out.append(Decision(loop=NAME, kind=ActionKind.UPDATE_FIELD, target=Entity.ACCOUNT, target_id=account.remote_id,
                             key=f"icp:fit:{account.remote_id}:{version}:{fit}", payload={AppField.ICP_FIT.value: fit},
                             reasons=tuple(reasons), model_version=version))
-        good = [k for k, _ in parts if state["segments"].get(k, {}).get("verdict") == "better"]
-        bad = [k for k, _ in parts if state["segments"].get(k, {}).get("verdict") == "worse"]
-        if account.remote_id in busy or not good or bad or p < (state.get("lookalike_min") or 1.0):
+        verdicts = [state["segments"].get(k, {}).get("verdict") for k, _ in parts]
+        if account.remote_id in busy or "better" not in verdicts or "worse" in verdicts or p < (state.get("lookalike_min") or 1.0):
             continue
-        body = "\n".join([f"{account.name} looks like our best customers (ICP fit {fit}) and has no open deal."]
-                         + [r.text for r in reasons])
-        out.append(Decision(loop=NAME, kind=ActionKind.CREATE_TASK, target=Entity.ACCOUNT, target_id=account.remote_id,
-                            key=f"icp:lookalike:{account.remote_id}", reasons=tuple(reasons), model_version=version,
-                            payload={"subject": f"ICP lookalike: {account.name} (fit {fit})", "body": body, "owner_id": lead,
-                                     "due_at": (now + timedelta(days=params["task_days"])).isoformat()}))
+        better = [k for k, _ in parts if state["segments"].get(k, {}).get("verdict") == "better"]  # only what wins more
+        candidates.append((fit, account, [_segment_reason(k, state["segments"][k], state["segments"][k]["lift"]) for k in better]))
+    cut = int(np.percentile(fits, params["task_percentile"])) if fits else 100
+    chosen = sorted((c for c in candidates if c[0] >= cut), key=lambda c: (-c[0], c[1].remote_id))
+    lead = _team_lead(snapshot)
+    if chosen and lead:
+        out.append(_digest(chosen, cut, lead, params, version, now))
     return out
 
 
+def _busy_accounts(snapshot: Snapshot, params: Mapping[str, Any], now: datetime) -> set[str | None]:
+    busy = {d.account_id for d in snapshot.open_deals()}
+    return busy | {d.account_id for d in snapshot.deals if d.status is DealStatus.WON and d.closed_at
+                   and d.closed_at >= (now - timedelta(days=params["recent_win_days"])).date()}
+
+
+def _digest(chosen: list[tuple[int, Account, list[Reason]]], cut: int, lead: str, params: Mapping[str, Any],
+            version: str, now: datetime) -> Decision:
+    """One task a week for the SDR lead: the best lookalike accounts, the segments that win more said once above them."""
+    shown = chosen[: params["digest_size"]]
+    why = list(dict.fromkeys(r.text for _, _, rs in shown for r in rs))
+    lines = [f"Accounts with no open deal that look like our best customers (ICP fit {cut} or more, "
+             f"the {params['task_percentile']}th percentile of all accounts). Segments that win more:",
+             *[f"* {text}" for text in why], "Accounts:"]
+    lines += [f"- {account.name}: ICP fit {fit} of 100 ({'; '.join(r.evidence[0].split(':')[0] for r in reasons)})"
+              for fit, account, reasons in shown]
+    more = len(chosen) - len(shown)
+    tail = "{n} more accounts above the cut-off: sort accounts by the ICP fit field."
+    body = labels.bounded(lines + ([tail.format(n=more)] if more > 0 else []), 3800, tail)
+    year, week, _ = now.isocalendar()
+    quoted = tuple(dict.fromkeys([a.name for _, a, _ in shown] + why))
+    return Decision(loop=NAME, kind=ActionKind.CREATE_TASK, target=Entity.USER, target_id=lead,
+                    key=f"icp:digest:{lead}:{year}-w{week:02d}", model_version=version,
+                    reasons=(Reason("icp_digest", f"{labels.count(len(chosen), 'lookalike account')}", 0.0, quoted),),
+                    payload={"subject": f"This week's ICP lookalikes: {labels.count(len(shown), 'account')} to open",
+                             "body": body, "owner_id": lead, "cut_off": cut,
+                             "percentile": params["task_percentile"], "more": more, "accounts": len(chosen),
+                             "account_ids": [a.remote_id for _, a, _ in shown], "fits": [f for f, _, _ in shown],
+                             "due_at": (now + timedelta(days=params["task_days"])).isoformat()})
+
+
 def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
-    """Nothing without signal; else the ICP proposal, fit on every account, lookalike tasks."""
+    """Nothing without signal; else the ICP proposal, fit on every account, the weekly lookalike digest."""
     if not state.get("signal") or not state.get("model"):
         return []
     prop = _proposal(state)
@@ -207,4 +253,4 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
-                            description="Firmographics of won vs lost deals -> ICP fit, ICP definition, lookalike tasks")
+                            description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest")

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from crm_adapters.snapshot import Snapshot
-from jobs.loops import _bayes as bayes
+from jobs.loops import labels
+from jobs.loops import stats as bayes
 from jobs.loops._outcomes import outcome
 from jobs.loops._phrases import candidate_phrases, strategy_mix
 from jobs.loops._proposals import applied_diff, card, describe, proposal
@@ -85,7 +86,6 @@ def library(evts: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, 
         cell = cells.setdefault(e["objection"], {}).setdefault(e["strategy"], [0, 0])
         cell[0] += int(e["success"])
         cell[1] += 1
-    tests = sum(len(s) for s in cells.values())
     out: dict[str, Any] = {}
     for objection, strategies in sorted(cells.items()):
         prior = bayes.pooled_prior([(k, n) for k, n in strategies.values()])
@@ -93,14 +93,25 @@ def library(evts: list[dict[str, Any]], params: Mapping[str, Any]) -> dict[str, 
         rows = []
         for strategy, (k, n) in sorted(strategies.items()):
             post, rest = bayes.posterior(k, n, prior), bayes.posterior(total_k - k, total_n - n, prior)
-            p = bayes.prob_greater(post, rest, bayes.rng_for(NAME, objection, strategy, k, n, total_k, total_n))
-            verdict = bayes.verdict(p, post.mean - rest.mean, min(n, total_n - n), tests=tests,
-                                    min_n=params["min_n"], min_lift=params["min_lift"])
+            p = bayes.prob_greater(post, rest)
             rows.append({"strategy": strategy, **post.as_dict(), "rest": rest.as_dict(), "p_better": round(p, 4),
-                         "lift": round(post.mean - rest.mean, 4), "verdict": verdict})
-        rows.sort(key=lambda r: (r["verdict"] == bayes.TOO_FEW, -r["mean"], r["strategy"]))
+                         "lift": round(post.mean - rest.mean, 4), "e_value": bayes.e_gap(k, n, total_k - k, total_n - n),
+                         "n_compared": min(n, total_n - n)})
         out[objection] = {"n": total_n, "success_rate": round(total_k / total_n, 4) if total_n else None, "ranked": rows}
+    _judge(out, params)
     return out
+
+
+def _judge(out: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """Verdicts by e-BH over every (objection, response) pair at once, then each objection's ranking."""
+    cells = {(o, r["strategy"]): (r["e_value"], r["lift"], r["n_compared"]) for o, v in out.items() for r in v["ranked"]}
+    verdicts = bayes.judge({f"{o}|{s}": c for (o, s), c in cells.items()}, min_n=params["min_n"],
+                           min_lift=params["min_lift"])
+    for o, v in out.items():
+        for r in v["ranked"]:
+            r["verdict"] = verdicts[f"{o}|{r['strategy']}"]
+            r["e_value"] = round(r["e_value"], 4)
+        v["ranked"].sort(key=lambda r: (r["verdict"] == bayes.TOO_FEW, -r["mean"], r["strategy"]))
 
 
 def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
@@ -122,8 +133,10 @@ def _row_reason(objection: str, row: Mapping[str, Any]) -> Reason:
     post = bayes.Posterior(**{k: row[k] for k in ("n", "k", "alpha", "beta", "mean", "lo", "hi")})
     rest = bayes.Posterior(**row["rest"])
     return Reason(code=f"response_{row['verdict'].replace(' ', '_')}", weight=float(row["lift"]),
-                  text=f"'{objection}' answered with {row['strategy']}: success {describe(post)} vs {describe(rest)} otherwise",
-                  evidence=(f"{row['strategy']} {post.k}/{post.n}", f"other answers {rest.k}/{rest.n}", f"P(better)={row['p_better']}"))
+                  text=f"{labels.word(objection)} objection answered with {labels.phrase(row['strategy'])}: the deal moved on "
+                       f"{describe(post, 'times')} vs {describe(rest, 'times')} with other answers",
+                  evidence=(f"{labels.phrase(row['strategy'])}: {post.k} of {post.n}", f"other answers: {rest.k} of {rest.n}",
+                            f"chance it is the better answer: {labels.pct(float(row['p_better']))}"))
 
 
 def _proposal(state: State) -> Decision | None:
@@ -136,13 +149,13 @@ def _proposal(state: State) -> Decision | None:
             evidence[objection] = entry
     for cand in state.get("phrase_candidates", []):
         diff.append({"op": "add", "field": f"phrases.{cand['type']}", "value": cand["phrase"]})
-        reasons.append(Reason(code="tenant_phrase", text=f"'{cand['phrase']}' recurs in {cand['deals']} deals' prospect lines "
-                              f"that the extractor did not read as an objection; looks like {cand['type']}",
+        reasons.append(Reason(code="tenant_phrase", text=f"'{cand['phrase']}' recurs in what prospects said on {cand['deals']} "
+                              f"deals without being read as an objection; it sounds like {labels.phrase(cand['type'])}",
                               weight=float(cand["deals"]), evidence=tuple(cand["examples"])))
         evidence[f"phrase:{cand['phrase']}"] = cand
     if not diff:
         return None
-    sets = [f"{d['field']} -> {d['value']}" for d in diff if d["op"] == "set"]
+    sets = [f"answer {labels.phrase(d['field'])} with {labels.phrase(d['value'])}" for d in diff if d["op"] == "set"]
     title = f"Objection playbook: {'; '.join(sets)}" if sets else "Objection phrases: add the tenant's own wording"
     return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_events", 0)))
 

@@ -4,7 +4,9 @@ learn: per sequence and variant, enrolments (distinct contacts sent to) and succ
 or a meeting booked from that variant) -> Beta(1 + k, 1 + n - k). The next sends' allocation is
 P(best) per active variant (probability matching), blended with a small permanent uniform holdout
 so the bandit itself is measured. Stopping rule: every active variant has the minimum sample, the
-leader's expected loss is below the threshold and its P(best) is decisive; then the winner is
+leader's expected loss is below the threshold, its P(best) is decisive, and the always-valid e-value of
+"the leader beats each other variant" clears 1/alpha (Bonferroni over the others), so peeking every
+week declares a winner between equal variants in at most alpha (5%) of runs; then the winner is
 proposed for promotion and the others for retirement (the engine's policy decides auto vs approval).
 
 Tenant field mapping: state["params"]["fields"] names the Activity.custom keys (sequence, variant, step,
@@ -21,7 +23,8 @@ from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, Direction
 from crm_adapters.snapshot import Snapshot
-from jobs.loops import _bayes as bayes
+from jobs.loops import labels
+from jobs.loops import stats as bayes
 from jobs.loops._proposals import describe, pct, proposal
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import Decision, Reason
@@ -29,7 +32,7 @@ from jobs.loops.decision import Decision, Reason
 NAME = "sequences"
 FIELDS = {"sequence": "sequence", "variant": "variant", "step": "step", "reply": "reply", "holdout": "holdout"}
 PARAMS: dict[str, Any] = {"holdout": 0.05, "min_n": 200, "loss_threshold": 0.005, "p_best": 0.99,
-                          "mature_days": 7, "fields": FIELDS}
+                          "mature_days": 7, "fields": FIELDS, "alpha": bayes.ALPHA, "evidence_tau": list(bayes.TAU_POINTS)}
 PRIOR = bayes.Prior(0.5, 2.0)  # Beta(1, 1)
 
 
@@ -89,9 +92,23 @@ def readout(seq: str, cells: Mapping[str, Mapping[str, Any]], retired: set[str],
                        "retired": v in retired}
     leader = max(active, key=lambda v: (variants[v]["p_best"], v)) if active else None
     enough = bool(active) and min(active[v].n for v in active) >= params["min_n"]
-    stop = (len(active) > 1 and leader is not None and enough
+    evidence = _evidence(leader, cells, active, params)
+    bar = bayes.e_threshold(max(len(active) - 1, 1), 1, params["alpha"])
+    stop = (len(active) > 1 and leader is not None and enough and evidence >= bar
             and variants[leader]["expected_loss"] < params["loss_threshold"] and variants[leader]["p_best"] >= params["p_best"])
-    return {"variants": variants, "leader": leader, "min_sample_reached": enough, "stop": stop}
+    return {"variants": variants, "leader": leader, "min_sample_reached": enough, "stop": stop,
+            "e_value": round(evidence, 4), "e_needed": round(bar, 2)}
+
+
+def _evidence(leader: str | None, cells: Mapping[str, Mapping[str, Any]], active: Mapping[str, Any],
+              params: Mapping[str, Any]) -> float:
+    """The weakest always-valid evidence that the leader beats another active variant (e-value)."""
+    if leader is None or len(active) < 2:
+        return 0.0
+    lead = cells[leader]
+    gaps = [bayes.e_gap(lead["k"], lead["n"], cells[v]["k"], cells[v]["n"], tau=params["evidence_tau"])
+            for v in active if v != leader]
+    return max(min(gaps), 0.0)
 
 
 def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
@@ -132,11 +149,12 @@ def _decision(seq: str, d: Mapping[str, Any]) -> Decision | None:
     diff += [{"op": "add", "field": "retired", "sequence": seq, "value": v} for v in losers]
     best = bayes.Posterior(**{k: variants[leader][k] for k in ("n", "k", "alpha", "beta", "mean", "lo", "hi")})
     reasons = [Reason(code="variant_wins", weight=variants[leader]["p_best"],
-                      text=f"Variant {leader} of {seq}: {describe(best)} positive outcomes; P(best)={variants[leader]['p_best']:.3f}, "
-                           f"expected loss of choosing it {variants[leader]['expected_loss']:.4f}",
-                      evidence=tuple(f"{v}: {variants[v]['k']}/{variants[v]['n']} mean {pct(variants[v]['mean'])}"
+                      text=f"Variant {leader} of the {labels.phrase(seq)} sequence: a positive outcome {describe(best, 'sends')}; "
+                           f"{labels.pct(float(variants[leader]['p_best']))} chance it is the best variant",
+                      evidence=tuple(f"variant {v}: {variants[v]['k']} positive of {variants[v]['n']} ({pct(variants[v]['mean'])})"
                                      for v in sorted(variants)))]
-    return proposal(NAME, f"Sequence {seq}: promote {leader}, retire {', '.join(losers)}", diff,
+    title = f"{labels.word(seq)} sequence: keep variant {leader}, retire {' and '.join(losers)}"
+    return proposal(NAME, title, diff,
                     {"sequence": seq, "variants": variants, "holdout": d["holdout"]}, reasons,
                     n=sum(int(v["n"]) for v in variants.values()))
 

@@ -23,7 +23,7 @@ from jobs.loops.handoff.attributes import (
     propose_rules,
     rule_outcome,
 )
-from jobs.loops.handoff_stats import Beta, difference
+from jobs.loops.stats import difference, posterior
 from jobs.tools.backtest_splits import Fold
 
 Row = dict[str, str]
@@ -102,7 +102,7 @@ def _pooled(entry: dict[str, Any], n_folds: int) -> dict[str, Any]:
     held = [f["claimed_sign_held"] for f in folds if f["claimed_sign_held"] is not None]
     mean, interval = (None, None)
     if n_in and n_out:
-        m, (lo, hi) = difference(Beta.posterior(k_in, n_in), Beta.posterior(k_out, n_out), seed=entry["rule"])
+        m, (lo, hi) = difference(posterior(k_in, n_in), posterior(k_out, n_out), seed=entry["rule"])
         mean, interval = round(m, 4), [round(lo, 4), round(hi, 4)]
     return {**entry, "proposed_in": len(folds), "of_folds": n_folds, "n_meets": n_in, "wins_meets": k_in,
             "n_fails": n_out, "wins_fails": k_out, "win_rate_meets": round(k_in / n_in, 4) if n_in else None,

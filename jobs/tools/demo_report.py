@@ -20,6 +20,7 @@ from connector.store.tables import (
 )
 from crm_adapters.codec import pipeline_from_dict
 from crm_adapters.model import Deal, DealStatus, Entity, StageChange
+from jobs.engine.route import attention_summary
 
 
 def store_figures(session: Session, installation_id: str) -> dict[str, Any]:
@@ -99,13 +100,8 @@ def tasks_per_person_day(tasks: list[dict[str, Any]], names: dict[str, str]) -> 
 
 def attention_figures(session: Session, installation_id: str, installation_settings: dict[str, Any] | None,
                       tasks: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
-    """Tasks per person per day with the attention budget: the engine's own summary when this build has
-    one (jobs.engine.route.attention_summary), else counted from the tasks the CRM holds."""
+    """Tasks per person per day, from the tasks the CRM holds, with the engine's attention budget."""
     figures = tasks_per_person_day(tasks, names)
-    try:
-        from jobs.engine.route import attention_summary  # type: ignore[attr-defined]
-    except ImportError:
-        return figures
     summary = attention_summary(session, installation_id, installation_settings)
     most = summary.get("max_per_person_day", figures["max"])
     return {**figures, "median": summary.get("median_per_person_day", figures["median"]), "max": most,

@@ -6,8 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,29 +23,20 @@ from connector.store.installations import InstallationStatus
 from connector.store.records import upsert_records
 from connector.store.tables import CardData, Installation, Proposal
 from crm_adapters.model import Crm, Entity, UserRole
-from tests.conftest import require
 from tests.e2e.conftest import SCREENSHOTS
 from tests.factories import a_user
 from tests.fakes.hubspot.app import FakeHubSpot
 from tests.fakes.hubspot.server import serve
 
 pytestmark = pytest.mark.browser
-CHROMIUM = os.environ.get("SALESLOOP_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 SF_SECRET = "sf-consumer-secret"
 ORG = "00D5e000000AAAAEA4"
 
 
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    require(shutil.which(CHROMIUM) is not None or os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
+@pytest.fixture
+def browser(chromium):  # type: ignore[no-untyped-def]
+    """The session's one Chromium (tests/e2e/conftest.py): a second Playwright in the same process fails."""
+    return chromium
 
 
 @pytest.fixture
@@ -100,11 +89,11 @@ def test_a_manager_sees_the_canvas_card_and_approves(browser, live, store: Store
     with store.session() as s:
         iid = inst.upsert(s, TokenCipher(b"k" * 32), crm="salesforce", tenant_id=ORG, tokens={"access_token": "x"}).id
         s.add(CardData(installation_id=iid, deal_id="006A", payload={"risk": {
-            "score": 77, "level": "high", "next_move": "Re-engage the economic buyer",
+            "score": 77, "level": "high", "scale": {"base": 0.6}, "next_move": "Re-engage the economic buyer",
             "reasons": [{"code": "champion_quiet", "text": "Champion silent for 18 days", "evidence": ["last reply May 3"]}]}}))
         upsert_records(s, iid, Entity.USER, [a_user(role=UserRole.MANAGER, remote_id="005M", crm=Crm.SALESFORCE)])
-        s.add(Proposal(id="p1", installation_id=iid, loop="discovery", title="Ask about the budget owner",
-                       fingerprint="f", diff=[], evidence={"type": "approval"}))
+        s.add(Proposal(id="p1", installation_id=iid, loop="discovery", title="Ask about the budget owner", fingerprint="f",
+                       diff=[], evidence={"type": "approval", "decision": {"target": "deal", "target_id": "006A"}}))
     page = browser.new_page()
     page.set_content(f'<form id="sf" method="post" action="{base}/cards/salesforce">'
                      f'<input type="hidden" name="signed_request" value="{_signed_request("005M", "006A")}"></form>')

@@ -120,7 +120,8 @@ class MemoryCrm:
             if found is None:
                 found = str(9000 + len(self.tasks))
                 self.tasks[found] = {"key": task.idempotency_key, "subject": task.subject, "body": task.body,
-                                     "owner_id": task.owner_id, "deal_id": task.deal_id, "status": TaskStatus.OPEN, "comment": ""}
+                                     "owner_id": task.owner_id, "deal_id": task.deal_id, "status": TaskStatus.OPEN, "comment": "",
+                                     "priority": task.priority}
                 refs.append(CreatedRef(task.idempotency_key, found, True))
             else:
                 refs.append(CreatedRef(task.idempotency_key, found, False))

@@ -46,7 +46,10 @@ def _tenant(app, crm: str, tenant: str, score: int, *, deal: str = "d1") -> str:
                                              a_user(role=UserRole.AE, remote_id="88", crm=Crm(crm))])
         s.add(Proposal(id=f"p-{tenant}", installation_id=iid, loop="discovery", title=f"Ask budget_owner at {tenant}",
                        fingerprint="f", diff=[{"op": "add", "field": "ask", "value": "budget_owner"}],
-                       evidence={"type": "approval"}))
+                       evidence={"type": "approval", "decision": {"target": "deal", "target_id": deal}}))
+        s.add(Proposal(id=f"q-{tenant}", installation_id=iid, loop="icp", title=f"Team-wide change at {tenant}",
+                       fingerprint="g", diff=[], evidence={"type": "playbook", "decision": {"target": "user",
+                                                                                             "target_id": "playbook:icp"}}))
         return iid
 
 
@@ -83,7 +86,15 @@ def test_another_tenants_deal_is_not_visible(app) -> None:  # type: ignore[no-un
     _tenant(app, "hubspot", "222", 12, deal="only-b")
     resp = _hs(app.test_client(), "GET", "/api/hubspot/cards/deal?portalId=111&objectId=only-b&userId=77")
     assert resp.status_code == 200 and resp.json["empty"] is True
-    assert [p["title"] for p in resp.json["approvals"]] == ["Ask budget_owner at 111"]
+    assert resp.json["approvals"] == []  # tenant 111's approvals are about its deal d1 or the whole team
+    assert resp.json["other_approvals"].startswith("2 other approvals")
+
+
+def test_a_deal_card_shows_only_the_approvals_about_that_deal(app) -> None:  # type: ignore[no-untyped-def]
+    _tenant(app, "hubspot", "111", 81)
+    view = _hs(app.test_client(), "GET", "/api/hubspot/cards/deal?portalId=111&objectId=d1&userId=77").json
+    assert [p["title"] for p in view["approvals"]] == ["Ask budget_owner at 111"]
+    assert view["other_approvals"] == "1 other approval about other deals or the whole team waits in your salesloop tasks."
 
 
 def test_hubspot_card_unsigned_or_unknown_portal(app) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ import json
 
 from ui_extensions.cards import card_view
 
-RISK = {"score": 81.6, "level": "high", "next_move": {"code": "multi_thread", "text": "Book a call with the CFO"},
+RISK = {"score": 81.6, "level": "high", "scale": {"base": 0.6}, "chance_text": "Win chance 18%, typical for deals in Proposal 41%",
+        "next_move": {"code": "multi_thread", "text": "Book a call with the CFO"},
         "reasons": [{"code": "champion_quiet", "text": "Champion silent for 21 days", "evidence": ["last reply 2026-05-10"]},
                     {"code": "close_date_pushed", "text": "Close date pushed twice", "evidence": "2026-04-30 -> 2026-06-30"},
                     {"code": "single_threaded", "text": "No economic buyer", "evidence": []},
@@ -26,19 +27,32 @@ def test_risk_section_shows_score_level_top_reasons_and_next_move() -> None:
     assert [r["code"] for r in risk["reasons"]] == ["champion_quiet", "close_date_pushed", "single_threaded"]
     assert risk["reasons"][1]["evidence"] == ["2026-04-30 -> 2026-06-30"]
     assert risk["next_move"] == "Book a call with the CFO"
+    assert risk["chance"] == "Win chance 18%, typical for deals in Proposal 41%"
     assert view["empty"] is False and view["message"] == ""
 
 
-def test_level_is_derived_when_missing_and_scores_are_clamped() -> None:
+def test_level_comes_from_the_score_on_the_tenant_scale_never_from_a_stale_label() -> None:
+    """Base loss rate 60%: Medium above 60, High from 75 (odds of losing twice the typical deal's)."""
+    def level(score: float, stored: str) -> str:
+        return card_view({"risk": {"score": score, "level": stored, "scale": {"base": 0.6}}}, deal_id="d")["risk"]["level"]
+    assert [level(s, "low") for s in (60, 61, 74, 75)] == ["low", "medium", "medium", "high"]
+    assert level(67, "low") == "medium"  # a stored label that contradicts its score is not shown
     assert card_view({"risk": {"score": 140}}, deal_id="d")["risk"]["level"] == "high"
-    assert card_view({"risk": {"score": 45}}, deal_id="d")["risk"]["tone"] == "warning"
     assert card_view({"risk": {"score": -3}}, deal_id="d")["risk"]["score"] == 0
+    assert card_view({"risk": {"score": 30}}, deal_id="d")["risk"]["chance"] == "Win chance 70%"
+
+
+def test_address_the_concern_names_the_response_the_cards_table_ranks_first() -> None:
+    risk = {**RISK, "next_move": {"id": "address_concern", "text": "Call to address the concern they raised, with ..."}}
+    view = card_view({"risk": risk, "objections": OBJECTIONS}, deal_id="d")
+    assert view["objections"][0]["responses"][0]["label"] == "ROI case"
+    assert view["risk"]["next_move"].startswith("Call to address their price concern: lead with ROI case")
 
 
 def test_objections_show_the_best_responses_with_their_win_rates() -> None:
     [price, timing] = card_view({"objections": OBJECTIONS}, deal_id="d")["objections"]
-    assert price["label"] == "Price" and price["recommended"] == "Roi case"
-    assert price["responses"] == [{"strategy": "roi_case", "label": "Roi case", "win_rate": "62%", "range": "41%–80%",
+    assert price["label"] == "Price" and price["recommended"] == "ROI case"
+    assert price["responses"] == [{"strategy": "roi_case", "label": "ROI case", "win_rate": "62%", "range": "41%–80%",
                                    "n": 14, "verdict": "better"}]
     assert timing["responses"] == []  # too few deals to rank: no fake ranking
 
@@ -65,15 +79,15 @@ def test_approvals_only_for_managers() -> None:
                   "diff": [{"op": "add", "field": "ask", "value": "budget_owner"}], "created_at": "2026-06-01"}]
     assert card_view({"risk": RISK}, deal_id="d", proposals=proposals)["approvals"] == []
     manager = card_view({"risk": RISK}, deal_id="d", proposals=proposals, viewer_is_manager=True)
-    assert manager["approvals"] == [{"id": "p1", "title": "Add budget_owner to the framework", "loop": "Discovery",
-                                     "created_at": "2026-06-01", "changes": ["add Ask: Budget owner"]}]
+    assert manager["approvals"] == [{"id": "p1", "title": "Add budget_owner to the framework", "loop": "Discovery questions",
+                                     "created_at": "1 Jun 2026", "changes": ["Ask: add Budget owner"]}]
 
 
 def test_handoff_post_mortem_shows_flat_facts() -> None:
     view = card_view({"handoff": {"summary": "SDR pain matched discovery", "pain_alignment": 0.75,
                                   "sdr_pains": ["manual_reporting", "data_silos"], "nested": {"x": 1}}}, deal_id="d")
     assert view["handoff"] == {"summary": "SDR pain matched discovery", "facts": [
-        {"label": "Pain alignment", "value": "0.75"}, {"label": "Sdr pains", "value": "Manual reporting, Data silos"}]}
+        {"label": "Pain alignment", "value": "0.75"}, {"label": "SDR pains", "value": "Manual reporting, Data silos"}]}
 
 
 def test_a_huge_payload_gives_a_small_view() -> None:

@@ -68,7 +68,7 @@ def test_champion_quiet_compares_with_their_usual_latency() -> None:
     kept.append(an_activity(ActivityType.EMAIL, d, NOW - timedelta(days=31), contact_ids=(champion,)))
     kept.append(an_activity(ActivityType.EMAIL, d, NOW - timedelta(days=30), direction=Direction.INBOUND, contact_ids=(champion,)))
     sign = signs_of(kept, d)["champion_quiet"]
-    assert sign.fired and "Kim" in sign.evidence and "30 days" in sign.evidence and "within 1" in sign.evidence
+    assert sign.fired and "Kim" in sign.evidence and "30 days" in sign.evidence and "within 1 day" in sign.evidence
 
 
 def test_meeting_slipped_fires_on_a_cancelled_meeting() -> None:
@@ -82,7 +82,17 @@ def test_meeting_slipped_fires_when_none_is_held_or_scheduled() -> None:
     _, d, records = healthy()
     kept = [r for r in records if getattr(r, "type", None) is not ActivityType.MEETING]
     sign = signs_of(kept, d)["meeting_slipped"]
-    assert sign.fired and "none scheduled" in sign.evidence
+    assert sign.fired and "no meeting or connected call in the last 30 days and no meeting scheduled" in sign.evidence
+
+
+def test_a_connected_call_counts_as_contact_for_meeting_slipped() -> None:
+    """The card must not say "no meeting" when the activity list shows a live call the day before."""
+    _, d, records = healthy()
+    kept = [r for r in records if getattr(r, "type", None) is not ActivityType.MEETING]
+    call = an_activity(ActivityType.CALL, d, NOW - timedelta(days=1), outcome="connected", direction=Direction.OUTBOUND)
+    assert not signs_of([*kept, call], d)["meeting_slipped"].fired
+    missed = an_activity(ActivityType.CALL, d, NOW - timedelta(days=1), outcome="no answer", direction=Direction.OUTBOUND)
+    assert signs_of([*kept, missed], d)["meeting_slipped"].fired
 
 
 def test_close_date_pushed_counts_pushes_known_by_then() -> None:

@@ -64,7 +64,7 @@ def test_postmortem_finds_what_discovery_contradicted() -> None:
     codes = {c["code"] for c in card.payload["contradictions"]}
     assert codes == {"pain_not_confirmed", "budget_contradicted", "authority_contradicted"}
     assert card.payload["section"] == "handoff" and card.payload["outcome"] == "lost"
-    assert "compliance_risk" in note.payload["body"] and "audit" in note.payload["body"]
+    assert "compliance risk" in note.payload["body"] and "audit" in note.payload["body"]
     again = H.decide(snap, H.learn(snap, None, NOW).state, NOW)  # learned state changes, the note's key does not
     assert note.key in {d.key for d in again}
 
@@ -105,7 +105,7 @@ def test_decisive_evidence_proposes_the_planted_question_with_figures() -> None:
     proposals = _proposals(H.decide(snap, learned.state, NOW))
     assert [p.payload["changes"][0]["target"] for p in proposals] == ["cost_of_inaction"]
     payload = proposals[0].payload
-    assert payload["diff"][0].startswith("add question cost_of_inaction: win rate +")
+    assert payload["diff"][0].startswith("add question cost of inaction: win rate +")
     assert "90% interval" in payload["diff"][0] and payload["evidence"]["n"] > 200
     again = _proposals(H.decide(snap, H.learn(snap, learned.state, NOW).state, NOW))
     assert again[0].payload["fingerprint"] == payload["fingerprint"] and again[0].key == proposals[0].key

@@ -9,10 +9,10 @@ import pytest
 from scipy import integrate, stats
 
 from crm_adapters.model import DealStatus
-from jobs.loops.handoff.flags import sdr_flags
-from jobs.loops.handoff.readout import arm_figures, arm_of, assign_arm, compare, readout, recommend
+from jobs.loops.handoff.flags import flag_text, sdr_flags
+from jobs.loops.handoff.readout import arm_figures, arm_of, assign_arm, compare, evidence, readout, recommend
 from jobs.loops.handoff.signals import DealSignals
-from jobs.loops.handoff_stats import Beta, eb_prior, fit_logit, prob_greater
+from jobs.loops.stats import Prior, fit_logit, pooled_prior, posterior, prob_greater
 
 CREATED = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -58,25 +58,31 @@ def test_comparison_matches_direct_integration() -> None:
 
 
 def test_prob_greater_with_margin() -> None:
-    x, y = Beta(41, 61), Beta(21, 81)
+    x, y = posterior(40, 100), posterior(20, 100)  # Beta(41, 61) and Beta(21, 81) under the flat prior
     exact, _ = integrate.quad(lambda p: stats.beta(41, 61).pdf(p) * stats.beta(21, 81).cdf(p - 0.05), 0.05, 1)
     assert prob_greater(x, y, 0.05) == pytest.approx(exact, abs=2e-3)
 
 
-def test_recommendation_needs_enough_closes_and_a_decisive_posterior() -> None:
+def test_recommendation_needs_enough_closes_and_evidence_past_the_same_bar_both_ways() -> None:
     small = {"control": {"close_rate": {"n": 10}}, "treatment": {"close_rate": {"n": 10}}}
     big = {"control": {"close_rate": {"n": 80}}, "treatment": {"close_rate": {"n": 80}}}
-    sure = {"close_rate": {"p_treatment_better": 0.99, "net_lift_points": 4.0},
-            "stage2_conversion": {"p_treatment_better": 0.8}}
-    worse = {"close_rate": {"p_treatment_better": 0.01, "net_lift_points": -4.0},
-             "stage2_conversion": {"p_treatment_better": 0.2}}
-    lucky_arm = {"close_rate": {"p_treatment_better": 0.99, "net_lift_points": -1.0},
-                 "stage2_conversion": {"p_treatment_better": 0.8}}
+    sure = {"close_rate": {"e_better": 50.0, "e_worse": 0.01}, "stage2_conversion": {"p_treatment_better": 0.8}}
+    worse = {"close_rate": {"e_better": 0.01, "e_worse": 50.0}, "stage2_conversion": {"p_treatment_better": 0.2}}
     assert recommend(small, sure, True) == "continue"
     assert recommend(big, sure, True) == "promote"
     assert recommend(big, worse, True) == "revert"
-    assert recommend(big, lucky_arm, True) == "continue"  # the gap was there before the experiment
     assert recommend(big, sure, False) == "no_experiment"
+    # a change adopted on evidence of 600 to 1 is undone only on evidence as strong
+    assert recommend(big, worse, True, bar=600.0) == "continue"
+    assert recommend(big, {**worse, "close_rate": {"e_better": 0.0, "e_worse": 700.0}}, True, bar=600.0) == "revert"
+
+
+def test_readout_evidence_is_net_of_the_arms_gap() -> None:
+    figures = {"control": {"close_rate": {"k": 40, "n": 200}}, "treatment": {"close_rate": {"k": 70, "n": 200}}}
+    plain = evidence(figures, {"net_lift_points": 15.0})
+    netted = evidence(figures, {"net_lift_points": 1.0, "baseline_var": 0.002})
+    assert plain["e_better"] > 50 > 1 > plain["e_worse"]
+    assert netted["e_better"] < 1 and netted["e_worse"] < 1
 
 
 def test_readout_splits_by_arm_and_window() -> None:
@@ -111,11 +117,11 @@ def test_arms_are_stable_balanced_and_overridable() -> None:
     assert arm_of("d1", "s1", tenant="t", unit="lead") == assign_arm("t", "d1")
 
 
-def test_eb_prior_is_strong_for_a_fair_team_and_weak_for_a_spread_one() -> None:
-    fair = eb_prior([(30, 100)] * 8)
-    spread = eb_prior([(10, 100), (50, 100), (20, 100), (45, 100), (30, 100)])
-    assert sum(fair) > 10 * sum(spread)
-    assert fair[0] / sum(fair) == pytest.approx(0.3)
+def test_pooled_prior_is_strong_for_a_fair_team_and_weak_for_a_spread_one() -> None:
+    fair = pooled_prior([(30, 100)] * 8, max_strength=1e5)
+    spread = pooled_prior([(10, 100), (50, 100), (20, 100), (45, 100), (30, 100)], max_strength=1e5)
+    assert fair.strength > 10 * spread.strength
+    assert fair.mean == pytest.approx(0.3) and isinstance(fair, Prior)
 
 
 def test_logit_recovers_an_effect_and_shrinks_a_small_sample() -> None:
@@ -148,8 +154,19 @@ def test_planted_underperformer_is_flagged_with_its_likely_cause() -> None:
     rates = {f"s{i}": 0.35 for i in range(6)} | {"s6": 0.12}
     flags = sdr_flags(_team(rates, 150, seed=1, fabricate="s6"), {s: "control" for s in rates})
     assert [f["sdr_id"] for f in flags] == ["s6"]
-    assert flags[0]["likely_cause"] == "pain_misalignment" and flags[0]["p_below_peers"] > 0.95
+    assert flags[0]["likely_cause"] == "pain_misalignment" and flags[0]["causes"] == ["pain_misalignment"]
     assert flags[0]["n"] == 150 and flags[0]["peer_rate"] > flags[0]["shrunk_rate"]
+    assert flags[0]["e_value"] >= flags[0]["e_needed"] == 20.0
+    lo, hi = flags[0]["gap_interval_points"]
+    assert lo < flags[0]["gap_points"] < hi and lo > 3.0  # beyond the manager's 3-point margin
+    assert flags[0]["deals_to_detect"] is not None and "detectable after about" in flag_text(flags[0])
+
+
+def test_a_gap_inside_the_managers_margin_is_not_flagged() -> None:
+    rates = {f"s{i}": 0.35 for i in range(6)} | {"s6": 0.12}
+    team = _team(rates, 150, seed=1)
+    assert [f["sdr_id"] for f in sdr_flags(team, {s: "control" for s in rates})] == ["s6"]
+    assert sdr_flags(team, {s: "control" for s in rates}, margin=0.30) == []
 
 
 def test_fair_team_and_small_samples_get_no_flag() -> None:
@@ -157,3 +174,30 @@ def test_fair_team_and_small_samples_get_no_flag() -> None:
     assert sdr_flags(_team(rates, 200, seed=2), {s: "control" for s in rates}) == []
     few = {f"s{i}": 0.35 for i in range(6)} | {"s6": 0.0}
     assert sdr_flags(_team(few, 12, seed=3), {s: "control" for s in few}) == []
+
+
+def test_a_question_good_sdrs_ask_is_judged_within_sdrs() -> None:
+    """The confounded trap: skilled SDRs ask 'past_attempts' far more often, and asking it truly costs
+    a little; pooled over SDRs it looks good, within SDRs it does not, and no change is proposed."""
+    from jobs.loops.handoff.model import fit
+    from jobs.loops.handoff.playbook import BASELINE, candidate_changes
+
+    rnd = np.random.default_rng(4)
+    deals, i = [], 0
+    team = {f"g{k}": (0.55, 0.8) for k in range(3)} | {f"b{k}": (0.15, 0.1) for k in range(3)}
+    for sdr, (rate, ask) in team.items():
+        for _ in range(400):
+            asked = rnd.random() < ask
+            won = rnd.random() < rate - (0.04 if asked else 0.0)
+            deals.append(DealSignals(
+                deal_id=f"d{i}", sdr_id=sdr, owner_id="b", status=DealStatus.WON if won else DealStatus.LOST,
+                created_at=CREATED, closed_on="2026-04-01", amount=1000.0, claimed_pains=frozenset(),
+                meddic=frozenset(), questions=frozenset({"past_attempts"} if asked else set()), budget="unknown",
+                timeline="unknown", firmographics={}, discovered_pains=None, max_stage=2, has_sdr_text=True))
+            i += 1
+    pooled_rate = np.mean([d.won for d in deals if d.questions]) - np.mean([d.won for d in deals if not d.questions])
+    assert pooled_rate > 0.15  # the trap: asked deals win far more often overall
+    summary = fit(deals)
+    assert summary["signals"]["question:past_attempts"]["effect"] < 0.05
+    assert not any(k.startswith("sdr_adjust:") for k in summary["signals"])
+    assert candidate_changes(summary, BASELINE) == []

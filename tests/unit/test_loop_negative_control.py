@@ -4,9 +4,9 @@ every learning loop learns, finds no driver and proposes nothing."""
 from __future__ import annotations
 
 from jobs.loops import discovery, icp, objections, sequences
-from jobs.loops._bayes import TOO_FEW
 from jobs.loops.decision import ActionKind
 from jobs.loops.registry import all_loops
+from jobs.loops.stats import TOO_FEW
 from tests.unit.loop_worlds import NOW, maven_like_noise
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from crm_adapters.model import ActivityType, Direction
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import objections
-from jobs.loops._bayes import TOO_FEW
 from jobs.loops.decision import ActionKind
+from jobs.loops.stats import TOO_FEW
 from jobs.nlp.responses import OTHER, classify_response
 from tests.factories import T0, a_deal, a_pipeline, a_stage_change, an_activity
 from tests.unit.loop_worlds import NOW, OBJECTION_LINES, RESPONSE_LINES, objection_world

@@ -38,7 +38,7 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         ),
         ("manual_reporting = {", "manual_reportng = {", r"unknown keys \['manual_reportng'\]"),
         ('op = "<", value = 50', 'op = "~", value = 50', "unknown rule op '~'"),
-        ('cause = "pain_misalignment"', 'cause = "lazy"', "cause must be one of"),
+        ('cause = "pain_misalignment"', 'cause = "lazy"', "cause must be one"),
         ("index = 8", "index = 80", "out of range for 12 SDRs"),
         ("start = 2025-01-06", "start = 2025-01-07", "start must be a date on a Monday"),
         ("sdrs = 12 ", "sdrs = 0 ", r"\[org\] sdrs must be an integer >= 1"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, DealStatus, Direction
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops.deal_risk.signs import Sign
 
 K = 10.0  # shrinkage: pseudo-deals at the baseline recovery rate
@@ -74,7 +75,7 @@ MOVES: tuple[Move, ...] = (
          ("meeting_slipped", "no_recent_activity"), lambda s, d, b, a: _tagged(a, "book_next_meeting") or _meeting_held(s, d, b, a)),
     Move("walk_through_proposal", "Walk the buyer through the proposal live instead of waiting for them to open it",
          ("proposal_unopened",), lambda s, d, b, a: _tagged(a, "walk_through_proposal") or _proposal_walked(s, d, b, a)),
-    Move("address_concern", "Call to address the concern they raised, with a reference customer",
+    Move("address_concern", "Call to address the concern they raised, with the response that has won most often against it",
          ("risk_language",), lambda s, d, b, a: _tagged(a, "address_concern") or _concern_call(s, d, b, a)),
 )
 MOVE_BY_ID = {m.id: m for m in MOVES}
@@ -124,9 +125,11 @@ def next_move(stats: Mapping[str, Any], reasons: Sequence[str]) -> dict[str, Any
                 best = (rate, -rank * 100 - order, move, sign, n, baseline)
     if best is None:
         move = MOVE_BY_ID["book_next_meeting"]
-        return {"id": move.id, "text": move.text, "evidence": "default move: no warning sign firing"}
+        return {"id": move.id, "text": move.text, "evidence": "no warning sign is firing: keep the deal moving"}
     rate, _, move, sign, n, baseline = best
-    evidence = (f"{n} past deals with {sign.replace('_', ' ')} took this move; won {rate:.0%} (shrunk) vs {baseline:.0%} for all such deals"
-                if n else f"no past deal with {sign.replace('_', ' ')} took this move yet: library order")
+    named = labels.phrase(sign)
+    evidence = (f"{labels.count(n, 'past deal')} with {named} took this move; about {labels.pct(rate)} of them were won, "
+                f"against {labels.pct(baseline)} of all deals with {named}"
+                if n else f"no past deal with {named} took this move yet: the usual first move for it")
     return {"id": move.id, "text": move.text, "sign": sign, "recovery_rate": round(rate, 4), "n": n,
             "baseline": round(baseline, 4), "evidence": evidence}

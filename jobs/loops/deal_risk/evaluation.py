@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
-from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict
+from jobs.loops.deal_risk.model import FeatureTable, RiskModel, _sigmoid, fit_recipe, predict, recalibrate
 
 VALID_SHARE = 0.2
 BINS = 10
@@ -79,6 +79,31 @@ def validate(table: FeatureTable) -> tuple[RiskModel, dict[str, Any]]:
     return final, metrics
 
 
+RECENT = 2000  # closed deals the calibration is refitted on
+BLOCKS = 10
+
+
+def rolling_recalibrated(model: RiskModel, train: FeatureTable, valid: FeatureTable, *, recent: int = RECENT,
+                         blocks: int = BLOCKS) -> np.ndarray:
+    """Validation probabilities as production would give them: the model stays fixed, and before each
+    tenth of the validation period its intercept and slope are refitted on the `recent` deals closed
+    just before (the older ones from training, then the validation deals already closed). No deal's own
+    outcome, nor any later one, calibrates its probability."""
+    raw_train = model.logit(model.contributions(train))
+    raw_valid = model.logit(model.contributions(valid))
+    assert train.y is not None and valid.y is not None
+    raw_all, y_all = np.concatenate([raw_train, raw_valid]), np.concatenate([train.y, valid.y])
+    out = np.empty(len(valid))
+    for part in np.array_split(np.arange(len(valid)), blocks):
+        if not len(part):
+            continue
+        end = len(train) + int(part[0])
+        window = slice(max(0, end - recent), end)
+        a, b = recalibrate(raw_all[window], y_all[window])
+        out[part] = _sigmoid(a * raw_valid[part] + b)
+    return out
+
+
 def top_signals(model: RiskModel, table: FeatureTable, k: int = 10) -> list[dict[str, Any]]:
     """Groups ranked by how much they move deals' odds (mean |contribution|), with their riskiest level."""
     contrib = model.contributions(table)
@@ -93,6 +118,8 @@ def top_signals(model: RiskModel, table: FeatureTable, k: int = 10) -> list[dict
 
 def _riskiest(group: dict[str, Any], worst: bool = True) -> str:
     """The level of a group that raises (or lowers) the odds of losing most, as text."""
+    if group["kind"] == "tree":
+        return "per deal (boosted trees: see each deal's contributions)"
     if group["kind"] == "linear":
         raises = group["coef"] > 0
         return ("higher" if raises == worst else "lower") + f" ({group['coef']:+.2f}/unit)"

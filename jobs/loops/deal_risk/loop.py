@@ -19,20 +19,22 @@ import numpy as np
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
-from jobs.loops._bayes import fingerprint
+from jobs.loops import labels
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.deal_risk._moves import move_stats, next_move
-from jobs.loops.deal_risk._prior import learned_weight, rules_model
+from jobs.loops.deal_risk._prior import learned_weight, prior_loss_rate, rules_model
+from jobs.loops.deal_risk._reasons import deal_reasons
 from jobs.loops.deal_risk.evaluation import auc_interval, figures, time_split, top_signals
-from jobs.loops.deal_risk.features import LABELS, MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
+from jobs.loops.deal_risk.features import MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
+from jobs.loops.deal_risk.levels import RiskScale, display, score_of, stage_win_rates
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind, Decision, Reason
+from jobs.loops.stats import fingerprint
 
 LOOP = "deal_risk"
-DEFAULT_LEVELS = {"medium": 0.6, "high": 0.72}
-MIN_REASON = 0.05  # log-odds: smaller contributions are not worth a rep's attention
 TASK_LIMIT = 10
+BODY_LIMIT = 3800  # the gate refuses task bodies over 4,000 characters: the list ends with how many more wait
 
 
 def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
@@ -48,13 +50,12 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     if weight > 0:
         model, weight, more = _fit(closed.table, rules, weight)
         metrics.update(more, weight=weight)
-    parts = _parts(rules, model, weight)
-    levels = _levels(parts, closed.table)
+    levels = RiskScale.for_base_rate(prior_loss_rate(won, lost)).to_json()  # cut-offs relative to the tenant's base rate
     learned_state: dict[str, Any] = {
         "moments": list(MOMENTS), "weight": weight,
         "mode": "rules" if weight == 0 else "learned" if weight >= 1 else "blended",
         "rules": rules.to_json(), "model": model.to_json() if model else None,
-        "stage_norms": norms.to_json(), "levels": levels,
+        "stage_norms": norms.to_json(), "levels": levels, "stage_win": _stage_win(closed.table),
         "moves": move_stats(snapshot, middle.deals, middle.as_of, middle.signs),
         "top_signals": top_signals(model, closed.table) if model and metrics.get("signal_found") else [],
         "metrics": metrics, "trained_at": now.isoformat(),
@@ -94,12 +95,11 @@ def _parts(rules: RiskModel, model: RiskModel | None, weight: float) -> list[tup
     return [(model, weight)] if weight >= 1 else [(model, weight), (rules, 1.0 - weight)]
 
 
-def _levels(parts: list[tuple[RiskModel, float]], table: FeatureTable) -> dict[str, float]:
-    """Medium from the median risk of past deals, high from their top fifth (defaults when few)."""
-    if len(table) < 20:
-        return dict(DEFAULT_LEVELS)
-    p = score_chunks(parts, table)[0]
-    return {"medium": round(float(np.quantile(p, 0.5)), 4), "high": round(float(np.quantile(p, 0.8)), 4)}
+def _stage_win(table: FeatureTable) -> dict[str, dict[str, float]]:
+    """Typical win chance per stage: the share of closed deals won after being in it (what a card compares with)."""
+    if table.y is None or "stage" not in table.categorical:
+        return {}
+    return stage_win_rates([str(s) for s in table.categorical["stage"]], [float(v) for v in table.y])
 
 
 def _version(state: Mapping[str, Any]) -> str:
@@ -116,17 +116,19 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
     rules = RiskModel.from_json(state["rules"])
     model = RiskModel.from_json(state["model"]) if state.get("model") else None
     probs, contribs, tops, names = score_chunks(_parts(rules, model, float(state.get("weight", 0.0))), featurised.table)
-    levels = state.get("levels") or DEFAULT_LEVELS
+    scale = RiskScale.from_json(state.get("levels"))
     version = str(state.get("model_version", ""))
     decisions, at_risk = [], defaultdict(list)
+    stages = featurised.table.categorical.get("stage")
     for i, deal in enumerate(featurised.deals):
-        reasons = _reasons(featurised, i, contribs[i], tops[i], names)
-        level = "high" if probs[i] >= levels["high"] else "medium" if probs[i] >= levels["medium"] else "low"
+        reasons = deal_reasons(snapshot, featurised, i, contribs[i], names, now)
         move = next_move(state.get("moves", {}), [r.code for r in reasons if r.code in SIGNS] or _fired(featurised, i))
         drivers = [{"code": names[j], "weight": round(float(contribs[i][j]), 3)} for j in tops[i]]
-        scored = _scored(deal.remote_id, float(probs[i]), level, reasons, move, now) | {"name": deal.name, "drivers": drivers}
+        shown = display(score_of(probs[i]), scale, str(stages[i]) if stages is not None else "", state.get("stage_win") or {})
+        scored = _scored(deal.remote_id, float(probs[i]), reasons, move, now) | shown | {
+            "name": deal.name, "drivers": drivers, "scale": scale.to_json()}
         decisions += _deal_decisions(deal, scored, reasons, version, now)
-        if level == "high" and deal.owner_id:
+        if scored["level"] == "high" and deal.owner_id:
             at_risk[deal.owner_id].append(scored)
     for owner, deals in sorted(at_risk.items()):
         decisions.append(_task(owner, deals, version, now))
@@ -138,46 +140,8 @@ def _fired(featurised: Featurised, i: int) -> list[str]:
     return sorted((c for c in SIGNS if signs[c].fired), key=lambda c: -signs[c].value)
 
 
-def _shown(featurised: Featurised, i: int, contrib: np.ndarray, names: list[str]) -> list[int]:
-    """Which contributions to show: firing warning signs first (a rep can act on them), then the rest; three at most."""
-    raising = [j for j in np.argsort(-contrib) if contrib[j] >= MIN_REASON]
-    signs = featurised.signs[i]
-    actionable = [j for j in raising if names[j] in signs and signs[names[j]].fired]
-    context = [j for j in raising if names[j] not in signs]
-    return [int(j) for j in (actionable + context)[:3]]
-
-
-def _reasons(featurised: Featurised, i: int, contrib: np.ndarray, top: np.ndarray, names: list[str]) -> list[Reason]:
-    """The deal's reasons: contributions that raise its risk, each as a sentence with its evidence."""
-    reasons = []
-    for j in _shown(featurised, i, contrib, names):
-        weight = float(contrib[j])
-        name = names[j]
-        sign = featurised.signs[i].get(name)
-        if sign is not None:
-            text = sign.evidence or name.replace("_", " ")
-            reasons.append(Reason(name, text, round(weight, 3), (sign.evidence,) if sign.evidence else ()))
-        else:
-            value = _value(featurised.table, name, i)
-            label = " & ".join(LABELS.get(part, part) for part in name.split(" x "))
-            reasons.append(Reason(name, f"{label}: {value} (raises risk in past deals)", round(weight, 3),
-                                  (f"{name}={value}",)))
-    return reasons
-
-
-def _value(table: FeatureTable, name: str, i: int) -> str:
-    if name not in table.categorical and name not in table.binned and " x " in name:
-        return " & ".join(_value(table, part, i) for part in name.split(" x ", 1))
-    if name in table.categorical:
-        return str(table.categorical[name][i]) or "(blank)"
-    if name in table.binned:
-        x = table.binned[name][i]
-        return "unknown" if not np.isfinite(x) else f"{x:,.0f}"
-    return f"{table.linear[name][i]:g}" if name in table.linear else "?"
-
-
-def _scored(deal_id: str, p: float, level: str, reasons: list[Reason], move: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {"deal_id": deal_id, "score": int(round(100 * p)), "probability": round(p, 4), "level": level,
+def _scored(deal_id: str, p: float, reasons: list[Reason], move: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {"deal_id": deal_id, "score": score_of(p), "probability": round(p, 4),
             "reasons": [{"code": r.code, "text": r.text, "weight": r.weight, "evidence": list(r.evidence)} for r in reasons],
             "next_move": move, "scored_at": now.isoformat()}
 
@@ -185,7 +149,8 @@ def _scored(deal_id: str, p: float, level: str, reasons: list[Reason], move: dic
 def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], version: str, now: datetime) -> list[Decision]:
     day = f"{now.date().isoformat()}:{version or 'rules'}"  # a new model version rescores the same day
     what = fingerprint({k: v for k, v in scored.items() if k != "scored_at"})  # an edited deal's new score: new key
-    texts = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign firing"
+    why = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign is firing"
+    texts = f"{scored['chance_text']}. {why[:1].upper()}{why[1:]}"
     fields = {AppField.RISK_SCORE.value: scored["score"], AppField.RISK_LEVEL.value: scored["level"],
               AppField.RISK_REASONS.value: texts[:1000], AppField.NEXT_MOVE.value: scored["next_move"]["text"],
               AppField.SCORED_AT.value: scored["scored_at"]}
@@ -201,11 +166,13 @@ def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], ve
 def _task(owner: str, deals: list[dict[str, Any]], version: str, now: datetime) -> Decision:
     """The owner's morning list: their high-risk deals, riskiest first, each with its reasons and move."""
     deals = sorted(deals, key=lambda d: (-d["probability"], d["deal_id"]))[:TASK_LIMIT]
-    lines = [f"- {d['name'] or d['deal_id']} ({d['deal_id']}): risk {d['score']} - "
-             f"{'; '.join(r['text'] for r in d['reasons'][:3]) or 'no single sign'} -> {d['next_move']['text']}"
+    lines = [f"- {d['name'] or 'Deal ' + d['deal_id']}: risk {d['score']} of 100 ({d['level_label']}; {d['chance_text']}). "
+             f"Why: {'; '.join(r['text'] for r in d['reasons'][:2]) or 'no single sign stands out'}. Next: {d['next_move']['text']}"
              for d in deals]
+    body = labels.bounded(lines, BODY_LIMIT, "{n} more high-risk deals: filter your deals by Risk level High.")
     day = now.date().isoformat()
-    payload = {"subject": f"At-risk deals for {day}: {len(deals)}", "body": "\n".join(lines), "owner_id": owner,
+    subject = f"{labels.count(len(deals), 'deal')} at high risk this morning ({labels.when(now)})"
+    payload = {"subject": subject, "body": body, "owner_id": owner,
                "due_at": now.isoformat(), "deal_ids": [d["deal_id"] for d in deals]}
     return Decision(loop=LOOP, kind=ActionKind.CREATE_TASK, target=Entity.USER, target_id=owner,
                     key=f"{LOOP}:at_risk_list:{owner}:{day}", payload=payload,

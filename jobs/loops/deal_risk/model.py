@@ -1,8 +1,11 @@
-"""The risk model: an additive logistic model over feature groups, JSON-ready, scored vectorised.
+"""The risk model: an additive logistic model over feature groups, or boosted trees, JSON-ready, scored vectorised.
 
 Why this shape: every group (a warning sign, a binned number, a category) adds a contribution
 coef * (x - mean) to the log-odds of losing, so a deal's top reasons are its largest
-contributions, and scoring a million deals is a few table look-ups per group.
+contributions, and scoring a million deals is a few table look-ups per group. Where boosted trees
+validate better on the newest deals (time-ordered), the tenant gets them instead, with the same
+per-feature contributions from TreeSHAP. Either way the newest closed deals recalibrate the
+log-odds' intercept and slope (the base rate moves between quarters).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
+from jobs.loops.deal_risk import _trees as trees_lib
 from jobs.loops.deal_risk._pairs import find_pairs
 
 MAX_BINS = 10
@@ -23,7 +27,6 @@ C_GRID = (0.03, 0.1, 0.3, 1.0)
 CHUNK = 100_000
 LR_CRITICAL = 3.84  # chi-square, 1 degree of freedom, 95%: recalibrate only on real evidence
 PAIR_ROUNDS = 2
-TEMPERATURES = np.round(np.linspace(0.25, 1.5, 26), 3)
 
 
 @dataclass
@@ -154,14 +157,18 @@ class RiskModel:
     groups: list[dict[str, Any]]
     calibration: tuple[float, float] = (1.0, 0.0)
     meta: dict[str, Any] = field(default_factory=dict)
+    trees: dict[str, Any] | None = None  # a boosted-tree model: booster text, column layout (groups are its columns)
+    _booster: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"base": self.base, "groups": self.groups, "calibration": list(self.calibration), "meta": self.meta}
+        out = {"base": self.base, "groups": self.groups, "calibration": list(self.calibration), "meta": self.meta}
+        return {**out, "trees": self.trees} if self.trees else out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RiskModel:
         a, b = data.get("calibration", (1.0, 0.0))
-        return cls(float(data["base"]), [dict(g) for g in data["groups"]], (float(a), float(b)), dict(data.get("meta", {})))
+        return cls(float(data["base"]), [dict(g) for g in data["groups"]], (float(a), float(b)), dict(data.get("meta", {})),
+                   dict(data["trees"]) if data.get("trees") else None)
 
     @property
     def names(self) -> list[str]:
@@ -169,6 +176,11 @@ class RiskModel:
 
     def contributions(self, table: FeatureTable) -> np.ndarray:
         """Rows x groups matrix of log-odds contributions (after calibration's slope)."""
+        if self.trees is not None:
+            if self._booster is None:
+                self._booster = trees_lib.booster_of(self.trees)
+            shap, _ = trees_lib.tree_contributions(self._booster, self.trees["spec"], table)
+            return shap * self.calibration[0]
         out = np.zeros((len(table), len(self.groups)))
         for j, g in enumerate(self.groups):
             out[:, j] = _group_contribution(g, table)
@@ -218,19 +230,32 @@ def fit_logistic(table: FeatureTable, *, c: float, pairs: Sequence[tuple[str, st
     return RiskModel(base, groups, meta={"c": c, "n": len(table)})
 
 
-def temperature(base: float, contributions: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Shrink or stretch the contributions (not the base rate) to fit newer deals; identity unless it clearly helps.
+def recalibrate(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope on the log-odds, refitted on the newest closed deals; identity unless it clearly helps.
 
-    Only the slope is refitted: the base rate of newer deals swings with seasons and quarters, and
-    chasing it on one slice of time made calibration worse on the next (IBM, Maven backtests).
+    Both move: a shift in the base rate between training and now (a quarter that loses more) is an
+    intercept, an over- or under-confident model is a slope. A likelihood-ratio test (2 degrees of
+    freedom, 95%) keeps the identity when the newest deals do not clearly ask for a change.
     """
     if len(y) < 20 or y.min() == y.max():
         return 1.0, 0.0
-    total = contributions.sum(axis=1)
-    losses = [(_log_loss(y, _sigmoid(base + a * total)), float(a)) for a in TEMPERATURES]
-    best_loss, best = min(losses)
-    gain = 2 * len(y) * (_log_loss(y, _sigmoid(base + total)) - best_loss)
-    return (best, (1.0 - best) * base) if gain > LR_CRITICAL else (1.0, 0.0)
+    fit = LogisticRegression(C=1e4, max_iter=1000).fit(raw[:, None], y)
+    a, b = float(fit.coef_[0][0]), float(fit.intercept_[0])
+    a = min(max(a, 0.2), 2.0)
+    gain = 2 * len(y) * (_log_loss(y, _sigmoid(raw)) - _log_loss(y, _sigmoid(a * raw + b)))
+    return (a, b) if gain > LR_CRITICAL_2 else (1.0, 0.0)
+
+
+LR_CRITICAL_2 = 5.99  # chi-square, 2 degrees of freedom, 95%
+
+
+def tree_model(trees: dict[str, Any], table: FeatureTable) -> RiskModel:
+    """A RiskModel around a boosted-tree model: one group per column, base = the trees' expected log-odds."""
+    booster = trees_lib.booster_of(trees)
+    _, base = trees_lib.tree_contributions(booster, trees["spec"], table.take(np.arange(min(len(table), 1))))
+    groups = [{"name": c, "kind": "tree"} for c in trees_lib.columns(trees["spec"])]
+    return RiskModel(float(base[0]) if len(base) else 0.0, groups, meta={"kind": "trees", "rounds": trees["rounds"]},
+                     trees=trees, _booster=booster)
 
 
 def predict(model: RiskModel, table: FeatureTable) -> np.ndarray:
@@ -245,8 +270,9 @@ def _pairs_left(table: FeatureTable, p: np.ndarray, crossed: list[tuple[str, str
     return find_pairs(codes, {name: design.width(name) for name in codes}, table.y, p, exclude=crossed)
 
 
-def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = True) -> RiskModel:
-    """Fit on the older rows; pick C, interacting pairs and the temperature on the newest `holdout` share."""
+def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = True, trees: bool = True) -> RiskModel:
+    """Fit on the older rows; pick C, interacting pairs, additive vs boosted trees, and the calibration on
+    the newest `holdout` share."""
     n = len(table)
     cut = int(round(n * (1 - holdout)))
     fit_part, cal = table.take(np.arange(cut)), table.take(np.arange(cut, n))
@@ -267,11 +293,29 @@ def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = Tru
         if loss >= best[0]:
             break
         best, crossed = (loss, model), [*crossed, *more]
-    model = best[1]
+    model = _choose(best[1], fit_part, cal) if trees else best[1]
     if len(cal) and cal.y is not None:
-        model.calibration = temperature(model.base, model.contributions(cal), cal.y)
+        model.calibration = recalibrate(model.logit(model.contributions(cal)), cal.y)
     model.meta.update({"n_fit": cut, "n_calibration": n - cut, "pairs": [g["name"] for g in model.groups if g["kind"] == "pair"]})
     return model
+
+
+def _choose(additive: RiskModel, fit_part: FeatureTable, cal: FeatureTable) -> RiskModel:
+    """Additive or boosted trees, by log loss on the newer half of the calibration deals (time order:
+    the trees stop boosting on the older half, so neither model has seen the deals that judge them).
+    The trees must be clearly better (a likelihood-ratio margin), else the simpler additive model stays."""
+    half = len(cal) // 2
+    stop, judge = cal.take(np.arange(half)), cal.take(np.arange(half, len(cal)))
+    if judge.y is None or len(judge) < 20 or judge.y.min() == judge.y.max() or len(fit_part) < 200:
+        additive.meta["kind"] = "additive"
+        return additive
+    trees = tree_model(trees_lib.fit_trees(fit_part, stop), fit_part)
+    scores = {"additive": _log_loss(judge.y, predict(additive, judge)), "trees": _log_loss(judge.y, predict(trees, judge))}
+    better = 2 * len(judge) * (scores["additive"] - scores["trees"]) > LR_CRITICAL
+    chosen = trees if better else additive
+    chosen.meta.update(kind="trees" if chosen is trees else "additive",
+                       choice={k: round(v, 5) for k, v in scores.items()})
+    return chosen
 
 
 def _log_loss(y: np.ndarray | None, p: np.ndarray) -> float:

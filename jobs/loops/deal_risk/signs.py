@@ -15,6 +15,7 @@ from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, Direction, StageChange
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.nlp.risk_language import risk_hits
 
 SIGNS: tuple[str, ...] = (
@@ -107,8 +108,8 @@ def no_recent_activity(deal: Deal, acts: Sequence[Activity], as_of: datetime) ->
     idle = _days(as_of - last)
     if idle <= QUIET_DAYS:
         return Sign("no_recent_activity", 0.0)
-    what = f"last: {done[-1].type.value} on {last.date()}" if done else "nothing logged since it was created"
-    return Sign("no_recent_activity", _cap(idle / QUIET_DAYS - 1 + 0.25), f"no activity for {idle:.0f} days ({what})")
+    what = f"last: {done[-1].type.value} on {labels.when(last)}" if done else "nothing logged since it was created"
+    return Sign("no_recent_activity", _cap(idle / QUIET_DAYS - 1 + 0.25), f"no activity for {labels.days(idle)} ({what})")
 
 
 def champion_quiet(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
@@ -127,8 +128,9 @@ def champion_quiet(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as_
     if quiet <= limit:
         return Sign("champion_quiet", 0.0)
     name = _contact_name(snapshot, next(iter(sorted(champions))))
-    heard = f"last heard from on {since.date()}" if inbound else "has never replied"
-    return Sign("champion_quiet", _cap(quiet / limit), f"champion {name} quiet for {quiet:.0f} days ({heard}; usually replies within {usual:.0f})")
+    heard = f"last heard from on {labels.when(since)}" if inbound else "has never replied"
+    return Sign("champion_quiet", _cap(quiet / limit),
+                f"champion {name} quiet for {labels.days(quiet)} ({heard}; usually replies within {labels.days(max(usual, 1))})")
 
 
 def _reply_latency(touches: Sequence[Activity]) -> float:
@@ -148,21 +150,30 @@ def _contact_name(snapshot: Snapshot, contact_id: str) -> str:
     return contact.name if contact is not None and contact.name else f"#{contact_id}"
 
 
+def connected_call(activity: Activity) -> bool:
+    """A call that reached the buyer: a live conversation counts as contact, like a meeting held."""
+    if activity.type is not ActivityType.CALL:
+        return False
+    outcome = (activity.outcome or "").lower()
+    return outcome in ("connected", "completed", "answered") or (not outcome and (activity.duration_s or 0) >= 60)
+
+
 def meeting_slipped(acts: Sequence[Activity], ahead: Sequence[Activity], as_of: datetime) -> Sign:
-    """Meetings rescheduled or cancelled lately, or no meeting recently held and none scheduled."""
+    """Meetings rescheduled or cancelled lately, or no meeting nor connected call lately and none scheduled."""
     window = as_of - timedelta(days=MEETING_WINDOW)
     meetings = [a for a in acts if a.type is ActivityType.MEETING]
     slipped = [a for a in meetings if (a.outcome or "").lower() in ("rescheduled", "cancelled", "canceled")
                and a.occurred_at >= window]
     held = [a for a in meetings if a.occurred_at >= window and (a.outcome or "completed").lower() in ("completed", "scheduled")]
+    held += [a for a in acts if a.occurred_at >= window and connected_call(a)]
     booked = [a for a in (*meetings, *ahead) if a.type is ActivityType.MEETING and _when(a) > as_of
               and (a.outcome or "scheduled").lower() == "scheduled"]
     value = float(len(slipped)) + (0.0 if held or booked else 1.0)
     if value == 0:
         return Sign("meeting_slipped", 0.0)
-    parts = [f"{a.outcome} meeting on {_when(a).date()}" for a in slipped[-2:]]
+    parts = [f"{a.outcome} meeting on {labels.when(_when(a))}" for a in slipped[-2:]]
     if not held and not booked:
-        parts.append(f"no meeting in the last {MEETING_WINDOW} days and none scheduled")
+        parts.append(f"no meeting or connected call in the last {labels.days(MEETING_WINDOW)} and no meeting scheduled")
     return Sign("meeting_slipped", _cap(value), "; ".join(parts))
 
 
@@ -212,8 +223,9 @@ def close_date_pushed(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> 
     if not pushes:
         return Sign("close_date_pushed", 0.0)
     total = sum((new - old).days for old, new in pushes)
-    text = f"close date pushed {len(pushes)} time{'s' if len(pushes) > 1 else ''}, {total} days in all"
-    return Sign("close_date_pushed", _cap(len(pushes) + total / 60), f"{text} (last {pushes[-1][0]} -> {pushes[-1][1]})")
+    text = f"close date pushed {labels.count(len(pushes), 'time')}, {labels.days(total)} in all"
+    last = f"last from {labels.when(pushes[-1][0])} to {labels.when(pushes[-1][1])}"
+    return Sign("close_date_pushed", _cap(len(pushes) + total / 60), f"{text} ({last})")
 
 
 def stage_at(snapshot: Snapshot, deal: Deal, as_of: datetime) -> tuple[str, datetime | None]:
@@ -243,7 +255,7 @@ def stalled_in_stage(snapshot: Snapshot, deal: Deal, as_of: datetime, norms: Sta
         return Sign("stalled_in_stage", 0.0)
     stage = snapshot.stage_by_id.get(stage_id)
     label = stage.label if stage is not None else stage_id
-    text = f"{days:.0f} days in {label}; deals usually leave it in {median:.0f} (80% within {p80:.0f})"
+    text = f"{labels.days(days)} in {label}; deals usually leave it in {labels.days(median)} (80% within {labels.days(p80)})"
     return Sign("stalled_in_stage", _cap(days / max(p80, 7.0)), text)
 
 
@@ -256,7 +268,7 @@ def single_threaded(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as
     thin, no_buyer = len(engaged) <= 1, not buyers
     parts = []
     if thin:
-        parts.append(f"only {len(engaged)} buyer contact involved")
+        parts.append(f"only {labels.count(len(engaged), 'buyer contact')} involved")
     if no_buyer:
         parts.append("no economic buyer or decision maker named")
     return Sign("single_threaded", float(thin) + float(no_buyer), "; ".join(parts))
@@ -267,7 +279,7 @@ def proposal_unopened(acts: Sequence[Activity], as_of: datetime) -> Sign:
     if not sent or any(bool(a.custom.get("opened")) for a in sent):
         return Sign("proposal_unopened", 0.0)
     last = sent[-1].occurred_at
-    return Sign("proposal_unopened", 1.0, f"proposal sent {last.date()} not opened after {_days(as_of - last):.0f} days")
+    return Sign("proposal_unopened", 1.0, f"proposal sent on {labels.when(last)} not opened after {labels.days(_days(as_of - last))}")
 
 
 def risk_language(acts: Sequence[Activity], as_of: datetime) -> Sign:
@@ -282,5 +294,5 @@ def risk_language(acts: Sequence[Activity], as_of: datetime) -> Sign:
     found = [(a, h) for a in voiced for h in risk_hits(a.transcript or a.body)]
     if not found:
         return Sign("risk_language", 0.0)
-    quotes = "; ".join(f'{h.label} ({a.type.value} {a.occurred_at.date()}): "{h.sentence[:100]}"' for a, h in found[:2])
+    quotes = "; ".join(f'{h.label} ({a.type.value} on {labels.when(a.occurred_at)}): "{h.sentence[:100]}"' for a, h in found[:2])
     return Sign("risk_language", _cap(len(found)), quotes)

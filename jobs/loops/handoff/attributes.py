@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats  # type: ignore[import-untyped]
 
-from jobs.loops.handoff_stats import LEVEL, Beta, LogitFit, difference, fit_logit
+from jobs.loops.stats import LEVEL, LogitFit, difference, fit_logit, posterior
 
 UNKNOWN = "unknown"
 OTHER = "other"
@@ -246,7 +246,7 @@ def rule_outcome(rule: Rule, rows: Sequence[Mapping[str, object]], won: Sequence
                               "win_rate_fails": _rate(k_out, n_out), "difference": None, "interval": None,
                               "level": LEVEL, "claimed_sign_held": None}
     if n_in and n_out:
-        mean, (lo, hi) = difference(Beta.posterior(k_in, n_in), Beta.posterior(k_out, n_out), seed=seed + rule.text)
+        mean, (lo, hi) = difference(posterior(k_in, n_in), posterior(k_out, n_out), seed=seed + rule.text)
         out.update(difference=round(mean, 4), interval=[round(lo, 4), round(hi, 4)], claimed_sign_held=mean > 0)
     return out
 

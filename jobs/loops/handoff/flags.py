@@ -1,8 +1,14 @@
-"""SDRs whose opportunities convert below their peers beyond noise, with the evidence and a likely cause.
+"""SDRs whose opportunities convert below their peers by more than the manager's practical margin,
+with the estimate, its interval, the likely causes and the flag's own power.
 
-Empirical-Bayes beta-binomial: the team's spread sets the prior, each SDR's close rate is shrunk
-toward the pool; a flag needs P(rate < peers - margin) > 0.95 and enough closed deals. Flags are
-about qualification practice only, never about pay or employment.
+Two parts, each doing one job:
+- the estimate a manager reads comes from a hierarchical (empirical-Bayes beta-binomial) model: the
+  team's own spread sets how strongly each SDR is pulled towards the pool (no fixed cap), so a team
+  of look-alikes shrinks everyone and a team with real outliers lets them show;
+- the flag itself needs always-valid evidence (an e-value) that the SDR's close rate is more than
+  `margin` points below peers; it may be looked at every week, and an SDR who is within the margin is
+  flagged with probability at most alpha however long the loop runs.
+Flags are about qualification practice only, never about pay or employment.
 """
 
 from __future__ import annotations
@@ -12,21 +18,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobs.loops.handoff.signals import DealSignals, alignment
-from jobs.loops.handoff_stats import Beta, eb_prior, prob_greater
+from jobs.loops.stats import ALPHA, TAU_POINTS, e_normal, needed_n, pooled_prior, posterior
 
 MIN_DEALS = 30
-MARGIN = 0.03
-THRESHOLD = 0.95
+MARGIN = 0.03  # practical threshold: "3 points below peers" (the manager may set another)
+POWER_GAP = 0.08  # the gap the flag's power statement is about
+CAUSE_Z = 3.0  # standard errors a habit must differ from peers by to be named a cause
 
 
-def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One flag per SDR who is decisively below peers (peers: the other SDRs of the same arm)."""
-    closed = [d for d in deals if d.closed and d.sdr_id]
+def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, margin: float = MARGIN,
+              alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """One flag per SDR whose evidence of being more than `margin` below peers clears 1/alpha."""
     by_sdr: dict[str, list[DealSignals]] = {}
-    for d in closed:
-        by_sdr.setdefault(str(d.sdr_id), []).append(d)
+    for d in deals:
+        if d.closed and d.sdr_id:
+            by_sdr.setdefault(str(d.sdr_id), []).append(d)
     counts = {s: (sum(d.won for d in ds), len(ds)) for s, ds in by_sdr.items()}
-    prior = eb_prior(list(counts.values()))
+    prior = pooled_prior(list(counts.values()), default_strength=2.0, max_strength=1e5)
     flags = []
     for sdr, (wins, n) in sorted(counts.items()):
         arm = sdr_arms.get(sdr)
@@ -34,37 +42,47 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str]) -> list
         if n < MIN_DEALS or len(peers) < 2:
             continue
         peer_wins, peer_n = sum(counts[p][0] for p in peers), sum(counts[p][1] for p in peers)
-        mine = Beta.posterior(wins, n, prior)
-        theirs = Beta.posterior(peer_wins, peer_n)
-        p_below = prob_greater(theirs, mine, MARGIN)
-        if p_below > THRESHOLD:
-            flags.append(_flag(sdr, mine, theirs, p_below, wins, n, by_sdr, peers))
+        judged = judge_sdr(wins, n, peer_wins, peer_n, margin=margin)
+        if judged["e_value"] >= 1.0 / alpha:
+            mine = posterior(wins, n, prior)
+            flags.append({"sdr_id": sdr, "wins": wins, "close_rate": round(wins / n, 4),
+                          "shrunk_rate": round(mine.mean, 4), "interval": [round(mine.lo, 4), round(mine.hi, 4)],
+                          "prior_strength": round(prior.strength, 1), **judged, "e_needed": round(1.0 / alpha, 2),
+                          **_causes(by_sdr[sdr], [d for p in peers for d in by_sdr[p]])})
     return flags
+
+
+def judge_sdr(wins: int, n: int, peer_wins: int, peer_n: int, *, margin: float) -> dict[str, Any]:
+    """The gap below peers (points), its 90% interval, the e-value that it exceeds `margin`, and how many
+    closed deals a POWER_GAP gap needs to be detected at this peer rate."""
+    rate, peer = wins / n, peer_wins / peer_n
+    var = peer * (1 - peer) / peer_n + max(rate * (1 - rate), peer * (1 - peer) / 2) / n
+    gap, sd = peer - rate, var**0.5
+    evidence = e_normal(gap - margin, sd, tau=TAU_POINTS)
+    power = needed_n(POWER_GAP - margin, peer, threshold=1.0 / ALPHA)
+    return {"n": n, "peer_rate": round(peer, 4), "gap_points": round(100 * gap, 2),
+            "gap_interval_points": [round(100 * (gap - 1.645 * sd), 2), round(100 * (gap + 1.645 * sd), 2)],
+            "margin": margin, "e_value": round(min(evidence, 1e12), 2),
+            "power_gap_points": round(100 * POWER_GAP), "deals_to_detect": power}
 
 
 def _small_arm(sdr_arms: Mapping[str, str], arm: str | None) -> bool:
     return sum(1 for a in sdr_arms.values() if a == arm) < 4
 
 
-def _flag(sdr: str, mine: Beta, theirs: Beta, p_below: float, wins: int, n: int,
-          by_sdr: Mapping[str, list[DealSignals]], peers: list[str]) -> dict[str, Any]:
-    cause, detail = likely_cause(by_sdr[sdr], [d for p in peers for d in by_sdr[p]])
-    lo, hi = mine.interval()
-    return {
-        "sdr_id": sdr, "n": n, "wins": wins, "close_rate": round(wins / n, 4),
-        "shrunk_rate": round(mine.mean, 4), "interval": [round(lo, 4), round(hi, 4)],
-        "peer_rate": round(theirs.mean, 4), "p_below_peers": round(p_below, 4), "margin": MARGIN,
-        "likely_cause": cause, "cause_detail": detail,
-    }
+def _causes(own: Sequence[DealSignals], peers: Sequence[DealSignals]) -> dict[str, Any]:
+    cause, detail = likely_cause(own, peers)
+    return {"likely_cause": cause, "causes": detail["causes"], "cause_detail": detail}
 
 
 def likely_cause(own: Sequence[DealSignals], peers: Sequence[DealSignals]) -> tuple[str, dict[str, Any]]:
-    """pain_misalignment | skips_meddic | unclear: which handoff habit differs most from peers."""
+    """pain_misalignment | skips_meddic | unclear: the handoff habit that differs most from peers, and
+    every habit that differs clearly (an SDR can have more than one)."""
     own_align = [a[0] for d in own if (a := alignment(d)) is not None and d.claimed_pains]
     peer_align = [a[0] for d in peers if (a := alignment(d)) is not None and d.claimed_pains]
     own_meddic = [len(d.meddic) for d in own if d.has_sdr_text]
     peer_meddic = [len(d.meddic) for d in peers if d.has_sdr_text]
-    detail = {
+    detail: dict[str, Any] = {
         "pain_alignment": _mean(own_align), "peer_pain_alignment": _mean(peer_align),
         "meddic_captured": _mean(own_meddic), "peer_meddic_captured": _mean(peer_meddic),
     }
@@ -72,8 +90,9 @@ def likely_cause(own: Sequence[DealSignals], peers: Sequence[DealSignals]) -> tu
         "pain_misalignment": _standardised_gap(own_align, peer_align),
         "skips_meddic": _standardised_gap(own_meddic, peer_meddic),
     }
-    cause, gap = max(gaps.items(), key=lambda kv: kv[1])
-    return (cause if gap >= 3.0 else "unclear"), {**detail, "gap_z": {k: round(v, 2) for k, v in gaps.items()}}
+    found = sorted((c for c, g in gaps.items() if g >= CAUSE_Z), key=lambda c: -gaps[c])
+    detail.update(gap_z={k: round(v, 2) for k, v in gaps.items()}, causes=found)
+    return (found[0] if found else "unclear"), detail
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -86,3 +105,16 @@ def _standardised_gap(own: Sequence[float], peers: Sequence[float]) -> float:
         return 0.0
     spread = statistics.pstdev(peers) or 1e-9
     return float((statistics.fmean(peers) - statistics.fmean(own)) / (spread / len(own) ** 0.5))
+
+
+def flag_text(flag: Mapping[str, Any]) -> str:
+    """What the manager reads: how much lower, how sure, why, and what this volume can detect."""
+    lo, hi = flag["gap_interval_points"]
+    causes = " and ".join(c.replace("_", " ") for c in flag.get("causes") or []) or "unclear"
+    power = flag.get("deals_to_detect")
+    power_text = (f"with this volume a {flag['power_gap_points']}-point gap is detectable after about {power} closed deals"
+                  if power else f"a {flag['power_gap_points']}-point gap is not detectable at this volume")
+    return (f"Opportunities close at {100 * flag['close_rate']:.0f}% (n={flag['n']}) vs {100 * flag['peer_rate']:.0f}% "
+            f"for peers: {flag['gap_points']:.1f} points lower (90% interval {lo:.1f} to {hi:.1f}); evidence that "
+            f"the gap is more than {100 * flag['margin']:.0f} points: {min(flag['e_value'], 1e6):,.0f} to 1. "
+            f"Likely cause: {causes}. Note: {power_text}.")

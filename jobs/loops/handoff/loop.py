@@ -15,27 +15,30 @@ from typing import Any
 
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
+from jobs.loops import labels
 from jobs.loops._talk import TRANSCRIPTS
 from jobs.loops.base import Learned, LoopDefinition, State
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.handoff.flags import sdr_flags
+from jobs.loops.handoff.flags import MARGIN, flag_text, sdr_flags
 from jobs.loops.handoff.model import MATURITY_DAYS, fit
 from jobs.loops.handoff.playbook import (
     BASELINE,
     MAX_PER_RUN,
+    UNDO,
     apply,
     candidate_changes,
     diff_line,
+    evidence,
     fingerprint,
     is_rejected,
 )
 from jobs.loops.handoff.postmortem import deal_decisions
-from jobs.loops.handoff.readout import ARMS, arm_of, readout
+from jobs.loops.handoff.readout import ARMS, DEFAULT_BAR, arm_of, readout
 from jobs.loops.handoff.signals import alignment, deal_signals
 
 NAME = "handoff"
 DEFAULTS: dict[str, Any] = {"tenant": "default", "unit": "sdr", "postmortem_days": 28, "arms": {},
-                            "maturity_days": MATURITY_DAYS}
+                            "maturity_days": MATURITY_DAYS, "flag_margin": MARGIN}
 HISTORY = 104
 
 
@@ -54,7 +57,8 @@ def initial_state(*, tenant: str = "default", unit: str = "sdr", arms: Mapping[s
     """Both arms on the baseline playbook; nothing learned yet. `arms`: an explicit SDR -> arm split."""
     return {"config": {**DEFAULTS, "tenant": tenant, "unit": unit, "arms": dict(arms or {})},
             "playbooks": {"control": copy.deepcopy(BASELINE), "treatment": copy.deepcopy(BASELINE)},
-            "experiment": {"started_at": None}, "rejected": {}, "history": [], "readouts": []}
+            "experiment": {"started_at": None}, "rejected": {}, "history": [], "readouts": [], "evidence": {},
+            "bars": {}}
 
 
 def sdr_arms(snapshot: Snapshot, cfg: Mapping[str, Any]) -> dict[str, str]:
@@ -81,11 +85,11 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     read = readout(deals, arm_for=lambda d: arm_of(d.deal_id, d.sdr_id, tenant=cfg["tenant"], unit=cfg["unit"],
                                                     assigned=cfg["arms"]),
                    unit=cfg["unit"], sdr_arms=arms, since=experiment["started_at"], playbooks_differ=differ,
-                   seed=cfg["tenant"])
-    flags = sdr_flags(deals, arms if cfg["unit"] == "sdr" else {})
+                   seed=cfg["tenant"], bar=float(experiment.get("bar") or DEFAULT_BAR))
+    flags = sdr_flags(deals, arms if cfg["unit"] == "sdr" else {}, margin=float(cfg["flag_margin"]))
     aligned = [a[0] for d in deals if (a := alignment(d)) is not None]
     point = _readout_point(read, now)
-    base.update(config=cfg, model=summary, experiment=experiment, sdr_arms=arms, flags=flags, readout=read,
+    base.update(config=cfg, model=summary, experiment=experiment, evidence=evidence(summary, base.get("evidence")), sdr_arms=arms, flags=flags, readout=read,
                 readouts=[*base.get("readouts", []), point][-HISTORY:], learned_at=now.isoformat())
     metrics = {"closed_deals": summary["n"], "signals": len(summary.get("signals", {})), "flags": len(flags),
                "pain_alignment_mean": round(sum(aligned) / len(aligned), 4) if aligned else None,
@@ -136,7 +140,7 @@ def _proposals(state: State, version: str) -> list[Decision]:
         return []
     treatment = state["playbooks"]["treatment"]
     out = []
-    for change in candidate_changes(state["model"], treatment):
+    for change in candidate_changes(state["model"], treatment, bars=state.get("bars")):
         fp = fingerprint([change])
         if is_rejected(state, fp, change["n"]):
             continue
@@ -161,7 +165,7 @@ def _proposal_decision(kind: str, changes: list[dict[str, Any]], fp: str, n: int
     title = f"Qualification playbook v{playbook_version + 1}: {lines[0].split(':')[0]}"
     payload = {"kind": kind, "title": title, "diff": lines, "changes": changes, "fingerprint": fp,
                "arm": "treatment", "playbook_version": playbook_version,
-               "evidence": {"n": n, **{k: changes[0][k] for k in ("effect", "interval", "points", "z",
+               "evidence": {"n": n, **{k: changes[0][k] for k in ("effect", "interval", "points", "e_value", "e_needed",
                                                                  "win_rate_with", "win_rate_without")}}}
     reasons = tuple(Reason(c["op"], diff_line(c), float(c["effect"]), (c["signal"],)) for c in changes)
     return Decision(loop=NAME, kind=ActionKind.PROPOSE_PLAYBOOK_CHANGE, target=Entity.USER,
@@ -173,9 +177,10 @@ def _promote_decision(rec: str, read: Mapping[str, Any], fp: str, n: int, versio
                       books: Mapping[str, Any]) -> Decision:
     close = read["comparison"]["close_rate"]
     lo, hi = close["interval_points"]
-    line = (f"{rec} treatment playbook v{books['treatment']['version']} (control v{books['control']['version']}): "
-            f"close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
-            f"P(treatment better) {close['p_treatment_better']:.3f}, n={n} closed")
+    line = (f"{rec.capitalize()} treatment playbook version {books['treatment']['version']} (control is version "
+            f"{books['control']['version']}): close rate {close['lift_points']:+.1f} points, 90% interval {lo:+.1f} to {hi:+.1f}, "
+            f"{labels.pct(float(close['p_treatment_better']))} chance the treatment is better, evidence "
+            f"{min(float(close.get('e_better' if rec == 'promote' else 'e_worse', 1.0)), 1e6):,.0f} to 1, on {n:,} closed deals")
     title = ("Promote the treatment playbook to every SDR" if rec == "promote"
              else "Revert the treatment arm to the control playbook")
     payload = {"kind": rec, "title": title, "diff": [line], "changes": [], "fingerprint": fp,
@@ -189,14 +194,12 @@ def _flag_decisions(state: State, now: datetime, version: str) -> list[Decision]
     week = now.strftime("%G-W%V")
     out = []
     for flag in state.get("flags", []):
-        text = (f"Opportunities close at {100 * flag['close_rate']:.0f}% (n={flag['n']}) vs {100 * flag['peer_rate']:.0f}% "
-                f"for peers; P(below peers by {100 * flag['margin']:.0f}+ points) = {flag['p_below_peers']:.2f}. "
-                f"Likely cause: {flag['likely_cause'].replace('_', ' ')}.")
+        text = flag_text(flag)
         out.append(Decision(loop=NAME, kind=ActionKind.FLAG_SDR, target=Entity.USER, target_id=flag["sdr_id"],
                             key=f"{NAME}:flag:{flag['sdr_id']}:{week}",
                             payload={"title": "Qualification coaching opportunity", "body": text, "evidence": flag,
                                      "likely_cause": flag["likely_cause"]},
-                            reasons=(Reason(flag["likely_cause"], text, -flag["p_below_peers"]),), model_version=version))
+                            reasons=(Reason(flag["likely_cause"], text, -flag["gap_points"] / 100),), model_version=version))
     return out
 
 
@@ -211,6 +214,7 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     top = max(books["control"]["version"], books["treatment"]["version"]) + 1
     if kind == "change":
         books["treatment"] = apply(books["treatment"], list(payload.get("changes", [])), top)
+        new["bars"], new["experiment"] = _raised_bars(new, list(payload.get("changes", [])))
     elif kind == "promote":
         books["control"] = copy.deepcopy(books["treatment"])
         new["experiment"] = {"started_at": None}
@@ -222,6 +226,19 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
                                                  "treatment_version": books["treatment"]["version"],
                                                  "control_version": books["control"]["version"]}]
     return new
+
+
+def _raised_bars(state: Mapping[str, Any], changes: list[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Each adopted item remembers the e-value bar it cleared, and so does the experiment: undoing it
+    (dropping the item, or reverting the treatment arm) needs evidence at least as strong."""
+    bars = dict(state.get("bars", {}))
+    experiment = dict(state.get("experiment", {}))
+    for c in changes:
+        bar = float(c.get("e_needed") or DEFAULT_BAR)
+        if c.get("op") not in UNDO:
+            bars[str(c.get("signal", c.get("target")))] = max(bar, bars.get(str(c.get("signal")), 0.0))
+        experiment["bar"] = max(bar, float(experiment.get("bar") or DEFAULT_BAR))
+    return bars, experiment
 
 
 def reject(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from jobs.loops.handoff.attributes import (
     supported_pairs,
 )
 from jobs.loops.handoff.signals import DealSignals
-from jobs.loops.handoff_stats import LogitFit, fit_logit
+from jobs.loops.stats import LogitFit, fit_logit
 
 INTERCEPT = "intercept"
 UNCONFIRMED = "handoff:unconfirmed_pain"  # per claimed pain the BDM did not find
@@ -104,14 +104,14 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
     if len(closed) < 2 * MIN_SUPPORT:
         return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
     codings = codings_of(closed)
-    x, names = design(closed, codings=codings)
+    x, names = with_sdrs(*design(closed, codings=codings), closed)
     y = np.array([1.0 if d.won else 0.0 for d in closed])
     model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
     pairs = supported_pairs(x, y, names, model, codings, min_level=MIN_SUPPORT)
     if pairs:
-        x, names = design(closed, codings=codings, pairs=pairs)
+        x, names = with_sdrs(*design(closed, codings=codings, pairs=pairs), closed)
         model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
-    signals = {name: _signal(x, y, model, j) for j, name in enumerate(names) if name != INTERCEPT}
+    signals = {name: _signal(x, y, model, j) for j, name in enumerate(names) if name != INTERCEPT and not name.startswith(SDR)}
     rows = [d.categories() for d in closed]
     contrasts = level_effects(AttributeModel(tuple(codings), tuple(pairs), model, x, y), rows)
     return {"n": len(closed), "wins": int(y.sum()), "intercept": round(model.coef(INTERCEPT), 4),
@@ -137,6 +137,23 @@ def _level(e: LevelEffect) -> dict[str, Any]:
     return {"field": e.field, "level": e.level, "effect": round(e.effect, 4), "sd": round(e.sd, 4),
             "interval": [round(lo, 4), round(hi, 4)], "n_with": e.n_with, "wins_with": e.wins_with,
             "n_without": e.n_without, "wins_without": e.wins_without}
+
+
+SDR = "sdr_adjust:"
+
+
+def with_sdrs(x: np.ndarray, names: list[str], deals: Sequence[DealSignals]) -> tuple[np.ndarray, list[str]]:
+    """Centred one-hot columns per SDR (with enough deals): a signal that good SDRs capture is judged
+    within SDRs, not credited with their skill (the confounded trap). Not reported as signals."""
+    counts: dict[str, int] = {}
+    for d in deals:
+        if d.sdr_id:
+            counts[str(d.sdr_id)] = counts.get(str(d.sdr_id), 0) + 1
+    sdrs = sorted(s for s, c in counts.items() if c >= MIN_SUPPORT)
+    if len(sdrs) < 2:
+        return x, names
+    block = np.array([[1.0 if str(d.sdr_id) == s else 0.0 for s in sdrs] for d in deals])
+    return np.hstack([x, block - block.mean(axis=0)]), [*names, *(f"{SDR}{s}" for s in sdrs)]
 
 
 def _points(x: np.ndarray, beta: np.ndarray, j: int, value: float) -> float:

@@ -2,7 +2,10 @@
 
 A playbook is the dict SimulatedWorld and the cards read: {version, questions, meddic, disqualify,
 verify_pains, weights}. Control keeps the baseline; approved changes make a new treatment version.
-A change is proposed only when its evidence is decisive (Bonferroni-strict z on a shrunk effect).
+A change is proposed only when its evidence is decisive: an always-valid e-value per candidate (the
+Bayes factor of the model's own N(0, 0.5^2) effect prior against "no effect", from the running
+estimate, valid at every weekly look), with e-BH across every actionable signal at false-discovery
+rate 5%. Undoing an adopted item needs evidence past the bar its adoption cleared.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from jobs.loops.handoff.model import COUNTS, decisive_z
-from jobs.loops.handoff.rules import field_changes, field_rule_line
+from jobs.loops import labels
+from jobs.loops.handoff.model import COUNTS, PRIOR_SD
+from jobs.loops.handoff.rules import field_candidates, field_rule_line, one_per_field
+from jobs.loops.stats import ALPHA, carried, e_bh, e_normal, e_threshold
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
                             "weights": {}}
 MIN_EFFECT = 0.10  # shrunk log-odds a question / MEDDIC element must reach to be worth adding
-MIN_ICP_EFFECT = 0.50  # a segment must be this much worse (shrunk log-odds) to be disqualified
+MIN_ICP_EFFECT = 0.25  # a segment must be this much worse (shrunk log-odds) to be disqualified
 REWEIGHT_GAP = 0.25
 REPROPOSE_GROWTH = 1.5  # a rejected change comes back only once its n grew by 50%
 MAX_PER_RUN = 3
@@ -49,62 +54,111 @@ def actionable(signal: str) -> bool:
     return kind in ("question", "meddic") or signal in COUNTS or rule_for(signal) is not None
 
 
-def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every change the evidence decisively supports, strongest first."""
+def evidence(summary: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Per actionable signal, the running e-values that its effect is above / below zero (JSON-ready,
+    carried in the learned state so the weekly record of the evidence is kept with the playbook)."""
+    out = {}
+    for name, s in dict(summary.get("signals", {})).items():
+        if not actionable(name):
+            continue
+        up, down = e_values(s)
+        record = carried(dict(previous or {}).get(name), up if up >= down else -down)
+        out[name] = {**record, "e_up": round(up, 4), "e_down": round(down, 4)}
+    return out
+
+
+def e_values(s: Mapping[str, Any]) -> tuple[float, float]:
+    """Always-valid evidence for a positive and for a negative effect, from the likelihood part of the
+    shrunk fit (the posterior minus the N(0, PRIOR_SD^2) prior), mixed over that same prior."""
+    sd = max(float(s["sd"]), 1e-9)
+    information = 1.0 / sd**2 - 1.0 / PRIOR_SD**2
+    if information <= 1e-6:
+        return 1.0, 1.0
+    estimate = float(s["effect"]) / sd**2 / information
+    se = information**-0.5
+    return e_normal(estimate, se, tau=PRIOR_SD), e_normal(estimate, se, direction=-1, tau=PRIOR_SD)
+
+
+def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
+                      bars: Mapping[str, float] | None = None, alpha: float = ALPHA) -> list[dict[str, Any]]:
+    """Every change the evidence supports (e-BH discoveries among the actionable signals), strongest first.
+
+    `bars`: per signal, the e-value its adoption cleared; undoing it needs at least as much.
+    """
     signals: Mapping[str, Mapping[str, Any]] = summary.get("signals", {})
-    z_needed = decisive_z(sum(1 for name in signals if actionable(name)) + len(summary.get("levels", [])))
-    out: list[dict[str, Any]] = []
-    for name, s in signals.items():
-        change = _change_for(name, s, playbook, z_needed)
-        if change is not None:
-            out.append(change)
-    out.extend(_reweights(signals, playbook, z_needed))
-    out.extend(field_changes(summary, playbook, z_needed))
-    return sorted(out, key=lambda c: (-c["z"], c["op"], c["target"]))
+    tests = sum(1 for name in signals if actionable(name)) + len(summary.get("levels", []))
+    wanted = [c for name, s in signals.items() if (c := _change_for(name, s, playbook)) is not None]
+    wanted.extend(_reweights(signals, playbook))
+    wanted.extend(_field_changes(summary, playbook))
+    best: dict[str, dict[str, Any]] = {}
+    for c in wanted:
+        if c["signal"] not in best or c["e_value"] > best[c["signal"]]["e_value"]:
+            best[c["signal"]] = c
+    found = e_bh({name: c["e_value"] for name, c in best.items()}, tests=tests, alpha=alpha)
+    bar = e_threshold(tests, max(len(found), 1), alpha)
+    out = []
+    for name in found:
+        c = {**best[name], "e_needed": round(bar, 2)}
+        if c["op"] in UNDO and c["e_value"] < float(dict(bars or {}).get(name, 0.0)):
+            continue
+        out.append(c)
+    fields = one_per_field([c for c in out if "=" in c["signal"] and c.get("rule")])
+    out = [c for c in out if not ("=" in c["signal"] and c.get("rule"))] + fields
+    return sorted(out, key=lambda c: (-c["e_value"], c["op"], c["target"]))
 
 
-def _z(s: Mapping[str, Any], direction: int) -> float:
-    """How many sds the effect sits on the `direction` side of zero."""
-    return direction * float(s["effect"]) / max(float(s["sd"]), 1e-9)
+def _field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Qualification-field rules (one level against the rest), with the e-value of their direction."""
+    out = []
+    for c in field_candidates(summary, playbook):
+        up, down = e_values(c)
+        out.append({**c, "e_value": round(min(up if float(c["effect"]) > 0 else down, 1e12), 2)})
+    return out
 
 
-def _change_for(name: str, s: Mapping[str, Any], playbook: Mapping[str, Any], z_needed: float) -> dict[str, Any] | None:
-    """Decisive = the sign is beyond doubt (Bonferroni z) and the shrunk effect is big enough to matter."""
+UNDO = ("drop_question", "drop_meddic")
+
+
+def _change_for(name: str, s: Mapping[str, Any], playbook: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The change a signal asks for, if its shrunk effect is big enough to matter (evidence is judged later)."""
     kind, _, ident = name.partition(":")
     effect = float(s["effect"])
+    up, down = e_values(s)
     listed = {"question": playbook.get("questions", []), "meddic": playbook.get("meddic", [])}
     if kind in listed:
-        if ident not in listed[kind] and _z(s, +1) >= z_needed and effect >= MIN_EFFECT:
+        if ident not in listed[kind] and effect >= MIN_EFFECT:
             op = "add_question" if kind == "question" else "capture_meddic"
-            return _make(op, ident, name, s, _z(s, +1), weight=round(effect, 2))
-        if ident in listed[kind] and _z(s, -1) >= z_needed:
+            return _make(op, ident, name, s, up, weight=round(effect, 2))
+        if ident in listed[kind] and effect < 0:
             op = "drop_question" if kind == "question" else "drop_meddic"
-            return _make(op, ident, name, s, _z(s, -1))
+            return _make(op, ident, name, s, down)
         return None
-    if name in COUNTS and not playbook.get("verify_pains") and _z(s, -1) >= z_needed and -effect >= MIN_EFFECT:
-        return _make("verify_pains", "pains", name, s, _z(s, -1))
+    if name in COUNTS and not playbook.get("verify_pains") and -effect >= MIN_EFFECT:
+        return _make("verify_pains", "pains", name, s, down)
     rule = rule_for(name)
-    if (rule is not None and rule not in playbook.get("disqualify", []) and _z(s, -1) >= z_needed
-            and -effect >= MIN_ICP_EFFECT):
-        return _make("disqualify", name, name, s, _z(s, -1), rule=rule)
+    if rule is not None and rule not in playbook.get("disqualify", []) and -effect >= MIN_ICP_EFFECT:
+        return _make("disqualify", name, name, s, down, rule=rule)
     return None
 
 
-def _reweights(signals: Mapping[str, Mapping[str, Any]], playbook: Mapping[str, Any], z_needed: float) -> list[dict[str, Any]]:
+def _reweights(signals: Mapping[str, Mapping[str, Any]], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A weight far from the current estimate; the evidence is that of a sign change when it flips."""
     out = []
     for name, weight in dict(playbook.get("weights", {})).items():
         s = signals.get(name)
         if s is None:
             continue
         gap = float(s["effect"]) - float(weight)
-        z = (abs(gap) - 0.0) / max(float(s["sd"]), 1e-9)
-        if abs(gap) >= REWEIGHT_GAP and z >= z_needed:
-            out.append(_make("reweight", name, name, s, z, weight=round(float(s["effect"]), 2), previous=weight))
+        shifted = {**s, "effect": gap}
+        up, down = e_values(shifted)
+        if abs(gap) >= REWEIGHT_GAP:
+            out.append(_make("reweight", name, name, s, up if gap > 0 else down,
+                             weight=round(float(s["effect"]), 2), previous=weight))
     return out
 
 
-def _make(op: str, target: str, signal: str, s: Mapping[str, Any], z: float, **extra: Any) -> dict[str, Any]:
-    change = {"op": op, "target": target, "signal": signal, "z": round(z, 2), "n": int(s["n_with"]),
+def _make(op: str, target: str, signal: str, s: Mapping[str, Any], e: float, **extra: Any) -> dict[str, Any]:
+    change = {"op": op, "target": target, "signal": signal, "e_value": round(min(e, 1e12), 2), "n": int(s["n_with"]),
               "effect": s["effect"], "interval": s["interval"], "points": s["points"],
               "win_rate_with": _rate(s["wins_with"], s["n_with"]),
               "win_rate_without": _rate(s["wins_without"], s["n_without"])}
@@ -119,8 +173,9 @@ def _rate(wins: int, n: int) -> float | None:
 def diff_line(change: Mapping[str, Any]) -> str:
     """One line a manager reads: what changes, by how much, on how much data, how sure."""
     pts, lo, hi = change["points"]
-    figures = f"{pts:+.1f} points (n={change['n']}, 90% interval {lo:+.1f} to {hi:+.1f})"
-    op, target = change["op"], change["target"]
+    evidence = f", evidence {min(float(change['e_value']), 1e6):,.0f} to 1" if "e_value" in change else ""
+    figures = f"{pts:+.1f} points (on {change['n']:,} deals, 90% interval {lo:+.1f} to {hi:+.1f}{evidence})"
+    op, target = change["op"], labels.signal(change["target"]) if ":" in str(change["target"]) else labels.phrase(change["target"])
     if op == "field_rule":
         return field_rule_line(change, figures)
     return {
@@ -131,12 +186,12 @@ def diff_line(change: Mapping[str, Any]) -> str:
         "disqualify": f"tighten ICP on {target}: disqualify leads where {_rule_text(change.get('rule'))}; "
                       f"win rate {figures} in that segment",
         "verify_pains": f"verify claimed pains with the prospect before handoff: each unconfirmed pain {figures}",
-        "reweight": f"reweight {target}: {change.get('previous')} -> {change.get('weight')} (log-odds; {figures})",
+        "reweight": f"reweight {target} from {change.get('previous')} to {change.get('weight')} (log-odds; {figures})",
     }[op]
 
 
 def _rule_text(rule: Mapping[str, Any] | None) -> str:
-    return "" if not rule else f"{rule['field']} {rule['op']} {rule['value']}"
+    return "" if not rule else f"{labels.phrase(rule['field'])} {rule['op']} {rule['value']}"
 
 
 def is_rejected(state: Mapping[str, Any], fp: str, n: int) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from crm_adapters.model import Entity
 from crm_adapters.writes import AppField
+from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.handoff.model import contribution, predicted
 from jobs.loops.handoff.signals import DealSignals, alignment
@@ -31,7 +32,7 @@ def contradictions(deal: DealSignals) -> list[dict[str, Any]]:
         denied = pain in deal.denied_pains
         out.append({"code": "pain_denied" if denied else "pain_not_confirmed", "claim": pain,
                     "quote": deal.evidence.get(f"pain:{pain}", ""),
-                    "text": f"SDR claimed pain '{pain}'; " + ("the buyer denied it in discovery" if denied
+                    "text": f"SDR claimed the pain {labels.phrase(pain)}; " + ("the buyer denied it in discovery" if denied
                                                               else "the BDM's discovery did not confirm it")})
     if deal.budget == "confirmed" and (deal.bdm_budget == "absent" or "no_budget" in deal.bdm_objections):
         out.append({"code": "budget_contradicted", "claim": "budget confirmed", "quote": "",
@@ -115,10 +116,10 @@ def note_body(deal: DealSignals, pm: Mapping[str, Any]) -> str:
         lines.append(f"Predicted win chance from SDR-stage signals: {_pct(pm['predicted_win'])}.")
     for s in pm["signals"][:NOTE_SIGNALS]:
         direction = "raised" if s["log_odds"] > 0 else "lowered"
-        lines.append(f"- {s['signal']} {direction} the odds (odds ratio {s['odds_x']})")
+        lines.append(f"- {labels.signal(s['signal'])} {direction} the odds (odds ratio {s['odds_x']})")
     if pm["pain_alignment"] is not None:
         lines.append(f"Pain alignment SDR vs BDM: {pm['pain_alignment']:.2f} "
-                     f"(matched {', '.join(pm['matched_pains']) or 'none'}).")
+                     f"(matched {', '.join(labels.phrase(p) for p in pm['matched_pains']) or 'none'}).")
     for c in pm["contradictions"]:
         quote = f' ("{c["quote"][:160]}")' if c["quote"] else ""
         lines.append(f"- {c['text']}{quote}")

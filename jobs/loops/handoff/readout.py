@@ -1,7 +1,9 @@
 """Control vs treatment: stable arm assignment and the weekly Bayesian readout of the experiment.
 
 Closes take weeks, so the readout also carries a leading indicator (stage-2 conversion). Open deals
-are censored: they count in neither numerator nor denominator until they resolve.
+are censored: they count in neither numerator nor denominator until they resolve. Promote and revert
+both need always-valid evidence (an e-value on the close-rate lift net of the arms' baseline gap) that
+clears the same bar the adopted change cleared: a good change is not undone on a weaker swing.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from jobs.loops.handoff.signals import DealSignals
-from jobs.loops.handoff_stats import Beta, difference, prob_greater
+from jobs.loops.stats import ALPHA, TAU_POINTS, difference, e_normal, posterior, prob_greater
 
 ARMS = ("control", "treatment")
-DECISIVE = 0.95
+DEFAULT_BAR = 1.0 / ALPHA  # one hypothesis (treatment vs control) watched at every weekly look
 MIN_CLOSED = 40  # closed deals per arm before the readout may recommend anything
 
 
@@ -79,7 +81,7 @@ def compare(control: Mapping[str, Any], treatment: Mapping[str, Any], *, seed: s
     out = {}
     for name in METRICS:
         c, t = control[name], treatment[name]
-        post_c, post_t = Beta.posterior(c["k"], c["n"]), Beta.posterior(t["k"], t["n"])
+        post_c, post_t = posterior(c["k"], c["n"]), posterior(t["k"], t["n"])
         lift, (lo, hi) = difference(post_t, post_c, seed=f"{seed}:{name}")
         out[name] = {"p_treatment_better": round(prob_greater(post_t, post_c), 4), "lift_points": round(100 * lift, 2),
                      "interval_points": [round(100 * lo, 2), round(100 * hi, 2)]}
@@ -87,8 +89,9 @@ def compare(control: Mapping[str, Any], treatment: Mapping[str, Any], *, seed: s
 
 
 def readout(deals: Iterable[DealSignals], *, arm_for: Callable[[DealSignals], str], unit: str,
-            sdr_arms: Mapping[str, str], since: str | None, playbooks_differ: bool, seed: str = "") -> dict[str, Any]:
-    """The experiment now: figures per arm, the comparison, and a recommendation."""
+            sdr_arms: Mapping[str, str], since: str | None, playbooks_differ: bool, seed: str = "",
+            bar: float = DEFAULT_BAR) -> dict[str, Any]:
+    """The experiment now: figures per arm, the comparison, its evidence, and a recommendation."""
     window = [d for d in deals if since is None or (d.created_at is not None and d.created_at.isoformat() >= since)]
     by_arm: dict[str, list[DealSignals]] = {arm: [] for arm in ARMS}
     for d in window:
@@ -96,9 +99,26 @@ def readout(deals: Iterable[DealSignals], *, arm_for: Callable[[DealSignals], st
     sdrs = {arm: sum(1 for a in sdr_arms.values() if a == arm) for arm in ARMS}
     figures = {arm: arm_figures(by_arm[arm], sdrs[arm]) for arm in ARMS}
     comparison = compare(figures["control"], figures["treatment"], seed=f"{seed}:{since}")
-    comparison["close_rate"].update(_baseline(deals, arm_for, since, comparison["close_rate"]["lift_points"]))
+    close = comparison["close_rate"]
+    close.update(_baseline(deals, arm_for, since, close["lift_points"]))
+    close.update(evidence(figures, close))
+    close["e_needed"] = round(bar, 2)
     return {"since": since, "unit": unit, "arms": figures, "comparison": comparison,
-            "recommendation": recommend(figures, comparison, playbooks_differ)}
+            "recommendation": recommend(figures, comparison, playbooks_differ, bar)}
+
+
+def evidence(figures: Mapping[str, Any], close: Mapping[str, Any]) -> dict[str, float]:
+    """Always-valid e-values that the treatment's close rate is above / below control's, on the lift net
+    of the baseline gap (whose own noise widens the standard error)."""
+    c, t = figures["control"]["close_rate"], figures["treatment"]["close_rate"]
+    if not c["n"] or not t["n"]:
+        return {"e_better": 1.0, "e_worse": 1.0}
+    pooled = (c["k"] + t["k"] + 1) / (c["n"] + t["n"] + 2)
+    var = pooled * (1 - pooled) * (1 / c["n"] + 1 / t["n"])
+    var += float(close.get("baseline_var") or 0.0)
+    net, sd = float(close["net_lift_points"]) / 100, var**0.5
+    return {"e_better": round(e_normal(net, sd, tau=TAU_POINTS), 4),
+            "e_worse": round(e_normal(net, sd, direction=-1, tau=TAU_POINTS), 4)}
 
 
 def _baseline(deals: Iterable[DealSignals], arm_for: Callable[[DealSignals], str], since: str | None,
@@ -114,20 +134,24 @@ def _baseline(deals: Iterable[DealSignals], arm_for: Callable[[DealSignals], str
             wins[arm_for(d)][1] += 1
     if not all(n >= MIN_CLOSED for _, n in wins.values()):
         return {"baseline_gap_points": None, "net_lift_points": lift_points}
-    gap = 100 * (wins["treatment"][0] / wins["treatment"][1] - wins["control"][0] / wins["control"][1])
-    return {"baseline_gap_points": round(gap, 2), "net_lift_points": round(lift_points - gap, 2)}
+    (kt, nt), (kc, nc) = wins["treatment"], wins["control"]
+    gap = 100 * (kt / nt - kc / nc)
+    pooled = (kt + kc + 1) / (nt + nc + 2)
+    return {"baseline_gap_points": round(gap, 2), "net_lift_points": round(lift_points - gap, 2),
+            "baseline_var": pooled * (1 - pooled) * (1 / nt + 1 / nc)}
 
 
-def recommend(figures: Mapping[str, Any], comparison: Mapping[str, Any], playbooks_differ: bool) -> str:
-    """promote | revert | continue | no_experiment: decisive only with enough closes in both arms."""
+def recommend(figures: Mapping[str, Any], comparison: Mapping[str, Any], playbooks_differ: bool,
+              bar: float = DEFAULT_BAR) -> str:
+    """promote | revert | continue | no_experiment: decisive only with enough closes in both arms and
+    an e-value past `bar` in the direction of the move (the same bar for promoting and for reverting)."""
     if not playbooks_differ:
         return "no_experiment"
     enough = all(figures[arm]["close_rate"]["n"] >= MIN_CLOSED for arm in ARMS)
-    p_close = comparison["close_rate"]["p_treatment_better"]
+    close = comparison["close_rate"]
     p_lead = comparison["stage2_conversion"]["p_treatment_better"]
-    net = comparison["close_rate"].get("net_lift_points", comparison["close_rate"].get("lift_points", 0.0))
-    if enough and p_close >= DECISIVE and p_lead >= 0.5 and net > 0:
+    if enough and close.get("e_better", 1.0) >= bar and p_lead >= 0.5:
         return "promote"
-    if enough and p_close <= 1 - DECISIVE and p_lead <= 0.5 and net < 0:
+    if enough and close.get("e_worse", 1.0) >= bar and p_lead <= 0.5:
         return "revert"
     return "continue"

@@ -79,7 +79,7 @@ def test_every_decision_is_recorded_with_its_verdicts_and_written_back(store: St
     assert report.outbox.sent > 0 and report.outbox.failed == 0
     compensation_writes = [t for t in crm.tasks.values() if "commission" in t["subject"]]
     assert compensation_writes == []
-    approval = [t for t in crm.tasks.values() if "Approve?" in t["subject"]]
+    approval = [t for t in crm.tasks.values() if "[salesloop] Approve:" in t["subject"]]
     assert len(approval) == 1 and approval[0]["owner_id"] == "m1"
 
 
@@ -122,7 +122,7 @@ def test_outbox_rows_left_pending_by_a_crash_are_sent_once_on_the_next_run(store
 def test_approval_read_back_from_a_completed_task_activates_a_treatment_version(store: Store, crm: MemoryCrm, iid: str) -> None:
     now = T0 + timedelta(days=1)
     run(store, crm, now)
-    task_id = next(rid for rid, t in crm.tasks.items() if "Approve?" in t["subject"])
+    task_id = next(rid for rid, t in crm.tasks.items() if "[salesloop] Approve:" in t["subject"])
     crm.set_task_status(task_id, TaskStatus.COMPLETED)
     report = run(store, crm, now + timedelta(days=1))
     assert report.approvals.approved == 1 and report.approvals.activated == ["test_loop v2"]
@@ -132,13 +132,13 @@ def test_approval_read_back_from_a_completed_task_activates_a_treatment_version(
         active = s.execute(select(ModelVersion).where(ModelVersion.active.is_(True)).order_by(ModelVersion.version)).scalars().all()
         assert [(v.version, v.arm) for v in active] == [(1, "control"), (2, "treatment")]
         assert "discovery_budget" in active[1].state["questions"] and active[1].proposal_id == proposal.id
-    assert sum("Approve?" in t["subject"] for t in crm.tasks.values()) == 1  # approved: not proposed again
+    assert sum("[salesloop] Approve:" in t["subject"] for t in crm.tasks.values()) == 1  # approved: not proposed again
 
 
 def test_rejection_is_stored_and_not_reproposed_without_new_evidence(store: Store, crm: MemoryCrm, iid: str) -> None:
     now = T0 + timedelta(days=1)
     run(store, crm, now)
-    task_id = next(rid for rid, t in crm.tasks.items() if "Approve?" in t["subject"])
+    task_id = next(rid for rid, t in crm.tasks.items() if "[salesloop] Approve:" in t["subject"])
     crm.set_task_status(task_id, TaskStatus.REJECTED, "we tried this last year")
     report = run(store, crm, now + timedelta(days=1))
     assert report.approvals.rejected == 1
@@ -147,10 +147,10 @@ def test_rejection_is_stored_and_not_reproposed_without_new_evidence(store: Stor
         assert (proposal.status, proposal.reason) == ("rejected", "we tried this last year")
     crm.seed(*[a_deal(remote_id=f"x{i}", status=DealStatus.LOST) for i in range(3)])  # a little more data: new key, same change
     run(store, crm, now + timedelta(days=2))
-    assert sum("Approve?" in t["subject"] for t in crm.tasks.values()) == 1
+    assert sum("[salesloop] Approve:" in t["subject"] for t in crm.tasks.values()) == 1
     crm.seed(*[a_deal(remote_id=f"y{i}", status=DealStatus.WON) for i in range(20)])  # much more evidence
     run(store, crm, now + timedelta(days=3))
-    assert sum("Approve?" in t["subject"] for t in crm.tasks.values()) == 2
+    assert sum("[salesloop] Approve:" in t["subject"] for t in crm.tasks.values()) == 2
 
 
 def test_paused_loop_only_drafts(store: Store, crm: MemoryCrm, iid: str) -> None:

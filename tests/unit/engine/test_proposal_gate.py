@@ -54,7 +54,7 @@ def test_a_proposal_with_an_invented_figure_or_name_is_blocked_and_not_written(s
     assert (flag.gate_verdict, flag.write_status) == ("blocked", "blocked") and "Quentin Zabriskie" in flag.gate_reason
     with store.session() as s:
         assert s.execute(select(Proposal)).first() is None
-    assert not [t for t in crm.tasks.values() if "Approve?" in t["subject"]]
+    assert not [t for t in crm.tasks.values() if "[salesloop] Approve:" in t["subject"]]
 
 
 def test_a_grounded_proposal_still_becomes_a_manager_task(store: Store, crm: MemoryCrm, iid: str) -> None:  # noqa: F811
@@ -62,5 +62,5 @@ def test_a_grounded_proposal_still_becomes_a_manager_task(store: Store, crm: Mem
     rows = _run(store, crm, _loop("Seen on 6 closed deals.", "Lost 3 of 8 handoffs."))
     assert {k: (r.gate_verdict, r.write_status) for k, r in rows.items()} == {
         "propose_playbook_change": ("passed", "awaiting"), "flag_sdr": ("passed", "awaiting")}
-    bodies = [t["body"] for t in crm.tasks.values() if "Approve?" in t["subject"]]
+    bodies = [t["body"] for t in crm.tasks.values() if "[salesloop] Approve:" in t["subject"]]
     assert len(bodies) == 2 and any("Seen on 6 closed deals." in b for b in bodies)

@@ -46,7 +46,7 @@ def run(store: Store, crm: MemoryCrm, now):  # type: ignore[no-untyped-def]
 
 
 def proposal_with_task(store: Store, crm: MemoryCrm) -> tuple[str, str]:
-    task_id = next(rid for rid, t in crm.tasks.items() if "Approve?" in t["subject"])
+    task_id = next(rid for rid, t in crm.tasks.items() if "[salesloop] Approve:" in t["subject"])
     with store.session() as s:
         return s.execute(select(Proposal.id).where(Proposal.task_remote_id == task_id)).scalar_one(), task_id
 

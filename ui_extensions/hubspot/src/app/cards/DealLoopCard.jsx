@@ -85,6 +85,7 @@ function Risk({ risk }) {
         <Heading>Risk {risk.score}/100</Heading>
         <Tag variant={TAG_VARIANT[risk.tone] || 'default'}>{risk.level_label}</Tag>
       </Flex>
+      {risk.chance && <Text>{risk.chance}</Text>}
       {risk.reasons.length > 0 && (
         <List variant="unordered">
           {risk.reasons.map((reason) => (
