@@ -206,7 +206,7 @@ class Soak:
         from connector.signatures import v3_signature
 
         url = f"http://127.0.0.1:{self.web_port}/webhooks/hubspot"
-        for i in range(n):
+        for _ in range(n):
             deal = self.rng.choice(self.org.deals)
             body = json.dumps([{"eventId": self.rng.randrange(1 << 40), "subscriptionId": 1, "portalId": int(tenant.extra["hub_id"]),
                                 "appId": 1, "occurredAt": int(time.time() * 1000), "subscriptionType": "deal.propertyChange",
@@ -222,7 +222,6 @@ class Soak:
                     self.webhooks["accepted"] += resp.status < 300
             except OSError:
                 pass
-            del i
 
 
 def reference_run(soak: Soak, crm_url: str) -> Tenant:
