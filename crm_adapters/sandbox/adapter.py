@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, create_engine, event, or_, select
+from sqlalchemy import Select, create_engine, event, select, tuple_
 from sqlalchemy.engine import Engine
 
 from crm_adapters.errors import MAPPING_FAILURES, CrmBadRequest
@@ -73,17 +73,19 @@ class SandboxCrm(Writes, Backdoor):
                 return
 
     def _page(self, entity: Entity, after: tuple[int, int] | None) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(self.page_query(entity, after)))
+
+    def page_query(self, entity: Entity, after: tuple[int, int] | None) -> Select[Any]:
+        """One page after the cursor. A row-value comparison, so SQLite and PostgreSQL seek the index
+        (tenant, entity, modified_us, pk) instead of scanning every row before the cursor (pages would grow N^2)."""
         r = tb.rows.c
         query = select(r.pk, r.remote_id, r.modified_us, r.deleted, r.data).where(
             r.tenant == self.tenant_id, r.entity == entity.value
         )
         if after is not None:
-            query = query.where(
-                or_(r.modified_us > after[0], and_(r.modified_us == after[0], r.pk > after[1]))
-            )
-        query = query.order_by(r.modified_us, r.pk).limit(self.page_size)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            query = query.where(tuple_(r.modified_us, r.pk) > tuple_(after[0], after[1]))
+        return query.order_by(r.modified_us, r.pk).limit(self.page_size)
 
     def read_pipelines(self) -> list[Pipeline]:
         from crm_adapters.codec import pipeline_from_dict

@@ -32,6 +32,7 @@ from jobs.engine.policy import load_rules
 from jobs.engine.quality import QualitySettings, Sampled, paused_loops, spot_check_digest
 from jobs.engine.route import Context, RouteReport, load_ledger, manager_for, route_all
 from jobs.loops.base import LoopDefinition
+from jobs.nlp.extract import sized_for as texts_read_once
 from jobs.sync import Progress, SyncReport, sync_installation
 
 logger = logging.getLogger(__name__)
@@ -219,7 +220,8 @@ def run_loops(
             states[name] = dict(current.state) if current is not None else None
             labels[name] = versions.label(current)
     step("loops: learn and decide")
-    computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
+    with texts_read_once(len(snapshot.activities)):  # the tenant's texts are read once, then let go
+        computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
     reports = {}
     for name, result in computed.items():
         step(f"record {name}")

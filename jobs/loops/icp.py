@@ -193,7 +193,7 @@ def _account_decisions(snapshot: Snapshot, state: State, now: datetime) -> list[
         ranked = sorted(parts, key=lambda kc: (state["segments"].get(kc[0], {}).get("verdict") not in ("better", "worse"), -abs(kc[1])))
         reasons = [_segment_reason(k, state["segments"][k], c) for k, c in ranked[:3] if k in state["segments"]]
         out.append(Decision(loop=NAME, kind=ActionKind.UPDATE_FIELD, target=Entity.ACCOUNT, target_id=account.remote_id,
-                            key=f"icp:fit:{account.remote_id}:{version}", payload={AppField.ICP_FIT.value: fit},
+                            key=f"icp:fit:{account.remote_id}:{version}:{fit}", payload={AppField.ICP_FIT.value: fit},
                             reasons=tuple(reasons), model_version=version))
         verdicts = [state["segments"].get(k, {}).get("verdict") for k, _ in parts]
         if account.remote_id in busy or "better" not in verdicts or "worse" in verdicts or p < (state.get("lookalike_min") or 1.0):

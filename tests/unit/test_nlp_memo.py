@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import replace
 from datetime import datetime
+
+import pytest
 
 from jobs.engine.compute import compute_all, process_units
 from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.registry import all_loops
 from jobs.nlp import default_taxonomy, extract, extract_many
-from jobs.nlp.extract import MEMO_SIZE, _extractor, cache_info, clear_cache
+from jobs.nlp.extract import MEMO_SIZE, _extractor, cache_info, clear_cache, sized_for
 from jobs.nlp.responses import classify_response, default_strategies
 
 TEXT = "Rep: How do you report today?\nProspect: We build every report by hand in Excel. Budget is not an issue."
@@ -33,6 +36,29 @@ def test_the_memo_keys_on_speaker_mode_and_taxonomy() -> None:
     fewer = replace(default_taxonomy(), pains={k: v for k, v in default_taxonomy().pains.items() if k != "manual_reporting"})
     assert "manual_reporting" in aware.pain_ids() and "manual_reporting" not in extract(TEXT, taxonomy=fewer).pain_ids()
     assert cache_info().misses == 3
+
+
+def _texts(n: int) -> list[str]:
+    return [f"Prospect: deal {i} builds every report by hand in Excel." for i in range(n)]
+
+
+def test_a_chain_keeps_every_text_of_its_tenant_and_lets_them_go_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the default size the memo would evict what handoff read before objections reads it again."""
+    module = importlib.import_module("jobs.nlp.extract")  # the module (the package exports the function of that name)
+    monkeypatch.setattr(module, "MEMO_SIZE", 4)
+    monkeypatch.setattr(module._MEMO, "size", 4)
+    clear_cache()
+    texts = _texts(10)
+    extract_many(texts)
+    extract_many(texts)  # a small memo: every one evicted before it is read again
+    assert (cache_info().hits, cache_info().currsize) == (0, 4)
+    clear_cache()
+    with sized_for(len(texts)):
+        first = extract_many(texts)
+        again = extract_many(texts)
+        assert all(a is b for a, b in zip(first, again, strict=True))
+        assert (cache_info().hits, cache_info().misses, cache_info().currsize) == (10, 10, 10)
+    assert (cache_info().currsize, cache_info().maxsize) == (0, 4)  # nothing kept for the next tenant
 
 
 def test_the_transcript_loops_share_one_process_and_the_rest_run_alone() -> None:

@@ -128,3 +128,24 @@ def test_backdoor_edits_deletes_and_tasks(crm: SandboxCrm) -> None:
         crm.complete_task("999")
     crm.delete(Entity.DEAL, deal.remote_id)
     assert crm.get_deal(deal.remote_id) is None
+
+
+def test_the_page_query_seeks_the_cursor_index_past_the_cursor(crm: SandboxCrm) -> None:
+    """The cursor's bound reaches the index search, so a page costs its own rows, not every row before it."""
+    query = crm.page_query(Entity.DEAL, (5, 7)).compile(crm.engine)
+    with crm.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + str(query), tuple(query.params[k] for k in query.positiontup or ())))
+    assert "USING INDEX ix_sandbox_rows_cursor" in plan and "modified_us>" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # the index gives the order too
+
+
+def test_pages_over_mixed_times_and_ties_return_every_row_once_in_cursor_order(crm: SandboxCrm) -> None:
+    deals = [a_deal(remote_updated_at=T0 + timedelta(seconds=i % 3)) for i in range(11)]
+    crm.upsert(deals)
+    batches, records, _ = _all(crm, Entity.DEAL)
+    expected = sorted(deals, key=lambda d: d.remote_updated_at)  # stable: ties keep insertion (row id) order
+    assert [r.remote_id for r in records] == [d.remote_id for d in expected]
+    assert [len(b.records) for b in batches] == [4, 4, 3]
+    _, rest, _ = _all(crm, Entity.DEAL, since=batches[1].cursor)
+    assert [r.remote_id for r in rest] == [d.remote_id for d in expected[8:]]

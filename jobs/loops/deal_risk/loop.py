@@ -30,6 +30,7 @@ from jobs.loops.deal_risk.levels import RiskScale, display, score_of, stage_win_
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms
 from jobs.loops.decision import ActionKind, Decision, Reason
+from jobs.loops.stats import fingerprint
 
 LOOP = "deal_risk"
 TASK_LIMIT = 10
@@ -147,6 +148,7 @@ def _scored(deal_id: str, p: float, reasons: list[Reason], move: dict[str, Any],
 
 def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], version: str, now: datetime) -> list[Decision]:
     day = f"{now.date().isoformat()}:{version or 'rules'}"  # a new model version rescores the same day
+    what = fingerprint({k: v for k, v in scored.items() if k != "scored_at"})  # an edited deal's new score: new key
     why = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign is firing"
     texts = f"{scored['chance_text']}. {why[:1].upper()}{why[1:]}"
     fields = {AppField.RISK_SCORE.value: scored["score"], AppField.RISK_LEVEL.value: scored["level"],
@@ -155,8 +157,8 @@ def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], ve
     common = dict(loop=LOOP, target=Entity.DEAL, target_id=deal.remote_id, reasons=tuple(reasons),
                   model_version=version, amount=deal.amount, stage_id=deal.stage_id)
     return [
-        Decision(kind=ActionKind.UPDATE_FIELD, key=f"{LOOP}:fields:{deal.remote_id}:{day}", payload=fields, **common),
-        Decision(kind=ActionKind.UPDATE_CARD, key=f"{LOOP}:card:{deal.remote_id}:{day}",
+        Decision(kind=ActionKind.UPDATE_FIELD, key=f"{LOOP}:fields:{deal.remote_id}:{day}:{what}", payload=fields, **common),
+        Decision(kind=ActionKind.UPDATE_CARD, key=f"{LOOP}:card:{deal.remote_id}:{day}:{what}",
                  payload={"section": "risk", **scored}, **common),
     ]
 

@@ -1,0 +1,169 @@
+"""Scale: a whole chain (sync, learn, decide, record, write back) on the sandbox CRM as the tenant grows.
+
+For each size: the first run on a fresh tenant, then a rerun after 1% of the open deals were edited, each in
+a fresh child process; wall time and peak memory summed over the child and its forked loop workers (sampled
+from /proc every 0.2 s). The store is SQLite, and PostgreSQL too when DATABASE_URL names one.
+
+Run: .venv/bin/python bench/scale.py [--deals 2000,5000]   (last line is JSON; times are noisy on a shared machine)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEED = 7
+CHANGED = 0.01  # share of open deals edited before the rerun
+console = Console()
+
+
+def _rss_tree_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants (MB), read from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            parents[int(entry)], rss[int(entry)] = int(fields[1]), int(fields[21]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [p for p, parent in parents.items() if parent == pid and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(rss.get(p, 0) for p in tree) / 2**20
+
+
+def _measure(args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], list[tuple[float, float]]]:
+    """Run the child, sampling its process tree's memory; returns its JSON and the (time, MB) samples."""
+    child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    samples: list[tuple[float, float]] = []
+
+    def sample() -> None:
+        while child.poll() is None:
+            samples.append((time.time(), _rss_tree_mb(child.pid)))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = child.communicate()
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"scale child {args} failed with exit code {child.returncode}")
+    return json.loads(out.strip().splitlines()[-1]), samples
+
+
+def _peak(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    return max((mb for t, mb in samples if start <= t <= end), default=0.0)
+
+
+def _child(deals: int, store_url: str, home: str) -> None:
+    """One tenant: simulate, load the sandbox, install, first chain, edit 1% of open deals, rerun."""
+    os.environ.update(SALESLOOP_HOME=home, DATABASE_URL=store_url)
+    os.environ.pop("REDIS_URL", None)
+    from connector.settings import Settings
+    from connector.store import Store
+    from connector.store.tables import Installation
+    from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+    from jobs.engine.chain import run_chain
+
+    org = simulate(load_scenario(None).scaled(deals), seed=SEED)
+    crm_url = f"sqlite:///{Path(home) / 'sandbox-crm.db'}"
+    tenant = f"scale-{deals}-{os.getpid()}"
+    crm = SandboxCrm.open(crm_url, tenant)
+    crm.load(org)
+    store = Store.connect(store_url)
+    with store.session() as s:
+        row = Installation(crm="sandbox", tenant_id=tenant, status="active",
+                           settings={"sandbox_url": crm_url, "clock": org.now.isoformat(), "time_zone": "UTC"})
+        s.add(row)
+        s.flush()
+        iid = row.id
+    settings, times = Settings.from_env(), {}
+    times["first"] = _timed(lambda: run_chain(store, iid, settings=settings, now=org.now, crm=crm))
+    open_deals = sorted(org.snapshot().open_deals(), key=lambda d: d.remote_id)
+    edited = open_deals[:: max(1, round(1 / CHANGED))]
+    for deal in edited:
+        crm.edit_deal(deal.remote_id, next_step=f"follow up ({deal.remote_id})", close_date=org.now.date() + timedelta(days=45))
+    times["rerun"] = _timed(lambda: run_chain(store, iid, settings=settings, now=org.now + timedelta(hours=1), crm=crm))
+    counts = org.counts()
+    print(json.dumps({"records": sum(counts.values()), "open_deals": len(open_deals), "edited": len(edited), **times}))
+
+
+def _timed(run: Any) -> list[float]:
+    start = time.time()
+    run()
+    return [start, time.time()]
+
+
+def _exponent(rows: list[dict[str, Any]], key: str) -> float | None:
+    """log(figure ratio) / log(size ratio) between the smallest and largest size: 1 = linear, 2 = quadratic."""
+    if len(rows) < 2 or not rows[0][key] or rows[0]["deals"] == rows[-1]["deals"]:
+        return None
+    return round(math.log(rows[-1][key] / rows[0][key]) / math.log(rows[-1]["deals"] / rows[0]["deals"]), 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", default="2000,5000", help="comma-separated tenant sizes in deals")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(int(args.child[0]), args.child[1], args.child[2])
+        return
+    sizes = [int(n) for n in args.deals.split(",")]
+    stores = {"SQLite": None} | ({"PostgreSQL": os.environ["DATABASE_URL"]} if os.environ.get("DATABASE_URL", "").startswith("postgres") else {})
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, url in stores.items():
+        for deals in sizes:
+            with tempfile.TemporaryDirectory(prefix="salesloop-scale-") as home:
+                figures, samples = _measure(["--child", str(deals), url or f"sqlite:///{home}/store.db", home], env)
+            row = {"deals": deals, "records": figures["records"], "edited_deals": figures["edited"]}
+            for phase in ("first", "rerun"):
+                start, end = figures[phase]
+                row[f"{phase}_s"] = round(end - start, 1)
+                row[f"{phase}_peak_mb"] = round(_peak(samples, start, end))
+            results.setdefault(name, []).append(row)
+            console.print(f"{name} {deals:,} deals: {row}")
+    _show(results)
+    growth = {name: {k: _exponent(rows, k) for k in ("first_s", "first_peak_mb", "rerun_s", "rerun_peak_mb")}
+              for name, rows in results.items()}
+    print(json.dumps({"load_average_1min": round(os.getloadavg()[0], 1), "results": results, "growth_exponent": growth}))
+
+
+def _show(results: dict[str, list[dict[str, Any]]]) -> None:
+    table = Table(title="One chain on the sandbox CRM (wall time; peak memory summed over the chain's processes)")
+    for col in ("store", "deals", "records", "first run", "peak memory", "rerun, 1% edited", "peak memory "):
+        table.add_column(col, justify="right")
+    for name, rows in results.items():
+        for r in rows:
+            table.add_row(name, f"{r['deals']:,}", f"{r['records']:,}", f"{r['first_s']:.0f} s", f"{r['first_peak_mb']:,} MB",
+                          f"{r['rerun_s']:.0f} s", f"{r['rerun_peak_mb']:,} MB")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

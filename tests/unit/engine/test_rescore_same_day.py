@@ -1,0 +1,74 @@
+"""An edited deal is rescored in the same run: decision keys follow the score written, not only the day and model."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from connector.settings import Settings
+from connector.store import Store
+from connector.store.tables import CardData, DecisionRecord, Installation, ModelVersion, OutboxItem
+from crm_adapters.model import Entity
+from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+from crm_adapters.writes import AppField
+from jobs.engine.chain import Options, run_chain
+from jobs.loops.registry import all_loops
+
+
+def _install(store: Store, tmp_path: Path) -> tuple[str, str, Any]:
+    org = simulate(load_scenario(None).scaled(40), seed=4)
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    crm = SandboxCrm.open(url, "t")
+    crm.load(org)
+    crm.close()
+    with store.session() as s:
+        row = Installation(crm="sandbox", tenant_id="t", settings={"sandbox_url": url, "clock": org.now.isoformat()})
+        s.add(row)
+        s.flush()
+        return row.id, url, org
+
+
+def _count(store: Store, iid: str, table: Any) -> int:
+    with store.session() as s:
+        return int(s.execute(select(func.count()).select_from(table).where(table.installation_id == iid)).scalar_one())
+
+
+def _card_score(store: Store, iid: str, deal_id: str) -> Any:
+    with store.session() as s:
+        row = s.get(CardData, (iid, deal_id))
+        return None if row is None else (row.payload or {}).get("risk", {}).get("score")
+
+
+def _risk_versions(store: Store, iid: str) -> list[str]:
+    with store.session() as s:
+        return list(s.execute(select(ModelVersion.id).where(ModelVersion.installation_id == iid,
+                                                            ModelVersion.loop == "deal_risk")).scalars())
+
+
+def test_an_edited_deal_gets_its_new_score_the_same_day_and_an_unchanged_rerun_writes_nothing(store: Store, tmp_path: Path) -> None:
+    iid, url, org = _install(store, tmp_path)
+    options = Options(loops={"deal_risk": all_loops()["deal_risk"]}, workers=1)
+    run = lambda: run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=1), options=options)  # noqa: E731
+    run()
+    crm = SandboxCrm.open(url, "t")
+    try:
+        deal = sorted((d for d in org.snapshot().open_deals()), key=lambda d: d.remote_id)[0]
+        before = crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE)
+        assert before is not None and _card_score(store, iid, deal.remote_id) == before
+        version = _risk_versions(store, iid)
+        pushed = [(org.now - timedelta(days=400 - 90 * i)).date().isoformat() for i in range(4)]  # pushed 3 times
+        crm.edit_deal(deal.remote_id, custom={**deal.custom, "close_date_history": pushed})
+        run()  # same day, same model
+        after = crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE)
+        assert _risk_versions(store, iid) == version
+        assert after != before
+        assert _card_score(store, iid, deal.remote_id) == after
+        decisions, writes = _count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)
+        run()  # nothing changed: nothing recorded, nothing queued
+        assert (_count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)) == (decisions, writes)
+        assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) == after
+    finally:
+        crm.close()
