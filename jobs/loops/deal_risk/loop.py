@@ -148,7 +148,12 @@ def _scored(deal_id: str, p: float, reasons: list[Reason], move: dict[str, Any],
 
 def _deal_decisions(deal: Any, scored: dict[str, Any], reasons: list[Reason], version: str, now: datetime) -> list[Decision]:
     day = f"{now.date().isoformat()}:{version or 'rules'}"  # a new model version rescores the same day
-    what = fingerprint({k: v for k, v in scored.items() if k != "scored_at"})  # an edited deal's new score: new key
+    # A person's edit to the deal (stage, close date, amount, owner ...) rescores it the same day; time passing
+    # alone does not rewrite the CRM within a day, and our own write-back (which moves the CRM's modified stamp)
+    # never makes a new key.
+    edited = {k: v for k, v in deal.custom.items() if "salesloop" not in k.lower()}  # not our own fields
+    what = fingerprint([deal.stage_id, deal.status, deal.amount, deal.close_date, deal.owner_id, deal.next_step,
+                        deal.account_id, deal.qualification, edited])
     why = "; ".join(r["text"] for r in scored["reasons"]) or "no warning sign is firing"
     texts = f"{scored['chance_text']}. {why[:1].upper()}{why[1:]}"
     fields = {AppField.RISK_SCORE.value: scored["score"], AppField.RISK_LEVEL.value: scored["level"],
