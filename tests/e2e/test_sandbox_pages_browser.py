@@ -137,8 +137,10 @@ def test_a_manager_finds_every_pending_approval_on_the_first_screen(page, shot, 
     assert pending
     page.goto(demo["base"] + "/")
     page.get_by_role("link", name="My tasks").click()
+    page.wait_for_url("**/sandbox/tasks**")
     height = page.viewport_size["height"]
     rows = page.locator("#waiting tr[data-waiting]")
+    rows.first.wait_for()  # locator.all() does not wait for the new page
     assert {r.get_attribute("data-waiting") for r in rows.all()} == pending
     for row in rows.all():  # no scrolling: each one is inside the first screen, with its button
         box = row.bounding_box()
