@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.fakes.salesforce.fixtures import Clock
 from tests.fakes.salesforce.org import FakeOrg
 from tests.fakes.salesforce.server import FakeSalesforce, shared_fake
 
@@ -17,17 +18,9 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 Call = Callable[..., requests.Response]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from crm_adapters.salesforce._collections import paired
 from crm_adapters.salesforce._mapping import APP_FIELD_NAMES, TASK_KEY
 from crm_adapters.salesforce.adapter import SalesforceAdapter
 from crm_adapters.writes import AppField, FieldUpdate, TaskDraft
-from tests.fakes.salesforce.fixtures import adapter_for, add_default_stages
+from tests.fakes.salesforce.fixtures import Clock, adapter_for, add_default_stages
 from tests.fakes.salesforce.org import FakeOrg, Injected
 from tests.fakes.salesforce.server import LIMIT, FakeSalesforce, shared_fake
 
@@ -22,17 +22,9 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SCORE, NEXT = APP_FIELD_NAMES[AppField.RISK_SCORE], APP_FIELD_NAMES[AppField.NEXT_MOVE]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from crm_adapters.auth import StaticTokens, Tokens
@@ -45,3 +46,12 @@ def adapter_for(fake: FakeSalesforce, *, mapping: SalesforceMapping | None = Non
     return SalesforceAdapter(tokens or tokens_for(fake), fake.org.org_id, session=fake.session(), budget=budget,
                              mapping=mapping, **kw)
 
+
+class Clock:
+    """The fake org's clock, moved by a test (`clock.now += timedelta(days=31)`)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
