@@ -51,6 +51,7 @@ class Soak:
         self.faults: list[dict[str, Any]] = []
         self.tenants: list[Tenant] = []
         self.jobs: list[str] = []
+        self.chain_of: dict[str, str] = {}  # tenant name -> its chain job of the current round
         self.chains = 0
         self.webhooks = {"sent": 0, "accepted": 0}
 
@@ -85,6 +86,7 @@ class Soak:
         from jobs.rq import queues
 
         ids = [queues.enqueue("chain", t.installation_id, connection=self.conn, suffix=f"r{round_no}").id for t in tenants]
+        self.chain_of.update({t.name: j for t, j in zip(tenants, ids, strict=True)})
         self.jobs += ids
         self.chains += len(ids)
         return ids
@@ -166,18 +168,41 @@ class Soak:
         return {"fault": "restart PostgreSQL (immediate)", "at": at}
 
     def revoke_mid_write_back(self, tenant: Tenant) -> dict[str, Any]:
-        """Revoke as soon as the tenant's first writes are queued; reconnect once the run stopped for it."""
+        """Revoke as soon as the tenant's first writes are queued; reconnect once a run stopped for it.
+
+        On a fast machine the run may send its last write before it makes another call with the
+        revoked grant; then the next sync (cron runs one every 5 minutes) is the call that finds out,
+        so one is enqueued as soon as the round's chain ended without noticing.
+        """
         from jobs.rq import queues
 
         wait_until(lambda: self._outbox_rows(tenant) > 0, 240, "the first writes to send")
         revoke_salesforce(tenant)
         at = time.monotonic()
-        wait_until(lambda: self._status(tenant) == "needs_reauth", 240, "the installation to need a reconnect")
+        jobs: list[str] = []
+
+        def stopped_for_it() -> bool:
+            if self._status(tenant) == "needs_reauth":
+                return True
+            if not jobs and self._job_status(self.chain_of[tenant.name]) in TERMINAL:
+                jobs.append(queues.enqueue("chain", tenant.installation_id, connection=self.conn, suffix="after-revoke").id)
+            return False
+
+        wait_until(stopped_for_it, 240, "the installation to need a reconnect")
         print(f"  revoked the Salesforce grant; the run stopped with {self._waiting(tenant)} writes waiting; reconnecting",
               flush=True)
         reconnect_salesforce(self.store, tenant, self.org)
-        self.jobs.append(queues.enqueue_backfill(tenant.installation_id, connection=self.conn).id)  # as the OAuth callback does
-        return {"fault": "revoke a grant mid write-back, reconnect", "at": at}
+        jobs.append(queues.enqueue_backfill(tenant.installation_id, connection=self.conn).id)  # as the OAuth callback does
+        self.jobs += jobs
+        return {"fault": "revoke a grant mid write-back, reconnect", "at": at, "jobs": jobs}
+
+    def _job_status(self, job_id: str) -> str:
+        from rq.job import Job
+
+        try:
+            return str(Job.fetch(job_id, connection=self.conn).get_status(refresh=True))
+        except Exception:  # Redis restarting: not ended as far as we know
+            return ""
 
     def _outbox_rows(self, tenant: Tenant) -> int:
         from sqlalchemy import func, select
@@ -254,8 +279,7 @@ def scenario(soak: Soak, crm_url: str, hubspot: Any, salesforce: Any, rounds: in
         if hs in soak.tenants:
             soak.post_webhooks(hs, hubspot.fake.oauth.client_secret, 5)
         injected = faults()
-        reconnect = soak.jobs[-1:] if any("revoke" in f["fault"] for f in injected) else []  # the backfill after it
-        soak.wait_round(ids + reconnect, injected)
+        soak.wait_round(ids + [j for f in injected for j in f.get("jobs", [])], injected)
 
 
 def verdict(soak: Soak, reference: Tenant) -> dict[str, Any]:
