@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from jobs.engine.policy import load_rules
 from jobs.engine.quality import QualitySettings, Sampled, paused_loops, spot_check_digest
 from jobs.engine.route import Context, RouteReport, load_ledger, manager_for, route_all
 from jobs.loops.base import LoopDefinition
-from jobs.nlp.extract import sized_for as texts_read_once
+from jobs.loops.texts import ReadSnapshot
 from jobs.sync import Progress, SyncReport, sync_installation
 
 logger = logging.getLogger(__name__)
@@ -132,8 +132,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
     step("approvals")
     report.approvals = proposals.read_back(store, installation.id, crm, loops, now)
     if options.learn or options.decide:
-        with store.session() as session:
-            snapshot = load_snapshot(session, installation.id)
+        snapshot = _read_snapshot(store, installation.id)
         report.loops = run_loops(store, installation.id, loops, snapshot, now, options)
         if any(r.error for r in report.loops.values()):
             report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
@@ -153,6 +152,18 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             "job_id": options.job_id, "loops": sorted(report.loops), "sent": report.outbox.sent,
             "synced": report.sync.total if report.sync else 0,
         })
+
+
+def _read_snapshot(store: Store, installation_id: str) -> ReadSnapshot:
+    """The snapshot and its activities' stored readings: what sync left unread is read first, so no loop reads text."""
+    from jobs import reading
+
+    reader = reading.Reader()
+    reading.read_pending(store, installation_id, reader=reader)
+    with store.session() as session:
+        snapshot = load_snapshot(session, installation_id)
+    parts = {f.name: getattr(snapshot, f.name) for f in fields(Snapshot) if f.init and not f.name.startswith("_")}
+    return ReadSnapshot(**parts, readings=reading.load(store, installation_id, reader))
 
 
 def settle(store: Store, report: ChainReport) -> None:
@@ -220,8 +231,7 @@ def run_loops(
             states[name] = dict(current.state) if current is not None else None
             labels[name] = versions.label(current)
     step("loops: learn and decide")
-    with texts_read_once(len(snapshot.activities)):  # the tenant's texts are read once, then let go
-        computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
+    computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
     reports = {}
     for name, result in computed.items():
         step(f"record {name}")
