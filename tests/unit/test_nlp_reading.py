@@ -1,64 +1,87 @@
-"""The extraction memo: loops reading the same transcript share one extraction, and nothing else changes."""
+"""Text is read once: an activity's reading is what the loops use, equal to reading the text again."""
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import fields, replace
+from datetime import datetime, timedelta
 
-import pytest
-
+from crm_adapters.model import ActivityType, Direction
+from crm_adapters.snapshot import Snapshot
 from jobs.engine.compute import compute_all, process_units
+from jobs.loops import texts
 from jobs.loops.base import Learned, LoopDefinition
+from jobs.loops.handoff.signals import deal_signals
+from jobs.loops.objections import DEFINITION as OBJECTIONS
 from jobs.loops.registry import all_loops
-from jobs.nlp import default_taxonomy, extract, extract_many
-from jobs.nlp.extract import MEMO_SIZE, _extractor, cache_info, clear_cache, sized_for
+from jobs.loops.texts import ReadSnapshot
+from jobs.nlp import default_taxonomy, extract
+from jobs.nlp.reading import ActivityReading, Reader, taxonomy_version
 from jobs.nlp.responses import classify_response, default_strategies
+from jobs.nlp.risk_language import risk_hits
+from tests.factories import an_activity
+from tests.unit.handoff_world import build, random_specs
+from tests.unit.loop_worlds import objection_world
 
-TEXT = "Rep: How do you report today?\nProspect: We build every report by hand in Excel. Budget is not an issue."
-
-
-def test_a_repeated_text_is_extracted_once_and_gives_the_same_result() -> None:
-    clear_cache()
-    fresh = _extractor(default_taxonomy()).run(TEXT, speaker_aware=True)
-    first = extract(TEXT)
-    second = extract_many([TEXT])[0]
-    assert first == fresh and second is first
-    info = cache_info()
-    assert (info.hits, info.misses, info.maxsize) == (1, 1, MEMO_SIZE)
+TEXT = "Rep: How do you report today?\nProspect: We build every report by hand in Excel. We might delay to next year."
 
 
-def test_the_memo_keys_on_speaker_mode_and_taxonomy() -> None:
-    clear_cache()
-    aware, plain = extract(TEXT), extract(TEXT, speaker_aware=False)
-    assert aware.speakers == ("prospect", "rep") and plain.speakers == ()
+def _activities():  # type: ignore[no-untyped-def]
+    return [
+        an_activity(ActivityType.CALL, "d1", transcript=TEXT, subject="Discovery", custom={"kind": "discovery_call"}),
+        an_activity(ActivityType.NOTE, "d1", body="Budget is not an issue. Reporting is manual."),
+        an_activity(ActivityType.EMAIL, "d1", body="Honestly it is too expensive for us.", direction=Direction.INBOUND),
+        an_activity(ActivityType.EMAIL, "d1", body="Step 2 of our outreach", custom={"sequence": "s1"}),
+    ]
+
+
+def _read(snapshot: Snapshot) -> ReadSnapshot:
+    parts = {f.name: getattr(snapshot, f.name) for f in fields(Snapshot) if not f.name.startswith("_")}
+    return ReadSnapshot(**parts, readings=Reader().read_all(snapshot.activities))
+
+
+def test_a_reading_holds_what_reading_the_text_finds_and_survives_json() -> None:
+    call, note, inbound, sequence = _activities()
+    reader = Reader()
+    got = {a.remote_id: reader.read(a) for a in (call, note, inbound, sequence)}
+    assert got[call.remote_id].transcript == extract(TEXT)
+    assert got[call.remote_id].written == extract("Discovery")
+    assert got[call.remote_id].risk == tuple(risk_hits(TEXT)) and got[call.remote_id].risk
+    assert got[note.remote_id].written == extract(note.body) and got[note.remote_id].written.budget_status() == "confirmed"
+    assert got[inbound.remote_id].email == extract(inbound.body, speaker_aware=False)
+    assert got[inbound.remote_id].email.objection_ids() == {"price"}
+    assert got[sequence.remote_id] == ActivityReading()  # a sequence step is nobody's words: nothing read
+    for reading in got.values():
+        assert ActivityReading.from_json(json.loads(json.dumps(reading.to_json()))) == reading
+
+
+def test_the_taxonomy_version_names_the_taxonomy() -> None:
     fewer = replace(default_taxonomy(), pains={k: v for k, v in default_taxonomy().pains.items() if k != "manual_reporting"})
-    assert "manual_reporting" in aware.pain_ids() and "manual_reporting" not in extract(TEXT, taxonomy=fewer).pain_ids()
-    assert cache_info().misses == 3
+    assert taxonomy_version() == taxonomy_version(default_taxonomy()) != taxonomy_version(fewer)
+    assert Reader(fewer).version == taxonomy_version(fewer)
 
 
-def _texts(n: int) -> list[str]:
-    return [f"Prospect: deal {i} builds every report by hand in Excel." for i in range(n)]
+def test_loops_take_the_stored_reading_and_read_text_only_without_one() -> None:
+    call = _activities()[0]
+    other = ActivityReading(transcript=extract("Prospect: our data sits in silos."), risk=())
+    plain = Snapshot.of([call])
+    stored = ReadSnapshot(activities=(call,), readings={call.remote_id: other})
+    assert texts.transcript(stored, call) == other.transcript  # not the text's: the store's
+    assert texts.risk(stored, call) == ()
+    assert texts.transcript(plain, call) == extract(TEXT) and texts.risk(plain, call) == tuple(risk_hits(TEXT))
+    assert texts.transcript(plain, call) is texts.transcript(plain, call)  # read once per snapshot
 
 
-def test_a_chain_keeps_every_text_of_its_tenant_and_lets_them_go_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the default size the memo would evict what handoff read before objections reads it again."""
-    module = importlib.import_module("jobs.nlp.extract")  # the module (the package exports the function of that name)
-    monkeypatch.setattr(module, "MEMO_SIZE", 4)
-    monkeypatch.setattr(module._MEMO, "size", 4)
-    clear_cache()
-    texts = _texts(10)
-    extract_many(texts)
-    extract_many(texts)  # a small memo: every one evicted before it is read again
-    assert (cache_info().hits, cache_info().currsize) == (0, 4)
-    clear_cache()
-    with sized_for(len(texts)):
-        first = extract_many(texts)
-        again = extract_many(texts)
-        assert all(a is b for a, b in zip(first, again, strict=True))
-        assert (cache_info().hits, cache_info().misses, cache_info().currsize) == (10, 10, 10)
-    assert (cache_info().currsize, cache_info().maxsize) == (0, 4)  # nothing kept for the next tenant
+def test_handoff_signals_are_the_same_from_readings_as_from_text() -> None:
+    snapshot = build(random_specs(60, seed=3, sdrs=["s1", "s2"], win=lambda s: 0.5))
+    assert deal_signals(_read(snapshot)) == deal_signals(snapshot)
+
+
+def test_the_objection_loop_learns_the_same_from_readings_as_from_text() -> None:
+    snapshot = objection_world(n=120)
+    now = max(a.occurred_at for a in snapshot.activities) + timedelta(days=1)
+    assert OBJECTIONS.learn(_read(snapshot), None, now) == OBJECTIONS.learn(snapshot, None, now)
 
 
 def test_the_transcript_loops_share_one_process_and_the_rest_run_alone() -> None:
