@@ -25,7 +25,7 @@ from crm_adapters.snapshot import Snapshot
 from jobs.adapters import adapter_for
 from jobs.approvals import closures as task_closures
 from jobs.approvals import proposals
-from jobs.engine import outbox, versions
+from jobs.engine import learning, outbox, versions
 from jobs.engine.attention import Ask, AttentionBudget
 from jobs.engine.compute import Computed, compute_all
 from jobs.engine.policy import load_rules
@@ -67,6 +67,7 @@ class Options:
 
     sync: bool = True
     learn: bool = True
+    learn_when_due: bool = False  # learn only when jobs/engine/learning.py says so (on-demand runs), not every run
     decide: bool = True
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
@@ -219,7 +220,8 @@ def run_loops(
 ) -> dict[str, LoopReport]:
     """Learn and decide for every loop (pure, maybe in parallel), then record and route each in turn."""
     step = options.on_step or (lambda _name: None)
-    run_ids, states, labels = {}, {}, {}
+    run_ids, states, labels, learn = {}, {}, {}, {}
+    seen = learning.outcomes(snapshot)
     with store.session() as session:
         for name in loops:
             run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status=LoopRunStatus.RUNNING,
@@ -230,14 +232,15 @@ def run_loops(
             current = versions.active(session, installation_id, name)
             states[name] = dict(current.state) if current is not None else None
             labels[name] = versions.label(current)
+            learn[name] = options.learn and (not options.learn_when_due or learning.due(current, seen, now))
     step("loops: learn and decide")
-    computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
+    computed = compute_all(loops, snapshot, states, now, learn=learn, decide=options.decide, workers=options.workers)
     reports = {}
     for name, result in computed.items():
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
-            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options, seen)
         _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     _spot_check(store, installation_id, snapshot, now, reports, options)
@@ -246,7 +249,7 @@ def run_loops(
 
 def _record(
     store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
-    report: LoopReport, options: Options,
+    report: LoopReport, options: Options, seen: int,
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
@@ -254,11 +257,14 @@ def _record(
         report.metrics = dict(learned.metrics)
         data = versions.snapshot_digest(snapshot)
         with store.session() as session:
-            if not versions.unchanged(versions.active(session, installation_id, name), learned.state, data):
-                saved = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
+            current = versions.active(session, installation_id, name)
+            if not versions.unchanged(current, learned.state, data):
+                current = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
                 inst.audit(session, installation_id, f"loop:{name}", "model:new_version",
-                           {"version": saved.version, "metrics": _small(learned.metrics)})
-                report.version, report.learned = versions.label(saved), True
+                           {"version": current.version, "metrics": _small(learned.metrics)})
+                report.version, report.learned = versions.label(current), True
+            if current is not None:
+                learning.mark(current, seen, now)
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)
