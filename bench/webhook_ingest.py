@@ -24,8 +24,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import re
-import shlex
 import shutil
 import signal
 import socket
@@ -42,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
+from bench._procfile import web_command  # noqa: E402
 from connector.signatures import v3_signature  # noqa: E402
 from connector.store import Store  # noqa: E402
 from connector.store import installations as inst  # noqa: E402
@@ -116,21 +115,12 @@ def drop_schema(base: str, schema: str) -> None:
 KEY = TokenCipher.generate_key_text()
 
 
-def procfile_web(port: int) -> list[str]:
-    """The Procfile's web command, bound to 127.0.0.1:port."""
-    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("web:"))
-    argv = shlex.split(re.sub(r"\$\{PORT:-\d+\}", str(port), line.split(":", 1)[1]))
-    argv = [f"127.0.0.1:{port}" if a.startswith("0.0.0.0:") else a for a in argv]
-    return [str(Path(sys.executable).with_name(argv[0])), *argv[1:-1], *os.environ.get("BENCH_GUNICORN", "").split(),
-            "--log-level", "warning", argv[-1]]
-
-
 def start_gunicorn(port: int, database_url: str, redis_url: str, log: Path, app: str | None = None) -> subprocess.Popen[bytes]:
     """The Procfile's web process on `port`; `app` replaces its WSGI app (the floor)."""
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "bench-" + "x" * 32,
            "TOKEN_ENCRYPTION_KEY": KEY, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
            "HUBSPOT_CLIENT_ID": "bench", "HUBSPOT_CLIENT_SECRET": SECRET}
-    argv = procfile_web(port)
+    argv = web_command(port, *os.environ.get("BENCH_GUNICORN", "").split(), "--log-level", "warning")
     if app is not None:
         argv[-1] = app
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
@@ -306,7 +296,7 @@ def main() -> None:
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
-    command = " ".join(Path(a).name if a.startswith("/") else a for a in procfile_web(port)[:-3])
+    command = " ".join(Path(a).name if a.startswith("/") else a for a in web_command(port, *os.environ.get("BENCH_GUNICORN", "").split())[:-1])
     print(f"web: {command}; load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
           f"on {os.cpu_count()} cores")
     print(f"{'offered/s':>10} | {'floor: answered/s':>17} {'p99 ms':>8} | {'salesloop: answered/s':>21} {'p50 ms':>8} "

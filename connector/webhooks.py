@@ -263,15 +263,22 @@ def _redis(url: str | None) -> Any:
 
 def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
     """Ask for each tenant's incremental sync at most once a second: the first delivery enqueues it (the job id
-    dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip."""
+    dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip.
+    Redis unreachable: 503, so HubSpot retries the delivery (nothing of it is kept yet)."""
+    from redis.exceptions import RedisError
+
     from jobs.rq import queues
 
     now = time.monotonic()
     for installation_id, objects in syncs.items():
         if now - _signalled.get(installation_id, -1e9) < SYNC_SIGNAL_MS / 1000:
             continue  # this process asked within the second: not even a Redis round trip
-        if redis.set(f"salesloop:webhook-sync:{installation_id}", 1, nx=True, px=SYNC_SIGNAL_MS):
-            queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
+        try:
+            if redis.set(f"salesloop:webhook-sync:{installation_id}", 1, nx=True, px=SYNC_SIGNAL_MS):
+                queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
+        except RedisError as exc:
+            logger.warning("webhook refused for a retry: the job queue is unreachable (%s)", type(exc).__name__)
+            raise ApiError(503, "queue_unavailable", "the job queue is unreachable; retry this delivery") from None
         _signalled[installation_id] = now
 
 
