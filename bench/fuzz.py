@@ -132,7 +132,7 @@ def run_target(name: str, shard: int = 0, cases: int = CASES, deadline: float = 
         if outcome != "ok":
             examples.setdefault(outcome, repr(case)[:300])
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     try:
         for chunk in range(-(-cases // CHUNK)):
             if time.time() > deadline:
@@ -146,7 +146,7 @@ def run_target(name: str, shard: int = 0, cases: int = CASES, deadline: float = 
         cleanup()
     return {"target": name, "store": kind, "cases": sum(tally.values()), "5xx": tally["5xx"],
             "crashes": tally["crash"], "lost": tally["lost"], "seconds": round(time.monotonic() - started, 1),
-            "examples": examples}
+            "cpu_s": round(time.process_time() - cpu, 1), "examples": examples}
 
 
 def _unit(args: tuple[str, int, int, float]) -> dict[str, Any]:
@@ -162,8 +162,8 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=PROCESSES) as pool:
         for unit, part in zip(units, pool.map(_unit, units), strict=True):  # the pool runs them as processes free up
             row = merged.setdefault(part["target"], {**part, "cases": 0, "5xx": 0, "crashes": 0, "lost": 0,
-                                                     "seconds": 0.0, "examples": {}})
-            for key in ("cases", "5xx", "crashes", "lost", "seconds"):
+                                                     "seconds": 0.0, "cpu_s": 0.0, "examples": {}})
+            for key in ("cases", "5xx", "crashes", "lost", "seconds", "cpu_s"):
                 row[key] += part[key]
             row["examples"] = {**part["examples"], **row["examples"]}
             print(f"done: {part['target']} (shard {unit[1]}): {part['cases']} cases, "
@@ -171,12 +171,14 @@ def main() -> None:
     rows = [merged[name] for name in TARGETS]
     load = os.getloadavg()[0]
     print(f"{PROCESSES} processes on {os.cpu_count()} cores, load average {load:.1f} at the end; "
-          f"wall time {time.time() - started:.0f} s (budget {BUDGET_S:.0f} s); seconds below are per process, summed")
-    print(f"{'target':<30} {'store':<20} {'cases':>7} {'5xx':>5} {'crashes':>8} {'lost':>5} {'seconds':>8}")
+          f"wall time {time.time() - started:.0f} s (budget {BUDGET_S:.0f} s); seconds are per process, summed; "
+          "CPU ms per case is this process's own (PostgreSQL's backend is extra), the figure load does not change")
+    print(f"{'target':<30} {'store':<20} {'cases':>7} {'5xx':>5} {'crashes':>8} {'lost':>5} {'seconds':>8} {'CPU ms/case':>11}")
     for r in rows:
         short = "" if r["cases"] >= CASES else f"  (cut short by the time budget: {r['cases']} of {CASES})"
+        per_case = round(r["cpu_s"] * 1000 / max(r["cases"], 1), 1)
         print(f"{r['target']:<30} {r['store']:<20} {r['cases']:>7} {r['5xx']:>5} {r['crashes']:>8} {r['lost']:>5} "
-              f"{round(r['seconds'], 1):>8}{short}")
+              f"{round(r['seconds'], 1):>8} {per_case:>11}{short}")
         for outcome, example in r["examples"].items():
             print(f"    first {outcome}: {example}")
     totals = {k: sum(r[k] for r in rows) for k in ("cases", "5xx", "crashes", "lost")}
@@ -184,7 +186,7 @@ def main() -> None:
     print(json.dumps({"bench": "fuzz", "cases_per_target": CASES, **totals,
                       "every_target_complete": all(r["cases"] >= CASES for r in rows),
                       "wall_s": round(time.time() - started), "processes": PROCESSES, "load_average": round(load, 1),
-                      "targets": [{k: (round(v, 1) if k == "seconds" else v) for k, v in r.items() if k != "examples"}
+                      "targets": [{k: (round(v, 1) if k in ("seconds", "cpu_s") else v) for k, v in r.items() if k != "examples"}
                                   for r in rows]}))
 
 
