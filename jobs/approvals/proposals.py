@@ -25,7 +25,7 @@ from crm_adapters.codec import jsonable
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
-from jobs.engine import outbox, versions
+from jobs.engine import outbox, outbox_keys, versions
 from jobs.engine.attention import Ask, Ledger, stamp
 from jobs.engine.drift import clear_pause
 from jobs.loops import labels
@@ -107,7 +107,7 @@ def _approval_task(session: Session, proposal: Proposal, body: str, manager_id: 
     payload = {"subject": f"{APPROVE_PREFIX} {proposal.title}"[:250], "body": body, "owner_id": manager_id,
                "due_at": (now + timedelta(days=2)).isoformat(), "priority": "high", "category": "approval",
                "deal_id": target.get("target_id") if target.get("target") == "deal" else None, "proposal_id": proposal.id}
-    outbox.enqueue(session, proposal.installation_id, outbox.key(APPROVAL, proposal.fingerprint, proposal.id[:8]), "task",
+    outbox.enqueue(session, proposal.installation_id, outbox_keys.approval_task(proposal.fingerprint, proposal.id), "task",
                    stamp(payload, Ask.APPROVAL, now), decision_id)
 
 
@@ -147,7 +147,7 @@ def _bundle(session: Session, installation_id: str, manager: str | None, waiting
     payload = {"subject": f"{APPROVE_PREFIX} {labels.count(len(waiting), 'more proposal')} waiting for you"[:250],
                "body": body[:4000], "owner_id": manager, "due_at": (now + timedelta(days=2)).isoformat(),
                "priority": "high", "category": "approval"}
-    made = outbox.enqueue(session, installation_id, outbox.key("approvals-waiting", str(manager), f"{year}-W{week:02d}"), "task",
+    made = outbox.enqueue(session, installation_id, outbox_keys.key("approvals-waiting", str(manager), f"{year}-W{week:02d}"), "task",
                           stamp(payload, Ask.APPROVAL_BUNDLE, now))
     return made is not None
 
@@ -168,7 +168,7 @@ def open_review(
     session.add(proposal)
     session.flush()
     ask = Ask.SPOT_CHECK if kind == SPOT_CHECK else Ask.REVIEW
-    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", stamp({
+    outbox.enqueue(session, installation_id, outbox_keys.review_task(proposal.fingerprint), "task", stamp({
         "subject": f"{REVIEW_PREFIX} {title}"[:250], "body": body[:4000], "owner_id": manager_id,
         "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id, "priority": "high", "category": "review",
     }, ask, now))

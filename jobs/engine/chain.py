@@ -23,7 +23,6 @@ from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
 from jobs.adapters import adapter_for
-from jobs.approvals import closures as task_closures
 from jobs.approvals import proposals
 from jobs.engine import outbox, versions
 from jobs.engine.attention import Ask, AttentionBudget
@@ -139,8 +138,6 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
     step("write-back")
     report.outbox = outbox.apply(store, installation.id, crm)
-    if not report.outbox.stopped:  # verdicts given outside the CRM close its tasks (created just above, maybe)
-        report.outbox = _merge(report.outbox, task_closures.apply(store, installation.id, crm))
     if options.drift:
         from jobs.engine.drift_check import check_all
 

@@ -21,7 +21,7 @@ from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import APP_FIELDS, AppField
 from jobs.approvals import proposals
-from jobs.engine import outbox
+from jobs.engine import outbox, outbox_keys
 from jobs.engine.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 from jobs.engine.policy import Autonomy, Verdict, evaluate
 from jobs.engine.quality import (
@@ -171,7 +171,7 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
                 report.waiting += 1
                 return "waiting"
             payload = stamp(payload, ask_of(decision), ctx.now)
-        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], payload, record.id)
+        outbox.enqueue(session, ctx.installation_id, outbox_keys.key("", decision.key), DIRECT[decision.kind], payload, record.id)
         return "pending"
     if not _fits(ctx, owner_for(ctx.snapshot, decision), Ask.OTHER):
         report.waiting += 1
@@ -189,7 +189,7 @@ def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionR
     subject = str(payload.get("subject") or payload.get("title") or labels.word(decision.kind.value))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", stamp({
+    outbox.enqueue(session, ctx.installation_id, outbox_keys.key("draft", decision.key), "task", stamp({
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
