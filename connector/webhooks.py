@@ -218,7 +218,7 @@ def _redis(url: str | None) -> Any:
         return None
     key = (os.getpid(), url)  # never share a connection pool across a fork
     if key not in _clients:
-        from jobs.rq import queues
+        from jobs import queues
 
         _clients[key] = queues.connect(url)
     return _clients[key]
@@ -227,7 +227,7 @@ def _redis(url: str | None) -> Any:
 def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
     """Ask for each tenant's incremental sync at most once a second: the first delivery enqueues it (the job id
     dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip."""
-    from jobs.rq import queues
+    from jobs import queues
 
     now = time.monotonic()
     for installation_id, objects in syncs.items():

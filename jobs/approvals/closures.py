@@ -2,7 +2,7 @@
 
 record_verdict queues one "task_close" outbox row per proposal (key task_close:<proposal id>, so a second
 verdict call adds nothing). The outbox sends it after the tasks of the same run, once the proposal's task
-exists (jobs.engine.senders). A closed task is never read back as a second verdict: read_back only looks at
+exists (jobs.state.senders). A closed task is never read back as a second verdict: read_back only looks at
 pending proposals, and this proposal is settled already.
 """
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from connector.store.tables import OutboxItem, OutboxKind, Proposal, ProposalStatus
 from crm_adapters.model import TaskStatus
-from jobs.engine import outbox, outbox_keys
+from jobs.state import outbox, outbox_keys
 
 APPROVED_NOTE = "approved in salesloop"
 

@@ -25,12 +25,12 @@ from crm_adapters.codec import jsonable
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
-from jobs.engine import outbox, outbox_keys, versions
-from jobs.engine.attention import Ask, Ledger, stamp
-from jobs.engine.drift import clear_pause
 from jobs.loops import labels
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision
+from jobs.state import outbox, outbox_keys, versions
+from jobs.state.attention import Ask, Ledger, stamp
+from jobs.state.pause import clear_pause
 
 logger = logging.getLogger(__name__)
 

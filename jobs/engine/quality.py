@@ -17,11 +17,11 @@ from typing import Any
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from jobs.approvals import text as proposal_text
-from jobs.engine.attention import sample
 from jobs.engine.policy import Autonomy, Verdict
 from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
+from jobs.state.attention import sample
 
 
 class GateStatus(StrEnum):

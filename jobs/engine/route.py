@@ -21,8 +21,6 @@ from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import APP_FIELDS, AppField
 from jobs.approvals import proposals
-from jobs.engine import outbox, outbox_keys
-from jobs.engine.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 from jobs.engine.policy import Autonomy, Verdict, evaluate
 from jobs.engine.quality import (
     GateResult,
@@ -35,6 +33,8 @@ from jobs.engine.quality import (
 )
 from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
+from jobs.state import outbox, outbox_keys
+from jobs.state.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 
 DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
 

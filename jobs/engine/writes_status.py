@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from connector.store import Store
 from connector.store.tables import Installation, OutboxItem
-from jobs.engine import outbox
+from jobs.state import outbox
 
 
 def installations_status(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:

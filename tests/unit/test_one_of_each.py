@@ -11,8 +11,8 @@ import pytest
 
 from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity
-from jobs.engine import outbox_keys
 from jobs.loops import registry
+from jobs.state import outbox_keys
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from crm_adapters.model import DealStatus, TaskStatus, UserRole
 from crm_adapters.writes import TaskClosure
 from jobs.approvals import closures as task_closures
 from jobs.approvals.verdicts import record_verdict
-from jobs.engine import outbox
 from jobs.engine.chain import Options, run_chain
+from jobs.state import outbox
 from tests.factories import T0, a_deal, a_pipeline, a_user
 from tests.fakes.memory_crm import MemoryCrm
 from tests.unit.engine.loop_fixture import TEST_LOOP

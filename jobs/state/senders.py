@@ -1,6 +1,6 @@
 """A sender per kind of outbox row: how a batch of one kind reaches the CRM, and what came of each row.
 
-The outbox (jobs.engine.outbox) owns everything around a send: attempts, retries, the daily budget, a dead
+The outbox (jobs.state.outbox) owns everything around a send: attempts, retries, the daily budget, a dead
 grant, rows given up. A sender only says whether a row can go now (`prepare`) and sends a batch (`send`).
 """
 
@@ -18,7 +18,7 @@ from connector.store.tables import OutboxItem, OutboxKind, OutboxStatus, Proposa
 from crm_adapters.model import Entity, TaskStatus
 from crm_adapters.port import CrmPort
 from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskClosure, TaskDraft, WriteResult
-from jobs.engine import outbox_keys
+from jobs.state import outbox_keys
 
 Outcome = dict[str, tuple[str, str | None, str]]  # per row key: (status, remote id, error); status may be "unchanged"
 WAIT = "wait"  # prepare's answer for a row that cannot go yet (it is not tried, so no attempt is spent)

@@ -12,14 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
 from connector.store.tables import DecisionRecord, OutboxItem, OutboxStatus, Proposal
 from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.port import CrmPort
-from jobs.engine.senders import SENDERS, WAIT, Outcome, Sender
+from jobs.state.senders import SENDERS, WAIT, Outcome, Sender
 
 logger = logging.getLogger(__name__)
 
@@ -205,8 +205,6 @@ def give_up_exhausted(session: Session, installation_id: str) -> int:
 
 def waiting(session: Session, installation_id: str) -> dict[str, int]:
     """Writes not sent yet (pending or to retry) and writes given up (dead): what a run must not call done."""
-    from sqlalchemy import func
-
     rows = session.execute(select(OutboxItem.status, func.count()).where(
         OutboxItem.installation_id == installation_id, OutboxItem.status.in_((*WAITING, "dead")),
     ).group_by(OutboxItem.status)).all()
