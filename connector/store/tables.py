@@ -52,6 +52,7 @@ class WriteStatus(StrEnum):
     WRITTEN = "written"
     FAILED = "failed"
     AWAITING = "awaiting"  # a manager's approval (a proposal)
+    WAITING = "waiting"  # the person's attention budget is full this period: the task waits
     SKIPPED = "skipped"  # the same proposal is already pending or was rejected
     BLOCKED = "blocked"  # the quality gate
     FORBIDDEN = "forbidden"  # the tenant's policy

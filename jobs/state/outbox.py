@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
-from connector.store.tables import DecisionRecord, OutboxItem, OutboxStatus, Proposal
+from connector.store.tables import DecisionRecord, OutboxItem, OutboxStatus, Proposal, WriteStatus
 from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.port import CrmPort
-from jobs.state.senders import SENDERS, WAIT, Outcome, Sender
+from jobs.state.senders import SENDERS, UNCHANGED, WAIT, Outcome, Sender
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def enqueue(
     if existing is not None:
         return None
     item = OutboxItem(installation_id=installation_id, idempotency_key=key, kind=kind, payload=payload,
-                      decision_id=decision_id, status="pending", attempts=0)
+                      decision_id=decision_id, status=OutboxStatus.PENDING, attempts=0)
     session.add(item)
     return item
 
@@ -128,9 +128,9 @@ def _mark_sent(store: Store, items: Sequence[OutboxItem], outcome: Outcome, repo
                 continue
             status, remote_id, error = outcome[item.idempotency_key]
             item.attempts = detached.attempts
-            item.status = "sent" if status == "unchanged" else status
-            if status == "failed" and item.attempts >= MAX_ATTEMPTS:
-                item.status = "dead"
+            item.status = OutboxStatus.SENT if status == UNCHANGED else status
+            if status == OutboxStatus.FAILED and item.attempts >= MAX_ATTEMPTS:
+                item.status = OutboxStatus.DEAD
             item.remote_id = remote_id
             item.error = error
             _count(report, status, item.status)
@@ -138,11 +138,11 @@ def _mark_sent(store: Store, items: Sequence[OutboxItem], outcome: Outcome, repo
 
 
 def _count(report: OutboxReport, status: str, final: str) -> None:
-    if final == "dead":
+    if final == OutboxStatus.DEAD:
         report.dead += 1
-    elif status == "unchanged":
+    elif status == UNCHANGED:
         report.unchanged += 1
-    elif final == "sent":
+    elif final == OutboxStatus.SENT:
         report.sent += 1
     else:
         report.failed += 1
@@ -152,10 +152,11 @@ def _follow_up(session: Session, item: OutboxItem) -> None:
     """Tie the result back: decision write status, and a proposal's task id once the task exists."""
     if item.decision_id:
         decision = session.get(DecisionRecord, item.decision_id)
-        if decision is not None and decision.write_status in ("pending", "failed", ""):
-            decision.write_status = {"sent": "written", "dead": "failed"}.get(item.status, item.status)
+        if decision is not None and decision.write_status in (WriteStatus.PENDING, WriteStatus.FAILED, WriteStatus.NONE):
+            decision.write_status = {OutboxStatus.SENT: WriteStatus.WRITTEN, OutboxStatus.DEAD: WriteStatus.FAILED}.get(
+                item.status, item.status)
     proposal_id = item.payload.get("proposal_id")
-    if proposal_id and item.status == "sent":
+    if proposal_id and item.status == OutboxStatus.SENT:
         proposal = session.get(Proposal, proposal_id)
         if proposal is not None and not proposal.task_remote_id:
             proposal.task_remote_id = item.remote_id
@@ -170,10 +171,10 @@ def _mark_failed(store: Store, items: Sequence[OutboxItem], exc: CrmError, repor
             if item is None:
                 continue
             item.attempts = detached.attempts
-            item.status = "dead" if not exc.retryable or item.attempts >= MAX_ATTEMPTS else "failed"
+            item.status = OutboxStatus.DEAD if not exc.retryable or item.attempts >= MAX_ATTEMPTS else OutboxStatus.FAILED
             item.error = reason
-            report.dead += item.status == "dead"
-            report.failed += item.status == "failed"
+            report.dead += item.status == OutboxStatus.DEAD
+            report.failed += item.status == OutboxStatus.FAILED
 
 
 def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: OutboxReport, reason: str = "") -> None:
@@ -198,7 +199,7 @@ def give_up_exhausted(session: Session, installation_id: str) -> int:
     )).scalars().all()
     for item in rows:
         last = item.error or "the job sending it stopped each time before the CRM answered"
-        item.status, item.error = "dead", f"gave up after {item.attempts} attempts: {last}"[:500]
+        item.status, item.error = OutboxStatus.DEAD, f"gave up after {item.attempts} attempts: {last}"[:500]
         _follow_up(session, item)
     return len(rows)
 
@@ -206,7 +207,7 @@ def give_up_exhausted(session: Session, installation_id: str) -> int:
 def waiting(session: Session, installation_id: str) -> dict[str, int]:
     """Writes not sent yet (pending or to retry) and writes given up (dead): what a run must not call done."""
     rows = session.execute(select(OutboxItem.status, func.count()).where(
-        OutboxItem.installation_id == installation_id, OutboxItem.status.in_((*WAITING, "dead")),
+        OutboxItem.installation_id == installation_id, OutboxItem.status.in_((*WAITING, OutboxStatus.DEAD)),
     ).group_by(OutboxItem.status)).all()
     counts = {status: int(n) for status, n in rows}
-    return {"waiting": counts.get("pending", 0) + counts.get("failed", 0), "given_up": counts.get("dead", 0)}
+    return {"waiting": sum(counts.get(s, 0) for s in WAITING), "given_up": counts.get(OutboxStatus.DEAD, 0)}

@@ -20,7 +20,8 @@ from crm_adapters.port import CrmPort
 from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskClosure, TaskDraft, WriteResult
 from jobs.state import outbox_keys
 
-Outcome = dict[str, tuple[str, str | None, str]]  # per row key: (status, remote id, error); status may be "unchanged"
+Outcome = dict[str, tuple[str, str | None, str]]  # per row key: (status, remote id, error); status may be UNCHANGED
+UNCHANGED = "unchanged"  # an outcome only: the CRM already held the value (the row is stored as sent)
 WAIT = "wait"  # prepare's answer for a row that cannot go yet (it is not tried, so no attempt is spent)
 
 
@@ -95,7 +96,7 @@ def _by_remote_id(result: WriteResult, remote_ids: dict[str, str], *, missing: s
         if failure is not None:
             out[row_key] = (OutboxStatus.FAILED if failure.retryable else OutboxStatus.DEAD, None, failure.reason[:500])
         elif remote_id in unchanged and remote_id not in written:
-            out[row_key] = ("unchanged", remote_id, "")
+            out[row_key] = (UNCHANGED, remote_id, "")
         elif remote_id in written or missing is None:
             out[row_key] = (OutboxStatus.SENT, remote_id, "")
         else:

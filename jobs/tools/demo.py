@@ -33,7 +33,7 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.installation_settings import InstallationSettings
-from connector.store.tables import Installation
+from connector.store.tables import Installation, InstallationStatus
 from crm_adapters.errors import ConfigError
 from jobs import queues
 from jobs.engine import chain as engine
@@ -139,7 +139,7 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
         if old is not None:
             session.delete(old)
     with store.session() as session:
-        row = Installation(crm="sandbox", tenant_id=TENANT, name="Demo org (sandbox)", status="active",
+        row = Installation(crm="sandbox", tenant_id=TENANT, name="Demo org (sandbox)", status=InstallationStatus.ACTIVE,
                            settings=InstallationSettings(sandbox_url=crm_url, clock=clock.isoformat(), time_zone="UTC").to_json())
         session.add(row)
         session.flush()
