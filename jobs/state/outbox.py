@@ -3,6 +3,8 @@
 A row's idempotency key comes from the decision key, so recording the same decision twice
 adds nothing, and the adapter finds the task or note it already made for a key; a job
 killed mid-apply re-applies its pending rows and the CRM still ends with one of each.
+Each kind of row has a sender (jobs.state.senders); all around a send lives here, for every kind:
+attempts, retries, the daily budget's stop, a dead grant, rows given up.
 """
 
 from __future__ import annotations
