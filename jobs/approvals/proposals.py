@@ -23,6 +23,7 @@ from connector.store.installations import audit
 from connector.store.tables import (
     Arm,
     DecisionRecord,
+    GateStatus,
     Installation,
     OutboxKind,
     Proposal,
@@ -259,7 +260,7 @@ def _flag_spot_check(session: Session, row: Proposal) -> None:
     for item in row.diff:
         record = session.get(DecisionRecord, item.get("decision_id")) if isinstance(item, dict) else None
         if record is not None:
-            record.gate_verdict = "spot_check_rejected"
+            record.gate_verdict = GateStatus.SPOT_CHECK_REJECTED
             record.gate_reason = f"manager: {row.reason}"[:1000]
 
 

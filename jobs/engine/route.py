@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from connector.store.tables import (
     CardData,
     DecisionRecord,
+    GateStatus,
     OutboxItem,
     OutboxKind,
     Proposal,
@@ -32,7 +33,6 @@ from jobs.approvals import proposals
 from jobs.engine.policy import Autonomy, Verdict, evaluate
 from jobs.engine.quality import (
     GateResult,
-    GateStatus,
     QualitySettings,
     computed_values,
     gate,
