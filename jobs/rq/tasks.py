@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from redis import Redis
 from rq import Queue, get_current_job
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
@@ -43,8 +44,6 @@ def _redis() -> Any:
     settings, _ = _context()
     if settings.redis_url is None:
         return None
-    from redis import Redis
-
     return Redis.from_url(settings.redis_url)
 
 
