@@ -37,7 +37,15 @@ from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.clean import db_text, key_problem, short_key
-from connector.store.tables import CardData, CrmRecord, Installation, WebhookEvent, new_id
+from connector.store.tables import (
+    CardData,
+    CrmRecord,
+    Installation,
+    InstallationStatus,
+    WebhookEvent,
+    WebhookStatus,
+    new_id,
+)
 from crm_adapters.model import Entity
 
 logger = logging.getLogger(__name__)
@@ -60,7 +68,7 @@ def hubspot_webhook():  # type: ignore[no-untyped-def]
     settings, store = web.settings(), web.store()
     redis = _redis(settings.redis_url)
     planned = _plan(store, events)
-    if any(status == "done" for _, _, status in planned):
+    if any(status == WebhookStatus.DONE for _, _, status in planned):
         # A purge or a deletion: acted on in the same transaction as the rows, which waits for the disk.
         with store.session() as session:
             fresh = _insert_rows(session.connection(), planned)
@@ -115,7 +123,7 @@ def _keep_malformed(body: bytes) -> None:
     key = "malformed:" + hashlib.sha256(body).hexdigest()
     raw = db_text(body[:MAX_RAW].decode("utf-8", "backslashreplace"))
     with web.store().session() as session:
-        session.execute(_insert(session.get_bind().dialect.name).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status="malformed",
+        session.execute(_insert(session.get_bind().dialect.name).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status=WebhookStatus.MALFORMED,
                                                 received_at=web.now()).on_conflict_do_nothing())
     logger.warning("kept a malformed HubSpot webhook (%d bytes) as %s", len(body), key[:24])
 
@@ -205,20 +213,20 @@ def _installations(store: Store, portals: set[str]) -> dict[str, tuple[str, str]
 def _status(event: Event, installation: tuple[str, str] | None) -> str:
     """What becomes of an event: done (acted on now), enqueued (a sync asked), ignored (kept for inspection)."""
     if installation is None or event.object_id is None:
-        return "ignored"  # unknown portal, or an id nothing stored can have: kept for inspection
+        return WebhookStatus.IGNORED  # unknown portal, or an id nothing stored can have: kept for inspection
     if event.kind == "contact.privacyDeletion":  # honoured even after uninstall, while the data is retained
-        return "done"
-    if installation[1] != "active":
-        return "ignored"  # disconnected: no more syncs
+        return WebhookStatus.DONE
+    if installation[1] != InstallationStatus.ACTIVE:
+        return WebhookStatus.IGNORED  # disconnected: no more syncs
     if event.kind == "deal.deletion":
-        return "done"
-    return "enqueued" if _entity_of(event) is not None else "ignored"
+        return WebhookStatus.DONE
+    return WebhookStatus.ENQUEUED if _entity_of(event) is not None else WebhookStatus.IGNORED
 
 
 def _apply(session: Session, fresh: Planned) -> None:
     """Act on the new purges and deletions in the transaction that stores them."""
     for event, installation_id, status in fresh:
-        if status != "done" or event.object_id is None or installation_id is None:
+        if status != WebhookStatus.DONE or event.object_id is None or installation_id is None:
             continue
         if event.kind == "contact.privacyDeletion":
             purge_contact(session, installation_id, event.object_id)
@@ -230,7 +238,7 @@ def _syncs(planned: Planned) -> dict[str, dict[str, list[str]]]:
     """The incremental syncs the events ask for: {installation id: {entity: [remote ids]}}."""
     syncs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for event, installation_id, status in planned:
-        if status == "enqueued" and installation_id is not None:
+        if status == WebhookStatus.ENQUEUED and installation_id is not None:
             syncs[installation_id][str(_entity_of(event))].append(event.object_id or "")
     return syncs
 
@@ -255,7 +263,7 @@ def _redis(url: str | None) -> Any:
         return None
     key = (os.getpid(), url)  # never share a connection pool across a fork
     if key not in _clients:
-        from jobs.rq import queues
+        from jobs import queues
 
         _clients[key] = queues.connect(url)
     return _clients[key]
@@ -267,7 +275,7 @@ def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
     Redis unreachable: 503, so HubSpot retries the delivery (nothing of it is kept yet)."""
     from redis.exceptions import RedisError
 
-    from jobs.rq import queues
+    from jobs import queues
 
     now = time.monotonic()
     for installation_id, objects in syncs.items():
