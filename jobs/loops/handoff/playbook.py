@@ -17,8 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobs.loops import labels
+from jobs.loops.handoff.attributes import OTHER, UNKNOWN
 from jobs.loops.handoff.model import COUNTS, PRIOR_SD
-from jobs.loops.handoff.rules import field_candidates, field_rule_line, one_per_field
+from jobs.loops.handoff.rules import (
+    FIRMOGRAPHIC,
+    attribute_rule,
+    field_candidates,
+    field_rule_line,
+    one_per_field,
+)
 from jobs.loops.stats import ALPHA, carried, e_bh, e_normal, e_threshold
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
@@ -86,7 +93,7 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     `bars`: per signal, the e-value its adoption cleared; undoing it needs at least as much.
     """
     signals: Mapping[str, Mapping[str, Any]] = summary.get("signals", {})
-    tests = sum(1 for name in signals if actionable(name)) + len(summary.get("levels", []))
+    tests = family_size(summary, playbook)
     wanted = [c for name, s in signals.items() if (c := _change_for(name, s, playbook)) is not None]
     wanted.extend(_reweights(signals, playbook))
     wanted.extend(_field_changes(summary, playbook))
@@ -105,6 +112,43 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     fields = one_per_field([c for c in out if "=" in c["signal"] and c.get("rule")])
     out = [c for c in out if not ("=" in c["signal"] and c.get("rule"))] + fields
     return sorted(out, key=lambda c: (-c["e_value"], c["op"], c["target"]))
+
+
+def family_size(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> int:
+    """How many one-sided hypotheses could turn into a change to this playbook: the K that e-BH divides by.
+
+    Counted from the playbook and which signals and levels the fit has (not from their outcomes), so
+    it is fixed before the evidence is read: an unlisted question can only be added (one test), a
+    listed one only dropped; a firmographic level only disqualified, and only when one rule can say it
+    (an employee band in the middle cannot); a qualification answer can be required or disqualified
+    (two tests, since the data picks the direction); a field that already has a rule, none.
+    """
+    count = 0
+    for name in dict(summary.get("signals", {})):
+        if not actionable(name):
+            continue
+        if name in COUNTS:
+            count += not playbook.get("verify_pains")
+        elif (rule := rule_for(name)) is not None:
+            count += rule not in playbook.get("disqualify", [])
+        else:
+            count += 1
+    ruled = {r["field"] for r in playbook.get("field_rules", [])}
+    qualifying = {f["field"]: f["qualification"] for f in summary.get("fields", [])}
+    for e in summary.get("levels", []):
+        field, level, qualification = e["field"], e["level"], qualifying.get(e["field"], True)
+        if level == OTHER:
+            continue
+        if not qualification and field in FIRMOGRAPHIC:
+            rule = attribute_rule(field, level)
+            count += rule is not None and rule not in playbook.get("disqualify", [])
+        elif field in ruled:
+            continue
+        elif not qualification:
+            count += 1  # a fact (up-sell): only the better level is ever favoured
+        else:
+            count += 1 if level == UNKNOWN else 2
+    return max(count, 1)
 
 
 def _field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
