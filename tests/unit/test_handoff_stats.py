@@ -201,3 +201,28 @@ def test_a_question_good_sdrs_ask_is_judged_within_sdrs() -> None:
     assert summary["signals"]["question:past_attempts"]["effect"] < 0.05
     assert not any(k.startswith("sdr_adjust:") for k in summary["signals"])
     assert candidate_changes(summary, BASELINE) == []
+
+
+def test_the_family_counts_only_hypotheses_that_could_change_the_playbook() -> None:
+    """e-BH divides by the one-sided tests that could become a change: an unlisted question can only be
+    added, a middle employee band can never be a disqualify rule, a qualification answer goes both ways,
+    and a field that already has a rule, or pains already verified, count for nothing."""
+    from jobs.loops.handoff.model import UNCONFIRMED
+    from jobs.loops.handoff.playbook import BASELINE, family_size
+
+    def level(field: str, name: str) -> dict[str, object]:
+        return {"field": field, "level": name}
+
+    summary = {
+        "signals": {"question:timeline": {}, "meddic:champion": {}, UNCONFIRMED: {}, "not_actionable": {}},
+        "fields": [{"field": "employees", "qualification": False}, {"field": "industry", "qualification": False},
+                   {"field": "budget", "qualification": True}, {"field": "upsell", "qualification": False}],
+        "levels": [level("employees", "<50"), level("employees", "200-499"), level("employees", "2000+"),
+                   level("industry", "Education"), level("industry", "other"), level("budget", "yes"),
+                   level("budget", "unknown"), level("upsell", "yes")],
+    }
+    # 3 signals; employees <50 and 2000+; Education; budget yes twice, unknown once; upsell once
+    assert family_size(summary, BASELINE) == 3 + 2 + 1 + 3 + 1
+    book = {**BASELINE, "verify_pains": True, "disqualify": [{"field": "industry", "op": "==", "value": "Education"}],
+            "field_rules": [{"op": "require", "field": "budget", "level": "yes"}]}
+    assert family_size(summary, book) == 2 + 2 + 0 + 0 + 1
