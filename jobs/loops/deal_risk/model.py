@@ -301,7 +301,7 @@ def fit_recipe(table: FeatureTable, *, holdout: float = 0.125, pairs: bool = Tru
             break
         best, crossed = (loss, model), [*crossed, *more]
     model = _choose(best[1], fit_part, cal) if trees else best[1]
-    if len(cal) and cal.y is not None:
+    if len(cal) and cal.y is not None and table.y is not None:
         model.calibration = recalibrate(model.logit(model.contributions(cal)), cal.y, long_run=float(table.y.mean()))
     model.meta.update({"n_fit": cut, "n_calibration": n - cut, "pairs": [g["name"] for g in model.groups if g["kind"] == "pair"]})
     return model
