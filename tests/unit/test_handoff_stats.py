@@ -203,26 +203,32 @@ def test_a_question_good_sdrs_ask_is_judged_within_sdrs() -> None:
     assert candidate_changes(summary, BASELINE) == []
 
 
-def test_the_family_counts_only_hypotheses_that_could_change_the_playbook() -> None:
-    """e-BH divides by the one-sided tests that could become a change: an unlisted question can only be
-    added, a middle employee band can never be a disqualify rule, a qualification answer goes both ways,
-    and a field that already has a rule, or pains already verified, count for nothing."""
+def test_the_family_counts_every_claim_the_playbook_could_make_or_already_makes() -> None:
+    """e-BH divides by the one-sided claims a change could rest on: a question helps (and once listed,
+    hurts), a middle employee band can never be a disqualify rule, a qualification answer goes both ways,
+    an up-sell fact one way. Adopted items stay in the family, their evidence held in e-BH's ranking."""
     from jobs.loops.handoff.model import UNCONFIRMED
-    from jobs.loops.handoff.playbook import BASELINE, family_size
+    from jobs.loops.handoff.playbook import BASELINE, family_size, held_evidence
 
-    def level(field: str, name: str) -> dict[str, object]:
-        return {"field": field, "level": name}
+    def level(field: str, name: str, effect: float = 0.0) -> dict[str, object]:
+        return {"field": field, "level": name, "effect": effect, "sd": 0.1}
 
     summary = {
-        "signals": {"question:timeline": {}, "meddic:champion": {}, UNCONFIRMED: {}, "not_actionable": {}},
+        "signals": {"question:timeline": {"effect": 0.5, "sd": 0.1}, "meddic:champion": {"effect": 0.0, "sd": 0.1},
+                    UNCONFIRMED: {"effect": -0.5, "sd": 0.1}, "not_actionable": {"effect": 0.0, "sd": 0.1}},
         "fields": [{"field": "employees", "qualification": False}, {"field": "industry", "qualification": False},
                    {"field": "budget", "qualification": True}, {"field": "upsell", "qualification": False}],
         "levels": [level("employees", "<50"), level("employees", "200-499"), level("employees", "2000+"),
-                   level("industry", "Education"), level("industry", "other"), level("budget", "yes"),
+                   level("industry", "Education", -0.5), level("industry", "other"), level("budget", "yes", 0.5),
                    level("budget", "unknown"), level("upsell", "yes")],
     }
     # 3 signals; employees <50 and 2000+; Education; budget yes twice, unknown once; upsell once
     assert family_size(summary, BASELINE) == 3 + 2 + 1 + 3 + 1
-    book = {**BASELINE, "verify_pains": True, "disqualify": [{"field": "industry", "op": "==", "value": "Education"}],
+    assert held_evidence(summary, BASELINE) == {}
+    book = {**BASELINE, "questions": ["timeline"], "verify_pains": True,
+            "disqualify": [{"field": "industry", "op": "==", "value": "Education"}],
             "field_rules": [{"op": "require", "field": "budget", "level": "yes"}]}
-    assert family_size(summary, book) == 2 + 2 + 0 + 0 + 1
+    assert family_size(summary, book) == 10 + 1  # the listed question can now also be dropped
+    held = held_evidence(summary, book)
+    assert set(held) == {"held:question:timeline", f"held:{UNCONFIRMED}", "held:industry=Education", "held:budget=yes"}
+    assert all(e > 1000 for e in held.values())  # each in the direction of its claim (z about 5)

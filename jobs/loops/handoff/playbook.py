@@ -101,10 +101,11 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     for c in wanted:
         if c["signal"] not in best or c["e_value"] > best[c["signal"]]["e_value"]:
             best[c["signal"]] = c
-    found = e_bh({name: c["e_value"] for name, c in best.items()}, tests=tests, alpha=alpha)
+    held = held_evidence(summary, playbook)
+    found = e_bh({name: c["e_value"] for name, c in best.items()} | held, tests=tests, alpha=alpha)
     bar = e_threshold(tests, max(len(found), 1), alpha)
     out = []
-    for name in found:
+    for name in sorted(found - set(held)):
         c = {**best[name], "e_needed": round(bar, 2)}
         if c["op"] in UNDO and c["e_value"] < float(dict(bars or {}).get(name, 0.0)):
             continue
@@ -115,40 +116,58 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
 
 
 def family_size(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> int:
-    """How many one-sided hypotheses could turn into a change to this playbook: the K that e-BH divides by.
+    """How many one-sided hypotheses the playbook's changes are claims about: the K e-BH divides by.
 
-    Counted from the playbook and which signals and levels the fit has (not from their outcomes), so
-    it is fixed before the evidence is read: an unlisted question can only be added (one test), a
-    listed one only dropped; a firmographic level only disqualified, and only when one rule can say it
-    (an employee band in the middle cannot); a qualification answer can be required or disqualified
-    (two tests, since the data picks the direction); a field that already has a rule, none.
+    Counted from the playbook and which signals and levels the fit has (never from their outcomes), so
+    it is fixed before the evidence is read: a question "helps" (one test), and once listed also "hurts"
+    (the drop); pains need verifying, one per count signal; a firmographic level only disqualifies, and
+    only when one rule can say it (an employee band in the middle cannot); a qualification answer can
+    be required or disqualified (two tests, since the data picks the direction), an up-sell fact only
+    favoured. Adopted items stay in the family with their evidence (`held_evidence`).
     """
     count = 0
+    listed = {"question": playbook.get("questions", []), "meddic": playbook.get("meddic", [])}
     for name in dict(summary.get("signals", {})):
-        if not actionable(name):
-            continue
-        if name in COUNTS:
-            count += not playbook.get("verify_pains")
-        elif (rule := rule_for(name)) is not None:
-            count += rule not in playbook.get("disqualify", [])
-        else:
-            count += 1
-    ruled = {r["field"] for r in playbook.get("field_rules", [])}
+        if actionable(name):
+            kind, _, ident = name.partition(":")
+            count += 1 + (ident in listed.get(kind, []))
     qualifying = {f["field"]: f["qualification"] for f in summary.get("fields", [])}
     for e in summary.get("levels", []):
         field, level, qualification = e["field"], e["level"], qualifying.get(e["field"], True)
         if level == OTHER:
             continue
         if not qualification and field in FIRMOGRAPHIC:
-            rule = attribute_rule(field, level)
-            count += rule is not None and rule not in playbook.get("disqualify", [])
-        elif field in ruled:
-            continue
+            count += attribute_rule(field, level) is not None
         elif not qualification:
             count += 1  # a fact (up-sell): only the better level is ever favoured
         else:
             count += 1 if level == UNKNOWN else 2
     return max(count, 1)
+
+
+def held_evidence(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> dict[str, float]:
+    """The e-values, now, of the claims the playbook already acts on (a listed question helps, a
+    disqualified segment loses more, a required answer wins more). They stay in e-BH's ranking, so an
+    adopted effect still counts among the discoveries and the next claim's bar is K/(alpha k) with that
+    k, not K/alpha again: evidence found earlier keeps working for the family."""
+    out: dict[str, float] = {}
+    listed = {"question": playbook.get("questions", []), "meddic": playbook.get("meddic", [])}
+    disqualify = playbook.get("disqualify", [])
+    for name, s in dict(summary.get("signals", {})).items():
+        kind, _, ident = name.partition(":")
+        if ident in listed.get(kind, []):
+            out[f"held:{name}"] = e_values(s)[0]
+        elif (name in COUNTS and playbook.get("verify_pains")) or (rule_for(name) is not None and rule_for(name) in disqualify):
+            out[f"held:{name}"] = e_values(s)[1]
+    rules = {(r["field"], r["level"]): r["op"] for r in playbook.get("field_rules", [])}
+    for e in summary.get("levels", []):
+        op = rules.get((e["field"], e["level"]))
+        if op is None and attribute_rule(e["field"], e["level"]) in disqualify:
+            op = "disqualify"
+        if op is not None:
+            up, down = e_values(e)
+            out[f"held:{e['field']}={e['level']}"] = down if op == "disqualify" else up
+    return {name: round(min(e, 1e12), 2) for name, e in out.items()}
 
 
 def _field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
