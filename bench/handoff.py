@@ -164,11 +164,11 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     print(f"recall by planted effect size (log-odds): {recall_by_size(playbook_items(r['state']['playbooks']['treatment']), set(r['oracle']), r['org'].truth)}")
     found_items = playbook_items(r["state"]["playbooks"]["treatment"])
     evidence = {i: item_evidence(i, r["state"]["model"], r["state"]["playbooks"]["treatment"]) for i in r["oracle"]}
-    print("evidence at the last look for the oracle items not adopted (the bar is the strongest candidate's):")
+    print("evidence at the last look for the oracle items not adopted (bar: for one more claim next to the adopted ones):")
     for item, ev in evidence.items():
         if item not in found_items:
             print(f"  {item:<40} planted {item_effect(item, r['org'].truth):+.3f}  "
-                  + (f"z {ev['z']:+.2f}, e-value {ev['e_value']:,.1f} vs bar {ev['bar_first']:,.0f} (z {ev['z_needed_first']:.2f})"
+                  + (f"z {ev['z']:+.2f}, e-value {ev['e_value']:,.1f} vs bar {ev['bar']:,.0f} (z {ev['z_needed']:.2f})"
                      if ev else "no estimate (too few deals)"))
     final = r["state"]["playbooks"]["treatment"]
     raw = {v: playbook_lift(args.scenario, pb, warmup=args.warmup, weeks=8, seed=args.seed)
