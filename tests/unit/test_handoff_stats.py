@@ -232,3 +232,25 @@ def test_the_family_counts_every_claim_the_playbook_could_make_or_already_makes(
     held = held_evidence(summary, book)
     assert set(held) == {"held:question:timeline", f"held:{UNCONFIRMED}", "held:industry=Education", "held:budget=yes"}
     assert all(e > 1000 for e in held.values())  # each in the direction of its claim (z about 5)
+
+
+def test_an_adopted_claim_still_counts_among_the_discoveries() -> None:
+    """A question whose e-value (about 45) is under K/alpha (60 for K = 3) but over K/(2 alpha) (30) is
+    proposed while the listed question's own evidence still stands, and not once that evidence is gone."""
+    from jobs.loops.handoff.playbook import BASELINE, candidate_changes
+    from jobs.loops.stats import e_normal, z_needed
+
+    def signal(effect: float, sd: float = 0.1) -> dict[str, object]:
+        return {"effect": effect, "sd": sd, "interval": [effect - 0.16, effect + 0.16], "points": [5.0, 1.0, 9.0],
+                "n_with": 900, "wins_with": 300, "n_without": 2000, "wins_without": 500}
+
+    information = 1 / 0.1**2 - 1 / 0.5**2  # what e_values undoes of the N(0, 0.5^2) prior
+    se = information**-0.5
+    z = z_needed(45.0, se, tau=0.5)
+    shrunk = z * se * information * 0.1**2  # the posterior effect whose likelihood estimate is z standard errors
+    assert 30 < e_normal(z * se, se, tau=0.5) < 60
+    book = {**BASELINE, "questions": ["timeline"]}
+    strong = {"signals": {"question:timeline": signal(0.8), "question:budget_owner": signal(shrunk)}}
+    weak = {"signals": {"question:timeline": signal(0.0), "question:budget_owner": signal(shrunk)}}
+    assert [c["target"] for c in candidate_changes(strong, book)] == ["budget_owner"]
+    assert candidate_changes(weak, book) == []
