@@ -33,7 +33,15 @@ from connector.installations import request_sync
 from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import installations as inst
 from connector.store.clean import db_text, key_problem, short_key
-from connector.store.tables import CardData, CrmRecord, Installation, WebhookEvent, new_id
+from connector.store.tables import (
+    CardData,
+    CrmRecord,
+    Installation,
+    InstallationStatus,
+    WebhookEvent,
+    WebhookStatus,
+    new_id,
+)
 from crm_adapters.model import Entity
 
 logger = logging.getLogger(__name__)
@@ -102,7 +110,7 @@ def _keep_malformed(body: bytes) -> None:
     key = "malformed:" + hashlib.sha256(body).hexdigest()
     raw = db_text(body[:MAX_RAW].decode("utf-8", "backslashreplace"))
     with web.store().session() as session:
-        session.execute(_insert(session).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status="malformed",
+        session.execute(_insert(session).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status=WebhookStatus.MALFORMED,
                                                 received_at=web.now()).on_conflict_do_nothing())
     logger.warning("kept a malformed HubSpot webhook (%d bytes) as %s", len(body), key[:24])
 
@@ -145,7 +153,7 @@ def _record_events(session: Session, events: list[Event]) -> tuple[list[tuple[Ev
         planned[event.key] = (event, installation[0] if installation else None, status)
         rows.append({"id": new_id(), "crm": "hubspot", "event_key": event.key, "raw": event.raw, "status": status,
                      "installation_id": installation[0] if installation else None, "received_at": web.now()})
-    if session.get_bind().dialect.name == "postgresql" and all(row["status"] != "done" for row in rows):
+    if session.get_bind().dialect.name == "postgresql" and all(row["status"] != WebhookStatus.DONE for row in rows):
         # Events that only ask for a sync are hints (the sync's cursors find every change anyway): no need to
         # wait for the disk before answering. A delivery that purges or deletes waits for it as before.
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
@@ -173,26 +181,26 @@ def _installations(session: Session, portals: set[str]) -> dict[str, tuple[str, 
 def _status(event: Event, installation: tuple[str, str] | None) -> str:
     """What becomes of an event: done (acted on now), enqueued (a sync asked), ignored (kept for inspection)."""
     if installation is None or event.object_id is None:
-        return "ignored"  # unknown portal, or an id nothing stored can have: kept for inspection
+        return WebhookStatus.IGNORED  # unknown portal, or an id nothing stored can have: kept for inspection
     if event.kind == "contact.privacyDeletion":  # honoured even after uninstall, while the data is retained
-        return "done"
-    if installation[1] != "active":
-        return "ignored"  # disconnected: no more syncs
+        return WebhookStatus.DONE
+    if installation[1] != InstallationStatus.ACTIVE:
+        return WebhookStatus.IGNORED  # disconnected: no more syncs
     if event.kind == "deal.deletion":
-        return "done"
-    return "enqueued" if _entity_of(event) is not None else "ignored"
+        return WebhookStatus.DONE
+    return WebhookStatus.ENQUEUED if _entity_of(event) is not None else WebhookStatus.IGNORED
 
 
 def _apply(session: Session, fresh: list[tuple[Event, str, str]]) -> dict[str, dict[str, list[str]]]:
     """Act on the new events in the same transaction; returns the syncs to ask for, by installation."""
     syncs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for event, installation_id, status in fresh:
-        if status == "done" and event.object_id is not None:
+        if status == WebhookStatus.DONE and event.object_id is not None:
             if event.kind == "contact.privacyDeletion":
                 purge_contact(session, installation_id, event.object_id)
             else:
                 mark_deleted(session, installation_id, Entity.DEAL, event.object_id)
-        elif status == "enqueued":
+        elif status == WebhookStatus.ENQUEUED:
             syncs[installation_id][str(_entity_of(event))].append(event.object_id or "")
     return syncs
 
@@ -218,7 +226,7 @@ def _redis(url: str | None) -> Any:
         return None
     key = (os.getpid(), url)  # never share a connection pool across a fork
     if key not in _clients:
-        from jobs.rq import queues
+        from jobs import queues
 
         _clients[key] = queues.connect(url)
     return _clients[key]
@@ -227,7 +235,7 @@ def _redis(url: str | None) -> Any:
 def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
     """Ask for each tenant's incremental sync at most once a second: the first delivery enqueues it (the job id
     dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip."""
-    from jobs.rq import queues
+    from jobs import queues
 
     now = time.monotonic()
     for installation_id, objects in syncs.items():

@@ -181,7 +181,7 @@ def test_events_for_an_unknown_portal_are_kept_but_ignored(app) -> None:  # type
 def test_with_redis_the_sync_is_enqueued_on_rq_once(store: Store, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
     from rq.job import Job
 
-    from jobs.rq.queues import job_id
+    from jobs.queues import job_id
 
     settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="cid", hubspot_client_secret=SECRET,
                         redis_url=redis_url)

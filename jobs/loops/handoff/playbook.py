@@ -33,7 +33,6 @@ BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqua
 MIN_EFFECT = 0.10  # shrunk log-odds a question / MEDDIC element must reach to be worth adding
 MIN_ICP_EFFECT = 0.25  # a segment must be this much worse (shrunk log-odds) to be disqualified
 REWEIGHT_GAP = 0.25
-REPROPOSE_GROWTH = 1.5  # a rejected change comes back only once its n grew by 50%
 MAX_PER_RUN = 3
 _BANDS = {"<50": ("<", 50), "2000+": (">=", 2000)}  # bands a single disqualify rule can express
 
@@ -255,12 +254,6 @@ def diff_line(change: Mapping[str, Any]) -> str:
 
 def _rule_text(rule: Mapping[str, Any] | None) -> str:
     return "" if not rule else f"{labels.phrase(rule['field'])} {rule['op']} {rule['value']}"
-
-
-def is_rejected(state: Mapping[str, Any], fp: str, n: int) -> bool:
-    """Rejected before, and the evidence has not grown by half since."""
-    seen = state.get("rejected", {}).get(fp)
-    return seen is not None and n < REPROPOSE_GROWTH * int(seen.get("n", 0))
 
 
 def apply(playbook: Mapping[str, Any], changes: list[Mapping[str, Any]], version: int) -> dict[str, Any]:
