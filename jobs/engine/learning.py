@@ -15,7 +15,7 @@ from typing import Any
 from connector.store.tables import ModelVersion
 from crm_adapters.model import Direction
 from crm_adapters.snapshot import Snapshot
-from jobs.engine.versions import CONTENT
+from jobs.state.versions import CONTENT
 
 EVERY = timedelta(hours=20)  # a version a day old is relearned whatever happened (the nightly schedule's slack)
 MIN_NEW, SHARE = 20, 0.02

@@ -10,7 +10,7 @@ from connector.store.tables import Installation, ModelVersion
 from crm_adapters.model import DealStatus, UserRole
 from jobs.engine import learning
 from jobs.engine.chain import Options, run_chain
-from jobs.engine.versions import CONTENT
+from jobs.state.versions import CONTENT
 from tests.factories import T0, a_deal, a_pipeline, a_user
 from tests.fakes.memory_crm import MemoryCrm
 from tests.unit.engine.loop_fixture import TEST_LOOP

@@ -16,12 +16,12 @@ from connector.store.tables import ActivityReadingRow, Installation
 from crm_adapters.model import ActivityType, Direction, Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from jobs import reading
-from jobs.engine import versions
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.texts import ReadSnapshot
 from jobs.nlp import extract
 from jobs.nlp.reading import Reader
+from jobs.state import versions
 from jobs.sync import sync_installation
 from tests.factories import T0, a_deal, a_pipeline, a_user, an_activity
 from tests.fakes.memory_crm import MemoryCrm
