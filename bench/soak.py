@@ -200,7 +200,8 @@ class Soak:
         from rq.job import Job
 
         try:
-            return str(Job.fetch(job_id, connection=self.conn).get_status(refresh=True))
+            status = Job.fetch(job_id, connection=self.conn).get_status(refresh=True)
+            return status.value if status is not None else ""  # str() of RQ's JobStatus is "JobStatus.FINISHED"
         except Exception:  # Redis restarting: not ended as far as we know
             return ""
 

@@ -95,7 +95,7 @@ class StoreTokenSource:
         try:
             new = self._refresher(latest)
         except CrmAuthError as exc:
-            self._mark_dead(exc)
+            self._mark_dead(exc, latest.version)
             raise
         new = replace(new, refresh_token=new.refresh_token or latest.refresh_token,
                       instance_url=new.instance_url or latest.instance_url)
@@ -126,12 +126,30 @@ class StoreTokenSource:
                 expires_at=_aware(row.access_expires_at), instance_url=row.instance_url, version=row.token_version,
             )
 
-    def _mark_dead(self, exc: CrmAuthError) -> None:
+    def _mark_dead(self, exc: CrmAuthError, version: int) -> None:
+        """Mark the refused grant dead and stop its waiting jobs, unless the admin reconnected meanwhile.
+
+        Jobs are stopped before the status is visible, so the backfill of a reconnect (which follows
+        the visible status) is never cancelled; the status changes only while the refused tokens
+        (`version`) are still the stored ones, so fresh tokens keep the installation active.
+        """
         status = InstallationStatus.UNINSTALLED if exc.uninstalled else InstallationStatus.NEEDS_REAUTH
-        logger.warning("refresh refused for %s: marking %s", self._id, status)
-        with self._store.session() as session:
-            inst.set_status(session, self._id, status, f"token refresh refused: {str(exc)[:200]}")
+        if self._reconnected(version):
+            return
         stop_jobs(self._id, self._redis)
+        with self._store.session() as session:
+            row = session.get(Installation, self._id, with_for_update=True)
+            if row is None or row.token_version != version:
+                return
+            logger.warning("refresh refused for %s: marking %s", self._id, status)
+            inst.set_status(session, self._id, status, f"token refresh refused: {str(exc)[:200]}")
+
+    def _reconnected(self, version: int) -> bool:
+        with self._store.session() as session:
+            newer = inst.get(session, self._id).token_version != version
+        if newer:
+            logger.info("refresh refused for %s, but it was reconnected meanwhile", self._id)
+        return newer
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

@@ -192,3 +192,26 @@ def test_heartbeat_refreshes_only_salesforce_orgs_idle_for_25_days(store: Store,
     assert done == [idle]
     assert busy not in done
     assert int(redis_conn.get("fake:refreshes")) == 1
+
+
+def test_a_reconnect_while_the_old_grant_is_refused_stays_active_and_keeps_its_jobs(
+    store: Store, redis_conn  # type: ignore[no-untyped-def]
+) -> None:
+    """The admin reconnects between the CRM refusing the old grant and the worker marking it dead."""
+    from jobs.rq import queues
+
+    iid = _install(store, crm="hubspot", expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    backfill: list[str] = []
+
+    def refused_after_a_reconnect(tokens: Tokens) -> Tokens:
+        _install(store, crm="hubspot", expires_at=None, refresh_token="rt-new")  # the OAuth callback: new grant
+        backfill.append(queues.enqueue_backfill(iid, connection=redis_conn).id)  # ... and its backfill
+        raise CrmAuthError("invalid_grant: refresh token is invalid, expired or revoked")
+
+    with pytest.raises(CrmAuthError):
+        StoreTokenSource(store, CIPHER, iid, refused_after_a_reconnect, redis=redis_conn).current()
+    with store.session() as session:
+        assert inst.get(session, iid).status == "active"
+    from rq.job import Job
+
+    assert Job.fetch(backfill[0], connection=redis_conn).get_status(refresh=True) == "queued"
