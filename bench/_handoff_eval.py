@@ -184,3 +184,33 @@ def _item_helps(item: str, playbook: Mapping[str, Any], truth: Any, snapshot: Sn
     if kind == "verify_pains":
         return float(truth.misaligned_pain_effect) < 0
     return item_effect(item, truth) > 0
+
+
+def item_evidence(item: str, summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where one oracle item's evidence stood at the end: its estimate in standard errors, its e-value in
+    the direction the item claims, and the bar it alone would have to clear next to the adopted claims
+    still standing (as an e-value and as the z it takes), so a miss reads as "z 2.6 where 3.7 was needed"."""
+    from jobs.loops.handoff.model import PRIOR_SD, UNCONFIRMED
+    from jobs.loops.handoff.playbook import e_values, family_size, held_evidence
+    from jobs.loops.stats import ALPHA, e_bh, e_threshold, z_needed
+
+    kind, _, rest = item.partition(":")
+    if kind in ("question", "meddic"):
+        stat, up = summary.get("signals", {}).get(item), True
+    elif item == "verify_pains":
+        stat, up = summary.get("signals", {}).get(UNCONFIRMED), False
+    else:
+        field, _, level = rest.partition(" ")
+        value = level.split(" ", 1)[1] if " " in level else level
+        wanted = {"employees": {"< 50": "<50", ">= 2000": "2000+"}.get(level, value)}.get(field, value)
+        stat = next((e for e in summary.get("levels", []) if e["field"] == field and e["level"] == wanted), None)
+        up = False
+    if stat is None:
+        return None
+    e_up, e_down = e_values(stat)
+    tests, held = family_size(summary, playbook), held_evidence(summary, playbook)
+    bar = e_threshold(tests, len(e_bh(held, tests=tests, alpha=ALPHA)) + 1, ALPHA)  # next to the adopted claims
+    sd = max(float(stat["sd"]), 1e-9)
+    se = max(1.0 / sd**2 - 1.0 / PRIOR_SD**2, 1e-9) ** -0.5  # the likelihood's own standard error, as e_values
+    return {"z": round(float(stat["effect"]) / sd, 2), "e_value": round(e_up if up else e_down, 1),
+            "bar": round(bar, 1), "z_needed": round(z_needed(bar, se, tau=PRIOR_SD), 2)}

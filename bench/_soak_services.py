@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench._procfile import web_command
+
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
@@ -120,8 +121,7 @@ class Processes:
         return proc
 
     def web(self, port: int) -> None:
-        self.start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                           "connector.app:create_app()"])
+        self.start("web", web_command(port))
 
     def worker(self, name: str) -> None:
         self.start(name, [sys.executable, "-m", "connector.cli", "worker", "--name", name])

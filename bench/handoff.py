@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _handoff_eval import (  # noqa: E402
     change_is_safe,
     flag_scores,
+    item_effect,
+    item_evidence,
     pain_scores,
     playbook_items,
     precision_recall,
@@ -160,6 +162,14 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         print(f"           truth: {'; '.join(a['truth'])}")
     print(f"oracle playbook items: {', '.join(r['oracle'])}")
     print(f"recall by planted effect size (log-odds): {recall_by_size(playbook_items(r['state']['playbooks']['treatment']), set(r['oracle']), r['org'].truth)}")
+    found_items = playbook_items(r["state"]["playbooks"]["treatment"])
+    evidence = {i: item_evidence(i, r["state"]["model"], r["state"]["playbooks"]["treatment"]) for i in r["oracle"]}
+    print("evidence at the last look for the oracle items not adopted (bar: for one more claim next to the adopted ones):")
+    for item, ev in evidence.items():
+        if item not in found_items:
+            print(f"  {item:<40} planted {item_effect(item, r['org'].truth):+.3f}  "
+                  + (f"z {ev['z']:+.2f}, e-value {ev['e_value']:,.1f} vs bar {ev['bar']:,.0f} (z {ev['z_needed']:.2f})"
+                     if ev else "no estimate (too few deals)"))
     final = r["state"]["playbooks"]["treatment"]
     raw = {v: playbook_lift(args.scenario, pb, warmup=args.warmup, weeks=8, seed=args.seed)
            for v, pb in sorted(r["versions"].items())}
@@ -202,6 +212,7 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "harmful_approvals": sum(not a["safe"] for a in r["approvals"]),
         "harmful_reverts": sum(not a["safe"] for a in r["approvals"] if a["kind"] == "revert"),
         "reverts": sum(a["kind"] == "revert" for a in r["approvals"]),
+        "missed_evidence": {i: ev for i, ev in evidence.items() if i not in found_items},
         "recall_by_effect_size": recall_by_size(playbook_items(final), set(r["oracle"]), r["org"].truth),
         "sdrs": len(r["org"].truth.sdr_skill),
         "version_lift_points": {v: round(100 * x, 2) for v, x in lifts.items()}, "no_change_lowered_close_rate": monotone,

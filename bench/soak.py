@@ -83,7 +83,7 @@ class Soak:
     # --- jobs ---------------------------------------------------------------------------------
 
     def enqueue_chains(self, tenants: list[Tenant], round_no: int) -> list[str]:
-        from jobs.rq import queues
+        from jobs import queues
 
         ids = [queues.enqueue("chain", t.installation_id, connection=self.conn, suffix=f"r{round_no}").id for t in tenants]
         self.chain_of.update({t.name: j for t, j in zip(tenants, ids, strict=True)})
@@ -174,7 +174,7 @@ class Soak:
         revoked grant; then the next sync (cron runs one every 5 minutes) is the call that finds out,
         so one is enqueued as soon as the round's chain ended without noticing.
         """
-        from jobs.rq import queues
+        from jobs import queues
 
         wait_until(lambda: self._outbox_rows(tenant) > 0, 240, "the first writes to send")
         revoke_salesforce(tenant)
@@ -214,7 +214,7 @@ class Soak:
             return int(s.execute(select(func.count()).where(OutboxItem.installation_id == tenant.installation_id)).scalar_one())
 
     def _waiting(self, tenant: Tenant) -> int:
-        from jobs.engine.outbox import waiting
+        from jobs.state.outbox import waiting
 
         with self.store.session() as s:
             return waiting(s, tenant.installation_id)["waiting"]
@@ -289,8 +289,8 @@ def verdict(soak: Soak, reference: Tenant) -> dict[str, Any]:
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+    from jobs import queues
     from jobs.engine.writes_status import installations_status
-    from jobs.rq import queues
 
     per_tenant = {t.name: audit(soak.store, t, reference if t.crm == "sandbox" else None) for t in soak.tenants}
     statuses = {j: Job.fetch(j, connection=soak.conn).get_status(refresh=True) for j in set(soak.jobs)}

@@ -1,6 +1,6 @@
 """What happens to an installation around its lifetime: first backfill, incremental syncs, uninstall, purge.
 
-Enqueueing goes through the engine's helpers in jobs.rq.queues; in the embedded default (no
+Enqueueing goes through the engine's helpers in jobs.queues; in the embedded default (no
 Redis) the request is recorded in the audit log, where the in-process runner and the admin
 page see it. Uninstall revokes the tokens at the CRM, stops the tenant's jobs and marks it
 uninstalled; its data stays for the configured retention and is then purged by a cron hook.
@@ -33,7 +33,7 @@ def redis_for(settings: Settings) -> Any:
     """The queue's Redis, or None in the embedded mode (jobs run in-process)."""
     if settings.embedded:
         return None
-    from jobs.rq import queues
+    from jobs import queues
 
     return queues.connect(settings.redis_url)
 
@@ -42,7 +42,7 @@ def request_backfill(settings: Settings, store: Store, installation_id: str) -> 
     """Start the first full sync; returns 'enqueued' or 'recorded' (embedded mode)."""
     redis = redis_for(settings)
     if redis is not None:
-        from jobs.rq import queues
+        from jobs import queues
 
         queues.enqueue_backfill(installation_id, connection=redis)
         return "enqueued"
@@ -55,7 +55,7 @@ def request_sync(settings: Settings, store: Store, installation_id: str, objects
     redis = redis_for(settings)
     detail = {"kind": "incremental", "objects": {k: sorted(set(v))[:500] for k, v in objects.items()}}
     if redis is not None:
-        from jobs.rq import queues
+        from jobs import queues
 
         queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
         return "enqueued"

@@ -165,14 +165,14 @@ class RqRunner:
         self.store, self.settings, self.on_no_worker = store, settings, on_no_worker
 
     def _conn(self) -> Any:
-        from jobs.rq import queues
+        from jobs import queues
 
         return queues.connect(self.settings.redis_url)
 
     def start(self, installation_id: str, *, crm: Any = None) -> RunStatus:
         from rq import Worker
 
-        from jobs.rq import queues
+        from jobs import queues
 
         conn = self._conn()
         queues.enqueue("chain", installation_id, connection=conn, at_front=True)
@@ -184,7 +184,7 @@ class RqRunner:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
 
-        from jobs.rq import queues
+        from jobs import queues
 
         jid = queues.job_id("chain", installation_id)
         try:

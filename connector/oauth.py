@@ -30,7 +30,7 @@ from connector.installations import redis_for, request_backfill, uninstall
 from connector.qualification_setup import suggest_for
 from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import installations as inst
-from connector.store.tables import Installation
+from connector.store.tables import Installation, InstallationStatus
 from crm_adapters.auth import Tokens
 from crm_adapters.errors import ConfigError, CrmAuthError, CrmError
 from crm_adapters.hubspot import oauth as hs_oauth
@@ -225,7 +225,7 @@ def uninstall_from_hubspot() -> Response:
         raise ApiError(401, "bad_signature", str(exc)) from None
     with web.store().session() as s:
         row = inst.find(s, "hubspot", request.args.get("portalId", ""))
-        if row is None or row.status == "uninstalled":
+        if row is None or row.status == InstallationStatus.UNINSTALLED:
             raise ApiError(404, "not_installed", "this portal has no active salesloop installation")
         installation_id = row.id
     _disconnect(installation_id, actor=f"hubspot-user:{request.args.get('userId', '')}")

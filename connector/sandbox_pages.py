@@ -33,7 +33,7 @@ from connector import loop_runs, web
 from connector import sandbox_reads as reads
 from connector.admin import auth
 from connector.errors import ApiError
-from connector.store.tables import ModelVersion, Proposal
+from connector.store.tables import ModelVersion, Proposal, ProposalStatus
 from crm_adapters.errors import CrmNotFound
 from crm_adapters.model import Account, Entity, TaskStatus
 from crm_adapters.sandbox import SandboxCrm
@@ -179,7 +179,7 @@ def tasks() -> str:
     with web.store().session() as s:
         linked = list(s.execute(select(Proposal).where(
             Proposal.installation_id == here.installation_id, Proposal.task_remote_id.is_not(None))).scalars())
-        pending = {str(p.task_remote_id): str((p.evidence or {}).get("type") or "") for p in linked if p.status == "pending"}
+        pending = {str(p.task_remote_id): str((p.evidence or {}).get("type") or "") for p in linked if p.status == ProposalStatus.PENDING}
         shown = reads.task_page(rows, pending, people, query,
                                 per_page=int(current_app.config.get("SANDBOX_TASKS_PER_PAGE", reads.PAGE_SIZE)))
         views = {p.task_remote_id: _proposal_view(p) for p in linked}

@@ -1,13 +1,15 @@
 """POST /webhooks/hubspot: verify, record, de-duplicate, answer fast; the work happens in jobs.
 
 Every delivery is checked against X-HubSpot-Signature-v3 on the public URL and raw body.
-A delivery costs one indexed read (its portals) and one INSERT of all its events (ON CONFLICT
-DO NOTHING on the unique event key), so HubSpot's retries and duplicates are harmless and a
-delivery is answered in milliseconds. Privacy deletions purge the contact at once (a legal duty,
-not a sync), deal deletions mark the deal deleted, and everything else asks for one incremental
-sync per installation (at most one Redis round trip a second per tenant). A well-signed but
-malformed body is kept raw with status "malformed"; odd values (NUL characters, ids no record can
-have) are kept and ignored, never a 500.
+A delivery that only asks for syncs (nearly all) costs one INSERT of all its events (ON CONFLICT
+DO NOTHING on the unique event key) in autocommit on the thread's own connection, one round trip
+with no wait for the disk: the events are hints, the sync's cursors find every change anyway.
+HubSpot's retries and duplicates are harmless. The portals are read at most every 2 s per process,
+and each tenant's incremental sync is asked for at most once a second per process (one RQ job with
+a deterministic id, so waiting asks coalesce). Privacy deletions purge the contact at once (a legal
+duty, not a sync) and deal deletions mark the deal deleted, in one transaction with their rows that
+waits for the disk. A well-signed but malformed body is kept raw with status "malformed"; odd values
+(NUL characters, ids no record can have) are kept and ignored, never a 500.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select, text
+from sqlalchemy import Connection, TextClause, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,9 +34,18 @@ from connector import web
 from connector.errors import ApiError
 from connector.installations import request_sync
 from connector.signatures import SignatureError, public_uri, verify_v3
+from connector.store import Store
 from connector.store import installations as inst
 from connector.store.clean import db_text, key_problem, short_key
-from connector.store.tables import CardData, CrmRecord, Installation, WebhookEvent, new_id
+from connector.store.tables import (
+    CardData,
+    CrmRecord,
+    Installation,
+    InstallationStatus,
+    WebhookEvent,
+    WebhookStatus,
+    new_id,
+)
 from crm_adapters.model import Entity
 
 logger = logging.getLogger(__name__)
@@ -55,15 +67,24 @@ def hubspot_webhook():  # type: ignore[no-untyped-def]
     events = _parse(body)
     settings, store = web.settings(), web.store()
     redis = _redis(settings.redis_url)
-    with store.session() as session:
-        fresh, duplicates = _record_events(session, events)
-        syncs = _apply(session, fresh)
-        if redis is not None:  # inside the transaction: if Redis fails, nothing is kept and HubSpot retries
-            _signal_syncs(redis, syncs)
+    planned = _plan(store, events)
+    if any(status == WebhookStatus.DONE for _, _, status in planned):
+        # A purge or a deletion: acted on in the same transaction as the rows, which waits for the disk.
+        with store.session() as session:
+            fresh = _insert_rows(session.connection(), planned)
+            _apply(session, fresh)
+            if redis is not None:  # inside the transaction: if Redis fails, nothing is kept and HubSpot retries
+                _signal_syncs(redis, _syncs(fresh))
+    else:
+        # Only hints ("sync soon"): ask first, so if Redis fails nothing is kept and HubSpot retries; then one
+        # INSERT in autocommit (a duplicate delivery asks again, at most once a second per tenant: harmless).
+        if redis is not None:
+            _signal_syncs(redis, _syncs(planned))
+        fresh = store.hint_write(lambda conn: _insert_rows(conn, planned))
     if redis is None:
-        for installation_id, objects in syncs.items():
+        for installation_id, objects in _syncs(fresh).items():
             request_sync(settings, store, installation_id, objects)
-    return jsonify(received=len(fresh), duplicates=duplicates), 200
+    return jsonify(received=len(fresh), duplicates=len(events) - len(fresh)), 200
 
 
 def _verify(body: bytes) -> None:
@@ -102,7 +123,7 @@ def _keep_malformed(body: bytes) -> None:
     key = "malformed:" + hashlib.sha256(body).hexdigest()
     raw = db_text(body[:MAX_RAW].decode("utf-8", "backslashreplace"))
     with web.store().session() as session:
-        session.execute(_insert(session).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status="malformed",
+        session.execute(_insert(session.get_bind().dialect.name).values(id=new_id(), crm="hubspot", event_key=key, raw=raw, status=WebhookStatus.MALFORMED,
                                                 received_at=web.now()).on_conflict_do_nothing())
     logger.warning("kept a malformed HubSpot webhook (%d bytes) as %s", len(body), key[:24])
 
@@ -134,28 +155,47 @@ class Event:
                    raw=json.dumps(event, sort_keys=True)[:MAX_RAW])
 
 
-def _record_events(session: Session, events: list[Event]) -> tuple[list[tuple[Event, str, str]], int]:
-    """One INSERT for the whole delivery, each event once: ([(event, installation id, status)] new, duplicates)."""
-    tenants = _installations(session, {e.portal for e in events if e.portal})
-    unique = list({e.key: e for e in events}.values())
-    rows, planned = [], {}
-    for event in unique:
+Planned = list[tuple[Event, "str | None", str]]  # (event, installation id, status), each event key once
+
+
+def _plan(store: Store, events: list[Event]) -> Planned:
+    """What becomes of each distinct event (the portals come from a per-process cache, read at most every 2 s)."""
+    tenants = _installations(store, {e.portal for e in events if e.portal})
+    planned: Planned = []
+    for event in {e.key: e for e in events}.values():
         installation = tenants.get(event.portal or "")
-        status = _status(event, installation)
-        planned[event.key] = (event, installation[0] if installation else None, status)
-        rows.append({"id": new_id(), "crm": "hubspot", "event_key": event.key, "raw": event.raw, "status": status,
-                     "installation_id": installation[0] if installation else None, "received_at": web.now()})
-    if session.get_bind().dialect.name == "postgresql" and all(row["status"] != "done" for row in rows):
-        # Events that only ask for a sync are hints (the sync's cursors find every change anyway): no need to
-        # wait for the disk before answering. A delivery that purges or deletes waits for it as before.
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    stmt = _insert(session).on_conflict_do_nothing(index_elements=["crm", "event_key"]).returning(WebhookEvent.event_key)
-    inserted = set(session.connection().execute(stmt, rows).scalars()) if rows else set()  # Core: no ORM bulk path
-    fresh = [planned[k] for k in planned if k in inserted]
-    return fresh, len(events) - len(fresh)
+        planned.append((event, installation[0] if installation else None, _status(event, installation)))
+    return planned
 
 
-def _installations(session: Session, portals: set[str]) -> dict[str, tuple[str, str]]:
+def _insert_rows(conn: Connection, planned: Planned) -> Planned:
+    """One INSERT ... ON CONFLICT DO NOTHING for the whole delivery; returns the events that were new."""
+    if not planned:
+        return []
+    received = web.now()
+    params: dict[str, Any] = {}
+    for n, (event, installation_id, status) in enumerate(planned):
+        params.update({f"id_{n}": new_id(), f"crm_{n}": "hubspot", f"event_key_{n}": event.key,
+                       f"installation_id_{n}": installation_id, f"raw_{n}": event.raw, f"status_{n}": status,
+                       f"received_at_{n}": received})
+    inserted = set(conn.execute(_insert_statement(len(planned)), params).scalars())
+    return [row for row in planned if row[0].key in inserted]
+
+
+_COLUMNS = ("id", "crm", "event_key", "installation_id", "raw", "status", "received_at")
+
+
+@lru_cache(maxsize=128)
+def _insert_statement(rows: int) -> TextClause:
+    """The INSERT of `rows` events as SQL text, built once per size: a delivery's whole database cost is this
+    one statement, and SQLAlchemy's insert construct cost more CPU than the rest of the request (measured)."""
+    values = ", ".join("(" + ", ".join(f":{c}_{n}" for c in _COLUMNS) + ")" for n in range(rows))
+    return text(f"INSERT INTO webhook_events ({', '.join(_COLUMNS)}) VALUES {values} "
+                "ON CONFLICT (crm, event_key) DO NOTHING RETURNING event_key").bindparams(
+        *[bindparam(f"received_at_{n}", type_=WebhookEvent.__table__.c.received_at.type) for n in range(rows)])
+
+
+def _installations(store: Store, portals: set[str]) -> dict[str, tuple[str, str]]:
     """(installation id, status) by portal, read at most every TENANT_TTL_S per process: a busy portal's
     deliveries cost no read, and an uninstall is seen within that time (its syncs check the status again)."""
     cache: dict[str, tuple[float, tuple[str, str] | None]] = current_app.extensions.setdefault(
@@ -163,9 +203,9 @@ def _installations(session: Session, portals: set[str]) -> dict[str, tuple[str, 
     now = time.monotonic()
     stale = sorted(p for p in portals if p not in cache or now - cache[p][0] > TENANT_TTL_S)
     if stale:
-        rows = session.execute(select(Installation.tenant_id, Installation.id, Installation.status).where(
-            Installation.crm == "hubspot", Installation.tenant_id.in_(stale)))
-        found = {tenant: (iid, status) for tenant, iid, status in rows}
+        query = select(Installation.tenant_id, Installation.id, Installation.status).where(
+            Installation.crm == "hubspot", Installation.tenant_id.in_(stale))
+        found = {tenant: (iid, status) for tenant, iid, status in store.hint_write(lambda c: c.execute(query).all())}
         cache.update({p: (now, found.get(p)) for p in stale})
     return {p: hit for p in portals if (hit := cache[p][1]) is not None}
 
@@ -173,26 +213,32 @@ def _installations(session: Session, portals: set[str]) -> dict[str, tuple[str, 
 def _status(event: Event, installation: tuple[str, str] | None) -> str:
     """What becomes of an event: done (acted on now), enqueued (a sync asked), ignored (kept for inspection)."""
     if installation is None or event.object_id is None:
-        return "ignored"  # unknown portal, or an id nothing stored can have: kept for inspection
+        return WebhookStatus.IGNORED  # unknown portal, or an id nothing stored can have: kept for inspection
     if event.kind == "contact.privacyDeletion":  # honoured even after uninstall, while the data is retained
-        return "done"
-    if installation[1] != "active":
-        return "ignored"  # disconnected: no more syncs
+        return WebhookStatus.DONE
+    if installation[1] != InstallationStatus.ACTIVE:
+        return WebhookStatus.IGNORED  # disconnected: no more syncs
     if event.kind == "deal.deletion":
-        return "done"
-    return "enqueued" if _entity_of(event) is not None else "ignored"
+        return WebhookStatus.DONE
+    return WebhookStatus.ENQUEUED if _entity_of(event) is not None else WebhookStatus.IGNORED
 
 
-def _apply(session: Session, fresh: list[tuple[Event, str, str]]) -> dict[str, dict[str, list[str]]]:
-    """Act on the new events in the same transaction; returns the syncs to ask for, by installation."""
-    syncs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+def _apply(session: Session, fresh: Planned) -> None:
+    """Act on the new purges and deletions in the transaction that stores them."""
     for event, installation_id, status in fresh:
-        if status == "done" and event.object_id is not None:
-            if event.kind == "contact.privacyDeletion":
-                purge_contact(session, installation_id, event.object_id)
-            else:
-                mark_deleted(session, installation_id, Entity.DEAL, event.object_id)
-        elif status == "enqueued":
+        if status != WebhookStatus.DONE or event.object_id is None or installation_id is None:
+            continue
+        if event.kind == "contact.privacyDeletion":
+            purge_contact(session, installation_id, event.object_id)
+        else:
+            mark_deleted(session, installation_id, Entity.DEAL, event.object_id)
+
+
+def _syncs(planned: Planned) -> dict[str, dict[str, list[str]]]:
+    """The incremental syncs the events ask for: {installation id: {entity: [remote ids]}}."""
+    syncs: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for event, installation_id, status in planned:
+        if status == WebhookStatus.ENQUEUED and installation_id is not None:
             syncs[installation_id][str(_entity_of(event))].append(event.object_id or "")
     return syncs
 
@@ -203,8 +249,7 @@ def _entity_of(event: Event) -> Entity | None:
     return _ENTITY_BY_PREFIX.get(event.kind.split(".", 1)[0])
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+def _insert(dialect: str) -> Any:
     return (pg_insert if dialect == "postgresql" else sqlite_insert)(WebhookEvent)
 
 
@@ -218,7 +263,7 @@ def _redis(url: str | None) -> Any:
         return None
     key = (os.getpid(), url)  # never share a connection pool across a fork
     if key not in _clients:
-        from jobs.rq import queues
+        from jobs import queues
 
         _clients[key] = queues.connect(url)
     return _clients[key]
@@ -226,15 +271,22 @@ def _redis(url: str | None) -> Any:
 
 def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
     """Ask for each tenant's incremental sync at most once a second: the first delivery enqueues it (the job id
-    dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip."""
-    from jobs.rq import queues
+    dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip.
+    Redis unreachable: 503, so HubSpot retries the delivery (nothing of it is kept yet)."""
+    from redis.exceptions import RedisError
+
+    from jobs import queues
 
     now = time.monotonic()
     for installation_id, objects in syncs.items():
         if now - _signalled.get(installation_id, -1e9) < SYNC_SIGNAL_MS / 1000:
             continue  # this process asked within the second: not even a Redis round trip
-        if redis.set(f"salesloop:webhook-sync:{installation_id}", 1, nx=True, px=SYNC_SIGNAL_MS):
-            queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
+        try:
+            if redis.set(f"salesloop:webhook-sync:{installation_id}", 1, nx=True, px=SYNC_SIGNAL_MS):
+                queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
+        except RedisError as exc:
+            logger.warning("webhook refused for a retry: the job queue is unreachable (%s)", type(exc).__name__)
+            raise ApiError(503, "queue_unavailable", "the job queue is unreachable; retry this delivery") from None
         _signalled[installation_id] = now
 
 

@@ -12,10 +12,13 @@ from typing import Any
 
 from connector.settings import Settings
 from connector.store import Store, installation_settings
+from connector.store.records import live_ids
 from connector.store.tables import Installation
 from crm_adapters.errors import ConfigError
 from crm_adapters.model import Crm
 from crm_adapters.port import CrmPort
+from crm_adapters.qualification import QualificationMapping
+from jobs.lifecycle import token_source_for
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,6 @@ def _hubspot(installation: Installation, *, store: Store, settings: Settings, re
     """HubSpot: tokens from the store (one refresh across workers), the portal's budget in Redis when there is one."""
     from crm_adapters.hubspot.adapter import HubSpotAdapter, HubSpotMapping
     from crm_adapters.hubspot.limiter import LocalLimiter, RedisLimiter
-    from jobs.lifecycle import token_source_for
 
     try:
         mapping = HubSpotMapping.from_settings(installation_settings.read(installation).hubspot_mapping)
@@ -84,7 +86,6 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
     """Salesforce: tokens from the store, the org's daily API budget shared in Redis, the store's ids for reconciles."""
     from crm_adapters.salesforce.adapter import SalesforceAdapter, SalesforceMapping
     from crm_adapters.salesforce.budget import ApiBudget
-    from jobs.lifecycle import token_source_for
 
     raw = installation_settings.read(installation).salesforce_mapping or {}
     unknown = sorted(set(raw) - set(_SALESFORCE_SCALARS))
@@ -94,8 +95,6 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
     installation_id = installation.id
 
     def known_ids(entity: Any) -> list[str]:
-        from connector.store.records import live_ids
-
         with store.session() as session:
             return live_ids(session, installation_id, entity)
 
@@ -107,8 +106,6 @@ def _salesforce(installation: Installation, *, store: Store, settings: Settings,
 
 def _qualification(installation: Installation) -> Any:
     """The tenant's qualification fields (installation.settings["qualification"]); a bad mapping is a ConfigError."""
-    from crm_adapters.qualification import QualificationMapping
-
     try:
         return QualificationMapping.from_settings(installation_settings.read(installation).qualification)
     except ValueError as exc:

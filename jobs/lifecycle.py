@@ -6,6 +6,7 @@ gives adapters the store-backed, Redis-locked TokenSource.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +17,12 @@ from sqlalchemy.orm import Session
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.crypto import TokenCipher
+from connector.store.db import SchemaError
 from connector.store.installations import InstallationStatus
 from connector.store.tables import AuditEntry, Base, Installation, OAuthState
 from crm_adapters.auth import Refresher
 from crm_adapters.errors import ConfigError
+from jobs import queues
 from jobs.tokens import StoreTokenSource, heartbeat_idle
 
 logger = logging.getLogger(__name__)
@@ -97,19 +100,14 @@ def _runtime() -> tuple[Settings, Store, Any]:
     settings = Settings.from_env()
     redis = None
     if not settings.embedded:
-        from jobs.rq import queues
-
         redis = queues.connect(settings.redis_url)
     return settings, Store.connect(settings.store_url, upgrade=False), redis
 
 
 def _commands() -> list[Any]:
     """`salesloop purge` and `salesloop token-heartbeat`, for cron hosts without rq's scheduler."""
-    import json
-
     import click
 
-    from connector.store.db import SchemaError
 
     def _run(job: Any, what: str, as_json: bool) -> None:
         try:

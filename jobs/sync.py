@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
@@ -185,8 +186,6 @@ def _estimate(store: Store, installation_id: str, crm: CrmPort, entity: Entity, 
 
 def sync_status(store: Store, installation_id: str) -> list[dict[str, object]]:
     """Per-entity progress for the admin page: cursor age, synced of estimate, last error."""
-    from sqlalchemy import select
-
     with store.session() as session:
         rows = session.execute(select(SyncCursor).where(SyncCursor.installation_id == installation_id)).scalars()
         return [

@@ -31,6 +31,7 @@ from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
 from crm_adapters.auth import Refresher, Tokens
 from crm_adapters.errors import CrmAuthError, CrmUnavailable
+from jobs import queues
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,6 @@ def stop_jobs(installation_id: str, redis: Any = None) -> int:
     """Cancel the installation's waiting jobs; without Redis (embedded) jobs run inline and check the status."""
     if redis is None:
         return 0
-    from jobs.rq import queues
 
     return queues.stop_installation_jobs(installation_id, connection=redis)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.store.records import load_records
-from connector.store.tables import ModelVersion, Proposal
+from connector.store.tables import ModelVersion, Proposal, ProposalStatus, VersionKind
 from crm_adapters.model import Deal, DealStatus, Entity
 from jobs.loops.handoff.readout import ARMS, arm_of
 
@@ -43,7 +43,7 @@ def _active(session: Session, installation_id: str, loop: str) -> ModelVersion |
 def _pending_playbooks(session: Session, installation_id: str, loop: str) -> int:
     """Playbook changes of one loop waiting for a manager (spot-check reviews are not playbook changes)."""
     kinds = session.execute(select(Proposal.evidence).where(
-        Proposal.installation_id == installation_id, Proposal.status == "pending", Proposal.loop == loop)).scalars()
+        Proposal.installation_id == installation_id, Proposal.status == ProposalStatus.PENDING, Proposal.loop == loop)).scalars()
     return sum(1 for evidence in kinds if (evidence or {}).get("type") == "playbook")
 
 
@@ -108,7 +108,7 @@ def playbook_effects(session: Session, installation_id: str) -> ChartData:
             continue
         lo, hi = close["interval_points"]
         verdict = _VERDICTS.get(str(v.metrics["readout"].get("recommendation")), "")
-        rows.append((f"v{v.version}{' approved' if v.kind == 'playbook' else ''}: {verdict}", float(close.get("net_lift_points", close["lift_points"])), float(lo), float(hi)))
+        rows.append((f"v{v.version}{' approved' if v.kind == VersionKind.PLAYBOOK else ''}: {verdict}", float(close.get("net_lift_points", close["lift_points"])), float(lo), float(hi)))
     waiting = _pending_playbooks(session, installation_id, "handoff")
     if not rows:
         why = "The handoff loop has not measured any version yet" if versions else "The handoff loop has not run yet"

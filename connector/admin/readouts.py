@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from connector.admin import chart_data, charts
 from connector.store import installation_settings
-from connector.store.tables import CardData, DecisionRecord, Installation, SyncCursor
+from connector.store.tables import CardData, DecisionRecord, GateStatus, Installation, SyncCursor
 from jobs.loops.decision import ActionKind
 
 ACTIONS = [kind.value for kind in ActionKind]
@@ -57,7 +57,7 @@ def spot_checks(session: Session, installation_id: str) -> dict[str, Any]:
     for loop, verdict, _ in rows:
         stats = per_loop.setdefault(loop, {"sampled": 0, "rejected": 0})
         stats["sampled"] += 1
-        stats["rejected"] += verdict == "spot_check_rejected"
+        stats["rejected"] += verdict == GateStatus.SPOT_CHECK_REJECTED
     return per_loop
 
 

@@ -32,9 +32,12 @@ from connector.store.tables import (
     AuditEntry,
     DecisionRecord,
     LoopRun,
+    LoopRunStatus,
     ModelVersion,
     OutboxItem,
+    OutboxStatus,
     Proposal,
+    ProposalStatus,
     SyncCursor,
 )
 from crm_adapters import qualification
@@ -86,11 +89,11 @@ def status() -> str:
         installation = inst.get(s, installation_id)
         cursors = s.execute(select(SyncCursor).where(SyncCursor.installation_id == installation_id)).scalars().all()
         failed_runs = s.execute(
-            select(LoopRun).where(LoopRun.installation_id == installation_id, LoopRun.status == "failed")
+            select(LoopRun).where(LoopRun.installation_id == installation_id, LoopRun.status == LoopRunStatus.FAILED)
             .order_by(LoopRun.started_at.desc()).limit(20)
         ).scalars().all()
         dead = s.execute(
-            select(OutboxItem).where(OutboxItem.installation_id == installation_id, OutboxItem.status.in_(("failed", "dead")))
+            select(OutboxItem).where(OutboxItem.installation_id == installation_id, OutboxItem.status.in_((OutboxStatus.FAILED, OutboxStatus.DEAD)))
             .order_by(OutboxItem.updated_at.desc()).limit(20)
         ).scalars().all()
         return render_template(
@@ -140,7 +143,7 @@ def retry_write(item_id: str) -> Response:
         item = s.get(OutboxItem, item_id)
         if item is None or item.installation_id != installation_id:
             return Response("not found", status=404)
-        item.status, item.attempts, item.error = "pending", 0, ""
+        item.status, item.attempts, item.error = OutboxStatus.PENDING, 0, ""
         inst.audit(s, installation_id, f"user:{session['user']}", "outbox:retry", {"item": item_id})
     flash("The write is queued again; it goes out with the next run.")
     return redirect(url_for("admin.status"))  # type: ignore[return-value]
@@ -223,9 +226,9 @@ def policy_editor() -> tuple[str, int] | str | Response:
 def approvals() -> str:
     installation_id = auth.current_installation_id()
     with _store().session() as s:
-        waiting = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
+        waiting = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == ProposalStatus.PENDING)
                             .order_by(Proposal.created_at.desc())).scalars().all()  # every one: never cut off
-        decided = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status != "pending")
+        decided = s.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status != ProposalStatus.PENDING)
                             .order_by(Proposal.created_at.desc()).limit(100)).scalars().all()
         rows = [*waiting, *decided]
         spot = readouts.spot_checks(s, installation_id)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import os
+import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DatabaseError, DisconnectionError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DatabaseError, DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 
 
 class SchemaError(RuntimeError):
@@ -131,6 +133,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = fork_safe(engine)
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._hint = threading.local()
 
     @classmethod
     def connect(cls, url: str | None = None, *, upgrade: bool = True) -> Store:
@@ -146,3 +149,36 @@ class Store:
         """A transaction: committed on success, rolled back on error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def hint_write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` on this thread's own connection: outside the pool, autocommit, and on PostgreSQL with
+        commits that do not wait for the disk. For idempotent writes whose loss in a crash costs nothing (a
+        webhook saying "sync soon": the sync's cursors find every change anyway), one round trip per statement:
+        no pre-ping, no BEGIN, no COMMIT, no fsync wait. A connection the server dropped (a restart) is
+        replaced and `work` runs once more, so a restart costs no request."""
+        for attempt in (1, 2):
+            conn = self._hint_connection()
+            try:
+                return work(conn)
+            except DBAPIError as exc:
+                self._hint.conn = None
+                conn.close()  # detached: this closes the DB-API connection, nothing returns to the pool
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _hint_connection(self) -> Connection:
+        held: tuple[int, Connection] | None = getattr(self._hint, "conn", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        if held is not None:  # inherited across a fork: never touch (or close) the parent's session
+            _INHERITED.append(held[1])
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn.detach()  # out of the pool: its settings must never reach the pool's other users
+        if self.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET synchronous_commit TO OFF")
+        self._hint.conn = (os.getpid(), conn)
+        return conn
+
+
+_INHERITED: list[Connection] = []  # kept referenced, so no finaliser closes a parent's connection in a child

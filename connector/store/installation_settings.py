@@ -23,7 +23,7 @@ class InstallationSettings:
     mappings: Mapping[str, Any] | None = None  # SDR roles, champion role, SDR field (admin page)
     paused: Mapping[str, Any] | None = None  # loop -> {"reason", "since"}: dropped to draft-only by drift
     quality: Mapping[str, Any] | None = None  # the quality gate's knobs (QualitySettings)
-    attention: Mapping[str, Any] | None = None  # caps on what salesloop asks of each person (jobs.engine.attention)
+    attention: Mapping[str, Any] | None = None  # caps on what salesloop asks of each person (jobs.state.attention)
     fields_ready: bool | None = None  # our CRM fields exist
     drift_checked_at: str | None = None  # ISO time of the last weekly drift check
     time_zone: str | None = None  # the morning at-risk lists go out in this zone (default UTC)

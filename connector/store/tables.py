@@ -52,6 +52,7 @@ class WriteStatus(StrEnum):
     WRITTEN = "written"
     FAILED = "failed"
     AWAITING = "awaiting"  # a manager's approval (a proposal)
+    WAITING = "waiting"  # the person's attention budget is full this period: the task waits
     SKIPPED = "skipped"  # the same proposal is already pending or was rejected
     BLOCKED = "blocked"  # the quality gate
     FORBIDDEN = "forbidden"  # the tenant's policy
@@ -75,6 +76,17 @@ class Arm(StrEnum):
     ALL = "all"
     CONTROL = "control"
     TREATMENT = "treatment"
+
+
+class GateStatus(StrEnum):
+    """What the quality gate made of a decision (DecisionRecord.gate_verdict), and a spot-check's rejection."""
+
+    PASSED = "passed"
+    SAMPLED = "spot_check"  # written, and queued for a manager's spot-check
+    BLOCKED = "blocked"  # an eval failed: nothing is written
+    DOWNGRADED = "downgraded"  # the loop is paused to draft-only: auto became draft
+    NOT_APPLICABLE = "n/a"  # forbidden: nothing to gate
+    SPOT_CHECK_REJECTED = "spot_check_rejected"  # written, then a manager rejected the spot-check covering it
 
 
 class OutboxKind(StrEnum):
@@ -203,7 +215,7 @@ class DecisionRecord(Base):
     model_version: Mapped[str] = mapped_column(String(64), default="")
     policy_verdict: Mapped[str] = mapped_column(String(20), default="")
     policy_rule: Mapped[str] = mapped_column(Text, default="")
-    gate_verdict: Mapped[str] = mapped_column(String(20), default="")
+    gate_verdict: Mapped[str] = mapped_column(String(20), default="")  # GateStatus
     gate_reason: Mapped[str] = mapped_column(Text, default="")
     write_status: Mapped[str] = mapped_column(String(16), default=WriteStatus.NONE)  # WriteStatus
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,17 +20,26 @@ from sqlalchemy.orm import Session
 
 from connector.store import Store
 from connector.store.installations import audit
-from connector.store.tables import DecisionRecord, Installation, Proposal
+from connector.store.tables import (
+    Arm,
+    DecisionRecord,
+    GateStatus,
+    Installation,
+    OutboxKind,
+    Proposal,
+    ProposalStatus,
+    VersionKind,
+)
 from crm_adapters.codec import jsonable
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
-from jobs.engine import outbox, versions
-from jobs.engine.attention import Ask, Ledger, stamp
-from jobs.engine.drift import clear_pause
 from jobs.loops import labels
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision
+from jobs.state import outbox, outbox_keys, versions
+from jobs.state.attention import Ask, Ledger, stamp
+from jobs.state.pause import clear_pause
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +87,13 @@ def propose(
         select(Proposal).where(Proposal.installation_id == installation_id, Proposal.fingerprint == print_)
         .order_by(Proposal.created_at.desc())
     ).scalars().first()
-    if previous is not None and (previous.status != "rejected" or not has_new_evidence(previous.evidence, evidence)):
+    if previous is not None and (previous.status != ProposalStatus.REJECTED or not has_new_evidence(previous.evidence, evidence)):
         return None
     title = proposal_text.title(decision)
     diff = decision.payload.get("diff", [dict(decision.payload)])
     proposal = Proposal(
         installation_id=installation_id, loop=decision.loop, title=title[:300], fingerprint=print_,
-        diff=diff if isinstance(diff, list) else [diff], evidence=jsonable(evidence), status="pending",
+        diff=diff if isinstance(diff, list) else [diff], evidence=jsonable(evidence), status=ProposalStatus.PENDING,
         created_at=now,
     )
     proposal.evidence["decision"] = {"kind": decision.kind.value, "target": decision.target.value,
@@ -107,7 +116,7 @@ def _approval_task(session: Session, proposal: Proposal, body: str, manager_id: 
     payload = {"subject": f"{APPROVE_PREFIX} {proposal.title}"[:250], "body": body, "owner_id": manager_id,
                "due_at": (now + timedelta(days=2)).isoformat(), "priority": "high", "category": "approval",
                "deal_id": target.get("target_id") if target.get("target") == "deal" else None, "proposal_id": proposal.id}
-    outbox.enqueue(session, proposal.installation_id, outbox.key(APPROVAL, proposal.fingerprint, proposal.id[:8]), "task",
+    outbox.enqueue(session, proposal.installation_id, outbox_keys.approval_task(proposal.fingerprint, proposal.id), OutboxKind.TASK,
                    stamp(payload, Ask.APPROVAL, now), decision_id)
 
 
@@ -116,7 +125,7 @@ def release_waiting(session: Session, installation_id: str, ledger: Ledger, now:
 
     Returns how many still wait. Each manager with waiting proposals gets at most one bundle a week
     listing them, with where to decide them (the admin page): nothing waits unseen."""
-    rows = session.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == "pending")
+    rows = session.execute(select(Proposal).where(Proposal.installation_id == installation_id, Proposal.status == ProposalStatus.PENDING)
                            .order_by(Proposal.created_at, Proposal.fingerprint)).scalars()
     still: dict[str | None, list[Proposal]] = {}
     for row in rows:
@@ -147,7 +156,7 @@ def _bundle(session: Session, installation_id: str, manager: str | None, waiting
     payload = {"subject": f"{APPROVE_PREFIX} {labels.count(len(waiting), 'more proposal')} waiting for you"[:250],
                "body": body[:4000], "owner_id": manager, "due_at": (now + timedelta(days=2)).isoformat(),
                "priority": "high", "category": "approval"}
-    made = outbox.enqueue(session, installation_id, outbox.key("approvals-waiting", str(manager), f"{year}-W{week:02d}"), "task",
+    made = outbox.enqueue(session, installation_id, outbox_keys.key("approvals-waiting", str(manager), f"{year}-W{week:02d}"), OutboxKind.TASK,
                           stamp(payload, Ask.APPROVAL_BUNDLE, now))
     return made is not None
 
@@ -164,11 +173,11 @@ def open_review(
     if session.execute(select(Proposal.id).where(Proposal.installation_id == installation_id, Proposal.fingerprint == key)).first():
         return None
     proposal = Proposal(installation_id=installation_id, loop=loop, title=title[:300], fingerprint=key[:64], diff=diff,
-                        evidence={"type": kind}, status="pending", created_at=now)
+                        evidence={"type": kind}, status=ProposalStatus.PENDING, created_at=now)
     session.add(proposal)
     session.flush()
     ask = Ask.SPOT_CHECK if kind == SPOT_CHECK else Ask.REVIEW
-    outbox.enqueue(session, installation_id, outbox.key("review", proposal.fingerprint), "task", stamp({
+    outbox.enqueue(session, installation_id, outbox_keys.review_task(proposal.fingerprint), OutboxKind.TASK, stamp({
         "subject": f"{REVIEW_PREFIX} {title}"[:250], "body": body[:4000], "owner_id": manager_id,
         "due_at": (now + timedelta(days=1)).isoformat(), "proposal_id": proposal.id, "priority": "high", "category": "review",
     }, ask, now))
@@ -188,7 +197,7 @@ def read_back(store: Store, installation_id: str, crm: CrmPort, loops: Mapping[s
     result = ReadBack(activated=[])
     with store.session() as session:
         pending = list(session.execute(select(Proposal).where(
-            Proposal.installation_id == installation_id, Proposal.status == "pending", Proposal.task_remote_id.is_not(None),
+            Proposal.installation_id == installation_id, Proposal.status == ProposalStatus.PENDING, Proposal.task_remote_id.is_not(None),
         )).scalars())
     if not pending:
         return result
@@ -201,7 +210,7 @@ def read_back(store: Store, installation_id: str, crm: CrmPort, loops: Mapping[s
         approved = state.status is TaskStatus.COMPLETED
         with store.session() as session:
             row = session.get(Proposal, proposal.id)
-            if row is None or row.status != "pending":
+            if row is None or row.status != ProposalStatus.PENDING:
                 continue
             activated = settle(session, row, approved=approved, by="user:crm", reason=state.comment,
                                loops=loops, now=state.completed_at or now)
@@ -220,11 +229,11 @@ def settle(
     """Apply a manager's verdict (from a CRM task or the admin page); returns the version it activated."""
     row.decided_at, row.decided_by = now, by
     if not approved:
-        row.status, row.reason = "rejected", reason or "rejected without a comment"
+        row.status, row.reason = ProposalStatus.REJECTED, reason or "rejected without a comment"
         audit(session, row.installation_id, by, "proposal:rejected", {"proposal": row.id, "reason": row.reason[:500]})
         _flag_spot_check(session, row)
         return None
-    row.status, row.reason = "approved", reason
+    row.status, row.reason = ProposalStatus.APPROVED, reason
     kind = row.evidence.get("type")
     audit(session, row.installation_id, by, "proposal:approved", {"proposal": row.id, "type": kind})
     if kind == DRIFT:
@@ -239,8 +248,8 @@ def settle(
     decision = row.evidence.get("decision", {})
     new_state = definition.approve(dict(current.state) if current else {}, decision.get("payload", {}))
     version = versions.save(session, row.installation_id, row.loop, new_state, {"approved_proposal": row.id},
-                            kind="playbook", arm="treatment", proposal_id=row.id)
-    audit(session, row.installation_id, by, "model:activated", {"loop": row.loop, "version": version.version, "arm": "treatment"})
+                            kind=VersionKind.PLAYBOOK, arm=Arm.TREATMENT, proposal_id=row.id)
+    audit(session, row.installation_id, by, "model:activated", {"loop": row.loop, "version": version.version, "arm": Arm.TREATMENT})
     return f"{row.loop} v{version.version}"
 
 
@@ -251,7 +260,7 @@ def _flag_spot_check(session: Session, row: Proposal) -> None:
     for item in row.diff:
         record = session.get(DecisionRecord, item.get("decision_id")) if isinstance(item, dict) else None
         if record is not None:
-            record.gate_verdict = "spot_check_rejected"
+            record.gate_verdict = GateStatus.SPOT_CHECK_REJECTED
             record.gate_reason = f"manager: {row.reason}"[:1000]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from connector.store.tables import Proposal, ProposalStatus
 from jobs.approvals import closures as task_closures
 from jobs.approvals.proposals import settle
+from jobs.loops.registry import all_loops
 
 
 def record_verdict(
@@ -19,8 +20,6 @@ def record_verdict(
     now: datetime | None = None,
 ) -> str | None:
     """Approve or reject a pending proposal of this tenant; returns the version it activated, if any."""
-    from jobs.loops.registry import all_loops
-
     row = session.get(Proposal, proposal_id)
     if row is None or row.installation_id != installation_id:
         raise LookupError(f"no proposal {proposal_id} for this installation")

@@ -13,26 +13,29 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from connector.settings import Settings
 from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import load_snapshot
-from connector.store.tables import Installation, LoopRun, LoopRunStatus
+from connector.store.tables import AuditEntry, Installation, LoopRun, LoopRunStatus
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
 from jobs.adapters import adapter_for
-from jobs.approvals import closures as task_closures
 from jobs.approvals import proposals
-from jobs.engine import outbox, versions
-from jobs.engine.attention import Ask, AttentionBudget
 from jobs.engine.compute import Computed, compute_all
+from jobs.engine.drift_check import check_all
 from jobs.engine.policy import load_rules
 from jobs.engine.quality import QualitySettings, Sampled, paused_loops, spot_check_digest
 from jobs.engine.route import Context, RouteReport, load_ledger, manager_for, route_all
 from jobs.loops.base import LoopDefinition
+from jobs.loops.registry import all_loops
 from jobs.nlp.extract import sized_for as texts_read_once
+from jobs.state import outbox, versions
+from jobs.state.attention import Ask, AttentionBudget
 from jobs.sync import Progress, SyncReport, sync_installation
 
 logger = logging.getLogger(__name__)
@@ -110,10 +113,6 @@ def run_chain(
 
 def _reconnected_since(session: Any, installation_id: str, since: datetime) -> bool:
     """The admin connected the app again while this run was failing on the old grant."""
-    from sqlalchemy import select
-
-    from connector.store.tables import AuditEntry
-
     return session.execute(select(AuditEntry.id).where(
         AuditEntry.installation_id == installation_id, AuditEntry.action == "installed", AuditEntry.at >= since,
     ).limit(1)).first() is not None
@@ -139,11 +138,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
     step("write-back")
     report.outbox = outbox.apply(store, installation.id, crm)
-    if not report.outbox.stopped:  # verdicts given outside the CRM close its tasks (created just above, maybe)
-        report.outbox = _merge(report.outbox, task_closures.apply(store, installation.id, crm))
     if options.drift:
-        from jobs.engine.drift_check import check_all
-
         step("drift")
         report.drift = check_all(store, installation.id, list(loops), now)
         if not report.outbox.stopped:  # the daily budget is spent: drift's tasks wait for the next run
@@ -196,8 +191,6 @@ def _ensure_fields(store: Store, installation: Installation, crm: CrmPort) -> No
 
 def enabled_loops(chosen_loops: Mapping[str, Any] | None) -> dict[str, LoopDefinition]:
     """Every registered loop the admin did not switch off (InstallationSettings.loops)."""
-    from jobs.loops.registry import all_loops
-
     chosen = chosen_loops or {}
     return {name: d for name, d in all_loops().items() if (chosen.get(name) or {}).get("enabled", True)}
 
@@ -264,7 +257,6 @@ def _quality(installation: Installation) -> QualitySettings:
 
 
 def _with_version(decision: Any, label: str) -> Any:
-    from dataclasses import replace
 
     return replace(decision, model_version=label)
 

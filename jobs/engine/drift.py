@@ -1,13 +1,12 @@
 """Drift checks: PSI of score and reason distributions, calibration on newly closed deals.
 
-Pure figures first (psi, calibration); `check_drift` reads what the loop wrote from the
-store, and when a figure crosses the tenant's threshold drops the loop to draft-only
-(InstallationSettings.paused) and asks the manager, through a CRM task, to clear it.
+Pure figures first (psi, calibration); `measure` reads what the loop wrote from the store.
+jobs.engine.drift_check drops a loop to draft-only past the tenant's threshold (jobs.state.pause)
+and asks the manager, through a CRM task, to clear it.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -18,11 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.store import installation_settings
-from connector.store.installations import audit
-from connector.store.tables import DecisionRecord, Installation
-
-logger = logging.getLogger(__name__)
+from connector.store.tables import DecisionRecord
 
 SCORE_FIELDS = ("risk_score", "icp_fit")
 EPS = 1e-4
@@ -133,25 +128,3 @@ def measure(
     if calib.n >= min_n and calib.brier > brier_threshold:
         breached.append(f"scores are miscalibrated on {calib.n} newly closed deals (Brier {calib.brier:.2f} > {brier_threshold})")
     return DriftReport(loop, score_psi, reason_psi, calib, breached, len(ref_scores), len(cur_scores))
-
-
-def pause_loop(session: Session, installation: Installation, loop: str, why: str, now: datetime) -> bool:
-    """Drop a loop to draft-only; False when it already was (no second manager task)."""
-    paused = dict(installation_settings.read(installation).paused or {})
-    if loop in paused:
-        return False
-    paused[loop] = {"reason": why, "since": now.isoformat()}
-    installation_settings.write(installation, paused=paused)
-    audit(session, installation.id, "system:drift", "autonomy:paused", {"loop": loop, "reason": why})
-    logger.warning("loop %s of %s paused to draft-only: %s", loop, installation.id, why)
-    return True
-
-
-def clear_pause(session: Session, installation: Installation, loop: str, *, by: str) -> bool:
-    """A person looked at the drift and lets the loop act alone again."""
-    paused = dict(installation_settings.read(installation).paused or {})
-    if paused.pop(loop, None) is None:
-        return False
-    installation_settings.write(installation, paused=paused)
-    audit(session, installation.id, by, "autonomy:resumed", {"loop": loop})
-    return True

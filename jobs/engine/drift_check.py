@@ -15,8 +15,9 @@ from connector.store.records import load_records
 from connector.store.tables import DecisionRecord, Metric
 from crm_adapters.model import Deal, DealStatus, Entity, User, UserRole
 from jobs.approvals import proposals
-from jobs.engine.drift import measure, pause_loop
+from jobs.engine.drift import measure
 from jobs.engine.quality import QualitySettings
+from jobs.state.pause import pause_loop
 
 logger = logging.getLogger(__name__)
 

@@ -11,25 +11,17 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from connector.store.tables import GateStatus
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from jobs.approvals import text as proposal_text
-from jobs.engine.attention import sample
 from jobs.engine.policy import Autonomy, Verdict
 from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
-
-
-class GateStatus(StrEnum):
-    PASSED = "passed"
-    SAMPLED = "spot_check"  # written, and queued for a manager's spot-check
-    BLOCKED = "blocked"  # an eval failed: nothing is written
-    DOWNGRADED = "downgraded"  # the loop is paused to draft-only: auto became draft
-    NOT_APPLICABLE = "n/a"  # forbidden: nothing to gate
+from jobs.state.attention import sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,18 +15,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.store.tables import CardData, DecisionRecord, OutboxItem, Proposal
+from connector.store.tables import (
+    CardData,
+    DecisionRecord,
+    GateStatus,
+    OutboxItem,
+    OutboxKind,
+    Proposal,
+    ProposalStatus,
+    WriteStatus,
+)
 from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import APP_FIELDS, AppField
 from jobs.approvals import proposals
-from jobs.engine import outbox
-from jobs.engine.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 from jobs.engine.policy import Autonomy, Verdict, evaluate
 from jobs.engine.quality import (
     GateResult,
-    GateStatus,
     QualitySettings,
     computed_values,
     gate,
@@ -35,8 +41,10 @@ from jobs.engine.quality import (
 )
 from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
+from jobs.state import outbox, outbox_keys
+from jobs.state.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 
-DIRECT = {ActionKind.UPDATE_FIELD: "field", ActionKind.CREATE_TASK: "task", ActionKind.CREATE_NOTE: "note"}
+DIRECT = {ActionKind.UPDATE_FIELD: OutboxKind.FIELD, ActionKind.CREATE_TASK: OutboxKind.TASK, ActionKind.CREATE_NOTE: OutboxKind.NOTE}
 
 
 @dataclass
@@ -88,17 +96,17 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
 def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:
     """What each person has already been asked (every queued task carries its kind and day)."""
     payloads = session.execute(select(OutboxItem.payload).where(
-        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars()
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == OutboxKind.TASK)).scalars()
     return Ledger.from_tasks(budget, payloads)
 
 
 def attention_summary(session: Session, installation_id: str, installation_settings: Mapping[str, Any] | None) -> dict[str, Any]:
     """What salesloop asked of people (tasks per person per day: median, max), the budget, and what waits for it."""
     payloads = list(session.execute(select(OutboxItem.payload).where(
-        OutboxItem.installation_id == installation_id, OutboxItem.kind == "task")).scalars())
+        OutboxItem.installation_id == installation_id, OutboxItem.kind == OutboxKind.TASK)).scalars())
     asked = [(p.get("owner_id"), date.fromisoformat(str(p["asked_on"])[:10])) for p in payloads if p.get("asked_on")]
     waiting = session.execute(select(Proposal.evidence).where(
-        Proposal.installation_id == installation_id, Proposal.status == "pending")).scalars()
+        Proposal.installation_id == installation_id, Proposal.status == ProposalStatus.PENDING)).scalars()
     return {**task_load(asked), "budget": AttentionBudget.of(installation_settings).to_json(),
             "approvals_waiting": sum(bool((e or {}).get(proposals.WAITING)) for e in waiting)}
 
@@ -129,7 +137,7 @@ def _route(session: Session, ctx: Context, decision: Decision, report: RouteRepo
         target=decision.target.value, target_id=decision.target_id, key=decision.key[:200],
         payload=jsonable(dict(decision.payload)), reasons=[jsonable(r) for r in decision.reasons],
         model_version=decision.model_version, policy_verdict=verdict.autonomy.value, policy_rule=verdict.rule,
-        gate_verdict=result.status.value, gate_reason=result.reason, write_status="pending", created_at=ctx.now,
+        gate_verdict=result.status.value, gate_reason=result.reason, write_status=WriteStatus.PENDING, created_at=ctx.now,
     )
     session.add(record)
     session.flush()
@@ -149,33 +157,33 @@ def _source(ctx: Context, decision: Decision, verdict: Verdict) -> str:
 def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record: DecisionRecord, report: RouteReport) -> str:
     """What happens to one decision after policy and gate; returns its write status."""
     if result.status is GateStatus.BLOCKED:
-        return "blocked"
+        return WriteStatus.BLOCKED
     autonomy = result.autonomy
     if autonomy is Autonomy.FORBIDDEN:
-        return "forbidden"
+        return WriteStatus.FORBIDDEN
     if decision.kind is ActionKind.UPDATE_CARD and autonomy is not Autonomy.NEEDS_APPROVAL:
         _update_card(session, ctx, decision)
         report.cards += 1
-        return "written"
+        return WriteStatus.WRITTEN
     if autonomy is Autonomy.NEEDS_APPROVAL or (autonomy is Autonomy.AUTO and proposals.is_playbook(decision)):
         kind = proposals.PLAYBOOK if proposals.is_playbook(decision) else proposals.APPROVAL
         made = proposals.propose(session, ctx.installation_id, decision, decision_id=record.id,
                                  manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind,
                                  ledger=ctx.ledger)
         report.proposals += made is not None
-        return "awaiting" if made is not None else "skipped"
+        return WriteStatus.AWAITING if made is not None else WriteStatus.SKIPPED
     if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
         payload = _write_payload(ctx, decision)
         if decision.kind is ActionKind.CREATE_TASK:
             if not _fits(ctx, payload.get("owner_id"), ask_of(decision)):
                 report.waiting += 1
-                return "waiting"
+                return WriteStatus.WAITING
             payload = stamp(payload, ask_of(decision), ctx.now)
-        outbox.enqueue(session, ctx.installation_id, outbox.key("", decision.key), DIRECT[decision.kind], payload, record.id)
-        return "pending"
+        outbox.enqueue(session, ctx.installation_id, outbox_keys.key("", decision.key), DIRECT[decision.kind], payload, record.id)
+        return WriteStatus.PENDING
     if not _fits(ctx, owner_for(ctx.snapshot, decision), Ask.OTHER):
         report.waiting += 1
-        return "waiting"
+        return WriteStatus.WAITING
     return _draft(session, ctx, decision, record)
 
 
@@ -189,12 +197,12 @@ def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionR
     subject = str(payload.get("subject") or payload.get("title") or labels.word(decision.kind.value))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, outbox.key("draft", decision.key), "task", stamp({
+    outbox.enqueue(session, ctx.installation_id, outbox_keys.key("draft", decision.key), OutboxKind.TASK, stamp({
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
     }, Ask.OTHER, ctx.now), record.id)
-    return "pending"
+    return WriteStatus.PENDING
 
 
 def _write_payload(ctx: Context, decision: Decision) -> dict[str, Any]:

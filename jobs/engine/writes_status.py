@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from connector.store import Store
-from connector.store.tables import Installation, OutboxItem
-from jobs.engine import outbox
+from connector.store.tables import Installation, OutboxItem, OutboxStatus
+from jobs.state import outbox
 
 
 def installations_status(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -21,8 +21,8 @@ def installations_status(store: Store, *, limit: int = 20) -> list[dict[str, Any
 def _one(session: Any, row: Installation, limit: int) -> dict[str, Any]:
     counts = outbox.waiting(session, row.id)
     sent = session.execute(select(func.count()).where(
-        OutboxItem.installation_id == row.id, OutboxItem.status == "sent")).scalar_one()
-    dead = session.execute(select(OutboxItem).where(OutboxItem.installation_id == row.id, OutboxItem.status == "dead")
+        OutboxItem.installation_id == row.id, OutboxItem.status == OutboxStatus.SENT)).scalar_one()
+    dead = session.execute(select(OutboxItem).where(OutboxItem.installation_id == row.id, OutboxItem.status == OutboxStatus.DEAD)
                            .order_by(OutboxItem.updated_at.desc()).limit(limit)).scalars().all()
     return {
         "installation_id": row.id, "crm": row.crm, "tenant_id": row.tenant_id, "status": row.status,

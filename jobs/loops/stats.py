@@ -213,6 +213,16 @@ def e_normal(estimate: float, sd: float, *, direction: int = 1, tau: float | Seq
     return float(np.exp(min(log_e, 700.0)))
 
 
+def z_needed(bar: float, sd: float, *, tau: float | Sequence[float] = TAU_LOG_ODDS) -> float:
+    """How many standard errors from zero an estimate with standard error `sd` must sit for
+    `e_normal` to reach `bar` (bisection; e_normal rises with z): the bar in the units people know."""
+    lo, hi = 0.0, 40.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if e_normal(mid * sd, sd, tau=tau) >= bar else (mid, hi)
+    return hi
+
+
 def e_gap(k1: int, n1: int, k0: int, n0: int, *, tau: float | Sequence[float] = TAU_POINTS) -> float:
     """Signed e-value for rate 1 vs rate 0 (positive: evidence rate 1 is higher; negative: lower)."""
     if n1 == 0 or n0 == 0:

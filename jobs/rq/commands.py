@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import click
+from redis import Redis
+
+from connector.settings import Settings
+from jobs import queues
+from jobs.engine.writes_status import installations_status
+from jobs.rq import tasks
+from jobs.rq.schedules import build_scheduler
+from jobs.rq.steady import run_cron, run_worker, wait_for_redis
 
 logger = logging.getLogger(__name__)
 
 
 def _redis_url() -> str:
-    from connector.settings import Settings
 
     url = Settings.from_env().redis_url
     if not url:
@@ -23,11 +31,6 @@ def _redis_url() -> str:
 @click.option("--name", default=None, help="Worker name (default: host and pid).")
 def worker(burst: bool, name: str | None) -> None:
     """Run an RQ worker on the interactive, default and bulk queues, in that priority."""
-    from redis import Redis
-
-    from jobs.rq import queues, tasks
-    from jobs.rq.steady import run_worker, wait_for_redis
-
     conn = Redis.from_url(_redis_url())
     _, store = tasks._context()  # fail fast on bad settings or an old schema, before taking jobs
     store.engine.dispose()  # fork with no connection open: each work-horse opens its own
@@ -38,11 +41,6 @@ def worker(burst: bool, name: str | None) -> None:
 @click.command("cron")
 def cron() -> None:
     """Run the scheduler: sync every 5 minutes, 07:00 at-risk lists, nightly learning, weekly proposals."""
-    from redis import Redis
-
-    from jobs.rq.schedules import build_scheduler
-    from jobs.rq.steady import run_cron, wait_for_redis
-
     conn = Redis.from_url(_redis_url())
     wait_for_redis(conn)
     run_cron(conn, build_scheduler)
@@ -52,11 +50,6 @@ def cron() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 def status(as_json: bool) -> None:
     """Every installation's state and its writes: sent, waiting to be sent, and given up (with the reason)."""
-    import json
-
-    from jobs.engine.writes_status import installations_status
-    from jobs.rq import tasks
-
     _, store = tasks._context()
     rows = installations_status(store)
     if as_json:

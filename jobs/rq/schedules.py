@@ -10,8 +10,8 @@ from __future__ import annotations
 from redis import Redis
 from rq.cron import CronScheduler
 
-from jobs import lifecycle
-from jobs.rq import queues, tasks
+from jobs import lifecycle, queues
+from jobs.rq import tasks
 
 SYNC_EVERY_S = 5 * 60
 

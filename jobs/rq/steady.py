@@ -19,7 +19,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker
+from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
@@ -80,8 +80,6 @@ class SteadyWorker(Worker):
 
 def run_worker(conn: Redis, queue_names: tuple[str, ...], *, name: str | None, burst: bool, maintenance_s: int = 60) -> None:
     """Work until asked to stop (or, with burst, until the queues are empty), restarting after Redis comes back."""
-    from rq import Queue
-
     restarts = 0
     while True:
         label = name if name is None or restarts == 0 else f"{name}.r{restarts}"  # the old name may survive in Redis

@@ -14,6 +14,9 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from redis import Redis
+from rq import Queue, get_current_job
+from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
 from connector.settings import Settings
@@ -21,9 +24,11 @@ from connector.store import Store, installation_settings
 from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
 from crm_adapters.errors import CrmAuthError, CrmError
+from jobs import queues
 from jobs.engine import chain as engine
-from jobs.engine import outbox
 from jobs.engine.chain import Options
+from jobs.rq.locks import tenant_lock
+from jobs.state import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +44,10 @@ def _redis() -> Any:
     settings, _ = _context()
     if settings.redis_url is None:
         return None
-    from redis import Redis
-
     return Redis.from_url(settings.redis_url)
 
 
 def _job_id() -> str | None:
-    from rq import get_current_job
 
     job = get_current_job()
     return job.id if job is not None else None
@@ -58,7 +60,6 @@ def _run(installation_id: str, options: Options) -> dict[str, Any]:
     now = clock(store, installation_id)
     if conn is None:
         return _execute(store, settings, installation_id, options, now, None)
-    from jobs.rq.locks import tenant_lock
 
     with tenant_lock(conn, installation_id, ttl=settings.lock_ttl_s, wait=settings.lock_wait_s):
         return _execute(store, settings, installation_id, options, now, conn)
@@ -156,8 +157,6 @@ def active_installations(store: Store) -> list[tuple[str, dict[str, Any]]]:
 
 def dispatch(kind: str) -> int:
     """Enqueue `kind` for every active installation (deterministic ids: a slow tenant is not doubled)."""
-    from jobs.rq import queues
-
     settings, store = _context()
     conn = queues.connect(settings.redis_url)
     count = 0
@@ -169,8 +168,6 @@ def dispatch(kind: str) -> int:
 
 def dispatch_morning(hour: int = 7, now: datetime | None = None) -> int:
     """At-risk lists at `hour` in each tenant's own time zone (settings["time_zone"], default UTC)."""
-    from jobs.rq import queues
-
     settings, store = _context()
     conn = queues.connect(settings.redis_url)
     now = now or datetime.now(UTC)
@@ -192,11 +189,6 @@ def _zone(name: Any) -> ZoneInfo:
 
 def recover_abandoned() -> int:
     """Requeue jobs whose worker died (their execution heartbeat expired); rq's own cleanup, run every minute."""
-    from rq import Queue
-    from rq.registry import StartedJobRegistry
-
-    from jobs.rq import queues
-
     settings, _ = _context()
     conn = queues.connect(settings.redis_url)
     before = 0

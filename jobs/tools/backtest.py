@@ -11,6 +11,7 @@ from the SDR-stage columns), icp (segments of the account columns), or all.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -18,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
 from jobs.loops.deal_risk.features import amount_precision
 from jobs.loops.deal_risk.model import FeatureTable
+from jobs.tools._backtest_render import render
 from jobs.tools.backtest_csv import CsvError, check_ids, read_csv
 from jobs.tools.backtest_mapping import BacktestError, DealMapping, Join, load_mapping
-from jobs.tools.backtest_risk import risk_backtest
+from jobs.tools.backtest_risk import risk_backtest, write_predictions
 from jobs.tools.backtest_rules import handoff_backtest, icp_backtest
 from jobs.tools.backtest_splits import Fold, cv_folds, time_folds
 
@@ -179,13 +182,6 @@ def run_backtest(deals: Path, mapping_path: Path, *, loop: str = "deal_risk", sp
 def command(deals: Path, mapping: Path, *, as_json: bool, baselines: bool, loop: str = "deal_risk",
             split: str = "time", predictions: Path | None = None) -> None:
     """What `salesloop backtest` does: run, then print a report (or one JSON object); optionally write predictions."""
-    import json
-
-    from rich.console import Console
-
-    from jobs.tools._backtest_render import render
-    from jobs.tools.backtest_risk import write_predictions
-
     console = Console(stderr=as_json)
     with console.status("backtest", spinner="dots") as status:
         result = run_backtest(deals, mapping, loop=loop, split=split, baselines=baselines,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from redis import Redis
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,13 +27,15 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rq import Worker
 
 from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
 from connector.store.installation_settings import InstallationSettings
-from connector.store.tables import Installation
+from connector.store.tables import Installation, InstallationStatus
 from crm_adapters.errors import ConfigError
+from jobs import queues
 from jobs.engine import chain as engine
 from jobs.rq import tasks
 from jobs.tools.demo_render import RECORDS, render, step_words
@@ -66,6 +69,7 @@ def demo(scenario_path: str | None, deals: int | None, seed: int, as_json: bool,
 
 def run_demo(*, scenario_path: str | None, deals: int | None, seed: int, console: Console) -> dict[str, Any]:
     """Build, install, run; returns every figure the summary shows."""
+    # the sandbox is optional in a build (see _sandbox): loaded when the demo runs
     from crm_adapters.sandbox import load_scenario, simulate
 
     started = time.monotonic()
@@ -135,7 +139,7 @@ def _install(store: Store, crm_url: str, clock: datetime) -> str:
         if old is not None:
             session.delete(old)
     with store.session() as session:
-        row = Installation(crm="sandbox", tenant_id=TENANT, name="Demo org (sandbox)", status="active",
+        row = Installation(crm="sandbox", tenant_id=TENANT, name="Demo org (sandbox)", status=InstallationStatus.ACTIVE,
                            settings=InstallationSettings(sandbox_url=crm_url, clock=clock.isoformat(), time_zone="UTC").to_json())
         session.add(row)
         session.flush()
@@ -176,11 +180,6 @@ def _in_process(
 
 def _through_rq(settings: Settings, installation_id: str, console: Console) -> dict[str, Any]:
     """Enqueue the chain and wait for a worker (start a burst worker when none is listening)."""
-    from redis import Redis
-    from rq import Worker
-
-    from jobs.rq import queues
-
     conn = Redis.from_url(settings.redis_url or "")
     job = queues.enqueue("chain", installation_id, connection=conn)
     helper = None

@@ -8,13 +8,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from connector.store.tables import OutboxKind, OutboxStatus, ProposalStatus
+
 LOOPS = {"deal_risk": "Deal risk", "handoff": "SDR → BDM handoff", "discovery": "Discovery questions",
          "objections": "Objection handling", "sequences": "Outbound sequences", "icp": "Ideal customer profile"}
 RECORDS = {"pipeline": "Pipelines", "user": "Users", "account": "Accounts", "contact": "Contacts", "deal": "Deals",
            "deal_contact_role": "Contact roles on deals", "stage_change": "Stage changes",
            "activity": "Activities (calls, emails, meetings, notes)"}
-WRITES = {"field": "Fields set on records", "task": "Tasks for people", "note": "Notes on deals", "close_task": "Tasks closed"}
-STATUSES = {"sent": "written", "unchanged": "already right", "pending": "waiting", "failed": "failed, will retry", "dead": "gave up"}
+WRITES = {OutboxKind.FIELD: "Fields set on records", OutboxKind.TASK: "Tasks for people", OutboxKind.NOTE: "Notes on deals",
+          OutboxKind.TASK_CLOSE: "Tasks closed"}
+STATUSES = {OutboxStatus.SENT: "written", OutboxStatus.PENDING: "waiting", OutboxStatus.FAILED: "failed, will retry",
+            OutboxStatus.DEAD: "gave up"}
 
 
 def step_words(name: str) -> str:
@@ -135,7 +139,7 @@ def _writes(console: Console, store: dict[str, Any], per_person: dict[str, Any] 
 
 
 def _waiting(console: Console, proposals: list[dict[str, Any]], port: int) -> None:
-    pending = [p for p in proposals if p["status"] == "pending"]
+    pending = [p for p in proposals if p["status"] == ProposalStatus.PENDING]
     changes = [p for p in pending if p.get("type") != "spot_check"]
     reviews = [p for p in pending if p.get("type") == "spot_check"]
     console.print()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from connector.store.records import load_records
 from connector.store.tables import (
     CardData,
+    CrmRecord,
     DecisionRecord,
     ModelVersion,
     OutboxItem,
@@ -59,8 +60,6 @@ def per_stage_win_rates(session: Session, installation_id: str) -> list[dict[str
             reached[change.stage_id].add(change.deal_id)
     for deal in deals.values():
         reached[deal.stage_id].add(deal.remote_id)
-    from connector.store.tables import CrmRecord
-
     pipelines = [pipeline_from_dict(p) for p in session.execute(select(CrmRecord.payload).where(
         CrmRecord.installation_id == installation_id, CrmRecord.entity == "pipeline")).scalars()]
     stages = sorted((s for p in pipelines for s in p.stages), key=lambda s: s.order)

@@ -21,11 +21,11 @@ from crm_adapters.errors import CrmRateLimited
 from crm_adapters.model import Entity, TaskStatus
 from crm_adapters.writes import AppField
 from jobs.approvals import proposals
-from jobs.engine import versions
 from jobs.engine.chain import Options
 from jobs.engine.route import manager_for
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.rq import tasks
+from jobs.state import versions
 from tests.integration.crm_rigs import Rig, hubspot_rig, salesforce_rig, simulated_org
 
 SYNCED = (Entity.ACCOUNT, Entity.CONTACT, Entity.DEAL, Entity.ACTIVITY)

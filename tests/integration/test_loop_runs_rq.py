@@ -8,7 +8,7 @@ import pytest
 
 from connector.loop_runs import WRITE_BACK, RqRunner
 from connector.settings import Settings
-from jobs.rq import queues
+from jobs import queues
 from tests.integration.test_workers import install, org, start_workers, wait_for, world  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -335,7 +335,7 @@ def test_hubspot_signed_uninstall(app, store: Store, clock: Clock, hubspot) -> N
 def test_uninstall_cancels_the_tenants_queued_jobs(store: Store, clock: Clock, hubspot, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
     from rq.job import Job
 
-    from jobs.rq.queues import job_id
+    from jobs.queues import job_id
 
     app = create_app(_settings(hubspot, redis_url=redis_url), store=store)
     app.extensions["salesloop.clock"] = clock

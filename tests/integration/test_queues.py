@@ -12,7 +12,8 @@ from rq import Queue
 
 from connector.store import Store
 from connector.store.tables import Installation
-from jobs.rq import queues, tasks
+from jobs import queues
+from jobs.rq import tasks
 from jobs.rq.locks import TenantBusy, holder, tenant_lock
 
 

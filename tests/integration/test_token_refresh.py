@@ -198,7 +198,7 @@ def test_a_reconnect_while_the_old_grant_is_refused_stays_active_and_keeps_its_j
     store: Store, redis_conn  # type: ignore[no-untyped-def]
 ) -> None:
     """The admin reconnects between the CRM refusing the old grant and the worker marking it dead."""
-    from jobs.rq import queues
+    from jobs import queues
 
     iid = _install(store, crm="hubspot", expires_at=datetime.now(UTC) - timedelta(minutes=1))
     backfill: list[str] = []

@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from connector.app import create_app
 from connector.settings import Settings
@@ -17,6 +17,7 @@ from connector.store import installations as inst
 from connector.store.records import upsert_records
 from connector.store.tables import AuditEntry, CrmRecord, WebhookEvent
 from crm_adapters.model import Entity
+from tests.conftest import require
 from tests.factories import a_contact, a_deal, a_role
 
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -181,7 +182,7 @@ def test_events_for_an_unknown_portal_are_kept_but_ignored(app) -> None:  # type
 def test_with_redis_the_sync_is_enqueued_on_rq_once(store: Store, redis_conn, redis_url: str) -> None:  # type: ignore[no-untyped-def]
     from rq.job import Job
 
-    from jobs.rq.queues import job_id
+    from jobs.queues import job_id
 
     settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="cid", hubspot_client_secret=SECRET,
                         redis_url=redis_url)
@@ -223,3 +224,46 @@ def test_a_privacy_deletion_touches_only_its_own_portal(app, installation_id: st
     assert _post(app.test_client(), body).status_code == 200
     with store.session() as s:
         assert [r.installation_id for r in s.execute(select(CrmRecord)).scalars()] == [other]
+
+
+def _stored_keys(store: Store) -> list[str]:
+    with store.session() as s:
+        return sorted(s.execute(select(WebhookEvent.event_key)).scalars())
+
+
+def test_the_ingest_connection_keeps_its_no_fsync_setting_to_itself(app, installation_id: str) -> None:  # type: ignore[no-untyped-def]
+    store = app.extensions["salesloop.store"]
+    require(store.engine.dialect.name == "postgresql", "PostgreSQL: set DATABASE_URL=postgresql://...")
+    assert _post(app.test_client(), json.dumps([_event()]).encode()).status_code == 200
+    assert store.hint_write(lambda c: c.exec_driver_sql("SHOW synchronous_commit").scalar()) == "off"
+    with store.engine.connect() as pooled:  # every other user of the store still waits for the disk
+        assert pooled.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+
+def test_a_delivery_after_the_server_dropped_the_connection_is_stored(app, installation_id: str) -> None:  # type: ignore[no-untyped-def]
+    """What a PostgreSQL restart does to the ingest connection: it is replaced and the delivery kept, no 5xx."""
+    store = app.extensions["salesloop.store"]
+    require(store.engine.dialect.name == "postgresql", "PostgreSQL: set DATABASE_URL=postgresql://...")
+    client = app.test_client()
+    assert _post(client, json.dumps([_event()]).encode()).status_code == 200
+    backend = store.hint_write(lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    with store.engine.begin() as other:
+        assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}).scalar() is True
+    resp = _post(client, json.dumps([_event(eventId=2, objectId=124)]).encode())
+    assert resp.status_code == 200 and resp.json == {"received": 1, "duplicates": 0}
+    assert len(_stored_keys(store)) == 2
+    assert store.hint_write(lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar()) != backend
+
+
+def test_if_redis_fails_nothing_is_kept_so_hubspots_retry_is_not_a_duplicate(store: Store) -> None:
+    """The sync is asked for before the events are written: a Redis outage answers 503 and keeps nothing."""
+    settings = Settings(testing=True, public_base_url=PUBLIC, hubspot_client_id="cid", hubspot_client_secret=SECRET,
+                        redis_url="redis://127.0.0.1:1/0")  # nothing listens there
+    app = create_app(settings, store=store)
+    app.extensions["salesloop.clock"] = lambda: NOW
+    with store.session() as session:
+        inst.upsert(session, app.extensions["salesloop.cipher"], crm="hubspot", tenant_id="62515",
+                    tokens={"access_token": "a"})
+    resp = _post(app.test_client(), json.dumps([_event()]).encode())
+    assert resp.status_code == 503 and resp.json["code"] == "queue_unavailable"
+    assert _stored_keys(store) == []

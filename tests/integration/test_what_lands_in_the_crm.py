@@ -27,12 +27,12 @@ from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 from crm_adapters.writes import APP_FIELDS
 from jobs.adapters import SANDBOX_URL_KEY
 from jobs.approvals.proposals import APPROVE_PREFIX
-from jobs.engine.attention import AttentionBudget, task_load
 from jobs.engine.chain import Options, run_chain
 from jobs.loops import labels
 from jobs.loops.deal_risk._check import contradiction
 from jobs.loops.deal_risk.levels import RiskScale
 from jobs.loops.decision import Reason
+from jobs.state.attention import AttentionBudget, task_load
 from ui_extensions.cards import card_view
 
 TENANT = "plain-org"

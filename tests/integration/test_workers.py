@@ -26,9 +26,9 @@ from connector.store import Store
 from connector.store.tables import AuditEntry, Installation, LoopRun, OutboxItem
 from crm_adapters.model import Entity
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+from jobs import queues
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
-from jobs.rq import queues
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]

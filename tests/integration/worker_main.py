@@ -61,7 +61,7 @@ def install_hooks() -> None:
     delay = os.environ.get("SALESLOOP_TEST_SLOW_WRITES")
     if delay:
         import jobs.engine.chain
-        from jobs.engine import outbox
+        from jobs.state import outbox
 
         outbox.BATCH = 5
         real = jobs.engine.chain.adapter_for

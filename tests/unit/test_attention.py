@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from jobs.engine.attention import Ask, AttentionBudget, Ledger, period, sample, stamp, task_load
+from jobs.state.attention import Ask, AttentionBudget, Ledger, period, sample, stamp, task_load
 
 MONDAY = date(2026, 6, 1)
 

@@ -92,6 +92,21 @@ def test_recalibration_moves_the_intercept_when_the_base_rate_shifts() -> None:
     assert recalibrate(raw, (rng.random(4000) < 1 / (1 + np.exp(-raw))).astype(float)) == (1.0, 0.0)
 
 
+def test_a_model_with_nothing_to_say_predicts_the_long_run_rate() -> None:
+    """Scores unrelated to outcomes, on a window that loses more than usual (a quarter's swing): the slope
+    goes to 0 and the intercept to the long-run rate, so calibration is never worse than the base rate."""
+    rng = np.random.default_rng(2)
+    raw = rng.normal(size=2000) * 1.5
+    y = (rng.random(2000) < 0.5).astype(float)
+    a, b = recalibrate(raw, y, long_run=0.35)
+    assert a == 0.0 and abs(1 / (1 + np.exp(-b)) - 0.35) < 1e-9
+    a, b = recalibrate(raw, y)  # no long-run rate given: the window's own
+    assert a == 0.0 and abs(1 / (1 + np.exp(-b)) - y.mean()) < 1e-9
+    signal = (rng.random(2000) < 1 / (1 + np.exp(-0.5 * raw))).astype(float)  # over-confident scores
+    a, _ = recalibrate(raw, signal, long_run=0.35)
+    assert 0.3 < a < 0.7  # a real ranking keeps its (shrunk) slope
+
+
 def test_rolling_recalibration_follows_a_shift_without_looking_ahead() -> None:
     table = interacting(8000, shift=-1.2)
     train, valid = table.take(np.arange(6000)), table.take(np.arange(6000, 8000))

@@ -137,19 +137,6 @@ def test_promote_gives_control_the_treatment_playbook() -> None:
     assert promoted["experiment"]["started_at"] is None
 
 
-def test_rejected_proposal_returns_only_when_evidence_grew_by_half() -> None:
-    snap = build(_planted(900))
-    state = H.learn(snap, None, NOW).state
-    payload = _proposals(H.decide(snap, state, NOW))[0].payload
-    rejected = H.reject(state, payload)
-    assert _proposals(H.decide(snap, rejected, NOW)) == []
-    bigger = build(_planted(1500, seed=2))
-    relearned = H.learn(bigger, rejected, NOW).state
-    back = _proposals(H.decide(bigger, relearned, NOW))
-    assert back and back[0].payload["fingerprint"] == payload["fingerprint"]
-    assert back[0].payload["evidence"]["n"] >= 1.5 * payload["evidence"]["n"]
-
-
 def test_no_signal_means_no_proposal_and_no_flag() -> None:
     snap = build(random_specs(900, seed=5, sdrs=["s1", "s2", "s3", "s4", "s5", "s6"], win=lambda s: 0.3))
     learned = H.learn(snap, None, NOW)

@@ -201,3 +201,56 @@ def test_a_question_good_sdrs_ask_is_judged_within_sdrs() -> None:
     assert summary["signals"]["question:past_attempts"]["effect"] < 0.05
     assert not any(k.startswith("sdr_adjust:") for k in summary["signals"])
     assert candidate_changes(summary, BASELINE) == []
+
+
+def test_the_family_counts_every_claim_the_playbook_could_make_or_already_makes() -> None:
+    """e-BH divides by the one-sided claims a change could rest on: a question helps (and once listed,
+    hurts), a middle employee band can never be a disqualify rule, a qualification answer goes both ways,
+    an up-sell fact one way. Adopted items stay in the family, their evidence held in e-BH's ranking."""
+    from jobs.loops.handoff.model import UNCONFIRMED
+    from jobs.loops.handoff.playbook import BASELINE, family_size, held_evidence
+
+    def level(field: str, name: str, effect: float = 0.0) -> dict[str, object]:
+        return {"field": field, "level": name, "effect": effect, "sd": 0.1}
+
+    summary = {
+        "signals": {"question:timeline": {"effect": 0.5, "sd": 0.1}, "meddic:champion": {"effect": 0.0, "sd": 0.1},
+                    UNCONFIRMED: {"effect": -0.5, "sd": 0.1}, "not_actionable": {"effect": 0.0, "sd": 0.1}},
+        "fields": [{"field": "employees", "qualification": False}, {"field": "industry", "qualification": False},
+                   {"field": "budget", "qualification": True}, {"field": "upsell", "qualification": False}],
+        "levels": [level("employees", "<50"), level("employees", "200-499"), level("employees", "2000+"),
+                   level("industry", "Education", -0.5), level("industry", "other"), level("budget", "yes", 0.5),
+                   level("budget", "unknown"), level("upsell", "yes")],
+    }
+    # 3 signals; employees <50 and 2000+; Education; budget yes twice, unknown once; upsell once
+    assert family_size(summary, BASELINE) == 3 + 2 + 1 + 3 + 1
+    assert held_evidence(summary, BASELINE) == {}
+    book = {**BASELINE, "questions": ["timeline"], "verify_pains": True,
+            "disqualify": [{"field": "industry", "op": "==", "value": "Education"}],
+            "field_rules": [{"op": "require", "field": "budget", "level": "yes"}]}
+    assert family_size(summary, book) == 10 + 1  # the listed question can now also be dropped
+    held = held_evidence(summary, book)
+    assert set(held) == {"held:question:timeline", f"held:{UNCONFIRMED}", "held:industry=Education", "held:budget=yes"}
+    assert all(e > 1000 for e in held.values())  # each in the direction of its claim (z about 5)
+
+
+def test_an_adopted_claim_still_counts_among_the_discoveries() -> None:
+    """A question whose e-value (about 45) is under K/alpha (60 for K = 3) but over K/(2 alpha) (30) is
+    proposed while the listed question's own evidence still stands, and not once that evidence is gone."""
+    from jobs.loops.handoff.playbook import BASELINE, candidate_changes
+    from jobs.loops.stats import e_normal, z_needed
+
+    def signal(effect: float, sd: float = 0.1) -> dict[str, object]:
+        return {"effect": effect, "sd": sd, "interval": [effect - 0.16, effect + 0.16], "points": [5.0, 1.0, 9.0],
+                "n_with": 900, "wins_with": 300, "n_without": 2000, "wins_without": 500}
+
+    information = 1 / 0.1**2 - 1 / 0.5**2  # what e_values undoes of the N(0, 0.5^2) prior
+    se = information**-0.5
+    z = z_needed(45.0, se, tau=0.5)
+    shrunk = z * se * information * 0.1**2  # the posterior effect whose likelihood estimate is z standard errors
+    assert 30 < e_normal(z * se, se, tau=0.5) < 60
+    book = {**BASELINE, "questions": ["timeline"]}
+    strong = {"signals": {"question:timeline": signal(0.8), "question:budget_owner": signal(shrunk)}}
+    weak = {"signals": {"question:timeline": signal(0.0), "question:budget_owner": signal(shrunk)}}
+    assert [c["target"] for c in candidate_changes(strong, book)] == ["budget_owner"]
+    assert candidate_changes(weak, book) == []

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
+from connector.store.tables import GateStatus
 from crm_adapters.sandbox import load_scenario, simulate
 from jobs.engine.policy import Autonomy, Verdict
 from jobs.engine.quality import (
-    GateStatus,
     QualitySettings,
     computed_values,
     gate,

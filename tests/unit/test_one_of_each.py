@@ -11,8 +11,8 @@ import pytest
 
 from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity
-from jobs.engine import outbox
 from jobs.loops import registry
+from jobs.state import outbox_keys
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,10 @@ def test_one_json_encoding_for_every_value_the_app_stores() -> None:
 
 
 def test_outbox_keys_are_built_one_way_and_fit_the_column() -> None:
-    assert outbox.key("review", "drift:deal_risk:2026-10") == "review:drift:deal_risk:2026-10"
-    assert outbox.key("", "deal_risk:d1:update_field") == "deal_risk:d1:update_field"
-    assert outbox.key("approval", "f" * 64, "0123abcd") == f"approval:{'f' * 64}:0123abcd"
-    assert len(outbox.key("draft", "k" * 500)) == outbox.KEY_LENGTH
+    assert outbox_keys.key("review", "drift:deal_risk:2026-10") == "review:drift:deal_risk:2026-10"
+    assert outbox_keys.key("", "deal_risk:d1:update_field") == "deal_risk:d1:update_field"
+    assert outbox_keys.key("approval", "f" * 64, "0123abcd") == f"approval:{'f' * 64}:0123abcd"
+    assert len(outbox_keys.key("draft", "k" * 500)) == outbox_keys.KEY_LENGTH
 
 
 def test_the_registry_lists_every_loop_and_cannot_be_changed_by_a_caller() -> None:

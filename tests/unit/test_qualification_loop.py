@@ -135,8 +135,9 @@ def test_the_sandbox_store_keeps_the_answers(tmp_path: Path) -> None:
 def test_handoff_texts_about_fields_pass_the_quality_gate() -> None:
     """On a ~1,200-deal org with qualification fields, every handoff text (post-mortems naming contradicted
     fields, proposals worded in the fields' labels) passes the real gate."""
+    from connector.store.tables import GateStatus
     from crm_adapters.sandbox import load_scenario, simulate
-    from jobs.engine.quality import GateStatus, generated_texts
+    from jobs.engine.quality import generated_texts
     from jobs.loops.decision import ActionKind
     from jobs.loops.handoff import loop as handoff
     from tests.unit.test_loop_texts_gate import _gated

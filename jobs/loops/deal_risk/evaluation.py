@@ -99,7 +99,7 @@ def rolling_recalibrated(model: RiskModel, train: FeatureTable, valid: FeatureTa
             continue
         end = len(train) + int(part[0])
         window = slice(max(0, end - recent), end)
-        a, b = recalibrate(raw_all[window], y_all[window])
+        a, b = recalibrate(raw_all[window], y_all[window], long_run=float(y_all[:end].mean()))
         out[part] = _sigmoid(a * raw_valid[part] + b)
     return out
 

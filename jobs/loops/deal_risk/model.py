@@ -232,18 +232,25 @@ def fit_logistic(table: FeatureTable, *, c: float, pairs: Sequence[tuple[str, st
     return RiskModel(base, groups, meta={"c": c, "n": len(table)})
 
 
-def recalibrate(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def recalibrate(raw: np.ndarray, y: np.ndarray, *, long_run: float | None = None) -> tuple[float, float]:
     """Intercept and slope on the log-odds, refitted on the newest closed deals; identity unless it clearly helps.
 
     Both move: a shift in the base rate between training and now (a quarter that loses more) is an
     intercept, an over- or under-confident model is a slope. A likelihood-ratio test (2 degrees of
-    freedom, 95%) keeps the identity when the newest deals do not clearly ask for a change.
+    freedom, 95%) keeps the identity when the newest deals do not clearly ask for a change. When the
+    model's ranking does not clearly beat the base rate on those deals (slope test, 1 degree of
+    freedom), the slope goes to 0: a model with nothing to say predicts the `long_run` rate (every
+    closed deal so far; the newest alone swing with the quarter), so it is never worse than the base rate.
     """
     if len(y) < 20 or y.min() == y.max():
         return 1.0, 0.0
     fit = LogisticRegression(C=1e4, max_iter=1000).fit(raw[:, None], y)
     a, b = float(fit.coef_[0][0]), float(fit.intercept_[0])
-    a = min(max(a, 0.2), 2.0)
+    a = min(max(a, 0.0), 2.0)
+    rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    if 2 * len(y) * (_log_loss(y, np.full(len(y), rate)) - _log_loss(y, _sigmoid(a * raw + b))) <= LR_CRITICAL:
+        rate = float(np.clip(rate if long_run is None else long_run, 1e-6, 1 - 1e-6))
+        return 0.0, float(np.log(rate / (1 - rate)))
     gain = 2 * len(y) * (_log_loss(y, _sigmoid(raw)) - _log_loss(y, _sigmoid(a * raw + b)))
     return (a, b) if gain > LR_CRITICAL_2 else (1.0, 0.0)
 

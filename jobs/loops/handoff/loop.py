@@ -3,7 +3,7 @@ playbook tested as treatment against control, and SDR flags with their evidence.
 
 learn(): signals from notes/calls -> shrunk logistic model, experiment readout, SDR flags.
 decide(): alignment fields, post-mortem cards/notes, decisive playbook proposals, promote/revert, flags.
-approve()/reject(): a manager's verdict -> the next playbook version / the remembered rejection.
+approve(): a manager's approval -> the next playbook version (a rejection is remembered by jobs.approvals.proposals).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from jobs.loops.handoff.playbook import (
     diff_line,
     evidence,
     fingerprint,
-    is_rejected,
 )
 from jobs.loops.handoff.postmortem import deal_decisions
 from jobs.loops.handoff.readout import ARMS, DEFAULT_BAR, arm_of, readout
@@ -57,7 +56,7 @@ def initial_state(*, tenant: str = "default", unit: str = "sdr", arms: Mapping[s
     """Both arms on the baseline playbook; nothing learned yet. `arms`: an explicit SDR -> arm split."""
     return {"config": {**DEFAULTS, "tenant": tenant, "unit": unit, "arms": dict(arms or {})},
             "playbooks": {"control": copy.deepcopy(BASELINE), "treatment": copy.deepcopy(BASELINE)},
-            "experiment": {"started_at": None}, "rejected": {}, "history": [], "readouts": [], "evidence": {},
+            "experiment": {"started_at": None}, "history": [], "readouts": [], "evidence": {},
             "bars": {}}
 
 
@@ -142,8 +141,6 @@ def _proposals(state: State, version: str) -> list[Decision]:
     out = []
     for change in candidate_changes(state["model"], treatment, bars=state.get("bars")):
         fp = fingerprint([change])
-        if is_rejected(state, fp, change["n"]):
-            continue
         out.append(_proposal_decision("change", [change], fp, change["n"], version, treatment["version"]))
         if len(out) >= MAX_PER_RUN:
             break
@@ -154,8 +151,7 @@ def _proposals(state: State, version: str) -> list[Decision]:
         fp = fingerprint([{"op": rec, "target": f"v{books['treatment']['version']}",
                            "rule": books["control"]["version"]}])
         n = sum(read["arms"][arm]["close_rate"]["n"] for arm in read["arms"])
-        if not is_rejected(state, fp, n):
-            out.append(_promote_decision(rec, read, fp, n, version, books))
+        out.append(_promote_decision(rec, read, fp, n, version, books))
     return out
 
 
@@ -241,16 +237,6 @@ def _raised_bars(state: Mapping[str, Any], changes: list[Mapping[str, Any]]) -> 
     return bars, experiment
 
 
-def reject(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """A manager rejected: remember the fingerprint and its n, so it returns only on 50% more data."""
-    if not payload.get("fingerprint"):
-        raise ValueError("a rejected proposal needs its fingerprint")
-    new = copy.deepcopy(dict(state))
-    n = int(dict(payload.get("evidence", {})).get("n", 0))
-    new["rejected"] = {**new.get("rejected", {}), payload["fingerprint"]: {"n": n}}
-    return new
-
-
 def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
     """Which playbook a deal (or its SDR) follows: what the cards show."""
     cfg = config(state)
@@ -261,4 +247,4 @@ DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=appro
                             description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
                             process_group=TRANSCRIPTS)
 
-__all__ = ["approve", "arm_for_deal", "decide", "initial_state", "learn", "reject"]
+__all__ = ["approve", "arm_for_deal", "decide", "initial_state", "learn"]

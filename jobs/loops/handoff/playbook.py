@@ -17,8 +17,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobs.loops import labels
+from jobs.loops.handoff.attributes import OTHER, UNKNOWN
 from jobs.loops.handoff.model import COUNTS, PRIOR_SD
-from jobs.loops.handoff.rules import field_candidates, field_rule_line, one_per_field
+from jobs.loops.handoff.rules import (
+    FIRMOGRAPHIC,
+    attribute_rule,
+    field_candidates,
+    field_rule_line,
+    one_per_field,
+)
 from jobs.loops.stats import ALPHA, carried, e_bh, e_normal, e_threshold
 
 BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqualify": [], "verify_pains": False,
@@ -26,7 +33,6 @@ BASELINE: dict[str, Any] = {"version": 0, "questions": [], "meddic": [], "disqua
 MIN_EFFECT = 0.10  # shrunk log-odds a question / MEDDIC element must reach to be worth adding
 MIN_ICP_EFFECT = 0.25  # a segment must be this much worse (shrunk log-odds) to be disqualified
 REWEIGHT_GAP = 0.25
-REPROPOSE_GROWTH = 1.5  # a rejected change comes back only once its n grew by 50%
 MAX_PER_RUN = 3
 _BANDS = {"<50": ("<", 50), "2000+": (">=", 2000)}  # bands a single disqualify rule can express
 
@@ -86,7 +92,7 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     `bars`: per signal, the e-value its adoption cleared; undoing it needs at least as much.
     """
     signals: Mapping[str, Mapping[str, Any]] = summary.get("signals", {})
-    tests = sum(1 for name in signals if actionable(name)) + len(summary.get("levels", []))
+    tests = family_size(summary, playbook)
     wanted = [c for name, s in signals.items() if (c := _change_for(name, s, playbook)) is not None]
     wanted.extend(_reweights(signals, playbook))
     wanted.extend(_field_changes(summary, playbook))
@@ -94,10 +100,11 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     for c in wanted:
         if c["signal"] not in best or c["e_value"] > best[c["signal"]]["e_value"]:
             best[c["signal"]] = c
-    found = e_bh({name: c["e_value"] for name, c in best.items()}, tests=tests, alpha=alpha)
+    held = held_evidence(summary, playbook)
+    found = e_bh({name: c["e_value"] for name, c in best.items()} | held, tests=tests, alpha=alpha)
     bar = e_threshold(tests, max(len(found), 1), alpha)
     out = []
-    for name in found:
+    for name in sorted(found - set(held)):
         c = {**best[name], "e_needed": round(bar, 2)}
         if c["op"] in UNDO and c["e_value"] < float(dict(bars or {}).get(name, 0.0)):
             continue
@@ -105,6 +112,61 @@ def candidate_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any],
     fields = one_per_field([c for c in out if "=" in c["signal"] and c.get("rule")])
     out = [c for c in out if not ("=" in c["signal"] and c.get("rule"))] + fields
     return sorted(out, key=lambda c: (-c["e_value"], c["op"], c["target"]))
+
+
+def family_size(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> int:
+    """How many one-sided hypotheses the playbook's changes are claims about: the K e-BH divides by.
+
+    Counted from the playbook and which signals and levels the fit has (never from their outcomes), so
+    it is fixed before the evidence is read: a question "helps" (one test), and once listed also "hurts"
+    (the drop); pains need verifying, one per count signal; a firmographic level only disqualifies, and
+    only when one rule can say it (an employee band in the middle cannot); a qualification answer can
+    be required or disqualified (two tests, since the data picks the direction), an up-sell fact only
+    favoured. Adopted items stay in the family with their evidence (`held_evidence`).
+    """
+    count = 0
+    listed = {"question": playbook.get("questions", []), "meddic": playbook.get("meddic", [])}
+    for name in dict(summary.get("signals", {})):
+        if actionable(name):
+            kind, _, ident = name.partition(":")
+            count += 1 + (ident in listed.get(kind, []))
+    qualifying = {f["field"]: f["qualification"] for f in summary.get("fields", [])}
+    for e in summary.get("levels", []):
+        field, level, qualification = e["field"], e["level"], qualifying.get(e["field"], True)
+        if level == OTHER:
+            continue
+        if not qualification and field in FIRMOGRAPHIC:
+            count += attribute_rule(field, level) is not None
+        elif not qualification:
+            count += 1  # a fact (up-sell): only the better level is ever favoured
+        else:
+            count += 1 if level == UNKNOWN else 2
+    return max(count, 1)
+
+
+def held_evidence(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> dict[str, float]:
+    """The e-values, now, of the claims the playbook already acts on (a listed question helps, a
+    disqualified segment loses more, a required answer wins more). They stay in e-BH's ranking, so an
+    adopted effect still counts among the discoveries and the next claim's bar is K/(alpha k) with that
+    k, not K/alpha again: evidence found earlier keeps working for the family."""
+    out: dict[str, float] = {}
+    listed = {"question": playbook.get("questions", []), "meddic": playbook.get("meddic", [])}
+    disqualify = playbook.get("disqualify", [])
+    for name, s in dict(summary.get("signals", {})).items():
+        kind, _, ident = name.partition(":")
+        if ident in listed.get(kind, []):
+            out[f"held:{name}"] = e_values(s)[0]
+        elif (name in COUNTS and playbook.get("verify_pains")) or (rule_for(name) is not None and rule_for(name) in disqualify):
+            out[f"held:{name}"] = e_values(s)[1]
+    rules = {(r["field"], r["level"]): r["op"] for r in playbook.get("field_rules", [])}
+    for e in summary.get("levels", []):
+        op = rules.get((e["field"], e["level"]))
+        if op is None and attribute_rule(e["field"], e["level"]) in disqualify:
+            op = "disqualify"
+        if op is not None:
+            up, down = e_values(e)
+            out[f"held:{e['field']}={e['level']}"] = down if op == "disqualify" else up
+    return {name: round(min(e, 1e12), 2) for name, e in out.items()}
 
 
 def _field_changes(summary: Mapping[str, Any], playbook: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -192,12 +254,6 @@ def diff_line(change: Mapping[str, Any]) -> str:
 
 def _rule_text(rule: Mapping[str, Any] | None) -> str:
     return "" if not rule else f"{labels.phrase(rule['field'])} {rule['op']} {rule['value']}"
-
-
-def is_rejected(state: Mapping[str, Any], fp: str, n: int) -> bool:
-    """Rejected before, and the evidence has not grown by half since."""
-    seen = state.get("rejected", {}).get(fp)
-    return seen is not None and n < REPROPOSE_GROWTH * int(seen.get("n", 0))
 
 
 def apply(playbook: Mapping[str, Any], changes: list[Mapping[str, Any]], version: int) -> dict[str, Any]:

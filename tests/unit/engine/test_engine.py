@@ -189,7 +189,7 @@ def test_a_dead_grant_marks_the_installation_needs_reauth(store: Store, crm: Mem
 
 def test_merged_outbox_reports_keep_why_a_run_stopped() -> None:
     from jobs.engine import chain as engine
-    from jobs.engine import outbox
+    from jobs.state import outbox
 
     first = outbox.OutboxReport(sent=3, api_calls=2)
     second = outbox.OutboxReport(sent=1, api_calls=1, stopped="daily API limit reached")

@@ -11,7 +11,7 @@ from connector.store import Store
 from connector.store.tables import Installation, OutboxItem
 from crm_adapters.errors import CrmBudgetExhausted, CrmUnavailable
 from crm_adapters.writes import FieldUpdate, WriteResult
-from jobs.engine import outbox
+from jobs.state import outbox
 from tests.fakes.memory_crm import MemoryCrm
 
 

@@ -13,9 +13,9 @@ from connector.store import Store
 from connector.store.tables import Installation, OutboxItem
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.writes import FieldUpdate, WriteResult
-from jobs.engine import outbox
 from jobs.engine.chain import ChainReport, settle
 from jobs.engine.writes_status import installations_status
+from jobs.state import outbox
 from tests.fakes.memory_crm import MemoryCrm
 
 

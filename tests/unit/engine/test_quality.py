@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 
+from connector.store.tables import GateStatus
 from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from jobs.engine.drift import calibration, psi, psi_of_counts
 from jobs.engine.policy import Autonomy, Verdict
 from jobs.engine.quality import (
-    GateStatus,
     QualitySettings,
     eval_text,
     gate,

@@ -14,9 +14,9 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import Installation, ModelVersion
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
-from jobs.engine import versions
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
+from jobs.state import versions
 
 LOOPS = ("deal_risk", "handoff", "icp")
 

@@ -3,6 +3,8 @@
 A row's idempotency key comes from the decision key, so recording the same decision twice
 adds nothing, and the adapter finds the task or note it already made for a key; a job
 killed mid-apply re-applies its pending rows and the CRM still ends with one of each.
+Each kind of row has a sender (jobs.state.senders); all around a send lives here, for every kind:
+attempts, retries, the daily budget's stop, a dead grant, rows given up.
 """
 
 from __future__ import annotations
@@ -10,24 +12,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
-from connector.store.tables import DecisionRecord, OutboxItem, Proposal
+from connector.store.tables import DecisionRecord, OutboxItem, OutboxStatus, Proposal, WriteStatus
 from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
-from crm_adapters.model import Entity
 from crm_adapters.port import CrmPort
-from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskDraft
+from jobs.state.senders import SENDERS, UNCHANGED, WAIT, Outcome, Sender
 
 logger = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_ATTEMPTS = 5
-WAITING = ("pending", "failed")  # not sent yet, and still to be sent by a later run
+WAITING = (OutboxStatus.PENDING, OutboxStatus.FAILED)  # not sent yet, and still to be sent by a later run
 RECONNECT = "waiting for the CRM connection to be renewed (reconnect the app in the admin page)"
 
 
@@ -41,15 +41,6 @@ class OutboxReport:
     stopped: str = ""  # non-empty: the CRM's daily API budget ran out; the rest waits for the next run
 
 
-KEY_LENGTH = 200  # OutboxItem.idempotency_key's column
-
-
-def key(prefix: str, *parts: str) -> str:
-    """Every outbox idempotency key, built here only: '<prefix>:<part>...' (no prefix: a decision's own key),
-    cut to the column. Rebuild a key from what was stored (a proposal's fingerprint, not its source)."""
-    return ":".join((prefix, *parts) if prefix else parts)[:KEY_LENGTH]
-
-
 def enqueue(
     session: Session, installation_id: str, key: str, kind: str, payload: dict[str, Any], decision_id: str | None = None
 ) -> OutboxItem | None:
@@ -60,51 +51,50 @@ def enqueue(
     if existing is not None:
         return None
     item = OutboxItem(installation_id=installation_id, idempotency_key=key, kind=kind, payload=payload,
-                      decision_id=decision_id, status="pending", attempts=0)
+                      decision_id=decision_id, status=OutboxStatus.PENDING, attempts=0)
     session.add(item)
     return item
 
 
 def apply(store: Store, installation_id: str, crm: CrmPort, *, progress: Callable[[int, int], None] | None = None) -> OutboxReport:
-    """Send every pending (or retryable failed) write, kind by kind, in batches."""
+    """Send every pending (or retryable failed) write, kind by kind in the senders' order, in batches."""
     report = OutboxReport()
     with store.session() as session:
         report.dead += give_up_exhausted(session, installation_id)
         ids = session.execute(
             select(OutboxItem.id, OutboxItem.kind).where(
-                OutboxItem.installation_id == installation_id, OutboxItem.status.in_(("pending", "failed")),
+                OutboxItem.installation_id == installation_id, OutboxItem.status.in_(WAITING),
                 OutboxItem.attempts < MAX_ATTEMPTS,
             ).order_by(OutboxItem.created_at, OutboxItem.id)
         ).all()
     total, done = len(ids), 0
-    for kind in ("field", "task", "note"):
+    for kind, sender in SENDERS.items():
         chosen = [row.id for row in ids if row.kind == kind]
         for start in range(0, len(chosen), BATCH):
             if report.stopped:
                 return report
-            _apply_batch(store, installation_id, crm, kind, chosen[start : start + BATCH], report)
+            _apply_batch(store, crm, sender, chosen[start : start + BATCH], report)
             done += len(chosen[start : start + BATCH])
             if progress:
                 progress(done, total)
     return report
 
 
-def _apply_batch(store: Store, installation_id: str, crm: CrmPort, kind: str, ids: Sequence[str], report: OutboxReport) -> None:
-    with store.session() as session:
-        items = list(session.execute(select(OutboxItem).where(OutboxItem.id.in_(ids))).scalars())
-        for item in items:
-            item.attempts += 1
+def _apply_batch(store: Store, crm: CrmPort, sender: Sender, ids: Sequence[str], report: OutboxReport) -> None:
+    items = _take(store, sender, ids, report)
+    if not items:
+        return
     try:
-        outcome, calls = _send(crm, kind, items)
+        outcome, calls = sender.send(crm, items)
     except CrmAuthError as exc:  # the grant died: the writes wait for the reconnect, the engine marks needs_reauth
         _defer(store, items, exc, report, reason=RECONNECT)
         raise
+    except CrmBudgetExhausted as exc:  # as sync does: end cleanly, RQ retries cannot help today
+        _defer(store, items, exc, report)
+        report.stopped = exc.stop_note()
+        logger.warning("outbox of %s stopped: daily API budget exhausted", items[0].installation_id)
+        return
     except CrmError as exc:
-        if isinstance(exc, CrmBudgetExhausted):  # as sync does: end cleanly, RQ retries cannot help today
-            _defer(store, items, exc, report)
-            report.stopped = exc.stop_note()
-            logger.warning("outbox of %s stopped: daily API budget exhausted", installation_id)
-            return
         _mark_failed(store, items, exc, report)
         if exc.retryable:
             raise
@@ -113,47 +103,23 @@ def _apply_batch(store: Store, installation_id: str, crm: CrmPort, kind: str, id
     _mark_sent(store, items, outcome, report)
 
 
-Outcome = dict[str, tuple[str, str | None, str]]
-
-
-def _send(crm: CrmPort, kind: str, items: Sequence[OutboxItem]) -> tuple[Outcome, int]:
-    """Send one batch; per item key -> (status, remote id, error), and the API calls it took."""
-    if kind == "field":
-        updates = [_field_update(item.payload) for item in items]
-        result = crm.write_fields(updates)
-        failed = {f.key: f for f in result.failed}
-        out: Outcome = {}
-        for item, update in zip(items, updates, strict=True):
-            failure = failed.get(update.remote_id)
-            if failure is None:
-                status = "unchanged" if update.remote_id in result.unchanged and update.remote_id not in result.written else "sent"
-                out[item.idempotency_key] = (status, update.remote_id, "")
-            else:
-                out[item.idempotency_key] = ("failed" if failure.retryable else "dead", None, failure.reason[:500])
-        return out, result.api_calls
-    if kind == "task":
-        refs = crm.create_tasks([_task_draft(item) for item in items])
-    else:
-        refs = crm.create_notes([NoteDraft(item.idempotency_key, item.payload["body"], item.payload["deal_id"]) for item in items])
-    made = {ref.idempotency_key: ref for ref in refs}
-    return {
-        item.idempotency_key: ("sent", made[item.idempotency_key].remote_id, "") if item.idempotency_key in made
-        else ("failed", None, "the CRM returned no object for this key")
-        for item in items
-    }, 1
-
-
-def _field_update(payload: dict[str, Any]) -> FieldUpdate:
-    return FieldUpdate(Entity(payload["entity"]), payload["remote_id"], {AppField(k): v for k, v in payload["values"].items()})
-
-
-def _task_draft(item: OutboxItem) -> TaskDraft:
-    p = item.payload
-    return TaskDraft(
-        idempotency_key=item.idempotency_key, subject=p["subject"], body=p.get("body", ""), owner_id=p.get("owner_id"),
-        due_at=datetime.fromisoformat(p["due_at"]), deal_id=p.get("deal_id"), account_id=p.get("account_id"),
-        priority=str(p.get("priority") or "normal"),
-    )
+def _take(store: Store, sender: Sender, ids: Sequence[str], report: OutboxReport) -> list[OutboxItem]:
+    """The batch's rows that go now, each with one attempt spent before the CRM is called (a job killed mid-send
+    still counts it); rows that must wait are left as they are, rows that never can go become dead."""
+    taken = []
+    with store.session() as session:
+        for item in session.execute(select(OutboxItem).where(OutboxItem.id.in_(ids))).scalars():
+            why_not = sender.prepare(session, item)
+            if why_not == WAIT:
+                continue
+            if why_not is not None:
+                item.status, item.error = OutboxStatus.DEAD, why_not
+                report.dead += 1
+                _follow_up(session, item)
+                continue
+            item.attempts += 1
+            taken.append(item)
+    return taken
 
 
 def _mark_sent(store: Store, items: Sequence[OutboxItem], outcome: Outcome, report: OutboxReport) -> None:
@@ -164,9 +130,9 @@ def _mark_sent(store: Store, items: Sequence[OutboxItem], outcome: Outcome, repo
                 continue
             status, remote_id, error = outcome[item.idempotency_key]
             item.attempts = detached.attempts
-            item.status = "sent" if status == "unchanged" else status
-            if status == "failed" and item.attempts >= MAX_ATTEMPTS:
-                item.status = "dead"
+            item.status = OutboxStatus.SENT if status == UNCHANGED else status
+            if status == OutboxStatus.FAILED and item.attempts >= MAX_ATTEMPTS:
+                item.status = OutboxStatus.DEAD
             item.remote_id = remote_id
             item.error = error
             _count(report, status, item.status)
@@ -174,11 +140,11 @@ def _mark_sent(store: Store, items: Sequence[OutboxItem], outcome: Outcome, repo
 
 
 def _count(report: OutboxReport, status: str, final: str) -> None:
-    if final == "dead":
+    if final == OutboxStatus.DEAD:
         report.dead += 1
-    elif status == "unchanged":
+    elif status == UNCHANGED:
         report.unchanged += 1
-    elif final == "sent":
+    elif final == OutboxStatus.SENT:
         report.sent += 1
     else:
         report.failed += 1
@@ -188,10 +154,11 @@ def _follow_up(session: Session, item: OutboxItem) -> None:
     """Tie the result back: decision write status, and a proposal's task id once the task exists."""
     if item.decision_id:
         decision = session.get(DecisionRecord, item.decision_id)
-        if decision is not None and decision.write_status in ("pending", "failed", ""):
-            decision.write_status = {"sent": "written", "dead": "failed"}.get(item.status, item.status)
+        if decision is not None and decision.write_status in (WriteStatus.PENDING, WriteStatus.FAILED, WriteStatus.NONE):
+            decision.write_status = {OutboxStatus.SENT: WriteStatus.WRITTEN, OutboxStatus.DEAD: WriteStatus.FAILED}.get(
+                item.status, item.status)
     proposal_id = item.payload.get("proposal_id")
-    if proposal_id and item.status == "sent":
+    if proposal_id and item.status == OutboxStatus.SENT:
         proposal = session.get(Proposal, proposal_id)
         if proposal is not None and not proposal.task_remote_id:
             proposal.task_remote_id = item.remote_id
@@ -206,10 +173,10 @@ def _mark_failed(store: Store, items: Sequence[OutboxItem], exc: CrmError, repor
             if item is None:
                 continue
             item.attempts = detached.attempts
-            item.status = "dead" if not exc.retryable or item.attempts >= MAX_ATTEMPTS else "failed"
+            item.status = OutboxStatus.DEAD if not exc.retryable or item.attempts >= MAX_ATTEMPTS else OutboxStatus.FAILED
             item.error = reason
-            report.dead += item.status == "dead"
-            report.failed += item.status == "failed"
+            report.dead += item.status == OutboxStatus.DEAD
+            report.failed += item.status == OutboxStatus.FAILED
 
 
 def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: OutboxReport, reason: str = "") -> None:
@@ -234,17 +201,15 @@ def give_up_exhausted(session: Session, installation_id: str) -> int:
     )).scalars().all()
     for item in rows:
         last = item.error or "the job sending it stopped each time before the CRM answered"
-        item.status, item.error = "dead", f"gave up after {item.attempts} attempts: {last}"[:500]
+        item.status, item.error = OutboxStatus.DEAD, f"gave up after {item.attempts} attempts: {last}"[:500]
         _follow_up(session, item)
     return len(rows)
 
 
 def waiting(session: Session, installation_id: str) -> dict[str, int]:
     """Writes not sent yet (pending or to retry) and writes given up (dead): what a run must not call done."""
-    from sqlalchemy import func
-
     rows = session.execute(select(OutboxItem.status, func.count()).where(
-        OutboxItem.installation_id == installation_id, OutboxItem.status.in_((*WAITING, "dead")),
+        OutboxItem.installation_id == installation_id, OutboxItem.status.in_((*WAITING, OutboxStatus.DEAD)),
     ).group_by(OutboxItem.status)).all()
     counts = {status: int(n) for status, n in rows}
-    return {"waiting": counts.get("pending", 0) + counts.get("failed", 0), "given_up": counts.get("dead", 0)}
+    return {"waiting": sum(counts.get(s, 0) for s in WAITING), "given_up": counts.get(OutboxStatus.DEAD, 0)}

@@ -8,6 +8,7 @@ same work twice while it is still waiting or running adds nothing.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
+
+from connector.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +54,6 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
 def connect(url: str | None = None) -> Redis:
     """The Redis connection (REDIS_URL when no url is given; the web side calls helpers without one)."""
     if url is None:
-        from connector.settings import Settings
-
         url = Settings.from_env().redis_url
         if url is None:
             raise RuntimeError("REDIS_URL is not set: jobs run in-process (embedded mode), there is no queue")
@@ -98,8 +100,6 @@ def enqueue_writeback(installation_id: str, connection: Redis | None = None) -> 
 
 def stop_installation_jobs(installation_id: str, connection: Redis | None = None) -> int:
     """Cancel every waiting or scheduled job of an uninstalled installation; a running one sees its status and stops."""
-    from rq.registry import ScheduledJobRegistry
-
     conn = connection or connect()
     cancelled = 0
     for name in QUEUE_ORDER:
@@ -128,7 +128,6 @@ def _cancel(conn: Redis, jid: str) -> int:
 def run_inline(kind: str, installation_id: str) -> Any:
     """Embedded mode (no REDIS_URL): run the job's task in this process."""
     module, _, name = KINDS[kind].func.rpartition(".")
-    import importlib
 
     func: Callable[[str], Any] = getattr(importlib.import_module(module), name)
     return func(installation_id)
