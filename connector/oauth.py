@@ -27,6 +27,7 @@ from connector import oauth_state, web
 from connector.admin import auth
 from connector.errors import ApiError
 from connector.installations import redis_for, request_backfill, uninstall
+from connector.qualification_setup import suggest_for
 from connector.signatures import SignatureError, public_uri, verify_v3
 from connector.store import installations as inst
 from connector.store.tables import Installation, InstallationStatus
@@ -176,6 +177,7 @@ def _store_installation(*, crm: str, tenant_id: str, tokens: dict[str, Any], exp
 def _after_install(installation: Installation, user: str) -> Response:
     """Provision our CRM fields, enqueue the backfill, sign the admin in, show the status page."""
     fields = provision_fields(installation)
+    suggest_for(installation, store=web.store(), settings=web.settings())  # the admin confirms it on the Loops page
     backfill = request_backfill(web.settings(), web.store(), installation.id)
     auth.sign_in(installation.id, user or "admin")
     logger.info("installed %s tenant %s (fields %s, backfill %s)", installation.crm, installation.tenant_id, fields, backfill)

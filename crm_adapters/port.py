@@ -1,7 +1,7 @@
 """The CRM port: the one protocol every adapter (sandbox, HubSpot, Salesforce) implements.
 
 Shaped by what the loops need, not by the CRM APIs: read what changed since a cursor,
-read stage definitions and users, make sure our fields exist, write field values in
+read stage definitions and users, describe the deal fields, make sure our fields exist, write field values in
 batches, create tasks and notes idempotently, read tasks back to learn approvals, and close
 the tasks of verdicts given outside the CRM.
 """
@@ -51,6 +51,18 @@ class Batch:
     quarantined: tuple[Quarantined, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class FieldDescription:
+    """A field of the CRM's deals (or Salesforce's Lead) as its describe reports it: what the install
+    suggests a qualification mapping from (crm_adapters/qualification.suggest), for the admin to confirm."""
+
+    name: str  # API name
+    label: str  # the CRM's label, as people see it
+    type: str  # picklist | multiselect | checkbox | number | text | date | other
+    options: tuple[str, ...] = ()  # picklist values, as the CRM stores them on the record
+    source: str = "deal"  # deal | lead (Salesforce: read from the converted Lead)
+
+
 @runtime_checkable
 class CrmPort(Protocol):
     crm: Crm
@@ -66,6 +78,11 @@ class CrmPort(Protocol):
 
     def read_users(self) -> list[User]:
         """Every user with its mapped role."""
+        ...
+
+    def describe_deal_fields(self) -> list[FieldDescription]:
+        """Every field of deals (and of the Lead a Salesforce deal was converted from) with label, type and
+        picklist values, so a qualification mapping can be suggested at install."""
         ...
 
     def ensure_app_fields(self) -> FieldsReport:

@@ -3,7 +3,9 @@
 Why: real orgs record qualification as structured data (picklists, checkboxes, scores on the deal or
 the converted lead), not only in notes. An admin confirms a mapping (suggested from field names and
 picklist values) stored in installation.settings["qualification"]; adapters read the mapped fields
-into `Deal.qualification` as {CRM label: level}, where an empty field is the level "unknown".
+into `Deal.qualification` as {CRM label: level}, where an empty field is the level "unknown". A
+multi-select field ("Competitors: Acme;Globex") is one yes/no item per option ("Competitors: Acme" = Yes),
+since a deal can hold several options at once and one level per combination would split the deals thinly.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm_adapters.model import QualificationAnswer
+from crm_adapters.port import FieldDescription
 
 SETTINGS_KEY = "qualification"
 UNKNOWN = "unknown"
-KINDS = ("picklist", "checkbox", "number")
+KINDS = ("picklist", "checkbox", "number", "multiselect")
 SOURCES = ("deal", "lead")  # lead: a field of the converted Lead (Salesforce)
 STAGES = ("sdr", "discovery")  # who records the field: the SDR at hand-over, or the BDM after discovery
 # Qualification items (MEDDICC, BANT, SPICED) and the words that name them in field labels or picklist values.
@@ -43,7 +46,8 @@ ITEMS: dict[str, tuple[str, ...]] = {
 _ORDER = sorted(((w, item) for item, words in ITEMS.items() for w in words), key=lambda p: -len(p[0]))
 YES = ("yes", "true", "1", "y", "confirmed", "identified", "known", "allocated", "high", "approved")
 NO = ("no", "false", "0", "n", "none", "not identified", "not known", "low")
-PICKLIST_TYPES = ("enumeration", "picklist", "multipicklist", "select", "radio")
+PICKLIST_TYPES = ("enumeration", "picklist", "select", "radio")
+MULTISELECT_TYPES = ("multiselect", "multipicklist")
 CHECKBOX_TYPES = ("bool", "boolean", "booleancheckbox", "checkbox")
 NUMBER_TYPES = ("number", "double", "int", "integer", "percent", "currency")
 
@@ -66,11 +70,18 @@ class QualificationField:
     kind: str = "picklist"
     source: str = "deal"
     stage: str = "sdr"
+    options: tuple[str, ...] = ()  # multiselect: every option, each read as its own yes/no item
 
-    def answer(self, value: Any) -> QualificationAnswer:
+    def answers(self, value: Any) -> tuple[QualificationAnswer, ...]:
+        """The field's answer; a multi-select field gives one yes/no answer per option."""
+        if self.kind == "multiselect":
+            chosen = None if self.level(value) == UNKNOWN else {v.strip() for v in str(value).split(";")}
+            return tuple(QualificationAnswer(label=f"{self.label}: {o}", item=self.item, stage=self.stage,
+                                             level=UNKNOWN if chosen is None else "Yes" if o in chosen else "No",
+                                             claimed=chosen is not None and o in chosen) for o in self.options)
         level = self.level(value)
-        return QualificationAnswer(label=self.label, level=level, item=self.item, stage=self.stage,
-                                   claimed=level != UNKNOWN and self.claims(level))
+        return (QualificationAnswer(label=self.label, level=level, item=self.item, stage=self.stage,
+                                    claimed=level != UNKNOWN and self.claims(level)),)
 
     def level(self, value: Any) -> str:
         """The raw CRM value as a level: checkboxes Yes/No, numbers as written, empty 'unknown'."""
@@ -125,9 +136,9 @@ class QualificationMapping:
             raise QualificationMappingError(problems)
         return cls(tuple(fields))
 
-    def to_settings(self) -> list[dict[str, str]]:
+    def to_settings(self) -> list[dict[str, Any]]:
         return [{"field": f.field, "label": f.label, "item": f.item, "kind": f.kind, "source": f.source,
-                 "stage": f.stage} for f in self.fields]
+                 "stage": f.stage, **({"options": list(f.options)} if f.options else {})} for f in self.fields]
 
     def names(self, source: str = "deal") -> list[str]:
         """API names to read from the deal (or the converted lead)."""
@@ -135,8 +146,8 @@ class QualificationMapping:
 
     def values(self, deal: Mapping[str, Any], lead: Mapping[str, Any] | None = None) -> tuple[QualificationAnswer, ...]:
         """Every mapped field's answer; a field the record does not carry is 'unknown'."""
-        return tuple(f.answer((lead or {}).get(f.field) if f.source == "lead" else deal.get(f.field))
-                     for f in self.fields)
+        return tuple(a for f in self.fields
+                     for a in f.answers((lead or {}).get(f.field) if f.source == "lead" else deal.get(f.field)))
 
     def by_label(self) -> dict[str, QualificationField]:
         return {f.label: f for f in self.fields}
@@ -147,7 +158,7 @@ def _parse(number: int, spec: Any, problems: list[str]) -> QualificationField | 
     if not isinstance(spec, Mapping):
         problems.append(f"{where} must be a table with field, label, item, kind")
         return None
-    unknown = sorted(set(spec) - {"field", "label", "item", "kind", "source", "stage"})
+    unknown = sorted(set(spec) - {"field", "label", "item", "kind", "source", "stage", "options"})
     before = len(problems)
     problems += [f"{where} has unknown key {k!r}" for k in unknown]
     name, label = str(spec.get("field") or "").strip(), str(spec.get("label") or spec.get("field") or "").strip()
@@ -163,22 +174,33 @@ def _parse(number: int, spec: Any, problems: list[str]) -> QualificationField | 
         problems.append(f"{where} ({name or '?'}): source {source!r} is not one of {', '.join(SOURCES)}")
     if stage not in STAGES:
         problems.append(f"{where} ({name or '?'}): stage {stage!r} is not one of {', '.join(STAGES)}")
-    return None if len(problems) > before else QualificationField(name, label, item, kind, source, stage)
+    raw_options = spec.get("options") or []
+    options = tuple(dict.fromkeys(str(o).strip() for o in raw_options if str(o).strip())) \
+        if isinstance(raw_options, list | tuple) else ()
+    if kind == "multiselect" and not options:
+        problems.append(f"{where} ({name or '?'}): a multiselect field needs its options (each becomes a yes/no item)")
+    if kind != "multiselect" and raw_options:
+        problems.append(f"{where} ({name or '?'}): options are only for a multiselect field")
+    return None if len(problems) > before else QualificationField(name, label, item, kind, source, stage, options)
 
 
-def parse_lines(text: str) -> list[dict[str, str]]:
-    """The admin form's lines 'API name; CRM label; item; kind[; deal|lead[; sdr|discovery]]' as settings entries."""
-    out = []
+def parse_lines(text: str) -> list[dict[str, Any]]:
+    """The admin form's lines 'API name; CRM label; item; kind[; deal|lead[; sdr|discovery[; option|option]]]'
+    as settings entries (options: a multiselect field's values, separated by |)."""
+    out: list[dict[str, Any]] = []
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(";")]
         if not any(parts):
             continue
         keys = ("field", "label", "item", "kind", "source", "stage")
-        out.append({k: v for k, v in zip(keys, parts, strict=False) if v})
+        entry: dict[str, Any] = {k: v for k, v in zip(keys, parts, strict=False) if v}
+        if len(parts) > len(keys):
+            entry["options"] = [o.strip() for o in ";".join(parts[len(keys):]).split("|") if o.strip()]
+        out.append(entry)
     return out
 
 
-def from_form(text: str) -> list[dict[str, str]]:
+def from_form(text: str) -> list[dict[str, Any]]:
     """The admin page's text as checked settings (raises QualificationMappingError with every problem)."""
     return QualificationMapping.from_settings(parse_lines(text)).to_settings()
 
@@ -192,28 +214,44 @@ def form_text(saved: Any) -> str:
 
 
 def to_lines(mapping: QualificationMapping) -> str:
-    return "\n".join(f"{f.field}; {f.label}; {f.item}; {f.kind}; {f.source}; {f.stage}" for f in mapping.fields)
+    return "\n".join(f"{f.field}; {f.label}; {f.item}; {f.kind}; {f.source}; {f.stage}"
+                     + (f"; {' | '.join(f.options)}" if f.options else "") for f in mapping.fields)
 
 
-def suggest(described: Sequence[Mapping[str, Any]], *, source: str = "deal") -> QualificationMapping:
-    """A mapping to confirm, from CRM field descriptions {name, label, type, options}: words of the
-    MEDDIC / BANT / SPICED vocabulary in the label or name, or in the picklist values."""
+def suggest(described: Sequence[FieldDescription]) -> QualificationMapping:
+    """A mapping to confirm, from the CRM's field describes (adapter.describe_deal_fields()): words of the
+    MEDDIC / BANT / SPICED vocabulary in the label or name, or in the picklist values. Our own fields
+    (salesloop_*, *Salesloop*) are never suggested."""
     out = []
     for d in described:
-        name, label = str(d.get("name", "")), str(d.get("label") or d.get("name", ""))
-        kind = _kind(str(d.get("type", "")).lower())
-        if kind is None:
+        kind = _kind(d.type.lower())
+        if kind is None or "salesloop" in d.name.lower():
             continue
-        options = " ".join(str(o) for o in d.get("options", ()) or ()).lower()
-        item = _item(f"{label} {name.replace('_', ' ')}".lower()) or (_item(options) if kind == "picklist" else None)
+        label = d.label or d.name
+        options = " ".join(d.options).lower()
+        item = _item(f"{label} {d.name.replace('_', ' ')}".lower()) or (
+            _item(options) if kind in ("picklist", "multiselect") else None)
         if item is not None:
             stage = "discovery" if re.search(r"\b(discovery|verified|ae|bdm)\b", label.lower()) else "sdr"
-            out.append(QualificationField(name, label, item, kind, source, stage))
+            out.append(QualificationField(d.name, label, item, kind, d.source, stage,
+                                          tuple(d.options) if kind == "multiselect" else ()))
+    return _unique_labels(out)
+
+
+def _unique_labels(fields: Sequence[QualificationField]) -> QualificationMapping:
+    """A deal field and a lead field with the same label: the lead's gets ' (lead)', so the mapping validates."""
+    seen: set[str] = set()
+    out = []
+    for f in fields:
+        label = f.label if f.label not in seen else f"{f.label} ({f.source})"
+        seen.add(label)
+        out.append(QualificationField(f.field, label, f.item, f.kind, f.source, f.stage, f.options))
     return QualificationMapping(tuple(out))
 
 
 def _kind(crm_type: str) -> str | None:
-    for kind, names in (("checkbox", CHECKBOX_TYPES), ("picklist", PICKLIST_TYPES), ("number", NUMBER_TYPES)):
+    for kind, names in (("checkbox", CHECKBOX_TYPES), ("picklist", PICKLIST_TYPES), ("number", NUMBER_TYPES),
+                        ("multiselect", MULTISELECT_TYPES)):
         if crm_type in names:
             return kind
     return None

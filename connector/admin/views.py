@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from connector import loop_runs
 from connector.admin import auth, charts, readouts
+from connector.qualification_setup import suggest_for
 from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.tables import (
@@ -152,6 +153,8 @@ def retry_write(item_id: str) -> Response:
 @auth.login_required
 def loops() -> str | Response:
     installation_id = auth.current_installation_id()
+    if request.method == "POST" and request.form.get("action") == "suggest":
+        return _suggest_qualification(installation_id)
     with _store().session() as s:
         installation = inst.get(s, installation_id)
         settings = installation_settings.read(installation)
@@ -173,9 +176,26 @@ def loops() -> str | Response:
             flash("Loops and mappings saved.")
             return redirect(url_for("admin.loops"))  # type: ignore[return-value]
         loop_settings = settings.loops or {}
+        suggested = not settings.qualification and bool(settings.qualification_suggested)
         return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
-                               mappings=settings.mappings or {},
-                               qualification=qualification.form_text(settings.qualification))
+                               mappings=settings.mappings or {}, suggested=suggested,
+                               qualification=qualification.form_text(
+                                   settings.qualification_suggested if suggested else settings.qualification))
+
+
+def _suggest_qualification(installation_id: str) -> Response:
+    """Ask the CRM for its deal fields again and show the suggested mapping (kept unconfirmed until saved)."""
+    with _store().session() as s:
+        installation = inst.get(s, installation_id)
+        s.expunge(installation)
+    count = suggest_for(installation, store=_store(), settings=current_app.extensions["salesloop.settings"])
+    with _store().session() as s:
+        saved = installation_settings.read(inst.get(s, installation_id)).qualification
+    flash("The CRM could not be asked for its fields; try again later." if count is None else
+          f"{count} qualification fields suggested from the CRM's fields" + (
+              "; your saved mapping is unchanged (the suggestion is not shown while one is saved)." if saved else
+              ": check each line and save to confirm."))
+    return redirect(url_for("admin.loops"))  # type: ignore[return-value]
 
 
 @admin.route("/policy", methods=["GET", "POST"])

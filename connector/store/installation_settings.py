@@ -33,6 +33,7 @@ class InstallationSettings:
     salesforce_mapping: Mapping[str, Any] | None = None  # the org's SDR/reason/transcript fields
     api_budget: Mapping[str, Any] | None = None  # API calls used today against the allowance
     qualification: Sequence[Mapping[str, Any]] | None = None  # CRM fields -> qualification items (admin page)
+    qualification_suggested: Sequence[Mapping[str, Any]] | None = None  # suggested from the CRM's describe, unconfirmed
     other: Mapping[str, Any] = field(default_factory=dict)  # keys this code does not know, kept as they were
 
     @classmethod

@@ -33,7 +33,7 @@ from crm_adapters.model import (
     User,
     UserRole,
 )
-from crm_adapters.port import Quarantined
+from crm_adapters.port import FieldDescription, Quarantined
 from crm_adapters.qualification import QualificationMapping
 
 ENGAGEMENT_TYPES: dict[str, ActivityType] = {
@@ -396,3 +396,18 @@ def activity_from_hubspot(otype: str, obj: Mapping[str, Any], mapping: HubSpotMa
         owner_id=props.get("hubspot_owner_id") or None, deal_ids=tuple(sorted(set(assoc.get("deals") or []))),
         contact_ids=tuple(sorted(set(assoc.get("contacts") or []))),
         account_id=companies[0] if companies else None, custom=custom), obj)
+
+
+def field_from_property(prop: Mapping[str, Any]) -> FieldDescription:
+    """A property as the properties API describes it (type + fieldType; properties.md): an enumeration shown as
+    `checkbox` is a multi-select (values 'a;b'), as `booleancheckbox` a single yes/no box."""
+    kind, shown = str(prop.get("type") or ""), str(prop.get("fieldType") or "")
+    if kind == "bool" or shown == "booleancheckbox":
+        common = "checkbox"
+    elif kind == "enumeration":
+        common = "multiselect" if shown == "checkbox" else "picklist"
+    else:
+        common = {"number": "number", "date": "date", "datetime": "date", "string": "text"}.get(kind, "other")
+    options = tuple(str(o["value"]) for o in prop.get("options") or () if not o.get("hidden"))
+    return FieldDescription(name=str(prop["name"]), label=str(prop.get("label") or prop["name"]), type=common,
+                            options=options if common in ("picklist", "multiselect") else ())

@@ -19,13 +19,18 @@ from datetime import UTC, datetime, timedelta
 
 from crm_adapters.auth import TokenSource
 from crm_adapters.hubspot._client import CallStats, HubSpotClient
-from crm_adapters.hubspot._mapping import HubSpotMapping, stages_from_hubspot, users_from_owners
+from crm_adapters.hubspot._mapping import (
+    HubSpotMapping,
+    field_from_property,
+    stages_from_hubspot,
+    users_from_owners,
+)
 from crm_adapters.hubspot._reads import Reads
 from crm_adapters.hubspot._sync import Sync
 from crm_adapters.hubspot._writes import Writes
 from crm_adapters.hubspot.limiter import Limiter
 from crm_adapters.model import Crm, Entity, Pipeline, Stage, User, UserRole
-from crm_adapters.port import Batch, Cursor, Quarantined
+from crm_adapters.port import Batch, Cursor, FieldDescription, Quarantined
 from crm_adapters.writes import (
     CreatedRefs,
     FieldsReport,
@@ -104,6 +109,14 @@ class HubSpotAdapter:
                     break
         users, self.quarantined_users = users_from_owners(owners, self.mapping)  # the sync keeps the quarantined
         return _with_managers(users)
+
+    def describe_deal_fields(self) -> list[FieldDescription]:
+        """GET /crm/v3/properties/deals: every deal property with its label, type and options."""
+        resp = self.client.call("properties:deals",
+                                lambda api: api("crm.properties.core_api").get_all("deals", archived=False))
+        return [field_from_property(p.to_dict() | {"fieldType": p.field_type,
+                                                   "options": [o.to_dict() for o in p.options or []]})
+                for p in resp.results or []]
 
     # ---- writes ----------------------------------------------------------------------------------
     def ensure_app_fields(self) -> FieldsReport:

@@ -30,7 +30,7 @@ from crm_adapters.model import (
     User,
     UserRole,
 )
-from crm_adapters.port import Quarantined
+from crm_adapters.port import FieldDescription, Quarantined
 from crm_adapters.qualification import QualificationMapping
 from crm_adapters.writes import AppField
 
@@ -360,3 +360,16 @@ MAPPERS: dict[str, Any] = {
     "Opportunity": deal_from_salesforce, "OpportunityContactRole": role_from_salesforce,
     "Task": activity_from_task, "Event": activity_from_event,
 }
+
+
+DESCRIBE_TYPES = {"picklist": "picklist", "multipicklist": "multiselect", "boolean": "checkbox", "double": "number",
+                  "int": "number", "long": "number", "percent": "number", "currency": "number", "date": "date",
+                  "datetime": "date", "string": "text", "textarea": "text", "combobox": "picklist"}
+
+
+def field_from_describe(raw: Mapping[str, Any], source: str) -> FieldDescription:
+    """One entry of an sObject describe's `fields` (name, label, type, picklistValues of {value, label, active})."""
+    common = DESCRIBE_TYPES.get(str(raw.get("type")), "other")
+    values = tuple(str(v["value"]) for v in raw.get("picklistValues") or () if v.get("active", True))
+    return FieldDescription(name=str(raw["name"]), label=str(raw.get("label") or raw["name"]), type=common,
+                            options=values if common in ("picklist", "multiselect") else (), source=source)

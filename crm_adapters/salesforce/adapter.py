@@ -24,7 +24,7 @@ from crm_adapters.model import (
     StageChange,
     User,
 )
-from crm_adapters.port import Batch, Cursor, Quarantined
+from crm_adapters.port import Batch, Cursor, FieldDescription, Quarantined
 from crm_adapters.salesforce import _mapping as m
 from crm_adapters.salesforce._client import API_VERSION, SalesforceClient
 from crm_adapters.salesforce._sync import ObjectReader, ObjectSpec, chunks, dump_cursor, in_list, load_cursor
@@ -102,6 +102,14 @@ class SalesforceAdapter:
             names = self.describe_fields("Opportunity")
             self._app_ready = m.SOURCE_MODSTAMP in names
         return self._app_ready
+
+    def describe_deal_fields(self) -> list[FieldDescription]:
+        """The sObject describe of Opportunity, then Lead (read for converted leads): name, label, type, values."""
+        out = []
+        for sobject, source in (("Opportunity", "deal"), ("Lead", "lead")):
+            body = self.client.call("describe", lambda sf, o=sobject: getattr(sf, o).describe())
+            out += [m.field_from_describe(f, source) for f in body["fields"]]
+        return out
 
     def describe_fields(self, sobject: str) -> set[str]:
         body = self.client.call("describe", lambda sf: getattr(sf, sobject).describe())

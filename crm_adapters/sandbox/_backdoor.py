@@ -35,6 +35,16 @@ class Backdoor:
     def _now_us(self) -> int:
         raise NotImplementedError
 
+    def define_deal_field(self, field: str, label: str, kind: str, options: Iterable[str] = ()) -> None:
+        """An admin adds a deal field (kind as FieldDescription.type: picklist, multiselect, checkbox, number ...)."""
+        values = {"label": label, "kind": kind, "options": json.dumps(list(options))}
+        with self.engine.begin() as conn:
+            where = (tb.deal_fields.c.tenant == self.tenant_id) & (tb.deal_fields.c.field == field)
+            if conn.execute(select(tb.deal_fields.c.field).where(where)).first():
+                conn.execute(update(tb.deal_fields).where(where).values(**values))
+            else:
+                conn.execute(insert(tb.deal_fields).values(tenant=self.tenant_id, field=field, **values))
+
     def _stage_ids(self) -> set[str]:
         raise NotImplementedError
 

@@ -51,6 +51,17 @@ app_fields = Table(
     Column("options", Text, nullable=False, default="[]"),
 )
 
+# Deal fields an admin of the sandbox CRM defined (qualification picklists, checkboxes ...): its describe.
+deal_fields = Table(
+    "sandbox_deal_fields",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("field", String(200), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("options", Text, nullable=False, default="[]"),  # JSON list of values
+)
+
 field_values = Table(
     "sandbox_field_values",
     metadata,

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from crm_adapters.errors import MAPPING_FAILURES, CrmBadRequest
 from crm_adapters.model import Crm, Entity, Pipeline, Record, User
-from crm_adapters.port import Batch, Cursor, Quarantined
+from crm_adapters.port import Batch, Cursor, FieldDescription, Quarantined
 from crm_adapters.sandbox import _tables as tb
 from crm_adapters.sandbox._backdoor import Backdoor
 from crm_adapters.sandbox._mapping import record_from_row, to_us
@@ -107,6 +107,28 @@ class SandboxCrm(Writes, Backdoor):
             users.extend(u for u in batch.records if isinstance(u, User) and not u.deleted)
             self.quarantined_users.extend(batch.quarantined)
         return users
+
+    def describe_deal_fields(self) -> list[FieldDescription]:
+        """The deal fields an admin defined (define_deal_field), then every qualification label seen on a deal
+        that no definition names (deals carry answers by label): a picklist of the levels recorded."""
+        r, d = tb.rows.c, tb.deal_fields.c
+        query = select(r.data).where(r.tenant == self.tenant_id, r.entity == Entity.DEAL.value, r.deleted.is_(False))
+        levels: dict[str, dict[str, None]] = {}
+        with self.engine.connect() as conn:
+            defined = [FieldDescription(name=f, label=label, type=kind, options=tuple(json.loads(opts)))
+                       for f, label, kind, opts in conn.execute(
+                           select(d.field, d.label, d.kind, d.options).where(d.tenant == self.tenant_id).order_by(d.field))]
+            for (data,) in conn.execute(query):
+                answers = _raw(data).get("qualification")
+                for a in answers if isinstance(answers, list) else ():
+                    if isinstance(a, dict) and a.get("label"):
+                        seen = levels.setdefault(str(a["label"]), {})
+                        if a.get("level") and a["level"] != "unknown":
+                            seen[str(a["level"])] = None
+        named = {f.label for f in defined} | {f.name for f in defined}
+        multi = tuple(f"{f.label}: " for f in defined if f.type == "multiselect")
+        return defined + [FieldDescription(name=label, label=label, type="picklist", options=tuple(opts))
+                          for label, opts in levels.items() if label not in named and not label.startswith(multi)]
 
     def _stage_ids(self) -> set[str]:
         return {s.id for p in self.read_pipelines() for s in p.stages}

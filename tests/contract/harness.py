@@ -64,3 +64,8 @@ class CrmHarness(Protocol):
     def app_task_count(self) -> int:
         """How many tasks the app has created in the CRM."""
         ...
+
+    def define_deal_field(self, label: str, kind: str, options: Sequence[str] = ()) -> str:
+        """An admin creates a deal field in the CRM (kind: picklist | multiselect | checkbox | number, as
+        FieldDescription.type); returns its API name."""
+        ...

@@ -56,6 +56,10 @@ class SandboxHarness:
     def app_task_count(self) -> int:
         return self.adapter.app_task_count()
 
+    def define_deal_field(self, label: str, kind: str, options: Sequence[str] = ()) -> str:
+        self.adapter.define_deal_field(label, label, kind, options)
+        return label
+
     def close(self) -> None:
         self.adapter.close()
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from crm_adapters.model import ActivityType, ContactRole, Deal, Entity, Record, TaskStatus, UserRole
 from crm_adapters.port import Cursor
+from crm_adapters.qualification import suggest
 from crm_adapters.writes import AppField, FieldUpdate, NoteDraft, TaskClosure, TaskDraft
 from tests.contract.harness import CrmHarness
 from tests.factories import (
@@ -226,3 +227,23 @@ def test_notes_are_idempotent_by_key(harness: CrmHarness) -> None:
     second = harness.adapter.create_notes([note])
     assert first[0].created and not second[0].created
     assert first[0].remote_id == second[0].remote_id
+
+
+def test_deal_fields_are_described_for_a_suggested_qualification_mapping(harness: CrmHarness) -> None:
+    """Install-time suggestion: the admin's qualification fields come back with label, type and values, and
+    suggest() maps them by the MEDDIC / BANT vocabulary; a field outside it is not suggested."""
+    seed_org(harness)
+    budget = harness.define_deal_field("Budget allocated", "picklist", ["Yes", "No", "Unknown"])
+    rivals = harness.define_deal_field("Competitors", "multiselect", ["Acme", "Globex", "In-house"])
+    champion = harness.define_deal_field("Champion identified", "checkbox")
+    colour = harness.define_deal_field("Colour", "picklist", ["Red", "Blue"])
+    described = {d.name: d for d in harness.adapter.describe_deal_fields()}
+    assert (described[budget].label, described[budget].type, described[budget].options) == (
+        "Budget allocated", "picklist", ("Yes", "No", "Unknown"))
+    assert (described[rivals].type, described[rivals].options) == ("multiselect", ("Acme", "Globex", "In-house"))
+    assert described[champion].type == "checkbox" and described[colour].label == "Colour"
+    suggested = {f.field: f for f in suggest(list(described.values())).fields}
+    assert {n: (f.item, f.kind) for n, f in suggested.items() if n in (budget, rivals, champion, colour)} == {
+        budget: ("budget", "picklist"), rivals: ("competition", "multiselect"), champion: ("champion", "checkbox")}
+    assert suggested[rivals].options == ("Acme", "Globex", "In-house")
+    assert not [n for n in suggested if "salesloop" in n.lower()]  # our own fields are never proposed

@@ -14,7 +14,7 @@ from typing import Any
 
 from crm_adapters.errors import CrmBudgetExhausted
 from crm_adapters.model import Crm, Entity, Pipeline, Record, TaskStatus, User
-from crm_adapters.port import Batch, Cursor, Quarantined
+from crm_adapters.port import Batch, Cursor, FieldDescription, Quarantined
 from crm_adapters.writes import (
     CreatedRef,
     FieldsReport,
@@ -43,6 +43,7 @@ class MemoryCrm:
         self.bad: dict[Entity, list[tuple[int, Quarantined]]] = {e: [] for e in Entity}
         self.pipelines: list[Pipeline] = []
         self.users: list[User] = []
+        self.deal_fields: list[FieldDescription] = []  # what describe_deal_fields answers
         self.fields: dict[tuple[str, str], dict[str, FieldValue]] = {}
         self.field_writes: list[tuple[str, str, FieldValue]] = []
         self.tasks: dict[str, dict[str, Any]] = {}  # remote id -> task
@@ -96,6 +97,9 @@ class MemoryCrm:
 
     def read_users(self) -> list[User]:
         return list(self.users)
+
+    def describe_deal_fields(self) -> list[FieldDescription]:
+        return list(self.deal_fields)
 
     def ensure_app_fields(self) -> FieldsReport:
         return FieldsReport(existing=("risk_score",))

@@ -43,3 +43,40 @@ def test_a_bad_mapping_is_refused_with_every_problem(app: Flask, store: Store, t
     with store.session() as s:
         saved = inst.get(s, tenants[0]).settings["qualification"]
     assert [f["field"] for f in saved] == ["Budget_Allocated__c", "Champion__c"]
+
+
+def test_the_crm_describe_suggests_a_mapping_the_admin_confirms(app: Flask, store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Suggest: the sandbox CRM's deal fields are described, the mapping is shown unconfirmed (nothing is read
+    from it), and saving the form confirms it."""
+    from crm_adapters.sandbox import SandboxCrm
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    crm = SandboxCrm.open(url, "acme")
+    crm.define_deal_field("Budget_Allocated__c", "Budget allocated", "picklist", ["Yes", "No"])
+    crm.define_deal_field("Competitors__c", "Competitors", "multiselect", ["Acme", "Globex"])
+    crm.define_deal_field("Colour__c", "Colour", "picklist", ["Red", "Blue"])
+    crm.close()
+    with store.session() as s:
+        row = inst.upsert(s, app.extensions["salesloop.cipher"], crm="sandbox", tenant_id="acme", tokens={}, name="Acme")
+        row.settings = {"sandbox_url": url}
+        installation_id = row.id
+    client = app.test_client()
+    _sign_in(app, client, installation_id)
+    token = _csrf(client.get("/admin/loops").get_data(as_text=True))
+    assert client.post("/admin/loops", data={"csrf_token": token, "action": "suggest"}).status_code == 302
+    page = client.get("/admin/loops").get_data(as_text=True)
+    assert "Suggested from your CRM" in page and "2 qualification fields suggested" in page
+    assert "Budget_Allocated__c; Budget allocated; budget; picklist; deal; sdr" in page
+    assert "Competitors__c; Competitors; competition; multiselect; deal; sdr; Acme | Globex" in page
+    assert "Colour__c" not in page
+    with store.session() as s:
+        settings = inst.get(s, installation_id).settings
+    assert "qualification" not in settings  # suggested, not confirmed
+    text = ("Budget_Allocated__c; Budget allocated; budget; picklist; deal; sdr\n"
+            "Competitors__c; Competitors; competition; multiselect; deal; sdr; Acme | Globex")
+    client.post("/admin/loops", data={"csrf_token": _csrf(page), "qualification": text})
+    with store.session() as s:
+        saved = QualificationMapping.from_settings(inst.get(s, installation_id).settings["qualification"])
+    assert [(f.field, f.kind, f.options) for f in saved.fields] == [
+        ("Budget_Allocated__c", "picklist", ()), ("Competitors__c", "multiselect", ("Acme", "Globex"))]
+    assert "Suggested from your CRM" not in client.get("/admin/loops").get_data(as_text=True)

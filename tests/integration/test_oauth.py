@@ -113,6 +113,30 @@ def test_hubspot_install_stores_an_encrypted_installation_provisions_fields_and_
     assert row.access_expires_at.replace(tzinfo=UTC) == clock.now + timedelta(minutes=30)
     actions = [a.action for a in _audit(store)]
     assert "sync_requested" in actions and "fields_provisioned" in actions
+
+
+
+def test_a_hubspot_install_suggests_the_qualification_mapping_from_the_deal_properties(  # type: ignore[no-untyped-def]
+        app, store: Store, hubspot) -> None:
+    """The portal's own deal properties (a picklist, a multi-select checkbox) are described over the properties
+    API at install; the suggestion waits, unconfirmed, for the admin."""
+    fake, _ = hubspot
+    with fake.lock:
+        fake.portal.create_group("deals", {"name": "dealinformation", "label": "Deal information"})
+        for name, label, shown, options in (("budget_allocated", "Budget allocated", "select", ["Yes", "No"]),
+                                             ("competitors", "Competitors", "checkbox", ["acme", "globex"]),
+                                             ("favourite_colour", "Favourite colour", "select", ["red"])):
+            fake.portal.create_property("deals", {"name": name, "label": label, "type": "enumeration", "fieldType": shown,
+                                                  "groupName": "dealinformation",
+                                                  "options": [{"label": o.title(), "value": o} for o in options]})
+    client = app.test_client()
+    state, _ = _state_of(client.get("/install/hubspot"))
+    assert client.get(_consent(hubspot, state), headers=JSON).status_code == 200
+    [row] = _installations(store)
+    suggested = {f["field"]: f for f in row.settings["qualification_suggested"]}
+    assert set(suggested) == {"budget_allocated", "competitors"} and "qualification" not in row.settings
+    assert suggested["competitors"]["kind"] == "multiselect" and suggested["competitors"]["options"] == ["acme", "globex"]
+    assert "qualification_suggested" in [a.action for a in _audit(store)]
     assert fake.portal.properties["deals"]  # our properties exist in the portal now
 
 

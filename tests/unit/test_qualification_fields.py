@@ -7,6 +7,7 @@ import pytest
 
 from crm_adapters.hubspot import _mapping as hs
 from crm_adapters.model import QualificationAnswer, Stage
+from crm_adapters.port import FieldDescription
 from crm_adapters.qualification import (
     QualificationMapping,
     QualificationMappingError,
@@ -58,20 +59,50 @@ def test_the_admin_lines_round_trip() -> None:
 
 def test_the_suggestion_comes_from_names_and_picklist_values() -> None:
     described = [
-        {"name": "budget_allocated", "label": "Budget allocated?", "type": "enumeration", "options": ["Yes", "No", "Unknown"]},
-        {"name": "Economic_Buyer__c", "label": "Economic Buyer", "type": "boolean"},
-        {"name": "x_status", "label": "Buying status", "type": "picklist", "options": ["Champion identified", "None"]},
-        {"name": "Competitors__c", "label": "Competitors", "type": "picklist", "options": ["Yes", "No"]},
-        {"name": "Budget_Verified_By_AE__c", "label": "Budget verified by AE", "type": "picklist", "options": ["Yes", "No"]},
-        {"name": "dealname", "label": "Deal name", "type": "string"},
-        {"name": "colour", "label": "Colour", "type": "picklist", "options": ["Red", "Blue"]},
+        FieldDescription("budget_allocated", "Budget allocated?", "picklist", ("Yes", "No", "Unknown")),
+        FieldDescription("Economic_Buyer__c", "Economic Buyer", "checkbox"),
+        FieldDescription("x_status", "Buying status", "picklist", ("Champion identified", "None")),
+        FieldDescription("Competitors__c", "Competitors", "multiselect", ("Acme", "Globex")),
+        FieldDescription("Budget_Verified_By_AE__c", "Budget verified by AE", "picklist", ("Yes", "No")),
+        FieldDescription("Budget__c", "Budget allocated?", "picklist", ("Yes", "No"), source="lead"),
+        FieldDescription("dealname", "Deal name", "text"),
+        FieldDescription("colour", "Colour", "picklist", ("Red", "Blue")),
+        FieldDescription("salesloop_risk_level", "Risk level (salesloop)", "picklist", ("low", "high")),
     ]
-    by_field = {f.field: f for f in suggest(described).fields}
+    mapping = suggest(described)
+    by_field = {f.field: f for f in mapping.fields}
     assert set(by_field) == {"budget_allocated", "Economic_Buyer__c", "x_status", "Competitors__c",
-                             "Budget_Verified_By_AE__c"}
+                             "Budget_Verified_By_AE__c", "Budget__c"}
     assert by_field["Economic_Buyer__c"].item == "economic_buyer" and by_field["Economic_Buyer__c"].kind == "checkbox"
     assert by_field["x_status"].item == "champion" and by_field["Competitors__c"].item == "competition"
+    assert by_field["Competitors__c"].kind == "multiselect" and by_field["Competitors__c"].options == ("Acme", "Globex")
     assert by_field["Budget_Verified_By_AE__c"].stage == "discovery" and by_field["budget_allocated"].stage == "sdr"
+    assert by_field["Budget__c"].source == "lead" and by_field["Budget__c"].label == "Budget allocated? (lead)"
+    assert QualificationMapping.from_settings(mapping.to_settings()) == mapping  # what the admin confirms validates
+
+
+MULTI = [{"field": "competitors", "label": "Competitors", "item": "competition", "kind": "multiselect",
+          "options": ["Acme", "Globex", "In-house"]}]
+
+
+def test_a_multi_select_field_is_one_yes_no_item_per_option() -> None:
+    mapping = QualificationMapping.from_settings(MULTI)
+    answers = {a.label: (a.level, a.claimed) for a in mapping.values({"competitors": "Acme;In-house"})}
+    assert answers == {"Competitors: Acme": ("Yes", True), "Competitors: Globex": ("No", False),
+                       "Competitors: In-house": ("Yes", True)}
+    assert {a.level for a in mapping.values({"competitors": ""})} == {"unknown"}
+    assert {a.level for a in mapping.values({"competitors": "Globex"})} == {"Yes", "No"}
+
+
+def test_a_multi_select_field_needs_its_options_and_round_trips_through_the_form() -> None:
+    with pytest.raises(QualificationMappingError) as caught:
+        QualificationMapping.from_settings([{"field": "c", "item": "competition", "kind": "multiselect"},
+                                            {"field": "d", "item": "budget", "options": ["Yes"]}])
+    assert "c): a multiselect field needs its options" in caught.value.problems[0]
+    assert "d): options are only for a multiselect field" in caught.value.problems[1]
+    mapping = QualificationMapping.from_settings(MULTI)
+    assert to_lines(mapping) == "competitors; Competitors; competition; multiselect; deal; sdr; Acme | Globex | In-house"
+    assert QualificationMapping.from_settings(parse_lines(to_lines(mapping))) == mapping
 
 
 def test_hubspot_reads_mapped_deal_properties() -> None:

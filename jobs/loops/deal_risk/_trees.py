@@ -72,8 +72,9 @@ def matrix(spec: Mapping[str, Any], table: FeatureTable) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((n, 0))
 
 
-def fit_trees(train: FeatureTable, stop_on: FeatureTable | None = None) -> dict[str, Any]:
-    """Boost on `train`, stopping on `stop_on` (newer deals) when given; the JSON-ready tree model."""
+def fit_trees(train: FeatureTable, stop_on: FeatureTable | None = None, *, rounds: int = 0) -> dict[str, Any]:
+    """Boost on `train`, stopping on `stop_on` (newer deals) when given, else after `rounds` (0: the most
+    allowed); the JSON-ready tree model."""
     assert train.y is not None
     spec = layout(train)
     names = columns(spec)
@@ -82,7 +83,7 @@ def fit_trees(train: FeatureTable, stop_on: FeatureTable | None = None) -> dict[
     params = {**PARAMS, "monotone_constraints": monotone, "monotone_constraints_method": "advanced"}
     data = lgb.Dataset(matrix(spec, train), train.y, feature_name=names, categorical_feature=categorical,
                        free_raw_data=False)
-    rounds, valid_sets = MAX_ROUNDS, []
+    rounds, valid_sets = rounds or MAX_ROUNDS, []
     callbacks: list[Callable[..., Any]] = []
     if stop_on is not None and stop_on.y is not None and len(stop_on) and 0 < stop_on.y.sum() < len(stop_on):
         valid_sets = [lgb.Dataset(matrix(spec, stop_on), stop_on.y, reference=data)]

@@ -215,6 +215,23 @@ class HubSpotHarness:
         with self.fake.lock:
             return sum(1 for o in self.portal.objects["tasks"].values() if o.properties.get("salesloop_key"))
 
+    def define_deal_field(self, label: str, kind: str, options: Sequence[str] = ()) -> str:
+        """A deal property made in HubSpot's settings: a picklist is an enumeration shown as `select`, a
+        multi-select one shown as `checkbox`, a yes/no box a `bool` shown as `booleancheckbox`."""
+        name = "_".join(label.lower().split())
+        kind_type = {"picklist": ("enumeration", "select"), "multiselect": ("enumeration", "checkbox"),
+                     "checkbox": ("bool", "booleancheckbox"), "number": ("number", "number")}[kind]
+        if kind == "checkbox":
+            options = ("true", "false")
+        with self.fake.lock:
+            if "dealinformation" not in self.portal.groups["deals"]:
+                self.portal.create_group("deals", {"name": "dealinformation", "label": "Deal information"})
+            self.portal.create_property("deals", {
+                "name": name, "label": label, "type": kind_type[0], "fieldType": kind_type[1],
+                "groupName": "dealinformation",
+                "options": [{"label": {"true": "Yes", "false": "No"}.get(o, o), "value": o} for o in options]})
+        return name
+
 
 @contextlib.contextmanager
 def hubspot_harness(**fake_kwargs: Any) -> Iterator[HubSpotHarness]:

@@ -30,7 +30,7 @@ BY_OBJECT: dict[str, dict[str, str]] = {
                            "OpportunityId": "reference", "StageName": "picklist"},
     "OpportunityStage": {"DefaultProbability": "percent", "SortOrder": "int"},
 }
-TOOLING_TYPES = {"Number": "double", "Picklist": "picklist", "DateTime": "datetime", "Text": "string",
+TOOLING_TYPES = {"Number": "double", "Picklist": "picklist", "MultiselectPicklist": "multipicklist", "DateTime": "datetime", "Text": "string",
                  "LongTextArea": "textarea", "Checkbox": "boolean", "Date": "date", "Currency": "currency"}
 READ_ONLY = ("Id", "IsDeleted", "SystemModstamp", "CreatedDate", "LastModifiedDate", "CreatedById", "LastModifiedById")
 
@@ -49,8 +49,13 @@ def field_type(sobject: str, name: str, custom: dict[str, str]) -> str:
     return "datetime" if name.endswith(("Date", "Modstamp", "DateTime")) else "string"
 
 
-def describe_field(sobject: str, name: str, custom: dict[str, str]) -> dict[str, Any]:
+def describe_field(sobject: str, name: str, custom: dict[str, str], label: str = "",
+                   values: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """One entry of the describe's `fields`; picklist values in the real body's shape
+    (Opportunity_describe.json: {active, defaultValue, label, validFor, value})."""
     kind = field_type(sobject, name, custom)
-    return {"name": name, "label": name, "type": kind, "custom": name.endswith("__c"),
-            "updateable": name not in READ_ONLY, "nillable": name != "Id", "picklistValues": [],
+    return {"name": name, "label": label or name, "type": kind, "custom": name.endswith("__c"),
+            "updateable": name not in READ_ONLY, "nillable": name != "Id",
+            "picklistValues": [{"active": True, "defaultValue": False, "label": lab, "validFor": None, "value": v}
+                               for v, lab in values or ()],
             "externalId": False, "unique": False, "scale": 2 if kind in ("currency", "double") else 0}

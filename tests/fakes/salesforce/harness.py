@@ -180,6 +180,15 @@ class SalesforceHarness:
     def app_task_count(self) -> int:
         return sum(1 for t in self.org.records["Task"].values() if t.get(TASK_KEY) and t.get("Type") != "Note")
 
+    def define_deal_field(self, label: str, kind: str, options: Sequence[str] = (), sobject: str = "Opportunity") -> str:
+        """A custom field made in Setup, as its describe then reports it (Picklist, Multi-Select Picklist, Checkbox,
+        Number)."""
+        name = "_".join(label.split()) + "__c"
+        describe_type = {"picklist": "picklist", "multiselect": "multipicklist", "checkbox": "boolean",
+                         "number": "double"}[kind]
+        self.org.add_custom_field(sobject, name, describe_type, label, [(o, o) for o in options])
+        return name
+
 
 def make_harness() -> SalesforceHarness:
     return SalesforceHarness()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,6 +102,8 @@ class FakeOrg:
         self.record_errors: dict[str, list[tuple[str, str]]] = {}  # id -> queued (errorCode, message)
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
         self.field_types: dict[str, dict[str, str]] = {o: {} for o in STANDARD_FIELDS}  # custom field -> describe type
+        self.field_labels: dict[str, dict[str, str]] = {o: {} for o in STANDARD_FIELDS}  # custom field -> its label
+        self.picklists: dict[str, dict[str, list[tuple[str, str]]]] = {o: {} for o in STANDARD_FIELDS}  # (value, label)
         self.external_ids: dict[str, set[str]] = {}  # sobject -> External ID fields (upsert keys)
         self.busy_long_running = 0  # requests to refuse: the org's concurrent long-running requests are taken
         self.locked_requests = 0
@@ -206,6 +208,18 @@ class FakeOrg:
     def restore(self, saved: dict[str, dict[str, dict[str, Any]]]) -> None:
         with self.lock:
             self.records = saved
+
+    def add_custom_field(self, sobject: str, name: str, describe_type: str, label: str = "",
+                         values: Sequence[tuple[str, str]] = ()) -> None:
+        """A custom field an admin created (Setup or the Tooling API), with its label and picklist values."""
+        with self.lock:
+            self.fields[sobject].add(name)
+            self.field_types[sobject][name] = describe_type
+            self.field_labels[sobject][name] = label or name
+            if values:
+                self.picklists[sobject][name] = list(values)
+            for record in self.records[sobject].values():
+                record.setdefault(name, None)
 
     def add_activity_field(self, name: str, describe_type: str) -> None:
         """A custom field created on Activity: Task and Event both carry it (object reference: "Activity

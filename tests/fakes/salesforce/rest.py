@@ -78,7 +78,9 @@ def query_more(ver: str, locator: str) -> Any:
 def describe(ver: str, sobject: str) -> Any:
     if sobject not in org().fields:
         raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
-    fields = [describe_field(sobject, n, org().field_types.get(sobject, {})) for n in sorted(org().fields[sobject])]
+    o = org()
+    fields = [describe_field(sobject, n, o.field_types.get(sobject, {}), o.field_labels.get(sobject, {}).get(n, ""),
+                             o.picklists.get(sobject, {}).get(n)) for n in sorted(o.fields[sobject])]
     return jsonify({"name": sobject, "label": sobject, "custom": False, "createable": True, "updateable": True,
                     "queryable": True, "fields": fields,
                     "urls": {"sobject": f"/services/data/v{org().version}/sobjects/{sobject}"}})
@@ -277,11 +279,10 @@ def create_custom_field(ver: str) -> Any:
     kind = TOOLING_TYPES.get(str(meta.get("type")), "string")
     if sobject == "Activity":
         org().add_activity_field(name, kind)
-    else:
-        org().fields[sobject].add(name)
-        org().field_types[sobject][name] = kind
-        for table in org().records[sobject].values():
-            table.setdefault(name, None)
+    else:  # Metadata.valueSet.valueSetDefinition.value: [{fullName, label}] (Tooling API CustomField, metadata)
+        values = ((meta.get("valueSet") or {}).get("valueSetDefinition") or {}).get("value") or []
+        org().add_custom_field(sobject, name, kind, str(meta.get("label") or ""),
+                               [(str(v["fullName"]), str(v.get("label") or v["fullName"])) for v in values])
     if meta.get("externalId"):
         for each in ("Task", "Event") if sobject == "Activity" else (sobject,):
             org().external_ids.setdefault(each, set()).add(name)
