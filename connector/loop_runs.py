@@ -136,7 +136,7 @@ class ThreadRunner:
         try:
             run.loops_total = len(engine.enabled_loops(_chosen_loops(self.store, installation_id))) or 1
             now = job_tasks.clock(self.store, installation_id)
-            options = engine.Options(job_id=run.status.run_id, on_step=run.on_step, progress=run.on_sync)
+            options = engine.Options(job_id=run.status.run_id, on_step=run.on_step, progress=run.on_sync, learn_when_due=True)
             report = engine.run_chain(self.store, installation_id, settings=self.settings, now=now, crm=crm, options=options)
             summary = job_tasks.summary(report)
             run.status.message = outcome(summary)

@@ -24,6 +24,8 @@ from connector.store.tables import SyncCursor
 from crm_adapters.errors import CrmBudgetExhausted, CrmRateLimited
 from crm_adapters.model import Entity
 from crm_adapters.port import Batch, CrmPort, Cursor, Quarantined
+from jobs.nlp.reading import Reader
+from jobs.reading import read_pending
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class SyncReport:
     synced: dict[str, int] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
+    read: int = 0  # activities whose text NLP read (jobs/reading.py)
     batches: int = 0
     stopped: str = ""  # non-empty: the run ended early (daily API budget), cursors saved
     seconds: float = 0.0
@@ -116,10 +119,13 @@ def _read_batches(
     estimate: int | None, report: SyncReport, progress: Progress | None,
 ) -> int:
     synced = 0
+    reader = Reader() if entity is Entity.ACTIVITY else None
     for batch in crm.read_changes(entity, since=since):
         synced += len(batch.records)
         changed, refused = store_batch(store, installation_id, entity, batch, since is None and synced == len(batch.records),
                                         estimate)
+        if reader is not None and changed:  # text is read once, as it is stored (jobs/reading.py)
+            report.read += read_pending(store, installation_id, ids=[r.remote_id for r in batch.records], reader=reader).read
         report.batches += 1
         report.quarantined += len(batch.quarantined) + refused
         report.changed[entity.value] = report.changed.get(entity.value, 0) + changed

@@ -168,6 +168,20 @@ class CrmRecord(Base):
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ActivityReadingRow(Base):
+    """What NLP read from one activity's text (jobs.nlp.reading), stored once so no loop reads the text again.
+    Current while taxonomy_version is the reader's and text_hash is the activity's payload_hash."""
+
+    __tablename__ = "activity_readings"
+
+    installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    taxonomy_version: Mapped[str] = mapped_column(String(32))
+    text_hash: Mapped[str] = mapped_column(String(40))
+    reading: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class QuarantinedRecord(Base):
     """A CRM record that could not be mapped; kept with its reason, never dropped."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
 from jobs.adapters import adapter_for
 from jobs.approvals import proposals
+from jobs.engine import learning
 from jobs.engine.compute import Computed, compute_all
 from jobs.engine.drift_check import check_all
 from jobs.engine.policy import load_rules
@@ -33,7 +34,7 @@ from jobs.engine.quality import QualitySettings, Sampled, paused_loops, spot_che
 from jobs.engine.route import Context, RouteReport, load_ledger, manager_for, route_all
 from jobs.loops.base import LoopDefinition
 from jobs.loops.registry import all_loops
-from jobs.nlp.extract import sized_for as texts_read_once
+from jobs.loops.texts import ReadSnapshot
 from jobs.state import outbox, versions
 from jobs.state.attention import Ask, AttentionBudget
 from jobs.sync import Progress, SyncReport, sync_installation
@@ -70,6 +71,7 @@ class Options:
 
     sync: bool = True
     learn: bool = True
+    learn_when_due: bool = False  # learn only when jobs/engine/learning.py says so (on-demand runs), not every run
     decide: bool = True
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
@@ -131,8 +133,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
     step("approvals")
     report.approvals = proposals.read_back(store, installation.id, crm, loops, now)
     if options.learn or options.decide:
-        with store.session() as session:
-            snapshot = load_snapshot(session, installation.id)
+        snapshot = _read_snapshot(store, installation.id)
         report.loops = run_loops(store, installation.id, loops, snapshot, now, options)
         if any(r.error for r in report.loops.values()):
             report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
@@ -148,6 +149,18 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
             "job_id": options.job_id, "loops": sorted(report.loops), "sent": report.outbox.sent,
             "synced": report.sync.total if report.sync else 0,
         })
+
+
+def _read_snapshot(store: Store, installation_id: str) -> ReadSnapshot:
+    """The snapshot and its activities' stored readings: what sync left unread is read first, so no loop reads text."""
+    from jobs import reading
+
+    reader = reading.Reader()
+    reading.read_pending(store, installation_id, reader=reader)
+    with store.session() as session:
+        snapshot = load_snapshot(session, installation_id)
+    parts = {f.name: getattr(snapshot, f.name) for f in fields(Snapshot) if f.init and not f.name.startswith("_")}
+    return ReadSnapshot(**parts, readings=reading.load(store, installation_id, reader))
 
 
 def settle(store: Store, report: ChainReport) -> None:
@@ -201,7 +214,8 @@ def run_loops(
 ) -> dict[str, LoopReport]:
     """Learn and decide for every loop (pure, maybe in parallel), then record and route each in turn."""
     step = options.on_step or (lambda _name: None)
-    run_ids, states, labels = {}, {}, {}
+    run_ids, states, labels, learn = {}, {}, {}, {}
+    seen = learning.outcomes(snapshot)
     with store.session() as session:
         for name in loops:
             run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status=LoopRunStatus.RUNNING,
@@ -212,15 +226,15 @@ def run_loops(
             current = versions.active(session, installation_id, name)
             states[name] = dict(current.state) if current is not None else None
             labels[name] = versions.label(current)
+            learn[name] = options.learn and (not options.learn_when_due or learning.due(current, seen, now))
     step("loops: learn and decide")
-    with texts_read_once(len(snapshot.activities)):  # the tenant's texts are read once, then let go
-        computed = compute_all(loops, snapshot, states, now, learn=options.learn, decide=options.decide, workers=options.workers)
+    computed = compute_all(loops, snapshot, states, now, learn=learn, decide=options.decide, workers=options.workers)
     reports = {}
     for name, result in computed.items():
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
         if not result.error:
-            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options, seen)
         _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     _spot_check(store, installation_id, snapshot, now, reports, options)
@@ -229,7 +243,7 @@ def run_loops(
 
 def _record(
     store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
-    report: LoopReport, options: Options,
+    report: LoopReport, options: Options, seen: int,
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
@@ -237,11 +251,14 @@ def _record(
         report.metrics = dict(learned.metrics)
         data = versions.snapshot_digest(snapshot)
         with store.session() as session:
-            if not versions.unchanged(versions.active(session, installation_id, name), learned.state, data):
-                saved = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
+            current = versions.active(session, installation_id, name)
+            if not versions.unchanged(current, learned.state, data):
+                current = versions.save(session, installation_id, name, learned.state, learned.metrics, data_digest=data)
                 inst.audit(session, installation_id, f"loop:{name}", "model:new_version",
-                           {"version": saved.version, "metrics": _small(learned.metrics)})
-                report.version, report.learned = versions.label(saved), True
+                           {"version": current.version, "metrics": _small(learned.metrics)})
+                report.version, report.learned = versions.label(current), True
+            if current is not None:
+                learning.mark(current, seen, now)
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)

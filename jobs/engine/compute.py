@@ -55,16 +55,18 @@ def compute(
 
 def compute_all(
     loops: Mapping[str, LoopDefinition], snapshot: Snapshot, states: Mapping[str, Mapping[str, Any] | None], now: datetime,
-    *, learn: bool, decide: bool, workers: int | None = None,
+    *, learn: bool | Mapping[str, bool], decide: bool, workers: int | None = None,
 ) -> dict[str, Computed]:
-    """Every loop's result by name (in the order given); forked workers when more than one core and unit."""
+    """Every loop's result by name (in the order given); forked workers when more than one core and unit.
+    `learn` is one answer for every loop or one per loop name."""
     workers = workers if workers is not None else default_workers()
     names, units = list(loops), process_units(loops)
+    learns = learn if isinstance(learn, Mapping) else dict.fromkeys(names, learn)
     if workers <= 1 or len(units) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return {n: compute(loops[n], snapshot, states.get(n), now, learn=learn, decide=decide) for n in names}
+        return {n: compute(loops[n], snapshot, states.get(n), now, learn=learns.get(n, False), decide=decide) for n in names}
 
     def run_unit(unit: list[str]) -> dict[str, Computed]:
-        return {n: compute(loops[n], snapshot, states.get(n), now, learn=learn, decide=decide) for n in unit}
+        return {n: compute(loops[n], snapshot, states.get(n), now, learn=learns.get(n, False), decide=decide) for n in unit}
 
     results = _forked(run_unit, units, workers=min(workers, len(units)))
     return {n: results[n] for n in names}

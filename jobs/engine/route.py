@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from connector.store.tables import (
@@ -24,6 +24,7 @@ from connector.store.tables import (
     Proposal,
     ProposalStatus,
     WriteStatus,
+    new_id,
 )
 from crm_adapters.codec import jsonable
 from crm_adapters.model import Entity, UserRole
@@ -76,21 +77,49 @@ class Context:
 
 
 def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> RouteReport:
-    """Record every new decision and queue what it asks for; a key seen before is skipped."""
+    """Record every new decision and queue what it asks for; a key seen before is skipped. The run's decisions
+    go in one bulk insert, their writes in another (outbox.enqueue_many), their final statuses in one update."""
     report = RouteReport()
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     if ctx.ledger is None:
         ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
     seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
+    fresh = []
     for decision in decisions:
         if decision.key in seen:
             report.repeated += 1
             continue
         seen.add(decision.key)
-        _route(session, ctx, decision, report)
+        fresh.append(decision)
+    judged = [_judge(ctx, d) for d in fresh]
+    rows = [_record_row(ctx, d, verdict, result) for d, verdict, result in judged]
+    for start in range(0, len(rows), 1000):
+        session.execute(insert(DecisionRecord), rows[start:start + 1000])
+    _load_cards(session, ctx.installation_id, [d.target_id for d in fresh if d.kind is ActionKind.UPDATE_CARD])
+    writes = _Writes()
+    moved = []
+    for (decision, _verdict, result), row in zip(judged, rows, strict=True):
+        status = _route(session, ctx, decision, result, row["id"], report, writes)
+        if status != row["write_status"]:
+            moved.append({"id": row["id"], "write_status": status})
+    outbox.enqueue_many(session, ctx.installation_id, writes.items)
+    for start in range(0, len(moved), 1000):
+        session.execute(update(DecisionRecord), moved[start:start + 1000])
     assert ctx.ledger is not None
     proposals.release_waiting(session, ctx.installation_id, ctx.ledger, ctx.now, ctx.admin_url)
     return report
+
+
+@dataclass
+class _Writes:
+    """The run's direct writes, queued together at the end; each stamped in decision order (outbox order)."""
+
+    items: list[outbox.Queued] = field(default_factory=list)
+    last: datetime = datetime.min.replace(tzinfo=UTC)
+
+    def add(self, key: str, kind: str, payload: dict[str, Any], decision_id: str) -> None:
+        self.last = max(datetime.now(UTC), self.last + timedelta(microseconds=1))
+        self.items.append(outbox.Queued(key, kind, payload, decision_id, self.last))
 
 
 def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:
@@ -129,32 +158,49 @@ def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[
     return known
 
 
-def _route(session: Session, ctx: Context, decision: Decision, report: RouteReport) -> None:
+def _judge(ctx: Context, decision: Decision) -> tuple[Decision, Verdict, GateResult]:
     verdict = evaluate(ctx.rules, decision)
-    result = gate(decision, verdict, _source(ctx, decision, verdict), ctx.quality, paused=ctx.paused)
-    record = DecisionRecord(
-        installation_id=ctx.installation_id, loop_run_id=ctx.loop_run_id, loop=decision.loop, kind=decision.kind.value,
-        target=decision.target.value, target_id=decision.target_id, key=decision.key[:200],
-        payload=jsonable(dict(decision.payload)), reasons=[jsonable(r) for r in decision.reasons],
-        model_version=decision.model_version, policy_verdict=verdict.autonomy.value, policy_rule=verdict.rule,
-        gate_verdict=result.status.value, gate_reason=result.reason, write_status=WriteStatus.PENDING, created_at=ctx.now,
-    )
-    session.add(record)
-    session.flush()
+    return decision, verdict, gate(decision, verdict, _source(ctx, decision, verdict), ctx.quality, paused=ctx.paused)
+
+
+def _record_row(ctx: Context, decision: Decision, verdict: Verdict, result: GateResult) -> dict[str, Any]:
+    """A DecisionRecord's columns (its id made here, so its writes can point at it before it is inserted)."""
+    return {
+        "id": new_id(), "installation_id": ctx.installation_id, "loop_run_id": ctx.loop_run_id, "loop": decision.loop,
+        "kind": decision.kind.value, "target": decision.target.value, "target_id": decision.target_id,
+        "key": decision.key[:200], "payload": jsonable(dict(decision.payload)),
+        "reasons": [jsonable(r) for r in decision.reasons], "model_version": decision.model_version,
+        "policy_verdict": verdict.autonomy.value, "policy_rule": verdict.rule, "gate_verdict": result.status.value,
+        "gate_reason": result.reason, "write_status": WriteStatus.PENDING, "created_at": ctx.now,
+    }
+
+
+def _load_cards(session: Session, installation_id: str, deal_ids: list[str]) -> None:
+    """The run's cards into the session in a few queries, so each card update finds its row without one."""
+    unique = sorted(set(deal_ids))
+    for start in range(0, len(unique), 500):
+        session.execute(select(CardData).where(CardData.installation_id == installation_id,
+                                               CardData.deal_id.in_(unique[start:start + 500]))).scalars().all()
+
+
+def _route(session: Session, ctx: Context, decision: Decision, result: GateResult, record_id: str, report: RouteReport,
+           writes: _Writes) -> str:
     report.decisions += 1
     report.autonomy[result.autonomy.value] += 1
     report.gate[result.status.value] += 1
-    record.write_status = _act(session, ctx, decision, result, record, report)
+    status = _act(session, ctx, decision, result, record_id, report, writes)
     if result.status is GateStatus.SAMPLED:
-        report.sampled.append((record.id, decision.kind.value, record_name(ctx.snapshot, decision), _summary(decision)))
+        report.sampled.append((record_id, decision.kind.value, record_name(ctx.snapshot, decision), _summary(decision)))
         report.sampled_keys.append((decision.key,))
+    return status
 
 
 def _source(ctx: Context, decision: Decision, verdict: Verdict) -> str:
     return source_text(ctx.snapshot, decision, ctx.computed) if gated_texts(decision, verdict) else ""
 
 
-def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record: DecisionRecord, report: RouteReport) -> str:
+def _act(session: Session, ctx: Context, decision: Decision, result: GateResult, record_id: str, report: RouteReport,
+         writes: _Writes) -> str:
     """What happens to one decision after policy and gate; returns its write status."""
     if result.status is GateStatus.BLOCKED:
         return WriteStatus.BLOCKED
@@ -167,9 +213,10 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
         return WriteStatus.WRITTEN
     if autonomy is Autonomy.NEEDS_APPROVAL or (autonomy is Autonomy.AUTO and proposals.is_playbook(decision)):
         kind = proposals.PLAYBOOK if proposals.is_playbook(decision) else proposals.APPROVAL
-        made = proposals.propose(session, ctx.installation_id, decision, decision_id=record.id,
+        made = proposals.propose(session, ctx.installation_id, decision, decision_id=record_id,
                                  manager_id=manager_for(ctx.snapshot, owner_for(ctx.snapshot, decision)), now=ctx.now, kind=kind,
                                  ledger=ctx.ledger)
+        session.flush()  # its task takes its place in the outbox's order now, between the writes around it
         report.proposals += made is not None
         return WriteStatus.AWAITING if made is not None else WriteStatus.SKIPPED
     if autonomy is Autonomy.AUTO and decision.kind in DIRECT:
@@ -179,29 +226,29 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
                 report.waiting += 1
                 return WriteStatus.WAITING
             payload = stamp(payload, ask_of(decision), ctx.now)
-        outbox.enqueue(session, ctx.installation_id, outbox_keys.key("", decision.key), DIRECT[decision.kind], payload, record.id)
+        writes.add(outbox_keys.key("", decision.key), DIRECT[decision.kind], payload, record_id)
         return WriteStatus.PENDING
     if not _fits(ctx, owner_for(ctx.snapshot, decision), Ask.OTHER):
         report.waiting += 1
         return WriteStatus.WAITING
-    return _draft(session, ctx, decision, record)
+    return _draft(ctx, decision, record_id, writes)
 
 
 def _fits(ctx: Context, person: Any, ask: Ask) -> bool:
     return ctx.ledger is None or ctx.ledger.admit(str(person) if person else None, ask, ctx.now.date())
 
 
-def _draft(session: Session, ctx: Context, decision: Decision, record: DecisionRecord) -> str:
+def _draft(ctx: Context, decision: Decision, record_id: str, writes: _Writes) -> str:
     """A person does it: a task for the owner holding what the loop drafted (emails have no channel of their own)."""
     payload = decision.payload
     subject = str(payload.get("subject") or payload.get("title") or labels.word(decision.kind.value))
     body = str(payload.get("body") or payload.get("summary") or "")
     reasons = "\n".join(f"- {r.text}" for r in decision.reasons)
-    outbox.enqueue(session, ctx.installation_id, outbox_keys.key("draft", decision.key), OutboxKind.TASK, stamp({
+    writes.add(outbox_keys.key("draft", decision.key), OutboxKind.TASK, stamp({
         "subject": f"[salesloop draft] {subject}"[:250], "body": "\n\n".join(p for p in (body, reasons) if p)[:4000],
         "owner_id": owner_for(ctx.snapshot, decision), "due_at": _due(payload, ctx.now),
         "deal_id": decision.target_id if decision.target is Entity.DEAL else None,
-    }, Ask.OTHER, ctx.now), record.id)
+    }, Ask.OTHER, ctx.now), record_id)
     return WriteStatus.PENDING
 
 

@@ -8,7 +8,10 @@ from datetime import datetime
 from functools import lru_cache
 
 from crm_adapters.model import Activity, ActivityType, Direction
-from jobs.nlp import Extraction, Taxonomy, default_taxonomy, extract
+from crm_adapters.snapshot import Snapshot
+from jobs.loops import texts
+from jobs.nlp import Extraction, Taxonomy, default_taxonomy
+from jobs.nlp.reading import is_conversation_email
 from jobs.nlp.speakers import split_turns
 from jobs.nlp.taxonomy import OBJECTION_IDS
 
@@ -39,25 +42,20 @@ def with_objection_phrases(additions: dict[str, list[str]]) -> TaxKey:
 
 
 @lru_cache(maxsize=32)
-def _taxonomy(key: TaxKey) -> Taxonomy:
-    """The taxonomy a with_objection_phrases key stands for, rebuilt from the key alone (so never lost)."""
+def _taxonomy(key: TaxKey | None) -> Taxonomy | None:
+    """The taxonomy a with_objection_phrases key stands for, rebuilt from the key alone (so never lost);
+    None when it adds nothing to the default one (whose readings the store holds)."""
     base = default_taxonomy()
     objections = {k: tuple(v) for k, v in base.objections.items()}
-    for kind, phrases in key:
+    for kind, phrases in key or ():
         objections[kind] = objections.get(kind, ()) + tuple(p for p in phrases if p not in objections.get(kind, ()))
-    return replace(base, objections=objections)
+    return None if objections == base.objections else replace(base, objections=objections)
 
 
-@lru_cache(maxsize=131072)
-def _extracted(text: str, speaker_aware: bool, tax: TaxKey | None = None) -> Extraction:
-    taxonomy = _taxonomy(tax) if tax is not None else None
-    return extract(text, speaker_aware=speaker_aware, taxonomy=taxonomy)
-
-
-def transcript_turns(activity: Activity, tax: TaxKey | None = None) -> list[Turn]:
+def transcript_turns(snapshot: Snapshot, activity: Activity, tax: TaxKey | None = None) -> list[Turn]:
     """'Rep: ...' / 'Prospect: ...' turns of a call, with the mentions that fall inside each turn."""
     text = activity.transcript
-    found = _extracted(text, True, tax)
+    found = texts.transcript(snapshot, activity, _taxonomy(tax)) or Extraction()
     turns = []
     for t in split_turns(text):
         if t.speaker is None:
@@ -70,19 +68,19 @@ def transcript_turns(activity: Activity, tax: TaxKey | None = None) -> list[Turn
     return turns
 
 
-def email_turn(activity: Activity, tax: TaxKey | None = None) -> Turn:
+def email_turn(snapshot: Snapshot, activity: Activity, tax: TaxKey | None = None) -> Turn:
     """An email as one turn: inbound = the prospect, otherwise the rep."""
-    found = _extracted(activity.body, False, tax)
+    found = texts.email(snapshot, activity, _taxonomy(tax)) or Extraction()
     speaker = "prospect" if activity.direction is Direction.INBOUND else "rep"
     return Turn(speaker, activity.body.strip(), activity.occurred_at, activity.remote_id,
                 frozenset(found.objection_ids()) if speaker == "prospect" else frozenset(), frozenset(found.question_ids()),
                 frozenset(found.pain_ids()))
 
 
-def deal_turns(activities: list[Activity], tax: TaxKey | None = None) -> Iterator[Turn]:
+def deal_turns(snapshot: Snapshot, activities: list[Activity], tax: TaxKey | None = None) -> Iterator[Turn]:
     """Turns of a deal's calls and meetings (transcripts) and one-to-one emails, in time order."""
     for activity in sorted(activities, key=lambda a: a.occurred_at):
         if activity.type in (ActivityType.CALL, ActivityType.MEETING) and activity.transcript:
-            yield from transcript_turns(activity, tax)
-        elif activity.type is ActivityType.EMAIL and activity.body.strip() and "sequence" not in activity.custom:
-            yield email_turn(activity, tax)
+            yield from transcript_turns(snapshot, activity, tax)
+        elif is_conversation_email(activity):
+            yield email_turn(snapshot, activity, tax)

@@ -37,7 +37,7 @@ def asked_in(snapshot: Snapshot, deal_id: str) -> tuple[frozenset[str], datetime
     calls = [a for a in snapshot.activities_for(deal_id) if is_discovery_call(a)]
     asked: set[str] = set()
     for call in calls:
-        for turn in transcript_turns(call):
+        for turn in transcript_turns(snapshot, call):
             if turn.speaker == "rep":
                 asked |= turn.questions
     return frozenset(asked), (calls[0].occurred_at if calls else None)

@@ -63,7 +63,7 @@ def events(snapshot: Snapshot, state: State | None, now: datetime) -> tuple[list
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     others: list[tuple[str, str, str | None]] = []
     for deal in sorted(snapshot.deals, key=lambda d: d.remote_id):
-        turns = [t for t in deal_turns(snapshot.activities_for(deal.remote_id), tax) if t.at <= now]
+        turns = [t for t in deal_turns(snapshot, snapshot.activities_for(deal.remote_id), tax) if t.at <= now]
         for turn, strategy in answers(turns):
             if not turn.objections:
                 if not turn.pains:  # a pain told is not pushback
@@ -173,7 +173,7 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
     decisions = [d for d in [_proposal(state)] if d is not None]
     tax = with_objection_phrases(tenant_phrases(state))
     for deal in sorted(snapshot.open_deals(), key=lambda d: d.remote_id):
-        raised = exchanges([t for t in deal_turns(snapshot.activities_for(deal.remote_id), tax) if t.at <= now])
+        raised = exchanges([t for t in deal_turns(snapshot, snapshot.activities_for(deal.remote_id), tax) if t.at <= now])
         kinds = sorted({o for turn, _ in raised for o in turn.objections if o in lib})
         if not kinds:
             continue

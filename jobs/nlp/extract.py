@@ -10,11 +10,9 @@ competitors, objections and the rep's discovery questions, each with its quoted 
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
@@ -117,94 +115,21 @@ def _status(mentions: Iterable[Mention], yes: str, no: str) -> str:
 
 
 def extract(text: str, *, speaker_aware: bool = True, taxonomy: Taxonomy | None = None) -> Extraction:
-    """Find every mention in `text`; with speaker_aware, "Rep:"/"Prospect:" lines set each speaker."""
+    """Find every mention in `text`; with speaker_aware, "Rep:"/"Prospect:" lines set each speaker.
+    Compiles the matchers each call (~10 ms): many texts go through extract_many or one Extractor."""
     if not isinstance(text, str):
         raise TypeError(f"extract() needs text, got {type(text).__name__}")
-    return _memo(text, speaker_aware, _extractor(taxonomy or default_taxonomy()))
+    return Extractor(taxonomy or default_taxonomy()).run(text, speaker_aware=speaker_aware)
 
 
 def extract_many(texts: Iterable[str], *, speaker_aware: bool = True, taxonomy: Taxonomy | None = None) -> list[Extraction]:
     """extract() over many texts with one compiled extractor."""
-    engine = _extractor(taxonomy or default_taxonomy())
-    return [_memo(t, speaker_aware, engine) for t in texts]
+    engine = Extractor(taxonomy or default_taxonomy())
+    return [engine.run(t, speaker_aware=speaker_aware) for t in texts]
 
 
-MEMO_SIZE = 65_536  # extractions kept per process between chains (a 5k-deal org reads ~20k distinct texts)
-
-
-class CacheInfo(NamedTuple):
-    hits: int
-    misses: int
-    maxsize: int
-    currsize: int
-
-
-class _Memo:
-    """Several loops read the same transcripts: an Extraction is immutable, so one run serves them all.
-    Least recently used out past `size`; a chain sets `size` to its tenant (sized_for) so no loop re-extracts."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.hits, self.misses = size, 0, 0
-        self.data: OrderedDict[tuple[str, bool, _Extractor], Extraction] = OrderedDict()
-
-    def get(self, text: str, speaker_aware: bool, engine: _Extractor) -> Extraction:
-        key = (text, speaker_aware, engine)
-        found = self.data.get(key)
-        if found is not None:
-            self.hits += 1
-            self.data.move_to_end(key)
-            return found
-        self.misses += 1
-        found = self.data[key] = engine.run(text, speaker_aware=speaker_aware)
-        while len(self.data) > self.size:
-            self.data.popitem(last=False)
-        return found
-
-
-_MEMO = _Memo(MEMO_SIZE)
-
-
-def _memo(text: str, speaker_aware: bool, engine: _Extractor) -> Extraction:
-    return _MEMO.get(text, speaker_aware, engine)
-
-
-@contextmanager
-def sized_for(texts: int) -> Iterator[None]:
-    """One chain: room for every text the tenant has, in both speaker modes, so objections and discovery
-    reuse what handoff read (workers forked inside inherit the size); emptied after, so a long-lived
-    worker serving many tenants keeps nothing between chains."""
-    _MEMO.size = max(MEMO_SIZE, 2 * texts)
-    try:
-        yield
-    finally:
-        clear_cache()
-        _MEMO.size = MEMO_SIZE
-
-
-def cache_info() -> CacheInfo:
-    """Hits, misses and size of the extraction memo (for benchmarks and the engine's figures)."""
-    return CacheInfo(_MEMO.hits, _MEMO.misses, _MEMO.size, len(_MEMO.data))
-
-
-def clear_cache() -> None:
-    _MEMO.data.clear()
-    _MEMO.hits = _MEMO.misses = 0
-
-
-_CACHE: dict[tuple[Any, ...], _Extractor] = {}
-
-
-def _extractor(taxonomy: Taxonomy) -> _Extractor:
-    key = taxonomy.key()
-    if key not in _CACHE:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
-        _CACHE[key] = _Extractor(taxonomy)
-    return _CACHE[key]
-
-
-class _Extractor:
-    """The compiled matchers of one taxonomy."""
+class Extractor:
+    """The compiled matchers of one taxonomy: build one per batch of texts (jobs.nlp.reading.Reader)."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.tax = taxonomy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 from spacy.matcher import PhraseMatcher
@@ -92,14 +92,8 @@ def find_risk_language(text: str) -> list[RiskHit]:
 
 
 def risk_hits(text: str) -> list[RiskHit]:
-    """The hits that count: not negated, from the buyer's lines."""
-    return list(_counted(text))
-
-
-@lru_cache(maxsize=65536)
-def _counted(text: str) -> tuple[RiskHit, ...]:
-    """Cached: the same email or call is read at several moments of a deal's life while learning."""
-    return tuple(h for h in find_risk_language(buyer_text(text)) if not h.negated)
+    """The hits that count: not negated, from the buyer's lines (read once per activity: jobs.nlp.reading)."""
+    return [h for h in find_risk_language(buyer_text(text)) if not h.negated]
 
 
 def _negator_positions(doc: Doc, lexicon: _Lexicon) -> set[int]:

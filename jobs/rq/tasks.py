@@ -121,8 +121,8 @@ def run_sync(installation_id: str) -> dict[str, Any]:
 
 
 def run_chain(installation_id: str) -> dict[str, Any]:
-    """The whole chain: sync, learn, decide, write back (backfill and the demo)."""
-    return _run(installation_id, Options())
+    """The whole chain: sync, learn when due (jobs/engine/learning.py), decide, write back (backfill, on demand)."""
+    return _run(installation_id, Options(learn_when_due=True))
 
 
 def run_morning(installation_id: str) -> dict[str, Any]:

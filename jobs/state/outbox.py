@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from connector.store import Store
-from connector.store.tables import DecisionRecord, OutboxItem, OutboxStatus, Proposal, WriteStatus
+from connector.store.tables import DecisionRecord, OutboxItem, OutboxStatus, Proposal, WriteStatus, new_id
 from crm_adapters.errors import CrmAuthError, CrmBudgetExhausted, CrmError
 from crm_adapters.port import CrmPort
 from jobs.state.senders import SENDERS, UNCHANGED, WAIT, Outcome, Sender
@@ -54,6 +55,36 @@ def enqueue(
                       decision_id=decision_id, status=OutboxStatus.PENDING, attempts=0)
     session.add(item)
     return item
+
+
+def enqueue_many(session: Session, installation_id: str, items: Sequence[Queued]) -> int:
+    """enqueue() for a whole loop run: one query for the keys already queued, one bulk insert (in `at` order)."""
+    fresh: dict[str, Queued] = {}
+    for item in items:
+        fresh.setdefault(item.key, item)
+    keys = list(fresh)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for known in session.execute(select(OutboxItem.idempotency_key).where(
+                OutboxItem.installation_id == installation_id, OutboxItem.idempotency_key.in_(chunk))).scalars():
+            fresh.pop(known, None)
+    rows = [{"id": new_id(), "installation_id": installation_id, "idempotency_key": q.key, "kind": q.kind,
+             "payload": q.payload, "decision_id": q.decision_id, "status": OutboxStatus.PENDING, "attempts": 0, "error": "",
+             "created_at": q.at} for q in fresh.values()]
+    if rows:
+        session.execute(insert(OutboxItem), rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A write waiting to be queued by enqueue_many; `at` keeps the order it was decided in."""
+
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    decision_id: str | None
+    at: datetime
 
 
 def apply(store: Store, installation_id: str, crm: CrmPort, *, progress: Callable[[int, int], None] | None = None) -> OutboxReport:

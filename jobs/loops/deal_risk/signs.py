@@ -15,8 +15,7 @@ from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, Direction, StageChange
 from crm_adapters.snapshot import Snapshot
-from jobs.loops import labels
-from jobs.nlp.risk_language import risk_hits
+from jobs.loops import labels, texts
 
 SIGNS: tuple[str, ...] = (
     "no_recent_activity", "champion_quiet", "meeting_slipped", "close_date_pushed",
@@ -95,7 +94,7 @@ def warning_signs(snapshot: Snapshot, deal: Deal, as_of: datetime, norms: StageN
         stalled_in_stage(snapshot, deal, as_of, norms),
         single_threaded(snapshot, deal, acts, as_of),
         proposal_unopened(acts, as_of),
-        risk_language(acts, as_of),
+        risk_language(snapshot, acts, as_of),
     )
     return {s.code: s for s in signs}
 
@@ -282,7 +281,7 @@ def proposal_unopened(acts: Sequence[Activity], as_of: datetime) -> Sign:
     return Sign("proposal_unopened", 1.0, f"proposal sent on {labels.when(last)} not opened after {labels.days(_days(as_of - last))}")
 
 
-def risk_language(acts: Sequence[Activity], as_of: datetime) -> Sign:
+def risk_language(snapshot: Snapshot, acts: Sequence[Activity], as_of: datetime) -> Sign:
     """Risk phrases (not negated) in the buyer's recent words: calls, meetings and replies of the last month.
 
     Older calls (discovery) are left out: objections raised early are the objection loop's business;
@@ -291,7 +290,7 @@ def risk_language(acts: Sequence[Activity], as_of: datetime) -> Sign:
     recent = as_of - timedelta(days=LANGUAGE_DAYS)
     voiced = [a for a in acts if a.occurred_at >= recent and (a.transcript or a.body) and (
         a.type in (ActivityType.CALL, ActivityType.MEETING) or (a.type is ActivityType.EMAIL and a.direction is Direction.INBOUND))]
-    found = [(a, h) for a in voiced for h in risk_hits(a.transcript or a.body)]
+    found = [(a, h) for a in voiced for h in texts.risk(snapshot, a)]
     if not found:
         return Sign("risk_language", 0.0)
     quotes = "; ".join(f'{h.label} ({a.type.value} on {labels.when(a.occurred_at)}): "{h.sentence[:100]}"' for a, h in found[:2])

@@ -2,7 +2,7 @@
 
 SDR-stage signals come from the SDR's qualification note and call (claimed pains, MEDDIC,
 questions asked, budget/timeline) and the account (firmographics, lead source); the BDM's
-discovery call says which claimed pains were real. Text goes through jobs.nlp.extract.
+discovery call says which claimed pains were real. Text is read once, when stored (jobs.loops.texts).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from datetime import datetime
 
 from crm_adapters.model import Activity, Deal, DealStatus, QualificationAnswer
 from crm_adapters.snapshot import Snapshot
-from jobs.nlp import DERIVED, Extraction, extract
+from jobs.loops import texts
+from jobs.nlp import DERIVED, Extraction
 
 SDR_NOTE, SDR_CALL, DISCOVERY = "sdr_qualification", "sdr_call", "discovery_call"
 EMPLOYEE_BANDS = ((0, 50, "<50"), (50, 200, "50-199"), (200, 500, "200-499"), (500, 2000, "500-1999"),
@@ -82,18 +83,6 @@ class DealSignals:
         return out
 
 
-def cached_extract(text: str) -> Extraction:
-    """extract(), memoised per process by jobs.nlp (shared with the discovery and objections loops)."""
-    return extract(text)
-
-
-def _texts(activity: Activity) -> list[str]:
-    """What a person wrote, then the call's transcript on its own: the discovery and objections loops
-    extract the same transcripts, so jobs.nlp's memo serves all three loops in one process."""
-    written = "\n".join(part for part in (activity.subject, activity.body) if part)
-    return [t for t in (written, activity.transcript) if t]
-
-
 def employee_band(employees: int | None) -> str:
     if employees is None:
         return ""
@@ -117,8 +106,8 @@ def signals_for(snapshot: Snapshot, deal: Deal) -> DealSignals:
         kind = str(activity.custom.get("kind", ""))
         if kind in by_kind:
             by_kind[kind].append(activity)
-    sdr = [cached_extract(t) for a in by_kind[SDR_NOTE] + by_kind[SDR_CALL] for t in _texts(a)]
-    bdm = [cached_extract(t) for a in by_kind[DISCOVERY] for t in _texts(a)]
+    sdr = [e for a in by_kind[SDR_NOTE] + by_kind[SDR_CALL] for e in texts.extractions(snapshot, a)]
+    bdm = [e for a in by_kind[DISCOVERY] for e in texts.extractions(snapshot, a)]
     evidence: dict[str, str] = {}
     claimed = _collect(sdr, "pains", evidence, "pain")
     meddic = {m for m in _collect(sdr, "meddic", evidence, "meddic")}

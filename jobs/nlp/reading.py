@@ -1,0 +1,131 @@
+"""What is read from one activity's text, once, when it is stored: the extractions every loop uses.
+
+    reader = Reader()                        # compiles the default taxonomy's matchers once
+    found = reader.read(activity)            # ActivityReading: written / transcript / email / risk
+    row = found.to_json()                    # stored per activity under reader.version
+    ActivityReading.from_json(row) == found
+
+The loops read these instead of the text (the text is kept only to quote evidence, and every Mention
+carries its sentence and character offsets). A change to the taxonomy, the risk phrases or the extractor
+changes `taxonomy_version()`, and stored readings of another version are read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass
+from typing import Any
+
+from crm_adapters.model import Activity, ActivityType, Direction
+from jobs.nlp.extract import Extraction, Extractor, Mention
+from jobs.nlp.risk_language import PHRASES_FILE, RiskHit, risk_hits
+from jobs.nlp.taxonomy import Taxonomy, default_taxonomy
+
+READER_VERSION = 1  # bump when what is read from an activity (or how) changes without a data file changing
+_KINDS = ("pains", "meddic", "budget", "timeline", "competitors", "objections", "questions")
+_VOICED = (ActivityType.CALL, ActivityType.MEETING)
+_WRITTEN = (ActivityType.NOTE, ActivityType.CALL, ActivityType.MEETING)
+
+
+def taxonomy_version(taxonomy: Taxonomy | None = None) -> str:
+    """Names what a stored reading was read with: the taxonomy, the risk phrases and this module's rules."""
+    tax = taxonomy or default_taxonomy()
+    digest = hashlib.sha1(repr((READER_VERSION, tax.key())).encode())
+    digest.update(PHRASES_FILE.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def written_text(activity: Activity) -> str:
+    """What a person wrote: subject and body (a call's transcript is read on its own)."""
+    return "\n".join(part for part in (activity.subject, activity.body) if part)
+
+
+def risk_text(activity: Activity) -> str:
+    """The buyer's words a warning sign reads: a call's or meeting's text, an inbound email; else ""."""
+    voiced = activity.type in _VOICED or (activity.type is ActivityType.EMAIL and activity.direction is Direction.INBOUND)
+    return (activity.transcript or activity.body) if voiced else ""
+
+
+def is_conversation_email(activity: Activity) -> bool:
+    """A one-to-one email (not a sequence step) with a body: the objection and discovery loops' turns."""
+    return activity.type is ActivityType.EMAIL and bool(activity.body.strip()) and "sequence" not in activity.custom
+
+
+@dataclass(frozen=True)
+class ActivityReading:
+    """One activity's extractions: None where that text is empty or is not read for this kind of activity."""
+
+    written: Extraction | None = None  # subject + body, speaker-aware (notes, calls, meetings)
+    transcript: Extraction | None = None  # the call's or meeting's transcript, speaker-aware
+    email: Extraction | None = None  # a conversation email's body as one turn
+    risk: tuple[RiskHit, ...] | None = None  # counted risk phrases in risk_text (None: not a buyer's text)
+
+    def to_json(self) -> dict[str, Any]:
+        """Compact JSON: each mention as a list in Mention's field order."""
+        out: dict[str, Any] = {}
+        for name in ("written", "transcript", "email"):
+            found = getattr(self, name)
+            if found is not None:
+                out[name] = _extraction_json(found)
+        if self.risk is not None:
+            out["risk"] = [list(astuple(h)) for h in self.risk]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ActivityReading:
+        def extraction(name: str) -> Extraction | None:
+            value = data.get(name)
+            return _extraction_from(value) if value is not None else None
+
+        risk = data.get("risk")
+        return cls(extraction("written"), extraction("transcript"), extraction("email"),
+                   tuple(RiskHit(*h) for h in risk) if risk is not None else None)
+
+
+def _extraction_json(found: Extraction) -> dict[str, Any]:
+    out: dict[str, Any] = {k: [list(astuple(m)) for m in getattr(found, k)] for k in _KINDS if getattr(found, k)}
+    if found.speakers:
+        out["speakers"] = list(found.speakers)
+    return out
+
+
+def _extraction_from(data: Mapping[str, Any]) -> Extraction:
+    parts: dict[str, Any] = {k: tuple(Mention(*m) for m in data.get(k, ())) for k in _KINDS}
+    return Extraction(**parts, speakers=tuple(data.get("speakers", ())))
+
+
+class Reader:
+    """One compiled extractor for many activities (compiling the matchers costs ~10 ms)."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None) -> None:
+        self.taxonomy = taxonomy or default_taxonomy()
+        self.version = taxonomy_version(self.taxonomy)
+        self.extractor = Extractor(self.taxonomy)
+
+    def read(self, activity: Activity) -> ActivityReading:
+        return ActivityReading(self.written(activity), self.transcript(activity), self.email(activity), self.risk(activity))
+
+    def read_all(self, activities: Sequence[Activity]) -> dict[str, ActivityReading]:
+        return {a.remote_id: self.read(a) for a in activities}
+
+    def written(self, activity: Activity, *, any_type: bool = False) -> Extraction | None:
+        """Notes, calls and meetings (any_type: whatever the activity is, for a loop asking of an email)."""
+        text = written_text(activity) if any_type or activity.type in _WRITTEN else ""
+        return self.extractor.run(text, speaker_aware=True) if text else None
+
+    def transcript(self, activity: Activity) -> Extraction | None:
+        return self.extractor.run(activity.transcript, speaker_aware=True) if activity.transcript else None
+
+    def email(self, activity: Activity) -> Extraction | None:
+        return self.extractor.run(activity.body, speaker_aware=False) if is_conversation_email(activity) else None
+
+    @staticmethod
+    def risk(activity: Activity) -> tuple[RiskHit, ...] | None:
+        text = risk_text(activity)
+        return tuple(risk_hits(text)) if text else None
+
+
+def covers_written(activity: Activity) -> bool:
+    """Whether a stored reading's `written` answers for this activity (else a loop reads it itself)."""
+    return activity.type in _WRITTEN
