@@ -48,7 +48,6 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     world.advance(warmup)
     loop_start = world.now
     state: dict[str, Any] = H.initial_state(tenant="bench", arms=world.arms)
-    oracle = playbook_items(oracle_playbook(world.truth))
     rows, approvals, flagged_ever, proposals = [], [], set(), 0
     causes: dict[str, str] = {}
     versions = {0: dict(state["playbooks"]["treatment"])}
@@ -65,7 +64,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
             approvals.append(_approval(d.payload, week, org, snap, state))
             state = H.approve(state, d.payload)
             versions[state["playbooks"]["treatment"]["version"]] = dict(state["playbooks"]["treatment"])
-        rows.append(_row(week, world, state, oracle, flags, loop_start))
+        rows.append(_row(week, world, state, flags, loop_start))
         if log:
             print(_format_row(rows[-1]), flush=True)
         world.advance(1, playbooks={"control": state["playbooks"]["control"],
@@ -73,7 +72,8 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     org = world.org()
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
             "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
-            "flags_raised": len(flagged_ever), "causes": causes, "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
+            "flags_raised": len(flagged_ever), "causes": causes,
+            "oracle": sorted(playbook_items(oracle_playbook(org.truth))), "loop_start": loop_start, "versions": versions}
 
 
 def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +89,8 @@ def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: di
             "truth": [why for _, why in checks]}
 
 
-def _row(week: int, world: SimulatedWorld, state: dict[str, Any], oracle: set[str], flags: list[str],
-         loop_start: Any) -> dict[str, Any]:
+def _row(week: int, world: SimulatedWorld, state: dict[str, Any], flags: list[str], loop_start: Any) -> dict[str, Any]:
+    oracle = playbook_items(oracle_playbook(world.truth))  # this week's: effects may change over time
     treatment = state["playbooks"]["treatment"]
     precision, recall = precision_recall(playbook_items(treatment), oracle)
     read = state["readout"]
