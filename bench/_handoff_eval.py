@@ -130,10 +130,29 @@ def version_p_win(truth: Any, arm: str = "treatment") -> dict[int, float]:
     return {v: round(sum(xs) / len(xs), 4) for v, xs in sorted(groups.items())}
 
 
-def flag_scores(flagged: Iterable[str], planted: Mapping[str, str]) -> dict[str, Any]:
-    got = set(flagged)
-    return {"flagged": sorted(got), "true_flags": sorted(got & set(planted)), "false_flags": sorted(got - set(planted)),
-            "missed": sorted(set(planted) - got)}
+def flag_scores(flagged: Iterable[str], planted: Mapping[str, str], weaker: Iterable[str] = ()) -> dict[str, Any]:
+    """Flags on planted weak SDRs (true), on unplanted SDRs whose planted odds really are more than the margin
+    below their peers' (`weaker`: right by the flag's own definition, counted apart), and the rest (false)."""
+    got, deserved = set(flagged), set(weaker) - set(planted)
+    return {"flagged": sorted(got), "true_flags": sorted(got & set(planted)), "weaker_flags": sorted(got & deserved),
+            "false_flags": sorted(got - set(planted) - deserved), "missed": sorted(set(planted) - got)}
+
+
+def truly_weaker(truth: Any, margin: float) -> dict[str, float]:
+    """SDRs whose deals' planted mean P(win) sits more than `margin` below the other SDRs' in their arm
+    (points below, as a fraction): who a flag with that margin is right to name, planted or not."""
+    by_sdr: dict[str, list[float]] = defaultdict(list)
+    arm: dict[str, str] = {}
+    for t in truth.deals.values():
+        by_sdr[t.sdr_id].append(t.p_win)
+        arm[t.sdr_id] = t.arm
+    out = {}
+    for sdr, mine in by_sdr.items():
+        peers = [p for other, ps in by_sdr.items() if other != sdr and arm[other] == arm[sdr] for p in ps]
+        gap = sum(peers) / len(peers) - sum(mine) / len(mine) if peers else 0.0
+        if gap > margin:
+            out[sdr] = round(gap, 4)
+    return out
 
 
 def item_effect(item: str, truth: Any) -> float:

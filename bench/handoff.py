@@ -31,6 +31,7 @@ from _handoff_eval import (  # noqa: E402
     precision_recall,
     recall_by_size,
     revert_is_safe,
+    truly_weaker,
     truth_lift,
     version_p_win,
 )
@@ -71,7 +72,9 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
                                     "treatment": state["playbooks"]["treatment"]})
     org = world.org()
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
-            "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
+            "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs,
+                                   truly_weaker(org.truth, float(state["config"]["flag_margin"]))),
+            "proposals": proposals,
             "flags_raised": len(flagged_ever), "causes": causes,
             "oracle": sorted(playbook_items(oracle_playbook(org.truth))), "loop_start": loop_start, "versions": versions}
 
@@ -218,6 +221,7 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "version_lift_points": {v: round(100 * x, 2) for v, x in lifts.items()}, "no_change_lowered_close_rate": monotone,
         "lift_learned_points": round(100 * learned, 2), "lift_oracle_points": round(100 * best, 2),
         "true_flags": len(r["flagged"]["true_flags"]), "false_flags": len(r["flagged"]["false_flags"]),
+        "flags_on_truly_weaker": len(r["flagged"]["weaker_flags"]),
         "missed_underperformers": len(r["flagged"]["missed"]),
         "pain_claimed": pains["claimed_micro"], "pain_discovered": pains["discovered_micro"],
         "alignment_mae": pains["alignment_mae"], "unconfirmed_vs_made_up": pains["unconfirmed_vs_made_up"],
