@@ -176,11 +176,16 @@ SIZES = ((0.0, 0.25, "under 0.25"), (0.25, 0.5, "0.25 to 0.5"), (0.5, 99.0, "0.5
 
 def recall_by_size(found: set[str], oracle: set[str], truth: Any) -> dict[str, str]:
     """Recall of the oracle's items grouped by the size of their planted effect (log-odds, absolute)."""
+    return recall_by_effect({i: i in found for i in oracle}, {i: item_effect(i, truth) for i in oracle})
+
+
+def recall_by_effect(hits: Mapping[str, bool], sizes: Mapping[str, float]) -> dict[str, str]:
+    """"found/planted" per band of planted effect size (log-odds, absolute): which sizes a loop can see."""
     out = {}
     for lo, hi, label in SIZES:
-        want = {i for i in oracle if lo <= abs(item_effect(i, truth)) < hi}
+        want = [i for i in hits if lo <= abs(sizes[i]) < hi]
         if want:
-            out[label] = f"{len(found & want)}/{len(want)}"
+            out[label] = f"{sum(hits[i] for i in want)}/{len(want)}"
     return out
 
 

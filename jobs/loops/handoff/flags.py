@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from jobs.loops.handoff.signals import DealSignals, alignment
-from datetime import datetime
-
 from jobs.loops.stats import ALPHA, TAU_POINTS, e_normal, needed_n, pooled_prior, posterior, z_needed
 
 MIN_DEALS = 30
@@ -44,8 +43,10 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, marg
         if n < MIN_DEALS or len(peers) < 2:
             continue
         peer_wins, peer_n = sum(counts[p][0] for p in peers), sum(counts[p][1] for p in peers)
-        judged = judge_sdr(wins, n, peer_wins, peer_n, margin=margin, per_week=_pace(by_sdr[sdr]))
+        judged = judge_sdr(wins, n, peer_wins, peer_n, margin=margin)
         if judged["e_value"] >= 1.0 / alpha:
+            judged.update(flag_power(judged, _pace(by_sdr[sdr])))
+            judged["gap_sd"] = round(judged["gap_sd"], 5)
             mine = posterior(wins, n, prior)
             flags.append({"sdr_id": sdr, "wins": wins, "close_rate": round(wins / n, 4),
                           "shrunk_rate": round(mine.mean, 4), "interval": [round(mine.lo, 4), round(mine.hi, 4)],
@@ -54,23 +55,25 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, marg
     return flags
 
 
-def judge_sdr(wins: int, n: int, peer_wins: int, peer_n: int, *, margin: float,
-              per_week: float | None = None) -> dict[str, Any]:
-    """The gap below peers (points), its 90% interval, the e-value that it exceeds `margin`, and the flag's
-    own power: the smallest gap these n deals can show, and how many closed deals (and, at the SDR's pace of
-    `per_week` closed deals, how many more weeks) a gap POWER_BEYOND past the margin needs."""
+def judge_sdr(wins: int, n: int, peer_wins: int, peer_n: int, *, margin: float) -> dict[str, Any]:
+    """The gap below peers (points), its 90% interval, and the e-value that it exceeds `margin`."""
     rate, peer = wins / n, peer_wins / peer_n
     var = peer * (1 - peer) / peer_n + max(rate * (1 - rate), peer * (1 - peer) / 2) / n
     gap, sd = peer - rate, var**0.5
     evidence = e_normal(gap - margin, sd, tau=TAU_POINTS)
-    power_gap = margin + POWER_BEYOND
-    needed = needed_n(POWER_BEYOND, peer, threshold=1.0 / ALPHA, cap=20_000)
-    floor = margin + z_needed(1.0 / ALPHA, sd, tau=TAU_POINTS) * sd
-    weeks = (max(needed - n, 0) / per_week if needed is not None and per_week else None)
-    return {"n": n, "peer_rate": round(peer, 4), "gap_points": round(100 * gap, 2),
+    return {"n": n, "peer_rate": round(peer, 4), "gap_points": round(100 * gap, 2), "gap_sd": sd,
             "gap_interval_points": [round(100 * (gap - 1.645 * sd), 2), round(100 * (gap + 1.645 * sd), 2)],
-            "margin": margin, "e_value": round(min(evidence, 1e12), 2),
-            "detectable_gap_points": round(100 * floor, 1), "power_gap_points": round(100 * power_gap),
+            "margin": margin, "e_value": round(min(evidence, 1e12), 2)}
+
+
+def flag_power(judged: Mapping[str, Any], per_week: float | None) -> dict[str, Any]:
+    """The flag's own power: the smallest gap these deals can show, and how many closed deals (and, at the
+    SDR's pace of `per_week` closed deals, how many more weeks) a gap POWER_BEYOND past the margin needs."""
+    n, margin, sd = judged["n"], judged["margin"], judged["gap_sd"]
+    needed = needed_n(POWER_BEYOND, judged["peer_rate"], threshold=1.0 / ALPHA, cap=20_000)
+    floor = margin + z_needed(1.0 / ALPHA, sd, tau=TAU_POINTS) * sd
+    weeks = max(needed - n, 0) / per_week if needed is not None and per_week else None
+    return {"detectable_gap_points": round(100 * floor, 1), "power_gap_points": round(100 * (margin + POWER_BEYOND)),
             "deals_to_detect": needed, "closed_per_week": round(per_week, 2) if per_week else None,
             "weeks_to_detect": round(weeks, 1) if weeks is not None else None}
 
