@@ -64,6 +64,17 @@ class _Parser:
         if complete and missing:
             raise self.fail(where, f"missing keys {missing}")
 
+    def tables(self, raw: Any, key: str) -> list[tuple[str, dict[str, Any]]]:
+        """An array of tables ([[key]]), each with its place for error messages."""
+        if not isinstance(raw, list):
+            raise self.fail(key, f"must be an array of tables [[{key}]]")
+        out = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise self.fail(f"{key}[{i}]", "must be a table")
+            out.append((f"{key}[{i}]", item))
+        return out
+
     def shares(self, raw: Any, where: str) -> dict[str, float]:
         if not isinstance(raw, dict) or not raw:
             raise self.fail(where, "must be a non-empty table of name = weight")
@@ -229,13 +240,8 @@ def _links(p: _Parser, raw: Any) -> dict[str, float]:
 def _changes(p: _Parser, raw: Any, sc: Scenario, scale: float) -> tuple[EffectChange, ...]:
     """[[changes]] effect = "questions.cost_of_inaction", from_week = 40, to = 0.6, ramp_weeks = 6: an effect
     that appears, grows, fades or flips during the run (weeks since the world's start)."""
-    if not isinstance(raw, list):
-        raise p.fail("changes", "must be an array of tables [[changes]]")
     out = []
-    for i, spec in enumerate(raw):
-        where = f"changes[{i}]"
-        if not isinstance(spec, dict):
-            raise p.fail(where, "must be a table {effect, from_week, to, ramp_weeks}")
+    for where, spec in p.tables(raw, "changes"):
         p.known(spec, ("effect", "from_week", "to", "ramp_weeks"), where, complete=False)
         target = spec.get("effect")
         if not isinstance(target, str) or target.split(".", 1)[0] not in CHANGEABLE or "." not in target:
@@ -328,13 +334,8 @@ def _rule(p: _Parser, raw: Any, where: str) -> Rule:
 
 
 def _segments(p: _Parser, raw: Any, scale: float) -> tuple[Segment, ...]:
-    if not isinstance(raw, list):
-        raise p.fail("segments", "must be an array of tables [[segments]]")
     out = []
-    for i, seg in enumerate(raw):
-        where = f"segments[{i}]"
-        if not isinstance(seg, dict):
-            raise p.fail(where, "must be a table")
+    for where, seg in p.tables(raw, "segments"):
         p.known(seg, ("name", "effect", "rules"), where)
         rules = seg.get("rules")
         if not isinstance(rules, list) or not rules:
