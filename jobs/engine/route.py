@@ -42,6 +42,7 @@ from jobs.engine.quality import (
 )
 from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
+from jobs.loops.stats import fingerprint
 from jobs.state import outbox, outbox_keys
 from jobs.state.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 
@@ -80,6 +81,7 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     """Record every new decision and queue what it asks for; a key seen before is skipped. The run's decisions
     go in one bulk insert, their writes in another (outbox.enqueue_many), their final statuses in one update."""
     report = RouteReport()
+    decisions = [valued(d) for d in decisions]
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     if ctx.ledger is None:
         ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
@@ -120,6 +122,20 @@ class _Writes:
     def add(self, key: str, kind: str, payload: dict[str, Any], decision_id: str) -> None:
         self.last = max(datetime.now(UTC), self.last + timedelta(microseconds=1))
         self.items.append(outbox.Queued(key, kind, payload, decision_id, self.last))
+
+
+VALUED = (ActionKind.UPDATE_FIELD, ActionKind.UPDATE_CARD)
+UNVALUED = frozenset({AppField.SCORED_AT.value})  # when it was written is not what was written
+
+
+def valued(decision: Decision) -> Decision:
+    """A field or card write's key carries the values it writes: a changed value is a new key, written in the
+    same run (never stale until tomorrow), while the same write again (a retry, a rerun) keeps its key and is
+    recognised. Other decisions keep the key their loop gave them."""
+    if decision.kind not in VALUED:
+        return decision
+    values = {k: v for k, v in decision.payload.items() if k not in UNVALUED}
+    return replace(decision, key=f"{decision.key}:{fingerprint(jsonable(values))}")
 
 
 def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:
