@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from connector.store.records import PIPELINE
 from connector.store.tables import CrmRecord
@@ -24,6 +24,7 @@ from crm_adapters.snapshot import Snapshot
 
 CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
 WIDE = (str(Entity.USER), PIPELINE)  # a change here can move any deal's figures
+Column = ColumnElement[str] | QueryableAttribute[str]
 OUTCOMES = (str(Entity.DEAL), str(Entity.STAGE_CHANGE), str(Entity.ACTIVITY))  # what learning counts as outcomes
 
 
@@ -82,7 +83,8 @@ def load_deals(session: Session, installation_id: str, deal_ids: Iterable[str]) 
 
 def _field(table: type[CrmRecord], name: str) -> ColumnElement[str]:
     """A top-level string of the record's JSON payload (json_extract on SQLite, ->> on PostgreSQL)."""
-    return table.payload[name].as_string()
+    column: ColumnElement[str] = table.payload[name].as_string()
+    return column
 
 
 def _live(installation_id: str, entity: Entity | str, *, deleted: bool = False) -> list[ColumnElement[bool]]:
@@ -90,7 +92,7 @@ def _live(installation_id: str, entity: Entity | str, *, deleted: bool = False) 
     return where if deleted else [*where, CrmRecord.deleted.is_(False)]
 
 
-def _payloads_where(session: Session, installation_id: str, entity: Entity, column: ColumnElement[str] | None,
+def _payloads_where(session: Session, installation_id: str, entity: Entity, column: Column | None,
                     values: Sequence[str]) -> list[dict[str, Any]]:
     """Live payloads of one entity whose `column` is one of `values` (column None: every live one)."""
     if column is None:
@@ -102,7 +104,7 @@ def _payloads_where(session: Session, installation_id: str, entity: Entity, colu
     return out
 
 
-def _ids_where(session: Session, installation_id: str, entity: Entity, column: ColumnElement[str], values: Sequence[str],
+def _ids_where(session: Session, installation_id: str, entity: Entity, column: Column, values: Sequence[str],
                *, deleted: bool = False) -> set[str]:
     out: set[str] = set()
     for start in range(0, len(values), CHUNK):
@@ -111,7 +113,7 @@ def _ids_where(session: Session, installation_id: str, entity: Entity, column: C
     return out
 
 
-def _records(session: Session, installation_id: str, entity: Entity, column: ColumnElement[str] | None,
+def _records(session: Session, installation_id: str, entity: Entity, column: Column | None,
              values: Sequence[str]) -> list[Record]:
     if column is not None and not values:
         return []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -32,8 +33,8 @@ def _stored(store: Store, snap: Snapshot) -> str:
         return row.id
 
 
-def _ids(items: tuple[object, ...]) -> set[str]:
-    return {str(getattr(i, "remote_id")) for i in items}
+def _ids(items: tuple[Any, ...]) -> set[str]:
+    return {str(i.remote_id) for i in items}
 
 
 def test_a_few_deals_load_with_all_that_is_theirs(any_store: Store, org_snapshot: Snapshot) -> None:
