@@ -26,10 +26,12 @@ from jobs.engine import learning
 from jobs.loops.decision import Decision
 from jobs.state import versions
 
-# Loops whose decisions for a deal depend only on that deal's records (the deal, its stage changes, activities,
-# roles, account and contacts) and the loop's learned state: deal risk's features are per deal, and the
-# tenant-wide figures it compares with (stage norms, stage win rates, risk levels, moves) are in its state.
-PER_DEAL = frozenset({"deal_risk"})
+# Loops whose decisions about a deal depend only on that deal's records (the deal, its stage changes, activities
+# and their readings, roles, account and contacts) and the loop's learned state: deal risk's features are per deal,
+# and the tenant-wide figures it compares with (stage norms, stage win rates, risk levels, moves) are in its state;
+# handoff reads each deal's own notes and calls. tests/unit/engine/test_per_deal_loops.py holds them to it. Their
+# decisions about no deal in particular (an owner's at-risk list, playbook proposals) wait for a whole-snapshot run.
+PER_DEAL = frozenset({"deal_risk", "handoff"})
 RECORDS_AT = "records_at"  # in LoopRun.stats: when that run read the store (ISO, UTC)
 
 

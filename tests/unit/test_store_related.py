@@ -24,7 +24,7 @@ def org_snapshot() -> Snapshot:
     return simulate(load_scenario(None).scaled(40), seed=3).snapshot()
 
 
-def _stored(store: Store, snap: Snapshot) -> str:
+def stored(store: Store, snap: Snapshot) -> str:
     with store.session() as s:
         row = inst.upsert(s, TokenCipher.from_key_text(TokenCipher.generate_key_text()), crm="sandbox", tenant_id="t", tokens={})
         for entity, name in ENTITIES.items():
@@ -38,7 +38,7 @@ def _ids(items: tuple[Any, ...]) -> set[str]:
 
 
 def test_a_few_deals_load_with_all_that_is_theirs(any_store: Store, org_snapshot: Snapshot) -> None:
-    iid = _stored(any_store, org_snapshot)
+    iid = stored(any_store, org_snapshot)
     chosen = sorted(d.remote_id for d in org_snapshot.deals)[::7]
     with any_store.session() as s:
         part = related.load_deals(s, iid, chosen)
@@ -54,7 +54,7 @@ def test_a_few_deals_load_with_all_that_is_theirs(any_store: Store, org_snapshot
 
 
 def test_changes_after_a_moment_name_the_deals_they_are_about(any_store: Store, org_snapshot: Snapshot) -> None:
-    iid = _stored(any_store, org_snapshot)
+    iid = stored(any_store, org_snapshot)
     since = datetime.now(UTC)
     with any_store.session() as s:
         assert related.touched_deals(s, iid, since) == set()

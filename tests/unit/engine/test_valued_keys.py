@@ -1,4 +1,4 @@
-"""A field or card write's key carries the values it writes: a new score is a new write, the same one never twice."""
+"""A deal's field or card write is keyed to the deal's records: an edit is a new write, the same one never twice."""
 
 from __future__ import annotations
 
@@ -12,26 +12,39 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.tables import Installation, OutboxItem
 from crm_adapters.model import DealStatus, Entity, UserRole
+from crm_adapters.snapshot import Snapshot
 from jobs.engine.chain import Options, run_chain
-from jobs.engine.route import valued
+from jobs.engine.route import keyed_to_inputs
 from jobs.loops.decision import ActionKind, Decision
-from tests.factories import T0, a_deal, a_pipeline, a_user
+from tests.factories import T0, a_deal, a_pipeline, a_user, an_account, an_activity
 from tests.fakes.memory_crm import MemoryCrm
 from tests.unit.engine.loop_fixture import TEST_LOOP
 
 
-def a_field_write(score: int, scored_at: str = "2026-01-01T08:00:00") -> Decision:
+def a_field_write(score: int) -> Decision:
     return Decision("deal_risk", ActionKind.UPDATE_FIELD, Entity.DEAL, "d1", "deal_risk:fields:d1:2026-01-01:v1",
-                    {"risk_score": score, "risk_level": "low", "scored_at": scored_at})
+                    {"risk_score": score, "risk_level": "low"})
 
 
-def test_the_key_follows_the_values_written_not_when_they_were_written() -> None:
-    first = valued(a_field_write(40))
-    assert first.key.startswith("deal_risk:fields:d1:2026-01-01:v1:")
-    assert valued(a_field_write(40, scored_at="2026-01-01T09:00:00")).key == first.key  # the same write again
-    assert valued(a_field_write(41)).key != first.key  # a new score is a new write
+def test_the_key_follows_the_deals_records_not_the_clock_nor_our_own_write_back() -> None:
+    deal, account = a_deal(remote_id="d1", account_id="a1"), an_account(remote_id="a1")
+    calls = [an_activity(deal_id="d1", occurred_at=T0 - timedelta(days=i)) for i in range(3)]
+    snapshot = Snapshot(deals=(deal,), accounts=(account,), activities=tuple(calls))
+
+    def key(snap: Snapshot, score: int = 40) -> str:
+        return keyed_to_inputs([a_field_write(score)], snap)[0].key
+
+    first = key(snapshot)
+    assert first.startswith("deal_risk:fields:d1:2026-01-01:v1:")
+    assert key(snapshot, score=41) == first  # the clock alone moved the score: no new write within the day
+    assert key(replace(snapshot, activities=tuple(reversed(calls)))) == first  # loaded in another order
+    stamped = replace(deal, remote_updated_at=T0, custom={**deal.custom, "salesloop_risk_score": 40})
+    assert key(replace(snapshot, deals=(stamped,))) == first  # our write-back moved the CRM's stamp
+    assert key(replace(snapshot, deals=(replace(deal, next_step="call the CFO"),))) != first  # a person's edit
+    assert key(replace(snapshot, activities=(*calls, an_activity(deal_id="d1")))) != first  # a new activity
+    assert key(replace(snapshot, accounts=(replace(account, employees=999),))) != first  # its account changed
     task = replace(a_field_write(40), kind=ActionKind.CREATE_TASK, key="deal_risk:at_risk_list:u1:2026-01-01")
-    assert valued(task).key == task.key  # other decisions keep their loop's key
+    assert keyed_to_inputs([task], snapshot)[0].key == task.key  # other decisions keep their loop's key
 
 
 def test_a_field_write_killed_mid_send_is_retried_once_and_never_queued_twice(store: Store) -> None:
