@@ -46,18 +46,18 @@ ITEMS: dict[str, tuple[str, ...]] = {
 # The same items, stages, places and kinds as an admin reads them (the Loops page's dropdowns).
 ITEM_WORDS: dict[str, str] = {
     "budget": "Budget confirmed", "authority": "Decision maker identified", "need": "Need confirmed",
-    "timeline": "Timeline known", "metrics": "Success metrics or business case agreed",
+    "timeline": "Timeline known", "metrics": "Business case agreed",
     "economic_buyer": "Economic buyer identified", "decision_criteria": "Decision criteria known",
     "decision_process": "Decision process known", "identify_pain": "Pain named", "champion": "Champion identified",
-    "competition": "Competitors known", "situation": "Current situation described",
-    "impact": "Impact or cost of doing nothing stated", "critical_event": "Critical event or deadline known",
-    "positive_statement": "Buying signal heard", "upsell": "Interest in an upgrade or expansion",
+    "competition": "Competitors known", "situation": "Situation described",
+    "impact": "Cost of doing nothing stated", "critical_event": "Deadline known",
+    "positive_statement": "Buying signal heard", "upsell": "Interest in expanding",
     "score": "Qualification score", "other": "Something else",
 }
 STAGE_WORDS = {"sdr": "by the SDR before handoff", "discovery": "by the BDM in discovery"}
 SOURCE_WORDS = {"deal": "on the deal", "lead": "on the converted lead"}
 KIND_WORDS = {"picklist": "one choice from a list", "checkbox": "a yes/no checkbox", "number": "a number",
-              "multiselect": "several choices (each one read as yes or no)"}
+              "multiselect": "several choices"}  # each choice of a several-choice field is read as its own yes or no
 _ORDER = sorted(((w, item) for item, words in ITEMS.items() for w in words), key=lambda p: -len(p[0]))
 YES = ("yes", "true", "1", "y", "confirmed", "identified", "known", "allocated", "high", "approved")
 NO = ("no", "false", "0", "n", "none", "not identified", "not known", "low")
