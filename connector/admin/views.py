@@ -270,7 +270,8 @@ def audit_log() -> str:
         total = s.execute(select(func.count()).select_from(DecisionRecord).where(DecisionRecord.installation_id == installation_id)).scalar_one()
         events = s.execute(select(AuditEntry).where(AuditEntry.installation_id == installation_id).order_by(AuditEntry.at.desc()).limit(50)).scalars().all()
         return render_template("admin/audit.html", decisions=decisions, events=events, filters=filters, total=total,
-                               loops=LOOP_NAMES, kinds=readouts.ACTIONS)
+                               loops=LOOP_NAMES, kinds=readouts.ACTIONS, actor=readouts.event_actor,
+                               action=readouts.event_action)
 
 
 @admin.get("/charts")

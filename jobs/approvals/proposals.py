@@ -250,7 +250,7 @@ def settle(
     version = versions.save(session, row.installation_id, row.loop, new_state, {"approved_proposal": row.id},
                             kind=VersionKind.PLAYBOOK, arm=Arm.TREATMENT, proposal_id=row.id)
     audit(session, row.installation_id, by, "model:activated", {"loop": row.loop, "version": version.version, "arm": Arm.TREATMENT})
-    return f"{registry.title(row.loop)} v{version.version}"
+    return f"{definition.title or registry.title(row.loop)} v{version.version}"  # read by people
 
 
 def _flag_spot_check(session: Session, row: Proposal) -> None:
