@@ -101,7 +101,7 @@ def _reason(reason: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(evidence, str):
         evidence = [evidence]
     text = _text(reason.get("text") or label(reason.get("code")))
-    shown = [_text(e, 200) for e in list(evidence) if _text(e) and _text(e) != text]  # no line that repeats the reason
+    shown = [_text(e, 200) for e in list(evidence) if _text(e) and _text(e) not in text]  # no line the reason already says
     return {"code": _text(reason.get("code"), 60), "text": text, "evidence": shown[:MAX_EVIDENCE]}
 
 
