@@ -92,7 +92,9 @@ def rules_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
             raw = (form.get(f"{name}_{i}") or "").strip()
             if not raw:
                 continue
-            if name in ("stages", "loops"):
+            if name == "loops":  # typed as people read them ("Deal risk"); the stored names still work
+                when[name] = [loop_name(part) for part in raw.split(",") if part.strip()]
+            elif name == "stages":
                 when[name] = [part.strip() for part in raw.split(",") if part.strip()]
             else:
                 try:
@@ -103,6 +105,13 @@ def rules_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
             rule["when"] = when
         rules.append(rule)
     return rules
+
+
+def loop_name(typed: str) -> str:
+    """A loop as the policy editor shows it (its title) back to its stored name; anything else as typed,
+    for the policy's own check to name."""
+    wanted = typed.strip()
+    return next((n for n in registry.LOOPS if wanted.lower() in (n, registry.title(n).lower())), wanted)
 
 
 def chart(session: Session, installation_id: str, name: str) -> tuple[str, str]:

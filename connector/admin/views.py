@@ -221,7 +221,8 @@ def policy_editor() -> tuple[str, int] | str | Response:
         except policy.PolicyError as exc:
             error = str(exc)
     page = render_template("admin/policy.html", rules=rules, error=error, actions=readouts.ACTIONS,
-                           autonomies=[a.value for a in policy.Autonomy], locked=policy.LOCKED_RULES)
+                           autonomies=[a.value for a in policy.Autonomy], locked=policy.LOCKED_RULES,
+                           loop_names=LOOP_NAMES)
     return (page, 400) if error else page
 
 
