@@ -251,7 +251,8 @@ def run_loops(
             labels[name] = versions.label(current)
             learn[name] = scope.whole and options.learn and (not options.learn_when_due or learning.due(current, seen, now))
     step("loops: learn and decide")
-    computed = compute_all(loops, snapshot, states, now, learn=learn, decide=options.decide, workers=options.workers)
+    workers = options.workers if scope.whole else 1  # a few deals: forking would cost more than it saves
+    computed = compute_all(loops, snapshot, states, now, learn=learn, decide=options.decide, workers=workers)
     reports = {}
     for name, result in computed.items():
         step(f"record {name}")
