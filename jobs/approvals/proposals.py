@@ -246,7 +246,8 @@ def settle(
         return None
     current = versions.active(session, row.installation_id, row.loop)
     decision = row.evidence.get("decision", {})
-    new_state = definition.approve(dict(current.state) if current else {}, decision.get("payload", {}))
+    state = versions.state_of(current, definition.state_type) or versions.decoded({}, definition.state_type)
+    new_state = definition.approve(state, decision.get("payload", {}))
     version = versions.save(session, row.installation_id, row.loop, new_state, {"approved_proposal": row.id},
                             kind=VersionKind.PLAYBOOK, arm=Arm.TREATMENT, proposal_id=row.id)
     audit(session, row.installation_id, by, "model:activated", {"loop": row.loop, "version": version.version, "arm": Arm.TREATMENT})
