@@ -28,10 +28,10 @@ def _pr(found: set[str], truth: set[str]) -> tuple[float | None, float | None]:
 
 def _discovery(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     state = discovery.learn(snap, None, now).state
-    found = {q for q, s in state["questions"].items() if s["verdict"] == "better"}
-    wrong_way = {q for q, s in state["questions"].items() if s["verdict"] == "worse" and truth.question_effects.get(q, 0) >= 0}
+    found = {q for q, s in state.questions.items() if s["verdict"] == "better"}
+    wrong_way = {q for q, s in state.questions.items() if s["verdict"] == "worse" and truth.question_effects.get(q, 0) >= 0}
     p, r = _pr(found, set(truth.effective_questions))
-    return {"n": state["n_deals"], "found": sorted(found), "precision": p, "recall": r, "false_stall": sorted(wrong_way),
+    return {"n": state.n_deals, "found": sorted(found), "precision": p, "recall": r, "false_stall": sorted(wrong_way),
             "proposals": _proposals(discovery, snap, state, now)}
 
 
