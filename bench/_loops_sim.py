@@ -38,11 +38,11 @@ def _discovery(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
 def _objections(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     state = objections.learn(snap, None, now).state
     best = {o: ALIAS.get(r, r) for o, r in truth.best_response.items()}
-    claims = {(o, r["strategy"]) for o, e in state["library"].items() for r in e["ranked"] if r["verdict"] == "better"}
+    claims = {(o, r["strategy"]) for o, e in state.library.items() for r in e["ranked"] if r["verdict"] == "better"}
     p, r = _pr(claims, set(best.items()))
-    top = {o: e["ranked"][0]["strategy"] for o, e in state["library"].items() if e["ranked"][0]["verdict"] != "too few to tell"}
+    top = {o: e["ranked"][0]["strategy"] for o, e in state.library.items() if e["ranked"][0]["verdict"] != "too few to tell"}
     top1 = sum(top.get(o) == s for o, s in best.items()) / len(best)
-    return {"n": state["n_events"], "precision": p, "recall": r, "top1": round(top1, 3), "claims": sorted(claims),
+    return {"n": state.n_events, "precision": p, "recall": r, "top1": round(top1, 3), "claims": sorted(claims),
             "proposals": _proposals(objections, snap, state, now)}
 
 
