@@ -48,7 +48,7 @@ def _objections(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
 
 def _icp(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     state = icp.learn(snap, None, now).state
-    drivers = {k: s["verdict"] for k, s in state["segments"].items() if s["verdict"] in ("better", "worse")}
+    drivers = {k: s["verdict"] for k, s in state.segments.items() if s["verdict"] in ("better", "worse")}
     p_win = {d.remote_id: truth.deals[d.remote_id].p_win for d in snap.closed_deals() if d.remote_id in truth.deals}
     correct = 0
     for key, verdict in drivers.items():  # right if the planted p(win) really differs that way in that segment
@@ -62,8 +62,8 @@ def _icp(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
         if abs(effect) >= 0.3:
             planted[f"lead_source:{source}"] = ({f"lead_source={source}"}, "better" if effect > 0 else "worse")
     hits = sum(any(drivers.get(k) == way for k in keys) for keys, way in planted.values())
-    return {"n": state["n_deals"], "drivers": drivers, "precision": correct / len(drivers) if drivers else None,
-            "recall": hits / len(planted), "cv_auc": state["cv_auc"], "proposals": _proposals(icp, snap, state, now)}
+    return {"n": state.n_deals, "drivers": drivers, "precision": correct / len(drivers) if drivers else None,
+            "recall": hits / len(planted), "cv_auc": state.cv_auc, "proposals": _proposals(icp, snap, state, now)}
 
 
 def _value(snap: Any, deal: Any, field: str) -> str:

@@ -66,7 +66,7 @@ def sdr_arms(snapshot: Snapshot, cfg: Mapping[str, Any]) -> dict[str, str]:
     return {sdr: arm_of(sdr, sdr, tenant=cfg["tenant"], unit="sdr", assigned=cfg["arms"]) for sdr in sorted(ids)}
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned[Any]:
     """Refit the signal model, read the experiment out, find SDRs below peers."""
     base = copy.deepcopy(dict(state)) if state else initial_state()
     for key, value in initial_state().items():
