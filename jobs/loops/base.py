@@ -27,7 +27,6 @@ class LoopState(Protocol):
 
 
 S = TypeVar("S")
-State = Mapping[str, Any]  # the untyped state of the loops not yet moved to their own dataclass
 
 
 @dataclass(frozen=True)
