@@ -58,22 +58,3 @@ def applied(book: Mapping[str, Any], approved: Sequence[str], payload: Mapping[s
         target[field] = items
     return target, (*approved, payload.get("fingerprint", ""))
 
-
-def applied_diff(state: Mapping[str, Any], payload: Mapping[str, Any], book: str) -> dict[str, Any]:
-    """Apply a list of {op: add|remove, field, value} to state[book]; record the approval in history."""
-    new = {k: v for k, v in state.items()}
-    target = {k: list(v) if isinstance(v, list) else v for k, v in dict(state.get(book) or {}).items()}
-    for change in payload.get("diff", ()):
-        field, value, op = change["field"], change["value"], change.get("op", "add")
-        if op == "set":
-            target[field] = value
-            continue
-        items = list(target.get(field, []))
-        if op == "add" and value not in items:
-            items.append(value)
-        elif op == "remove" and value in items:
-            items.remove(value)
-        target[field] = items
-    new[book] = target
-    new["approved"] = [*state.get("approved", []), payload.get("fingerprint", "")]
-    return new
