@@ -29,7 +29,9 @@ NAME = "discovery"
 PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.03, "card_top": 3}
 
 
-NO_FRAMEWORK: dict[str, list[str]] = {"ask": [], "stall_signals": []}
+def _no_framework() -> dict[str, list[str]]:
+    """A fresh empty playbook (each state its own lists)."""
+    return {"ask": [], "stall_signals": []}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class DiscoveryState:
 
     params: Mapping[str, Any] = field(default_factory=lambda: dict(PARAMS))
     questions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    framework: Mapping[str, Any] = field(default_factory=lambda: dict(NO_FRAMEWORK))
+    framework: Mapping[str, Any] = field(default_factory=_no_framework)
     n_deals: int = 0
     base_rate: float = 0.0
     approved: tuple[str, ...] = ()
@@ -47,7 +49,7 @@ class DiscoveryState:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
         return cls(params=dict(data.get("params") or PARAMS), questions=dict(data.get("questions") or {}),
-                   framework=dict(data.get("framework") or NO_FRAMEWORK), n_deals=int(data.get("n_deals", 0)),
+                   framework=dict(data.get("framework") or _no_framework()), n_deals=int(data.get("n_deals", 0)),
                    base_rate=float(data.get("base_rate", 0.0)), approved=tuple(data.get("approved") or ()))
 
     def to_json(self) -> dict[str, Any]:
@@ -111,7 +113,7 @@ def learn(snapshot: Snapshot, state: DiscoveryState | None, now: datetime) -> Le
     rows = _rows(snapshot, now, params)
     questions = question_stats(rows, params, state.questions if state else None)
     base = sum(ok for _, ok in rows) / len(rows) if rows else 0.0
-    new_state = DiscoveryState(params=params, questions=questions, framework=dict(state.framework if state else NO_FRAMEWORK),
+    new_state = DiscoveryState(params=params, questions=questions, framework=dict(state.framework if state else _no_framework()),
                                n_deals=len(rows), base_rate=round(base, 4), approved=state.approved if state else ())
     verdicts = {q: s["verdict"] for q, s in questions.items()}
     metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "verdicts": verdicts,

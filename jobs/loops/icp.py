@@ -39,7 +39,9 @@ from jobs.loops.decision import ActionKind, Decision, Reason
 NAME = "icp"
 PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.03, "C": 0.5, "custom_fields": [], "task_days": 3,
                           "recent_win_days": 180, "task_percentile": 90, "digest_size": 10}
-NO_DEFINITION: dict[str, list[str]] = {"include": [], "exclude": []}
+def _no_definition() -> dict[str, list[str]]:
+    """A fresh empty playbook (each state its own lists)."""
+    return {"include": [], "exclude": []}
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class IcpState:
     base_rate: float = 0.0
     n_deals: int = 0
     lookalike_min: float | None = None
-    definition: Mapping[str, Any] = field(default_factory=lambda: dict(NO_DEFINITION))
+    definition: Mapping[str, Any] = field(default_factory=_no_definition)
     approved: tuple[str, ...] = ()
 
     @classmethod
@@ -63,7 +65,7 @@ class IcpState:
         return cls(params=dict(data.get("params") or PARAMS), segments=dict(data.get("segments") or {}),
                    signal=bool(data.get("signal")), model=data.get("model"), cv_auc=data.get("cv_auc"),
                    base_rate=float(data.get("base_rate", 0.0)), n_deals=int(data.get("n_deals", 0)),
-                   lookalike_min=data.get("lookalike_min"), definition=dict(data.get("definition") or NO_DEFINITION),
+                   lookalike_min=data.get("lookalike_min"), definition=dict(data.get("definition") or _no_definition()),
                    approved=tuple(data.get("approved") or ()))
 
     def to_json(self) -> dict[str, Any]:
@@ -167,7 +169,7 @@ def learn(snapshot: Snapshot, state: IcpState | None, now: datetime) -> Learned[
     new_state = IcpState(params=params, segments=segments, signal=signal, model=model, cv_auc=auc,
                          base_rate=round(base, 4), n_deals=len(rows),
                          lookalike_min=float(np.median(won_scores)) if won_scores else None,
-                         definition=dict(prev.definition or NO_DEFINITION), approved=prev.approved)
+                         definition=dict(prev.definition or _no_definition()), approved=prev.approved)
     metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "cv_auc": auc, "signal": signal,
                "drivers": {k: s["verdict"] for k, s in segments.items() if s["verdict"] in ("better", "worse")}}
     return Learned(state=new_state, metrics=metrics)
