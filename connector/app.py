@@ -16,6 +16,8 @@ from connector.settings import Settings
 from connector.store import Store
 from connector.store.crypto import TokenCipher
 from connector.webhooks import bp as webhooks_bp
+from jobs.loops import labels
+from jobs.loops.registry import title as loop_title
 from ui_extensions.hubspot_card import bp as hubspot_card_bp
 from ui_extensions.salesforce_card import bp as salesforce_card_bp
 
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
+    app.add_template_filter(loop_title, "loop_title")  # a loop's name as people read it, on every page
+    app.add_template_filter(labels.word, "words")  # a stored value (`needs_approval`, `stage_change`) in words
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
     return app

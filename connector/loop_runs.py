@@ -26,6 +26,8 @@ from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.tables import LoopRun
 from jobs import queues
+from jobs.engine import chain as engine
+from jobs.rq import tasks as job_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +137,6 @@ class ThreadRunner:
         return self.status(installation_id)
 
     def _run(self, installation_id: str, run: _ThreadRun, crm: Any) -> None:
-        # not at the top: the engine brings the loops (scikit-learn, LightGBM), which a web worker loads only when
-        # it runs the loops itself (the embedded mode)
-        from jobs.engine import chain as engine
-        from jobs.rq import tasks as job_tasks
-
         try:
             run.loops_total = len(engine.enabled_loops(_chosen_loops(self.store, installation_id))) or 1
             now = job_tasks.clock(self.store, installation_id)

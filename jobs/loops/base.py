@@ -51,4 +51,5 @@ class LoopDefinition(Generic[S]):
     approve: Callable[[S, Mapping[str, Any]], S] | None = None  # state after approval
     description: str = ""
     process_group: str = ""  # loops of one group run in one process, in turn, sharing per-process memos (NLP)
+    title: str = ""  # the loop's name as people read it (pages, cards, CRM tasks); `name` is the stored key
     state_type: type[LoopState] | None = None

@@ -193,6 +193,6 @@ def approve(state: DiscoveryState, payload: Mapping[str, Any]) -> DiscoveryState
     return replace(state, framework=framework, approved=approved)
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Discovery questions", learn=learn, decide=decide, approve=approve,
                             description="Discovery questions that go with deals that close vs stall",
                             process_group=TRANSCRIPTS, state_type=DiscoveryState)

@@ -289,6 +289,6 @@ def approve(state: IcpState, payload: Mapping[str, Any]) -> IcpState:
     return replace(state, definition=definition, approved=approved)
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Ideal customer profile", learn=learn, decide=decide, approve=approve,
                             description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest",
                             state_type=IcpState)

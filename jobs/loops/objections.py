@@ -215,6 +215,6 @@ def approve(state: ObjectionsState, payload: Mapping[str, Any]) -> ObjectionsSta
     return replace(state, playbook=playbook, approved=approved)
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Objection handling", learn=learn, decide=decide, approve=approve,
                             description="Objections, the responses that followed, ranked by outcome: a living library",
                             process_group=TRANSCRIPTS, state_type=ObjectionsState)
