@@ -6,6 +6,7 @@ whole run's records and outbox rows or none, and a re-run recognises decisions b
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ from jobs.loops.decision import ActionKind, Decision
 from jobs.state import outbox, outbox_keys
 from jobs.state.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 
+KEY_LENGTH = 200  # DecisionRecord.key's column
 DIRECT = {ActionKind.UPDATE_FIELD: OutboxKind.FIELD, ActionKind.CREATE_TASK: OutboxKind.TASK, ActionKind.CREATE_NOTE: OutboxKind.NOTE}
 
 
@@ -80,16 +82,17 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     """Record every new decision and queue what it asks for; a key seen before is skipped. The run's decisions
     go in one bulk insert, their writes in another (outbox.enqueue_many), their final statuses in one update."""
     report = RouteReport()
+    decisions = keyed_to_inputs(decisions, ctx.snapshot)
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     if ctx.ledger is None:
         ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
-    seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
+    seen = _known_keys(session, ctx.installation_id, [stored_key(d) for d in decisions])
     fresh = []
     for decision in decisions:
-        if decision.key in seen:
+        if stored_key(decision) in seen:
             report.repeated += 1
             continue
-        seen.add(decision.key)
+        seen.add(stored_key(decision))
         fresh.append(decision)
     judged = [_judge(ctx, d) for d in fresh]
     rows = [_record_row(ctx, d, verdict, result) for d, verdict, result in judged]
@@ -122,6 +125,43 @@ class _Writes:
         self.items.append(outbox.Queued(key, kind, payload, decision_id, self.last))
 
 
+VALUED = (ActionKind.UPDATE_FIELD, ActionKind.UPDATE_CARD)
+
+
+def keyed_to_inputs(decisions: Sequence[Decision], snapshot: Snapshot) -> list[Decision]:
+    """A deal's field or card write carries, in its key, a fingerprint of the deal's records: an edited deal (its
+    fields, stage changes, activities, roles, account) is a new key, written in the same run, never stale until
+    tomorrow; the same write again (a retry, a rerun, the clock alone moving the score) keeps its key and is
+    recognised. Whole-snapshot and partial runs see the same records of a deal, so they give it the same key."""
+    seen: dict[str, str] = {}
+    out = []
+    for decision in decisions:
+        if decision.kind in VALUED and decision.target is Entity.DEAL and decision.target_id in snapshot.deal_by_id:
+            if decision.target_id not in seen:
+                seen[decision.target_id] = deal_inputs(snapshot, decision.target_id)
+            decision = replace(decision, key=f"{decision.key}:{seen[decision.target_id]}")
+        out.append(decision)
+    return out
+
+
+def deal_inputs(snapshot: Snapshot, deal_id: str) -> str:
+    """A short digest of a deal's own records, whatever order they were loaded in; the CRM's modification stamps
+    and our own fields are left out (our write-back moves them, and must not make a new key)."""
+    deal = snapshot.deal_by_id[deal_id]
+    records = [deal, snapshot.account_by_id.get(deal.account_id or ""), *snapshot.history_for(deal_id),
+               *snapshot.activities_for(deal_id), *snapshot.roles_by_deal.get(deal_id, [])]
+    digest = hashlib.sha1()
+    for text in sorted(repr(_facts(r)) for r in records if r is not None):
+        digest.update(text.encode())
+    return digest.hexdigest()[:16]
+
+
+def _facts(record: Any) -> Any:
+    custom = getattr(record, "custom", None)
+    mine = {"custom": {k: v for k, v in custom.items() if "salesloop" not in k.lower()}} if isinstance(custom, Mapping) else {}
+    return replace(record, remote_updated_at=None, **mine)
+
+
 def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:
     """What each person has already been asked (every queued task carries its kind and day)."""
     payloads = session.execute(select(OutboxItem.payload).where(
@@ -149,6 +189,11 @@ def ask_of(decision: Decision) -> Ask:
     return Ask.OTHER
 
 
+def stored_key(decision: Decision) -> str:
+    """A decision's key as DecisionRecord keeps it (cut to its column): what a re-run is recognised by."""
+    return decision.key[:KEY_LENGTH]
+
+
 def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[str]:
     known: set[str] = set()
     for start in range(0, len(keys), 500):
@@ -168,7 +213,7 @@ def _record_row(ctx: Context, decision: Decision, verdict: Verdict, result: Gate
     return {
         "id": new_id(), "installation_id": ctx.installation_id, "loop_run_id": ctx.loop_run_id, "loop": decision.loop,
         "kind": decision.kind.value, "target": decision.target.value, "target_id": decision.target_id,
-        "key": decision.key[:200], "payload": jsonable(dict(decision.payload)),
+        "key": stored_key(decision), "payload": jsonable(dict(decision.payload)),
         "reasons": [jsonable(r) for r in decision.reasons], "model_version": decision.model_version,
         "policy_verdict": verdict.autonomy.value, "policy_rule": verdict.rule, "gate_verdict": result.status.value,
         "gate_reason": result.reason, "write_status": WriteStatus.PENDING, "created_at": ctx.now,
