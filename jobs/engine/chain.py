@@ -133,6 +133,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
     step("approvals")
     report.approvals = proposals.read_back(store, installation.id, crm, loops, now)
     if options.learn or options.decide:
+        step("snapshot")
         snapshot = _read_snapshot(store, installation.id)
         report.loops = run_loops(store, installation.id, loops, snapshot, now, options)
         if any(r.error for r in report.loops.values()):
