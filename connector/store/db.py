@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -55,9 +56,14 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return fork_safe(engine)
 
 
+_LONG_NUMBER = re.compile(r"\d{20}")  # an integer orjson would read as a float (past 64 bits), or digits in a string
+
+
 def json_loads(text: str | bytes) -> Any:
-    """JSON columns read with orjson (about 3x faster than json on a snapshot's payloads); what orjson refuses
-    and json accepts (NaN, integers past 64 bits) falls back to json."""
+    """JSON columns read with orjson (about 3x faster than json on a snapshot's payloads). What orjson refuses
+    (NaN) or reads otherwise (integers past 64 bits become floats) is read by json, as before."""
+    if _LONG_NUMBER.search(text if isinstance(text, str) else text.decode()):
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

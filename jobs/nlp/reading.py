@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, Direction
@@ -69,7 +69,7 @@ class ActivityReading:
             if found is not None:
                 out[name] = _extraction_json(found)
         if self.risk is not None:
-            out["risk"] = [list(astuple(h)) for h in self.risk]
+            out["risk"] = [_values(h) for h in self.risk]
         return out
 
     @classmethod
@@ -88,10 +88,18 @@ class ActivityReading:
 
 
 def _extraction_json(found: Extraction) -> dict[str, Any]:
-    out: dict[str, Any] = {k: [list(astuple(m)) for m in getattr(found, k)] for k in _KINDS if getattr(found, k)}
+    out: dict[str, Any] = {k: [_values(m) for m in getattr(found, k)] for k in _KINDS if getattr(found, k)}
     if found.speakers:
         out["speakers"] = list(found.speakers)
     return out
+
+
+def _values(item: Mention | RiskHit) -> list[Any]:
+    """A mention's or risk hit's fields in order: dataclasses.astuple without its deep copy (~10% of reading)."""
+    return [getattr(item, name) for name in _FIELD_NAMES[type(item)]]
+
+
+_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (Mention, RiskHit)}
 
 
 def _extraction_from(data: Mapping[str, Any], strings: dict[str, str]) -> Extraction:
