@@ -143,7 +143,35 @@ def _child(deals: int, store_url: str, home: str, first_only: bool = False) -> N
     times["rerun"] = _timed(lambda: run_chain(store, iid, settings=settings, now=org.now + timedelta(hours=1), crm=crm,
                                               options=on_demand))
     counts = org.counts()
-    print(json.dumps({"records": sum(counts.values()), "open_deals": len(open_deals), "edited": len(edited), **times}))
+    stale = _stale_scores(store, iid, crm, org.now + timedelta(hours=1))
+    print(json.dumps({"records": sum(counts.values()), "open_deals": len(open_deals), "edited": len(edited),
+                      "stale_scores": stale["stale"], "moved_by_the_clock": stale["moved_by_the_clock"], **times}))
+
+
+def _stale_scores(store: Any, installation_id: str, crm: Any, now: Any) -> dict[str, int]:
+    """Open deals whose risk score in the CRM is not what the active model gives their records as they are now, at
+    the moment the CRM says they were scored ("stale": must be 0); and those whose score moved since only because
+    time passed (the clock, not a record: the next scheduled run rescores them)."""
+    from datetime import datetime
+
+    from connector.store.records import load_snapshot
+    from crm_adapters.model import Entity
+    from jobs.loops.deal_risk.loop import decide
+    from jobs.loops.decision import ActionKind
+    from jobs.state import versions
+
+    with store.session() as s:
+        version = versions.active(s, installation_id, "deal_risk")
+        state, snapshot = dict(version.state) if version else {}, load_snapshot(s, installation_id)
+
+    def scores(at: datetime) -> dict[str, Any]:
+        return {d.target_id: d.payload["risk_score"] for d in decide(snapshot, state, at) if d.kind is ActionKind.UPDATE_FIELD}
+
+    current = scores(now)
+    held = {deal_id: crm.app_field_values(Entity.DEAL, deal_id) for deal_id in current}
+    at = {t: scores(datetime.fromisoformat(t)) for t in {v.get("scored_at") for v in held.values()} if t}
+    stale = {d for d, v in held.items() if v.get("risk_score") is None or v["risk_score"] != at[v["scored_at"]].get(d)}
+    return {"stale": len(stale), "moved_by_the_clock": sum(d not in stale and v["risk_score"] != current[d] for d, v in held.items())}
 
 
 def _timed(run: Any) -> list[float]:
@@ -178,6 +206,7 @@ def main() -> None:
                 child_args = ["--child", str(deals), url or f"sqlite:///{home}/store.db", home]
                 figures, samples = _measure(child_args + (["--first-only"] if args.first_only else []), env)
             row = {"deals": deals, "records": figures["records"], "edited_deals": figures["edited"],
+                   "stale_scores": figures.get("stale_scores"), "moved_by_the_clock": figures.get("moved_by_the_clock"),
                    "load_average_1min": round(os.getloadavg()[0], 1)}
             for phase in ("first",) if args.first_only else ("first", "same", "rerun"):
                 start, end = figures[phase]

@@ -12,6 +12,8 @@ from connector.logs import configure_logging
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.crypto import TokenCipher
+from jobs.loops import labels
+from jobs.loops.registry import title as loop_title
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             session.execute(__import__("sqlalchemy").text("SELECT 1"))
         return jsonify(status="ok")
 
+    app.add_template_filter(loop_title, "loop_title")  # a loop's name as people read it, on every page
+    app.add_template_filter(labels.word, "words")  # a stored value (`needs_approval`, `stage_change`) in words
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
     return app

@@ -35,7 +35,8 @@ def suggest_for(installation: Installation, *, store: Store, settings: Settings)
         return None
     suggested = qualification.suggest(described).to_settings()
     with store.session() as s:
-        installation_settings.write(inst.get(s, installation.id), qualification_suggested=suggested)
+        installation_settings.write(inst.get(s, installation.id), qualification_suggested=suggested,
+                                    qualification_described=qualification.describes_to_settings(described))
         inst.audit(s, installation.id, "system", "qualification_suggested",
                    {"described": len(described), "fields": [f["field"] for f in suggested]})
     return len(suggested)

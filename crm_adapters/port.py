@@ -61,6 +61,7 @@ class FieldDescription:
     type: str  # picklist | multiselect | checkbox | number | text | date | other
     options: tuple[str, ...] = ()  # picklist values, as the CRM stores them on the record
     source: str = "deal"  # deal | lead (Salesforce: read from the converted Lead)
+    option_labels: tuple[str, ...] = ()  # the same options as the CRM shows them, in order; empty: as stored
 
 
 @runtime_checkable

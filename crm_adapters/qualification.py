@@ -43,6 +43,21 @@ ITEMS: dict[str, tuple[str, ...]] = {
     "upsell": ("up-sell", "upsell", "upgrade", "expansion", "cross-sell"),
     "score": ("meddic score", "bant score", "qualification score", "lead score"),
 }
+# The same items, stages, places and kinds as an admin reads them (the Loops page's dropdowns).
+ITEM_WORDS: dict[str, str] = {
+    "budget": "Budget confirmed", "authority": "Decision maker identified", "need": "Need confirmed",
+    "timeline": "Timeline known", "metrics": "Business case agreed",
+    "economic_buyer": "Economic buyer identified", "decision_criteria": "Decision criteria known",
+    "decision_process": "Decision process known", "identify_pain": "Pain named", "champion": "Champion identified",
+    "competition": "Competitors known", "situation": "Situation described",
+    "impact": "Cost of doing nothing stated", "critical_event": "Deadline known",
+    "positive_statement": "Buying signal heard", "upsell": "Interest in expanding",
+    "score": "Qualification score", "other": "Something else",
+}
+STAGE_WORDS = {"sdr": "by the SDR before handoff", "discovery": "by the BDM in discovery"}
+SOURCE_WORDS = {"deal": "on the deal", "lead": "on the converted lead"}
+KIND_WORDS = {"picklist": "one choice from a list", "checkbox": "a yes/no checkbox", "number": "a number",
+              "multiselect": "several choices"}  # each choice of a several-choice field is read as its own yes or no
 _ORDER = sorted(((w, item) for item, words in ITEMS.items() for w in words), key=lambda p: -len(p[0]))
 YES = ("yes", "true", "1", "y", "confirmed", "identified", "known", "allocated", "high", "approved")
 NO = ("no", "false", "0", "n", "none", "not identified", "not known", "low")
@@ -71,12 +86,17 @@ class QualificationField:
     source: str = "deal"
     stage: str = "sdr"
     options: tuple[str, ...] = ()  # multiselect: every option, each read as its own yes/no item
+    option_labels: tuple[str, ...] = ()  # the options as the CRM shows them (same order); empty: as stored
+
+    def shown(self, option: str) -> str:
+        """An option as the CRM shows it ("Acme Corp" for the stored "acme_corp")."""
+        return dict(zip(self.options, self.option_labels, strict=False)).get(option, option)
 
     def answers(self, value: Any) -> tuple[QualificationAnswer, ...]:
         """The field's answer; a multi-select field gives one yes/no answer per option."""
         if self.kind == "multiselect":
             chosen = None if self.level(value) == UNKNOWN else {v.strip() for v in str(value).split(";")}
-            return tuple(QualificationAnswer(label=f"{self.label}: {o}", item=self.item, stage=self.stage,
+            return tuple(QualificationAnswer(label=f"{self.label}: {self.shown(o)}", item=self.item, stage=self.stage,
                                              level=UNKNOWN if chosen is None else "Yes" if o in chosen else "No",
                                              claimed=chosen is not None and o in chosen) for o in self.options)
         level = self.level(value)
@@ -126,19 +146,23 @@ class QualificationMapping:
             raise QualificationMappingError(["must be a list of fields, each {field, label, item, kind, source}"])
         problems: list[str] = []
         fields = [f for i, spec in enumerate(raw) if (f := _parse(i + 1, spec, problems)) is not None]
-        for what, key in (("field", lambda f: (f.source, f.field)), ("label", lambda f: f.label)):
-            seen: set[Any] = set()
-            for f in fields:
-                if key(f) in seen:
-                    problems.append(f"{what} {key(f)!r} is mapped twice")
-                seen.add(key(f))
+        fields_seen: set[tuple[str, str]] = set()
+        labels_seen: set[str] = set()
+        for f in fields:
+            if (f.source, f.field) in fields_seen:
+                problems.append(f"the CRM field {f.field} {SOURCE_WORDS[f.source]} is mapped twice")
+            if f.label in labels_seen:
+                problems.append(f"two fields are shown as {f.label!r}: give each its own label")
+            fields_seen.add((f.source, f.field))
+            labels_seen.add(f.label)
         if problems:
             raise QualificationMappingError(problems)
         return cls(tuple(fields))
 
     def to_settings(self) -> list[dict[str, Any]]:
         return [{"field": f.field, "label": f.label, "item": f.item, "kind": f.kind, "source": f.source,
-                 "stage": f.stage, **({"options": list(f.options)} if f.options else {})} for f in self.fields]
+                 "stage": f.stage, **({"options": list(f.options)} if f.options else {}),
+                 **({"option_labels": list(f.option_labels)} if f.option_labels else {})} for f in self.fields]
 
     def names(self, source: str = "deal") -> list[str]:
         """API names to read from the deal (or the converted lead)."""
@@ -158,7 +182,7 @@ def _parse(number: int, spec: Any, problems: list[str]) -> QualificationField | 
     if not isinstance(spec, Mapping):
         problems.append(f"{where} must be a table with field, label, item, kind")
         return None
-    unknown = sorted(set(spec) - {"field", "label", "item", "kind", "source", "stage", "options"})
+    unknown = sorted(set(spec) - {"field", "label", "item", "kind", "source", "stage", "options", "option_labels"})
     before = len(problems)
     problems += [f"{where} has unknown key {k!r}" for k in unknown]
     name, label = str(spec.get("field") or "").strip(), str(spec.get("label") or spec.get("field") or "").strip()
@@ -181,41 +205,12 @@ def _parse(number: int, spec: Any, problems: list[str]) -> QualificationField | 
         problems.append(f"{where} ({name or '?'}): a multiselect field needs its options (each becomes a yes/no item)")
     if kind != "multiselect" and raw_options:
         problems.append(f"{where} ({name or '?'}): options are only for a multiselect field")
-    return None if len(problems) > before else QualificationField(name, label, item, kind, source, stage, options)
-
-
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    """The admin form's lines 'API name; CRM label; item; kind[; deal|lead[; sdr|discovery[; option|option]]]'
-    as settings entries (options: a multiselect field's values, separated by |)."""
-    out: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        parts = [p.strip() for p in line.split(";")]
-        if not any(parts):
-            continue
-        keys = ("field", "label", "item", "kind", "source", "stage")
-        entry: dict[str, Any] = {k: v for k, v in zip(keys, parts, strict=False) if v}
-        if len(parts) > len(keys):
-            entry["options"] = [o.strip() for o in ";".join(parts[len(keys):]).split("|") if o.strip()]
-        out.append(entry)
-    return out
-
-
-def from_form(text: str) -> list[dict[str, Any]]:
-    """The admin page's text as checked settings (raises QualificationMappingError with every problem)."""
-    return QualificationMapping.from_settings(parse_lines(text)).to_settings()
-
-
-def form_text(saved: Any) -> str:
-    """The saved settings as the admin page's lines (a broken saved value shows as empty)."""
-    try:
-        return to_lines(QualificationMapping.from_settings(saved))
-    except QualificationMappingError:
-        return ""
-
-
-def to_lines(mapping: QualificationMapping) -> str:
-    return "\n".join(f"{f.field}; {f.label}; {f.item}; {f.kind}; {f.source}; {f.stage}"
-                     + (f"; {' | '.join(f.options)}" if f.options else "") for f in mapping.fields)
+    raw_labels = spec.get("option_labels") or []
+    option_labels = tuple(str(o).strip() for o in raw_labels) if isinstance(raw_labels, list | tuple) else ()
+    if raw_labels and len(option_labels) != len(options):
+        problems.append(f"{where} ({name or '?'}): option_labels must name each option once, in the same order")
+    return None if len(problems) > before else QualificationField(name, label, item, kind, source, stage, options,
+                                                                   option_labels if option_labels != options else ())
 
 
 def suggest(described: Sequence[FieldDescription]) -> QualificationMapping:
@@ -233,9 +228,18 @@ def suggest(described: Sequence[FieldDescription]) -> QualificationMapping:
             _item(options) if kind in ("picklist", "multiselect") else None)
         if item is not None:
             stage = "discovery" if re.search(r"\b(discovery|verified|ae|bdm)\b", label.lower()) else "sdr"
-            out.append(QualificationField(d.name, label, item, kind, d.source, stage,
-                                          tuple(d.options) if kind == "multiselect" else ()))
+            multi = kind == "multiselect"
+            out.append(QualificationField(d.name, label, item, kind, d.source, stage, tuple(d.options) if multi else (),
+                                          tuple(d.option_labels) if multi and d.option_labels != d.options else ()))
     return _unique_labels(out)
+
+
+def describes_to_settings(described: Sequence[FieldDescription]) -> list[dict[str, Any]]:
+    """The described fields a mapping can use (picklist, checkbox, number, multi-select; never our own), kept so
+    the admin can add any of them to the mapping by its label without asking the CRM again."""
+    return [{"field": d.name, "label": d.label or d.name, "kind": kind, "source": d.source, "options": list(d.options),
+             "option_labels": list(d.option_labels or d.options)}
+            for d in described if (kind := _kind(d.type.lower())) is not None and "salesloop" not in d.name.lower()]
 
 
 def _unique_labels(fields: Sequence[QualificationField]) -> QualificationMapping:
@@ -245,7 +249,7 @@ def _unique_labels(fields: Sequence[QualificationField]) -> QualificationMapping
     for f in fields:
         label = f.label if f.label not in seen else f"{f.label} ({f.source})"
         seen.add(label)
-        out.append(QualificationField(f.field, label, f.item, f.kind, f.source, f.stage, f.options))
+        out.append(QualificationField(f.field, label, f.item, f.kind, f.source, f.stage, f.options, f.option_labels))
     return QualificationMapping(tuple(out))
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobs.loops import labels
+from jobs.loops import labels, registry
 from jobs.loops.deal_risk.levels import RiskScale
 
 MAX_TEXT = 400
@@ -101,7 +101,7 @@ def _reason(reason: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(evidence, str):
         evidence = [evidence]
     text = _text(reason.get("text") or label(reason.get("code")))
-    shown = [_text(e, 200) for e in list(evidence) if _text(e) and _text(e) != text]  # no line that repeats the reason
+    shown = [_text(e, 200) for e in list(evidence) if _text(e) and _text(e) not in text]  # no line the reason already says
     return {"code": _text(reason.get("code"), 60), "text": text, "evidence": shown[:MAX_EVIDENCE]}
 
 
@@ -197,7 +197,7 @@ def _approval(proposal: Mapping[str, Any]) -> dict[str, Any]:
     diff = [d for d in proposal.get("diff") or [] if isinstance(d, Mapping) and d.get("field")]  # spot-check lists name no field
     changes = [_text(f"{label(d.get('field'))}: {_OPS.get(str(d.get('op')), 'set')} {_value(d.get('value'))}", 160)
                for d in diff[:5]]
-    return {"id": str(proposal.get("id")), "title": _text(proposal.get("title"), 200), "loop": label(proposal.get("loop")),
+    return {"id": str(proposal.get("id")), "title": _text(proposal.get("title"), 200), "loop": registry.title(str(proposal.get("loop") or "")),
             "created_at": labels.when(proposal.get("created_at")) if proposal.get("created_at") else "", "changes": changes}
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from connector.admin import chart_data, charts
 from connector.store import installation_settings
 from connector.store.tables import CardData, DecisionRecord, GateStatus, Installation, SyncCursor
+from jobs.loops import labels, registry
 from jobs.loops.decision import ActionKind
 
 ACTIONS = [kind.value for kind in ActionKind]
@@ -23,6 +24,22 @@ CHARTS = {
     "bandit": "Sequence variants: posterior reply rate",
 }
 _CONDITION_FIELDS = ("amount_below", "amount_at_least", "mrr_below", "mrr_at_least", "stages", "loops")
+
+
+def event_actor(actor: str) -> str:
+    """Who an audit event names, as people read it: `loop:handoff` -> `SDR to BDM handoff`, `user:ana@x` -> `ana@x`,
+    `system:engine` -> `salesloop (engine)`."""
+    kind, _, who = actor.partition(":")
+    if kind == "loop":
+        return registry.title(who)
+    if kind == "user":
+        return who
+    return f"salesloop ({labels.phrase(who)})" if kind == "system" and who else "salesloop" if kind == "system" else actor
+
+
+def event_action(action: str) -> str:
+    """What an audit event did, in words: `model:new_version` -> `Model new version`, `loops:saved` -> `Loops saved`."""
+    return labels.word(action.replace(":", " "))
 
 
 def backfill_progress(session: Session, installation_id: str) -> dict[str, Any]:
@@ -75,7 +92,9 @@ def rules_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
             raw = (form.get(f"{name}_{i}") or "").strip()
             if not raw:
                 continue
-            if name in ("stages", "loops"):
+            if name == "loops":  # typed as people read them ("Deal risk"); the stored names still work
+                when[name] = [loop_name(part) for part in raw.split(",") if part.strip()]
+            elif name == "stages":
                 when[name] = [part.strip() for part in raw.split(",") if part.strip()]
             else:
                 try:
@@ -86,6 +105,13 @@ def rules_from_form(form: Mapping[str, str]) -> list[dict[str, Any]]:
             rule["when"] = when
         rules.append(rule)
     return rules
+
+
+def loop_name(typed: str) -> str:
+    """A loop as the policy editor shows it (its title) back to its stored name; anything else as typed,
+    for the policy's own check to name."""
+    wanted = typed.strip()
+    return next((n for n in registry.LOOPS if wanted.lower() in (n, registry.title(n).lower())), wanted)
 
 
 def chart(session: Session, installation_id: str, name: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from flask import (
 from sqlalchemy import func, select
 
 from connector import loop_runs
-from connector.admin import auth, charts, readouts
+from connector.admin import auth, charts, qualification_form, readouts
 from connector.qualification_setup import suggest_for
 from connector.store import Store, installation_settings
 from connector.store import installations as inst
@@ -40,8 +40,8 @@ from connector.store.tables import (
     ProposalStatus,
     SyncCursor,
 )
-from crm_adapters import qualification
 from crm_adapters.hubspot import oauth as hs_oauth
+from crm_adapters.qualification import QualificationMappingError
 from crm_adapters.salesforce import oauth as sf_oauth
 from crm_adapters.writes import APP_FIELDS
 from jobs.engine import policy
@@ -151,36 +151,40 @@ def retry_write(item_id: str) -> Response:
 
 @admin.route("/loops", methods=["GET", "POST"])
 @auth.login_required
-def loops() -> str | Response:
+def loops() -> str | Response | tuple[str, int]:
     installation_id = auth.current_installation_id()
     if request.method == "POST" and request.form.get("action") == "suggest":
         return _suggest_qualification(installation_id)
     with _store().session() as s:
         installation = inst.get(s, installation_id)
         settings = installation_settings.read(installation)
-        if request.method == "POST":
-            try:
-                fields = qualification.from_form(request.form.get("qualification", ""))
-            except qualification.QualificationMappingError as exc:
-                flash(str(exc))
-                return redirect(url_for("admin.loops"))  # type: ignore[return-value]
-            settings = installation_settings.write(installation, qualification=fields, loops={
-                name: {"enabled": request.form.get(f"enabled_{name}") == "on",
-                       "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES
-            }, mappings={
-                "sdr_roles": _csv(request.form.get("sdr_roles", "")),
-                "champion_role": request.form.get("champion_role", "").strip(),
-                "sdr_field": request.form.get("sdr_field", "").strip(),
-            })
-            inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", dict(settings.loops or {}))
-            flash("Loops and mappings saved.")
-            return redirect(url_for("admin.loops"))  # type: ignore[return-value]
-        loop_settings = settings.loops or {}
-        suggested = not settings.qualification and bool(settings.qualification_suggested)
-        return render_template("admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
-                               mappings=settings.mappings or {}, suggested=suggested,
-                               qualification=qualification.form_text(
-                                   settings.qualification_suggested if suggested else settings.qualification))
+        if request.method == "GET":
+            suggested = not settings.qualification and bool(settings.qualification_suggested)
+            rows = qualification_form.rows_from_settings(settings.qualification_suggested if suggested else settings.qualification)
+            return _loops_page(settings, settings.loops or {}, settings.mappings or {}, rows, suggested=suggested)
+        loop_settings = {name: {"enabled": request.form.get(f"enabled_{name}") == "on",
+                                "schedule": request.form.get(f"schedule_{name}", "").strip()} for name in LOOP_NAMES}
+        mappings = {"sdr_roles": _csv(request.form.get("sdr_roles", "")),
+                    "champion_role": request.form.get("champion_role", "").strip(),
+                    "sdr_field": request.form.get("sdr_field", "").strip()}
+        rows = qualification_form.rows_from_form(request.form, settings.qualification_described)
+        try:
+            fields = qualification_form.to_settings(rows)
+        except QualificationMappingError as exc:  # nothing saved; the page comes back as submitted, each problem named
+            return _loops_page(settings, loop_settings, mappings, rows, problems=exc.problems), 400
+        settings = installation_settings.write(installation, qualification=fields, loops=loop_settings, mappings=mappings)
+        inst.audit(s, installation_id, f"user:{session['user']}", "loops:saved", dict(settings.loops or {}))
+        flash("Loops and mappings saved.")
+        return redirect(url_for("admin.loops"))  # type: ignore[return-value]
+
+
+def _loops_page(settings: installation_settings.InstallationSettings, loop_settings: Any, mappings: Any,
+                rows: list[qualification_form.Row], *, suggested: bool = False, problems: tuple[str, ...] = ()) -> str:
+    return render_template(
+        "admin/loops.html", loops=[(n, loop_settings.get(n, {"enabled": True, "schedule": ""})) for n in LOOP_NAMES],
+        mappings=mappings, suggested=suggested, rows=rows, blank=qualification_form.Row(new=True), problems=problems,
+        described=qualification_form.described_fields(settings.qualification_described, rows),
+        choices=qualification_form.choices())
 
 
 def _suggest_qualification(installation_id: str) -> Response:
@@ -194,7 +198,7 @@ def _suggest_qualification(installation_id: str) -> Response:
     flash("The CRM could not be asked for its fields; try again later." if count is None else
           f"{count} qualification fields suggested from the CRM's fields" + (
               "; your saved mapping is unchanged (the suggestion is not shown while one is saved)." if saved else
-              ": check each line and save to confirm."))
+              ": check each row and save to confirm."))
     return redirect(url_for("admin.loops"))  # type: ignore[return-value]
 
 
@@ -217,7 +221,8 @@ def policy_editor() -> tuple[str, int] | str | Response:
         except policy.PolicyError as exc:
             error = str(exc)
     page = render_template("admin/policy.html", rules=rules, error=error, actions=readouts.ACTIONS,
-                           autonomies=[a.value for a in policy.Autonomy], locked=policy.LOCKED_RULES)
+                           autonomies=[a.value for a in policy.Autonomy], locked=policy.LOCKED_RULES,
+                           loop_names=LOOP_NAMES)
     return (page, 400) if error else page
 
 
@@ -266,7 +271,8 @@ def audit_log() -> str:
         total = s.execute(select(func.count()).select_from(DecisionRecord).where(DecisionRecord.installation_id == installation_id)).scalar_one()
         events = s.execute(select(AuditEntry).where(AuditEntry.installation_id == installation_id).order_by(AuditEntry.at.desc()).limit(50)).scalars().all()
         return render_template("admin/audit.html", decisions=decisions, events=events, filters=filters, total=total,
-                               loops=LOOP_NAMES, kinds=readouts.ACTIONS)
+                               loops=LOOP_NAMES, kinds=readouts.ACTIONS, actor=readouts.event_actor,
+                               action=readouts.event_action)
 
 
 @admin.get("/charts")

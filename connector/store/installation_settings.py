@@ -34,6 +34,7 @@ class InstallationSettings:
     api_budget: Mapping[str, Any] | None = None  # API calls used today against the allowance
     qualification: Sequence[Mapping[str, Any]] | None = None  # CRM fields -> qualification items (admin page)
     qualification_suggested: Sequence[Mapping[str, Any]] | None = None  # suggested from the CRM's describe, unconfirmed
+    qualification_described: Sequence[Mapping[str, Any]] | None = None  # the CRM's fields at that describe (Loops page's list)
     other: Mapping[str, Any] = field(default_factory=dict)  # keys this code does not know, kept as they were
 
     @classmethod

@@ -58,9 +58,18 @@ def save(session: Session, installation_id: str, version: str, rows: Sequence[tu
     return len(values)
 
 
-def current(session: Session, installation_id: str, version: str, *, chunk: int = 5000
+def current(session: Session, installation_id: str, version: str, *, chunk: int = 5000, ids: Sequence[str] | None = None,
             ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every current reading of the tenant's live activities: (activity id, reading JSON), streamed."""
+    """Every current reading of the tenant's live activities (or of those of `ids`): (activity id, reading JSON), streamed."""
+    if ids is not None:
+        for start in range(0, len(ids), 500):
+            yield from _current(session, installation_id, version, chunk=chunk, among=list(ids[start:start + 500]))
+        return
+    yield from _current(session, installation_id, version, chunk=chunk)
+
+
+def _current(session: Session, installation_id: str, version: str, *, chunk: int, among: list[str] | None = None,
+             ) -> Iterator[tuple[str, dict[str, Any]]]:
     reading = ActivityReadingRow
     stmt = (
         select(reading.activity_id, reading.reading)
@@ -70,4 +79,6 @@ def current(session: Session, installation_id: str, version: str, *, chunk: int 
                reading.text_hash == CrmRecord.payload_hash, CrmRecord.deleted.is_(False))
         .execution_options(yield_per=chunk)
     )
+    if among is not None:
+        stmt = stmt.where(reading.activity_id.in_(among))
     yield from ((str(activity_id), data) for activity_id, data in session.execute(stmt))

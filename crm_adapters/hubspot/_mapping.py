@@ -408,6 +408,7 @@ def field_from_property(prop: Mapping[str, Any]) -> FieldDescription:
         common = "multiselect" if shown == "checkbox" else "picklist"
     else:
         common = {"number": "number", "date": "date", "datetime": "date", "string": "text"}.get(kind, "other")
-    options = tuple(str(o["value"]) for o in prop.get("options") or () if not o.get("hidden"))
+    listed = [o for o in prop.get("options") or () if not o.get("hidden")] if common in ("picklist", "multiselect") else []
     return FieldDescription(name=str(prop["name"]), label=str(prop.get("label") or prop["name"]), type=common,
-                            options=options if common in ("picklist", "multiselect") else ())
+                            options=tuple(str(o["value"]) for o in listed),
+                            option_labels=tuple(str(o.get("label") or o["value"]) for o in listed))

@@ -370,6 +370,7 @@ DESCRIBE_TYPES = {"picklist": "picklist", "multipicklist": "multiselect", "boole
 def field_from_describe(raw: Mapping[str, Any], source: str) -> FieldDescription:
     """One entry of an sObject describe's `fields` (name, label, type, picklistValues of {value, label, active})."""
     common = DESCRIBE_TYPES.get(str(raw.get("type")), "other")
-    values = tuple(str(v["value"]) for v in raw.get("picklistValues") or () if v.get("active", True))
+    values = [v for v in raw.get("picklistValues") or () if v.get("active", True)] if common in ("picklist", "multiselect") else []
     return FieldDescription(name=str(raw["name"]), label=str(raw.get("label") or raw["name"]), type=common,
-                            options=values if common in ("picklist", "multiselect") else (), source=source)
+                            options=tuple(str(v["value"]) for v in values), source=source,
+                            option_labels=tuple(str(v.get("label") or v["value"]) for v in values))

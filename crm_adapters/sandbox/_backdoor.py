@@ -35,9 +35,10 @@ class Backdoor:
     def _now_us(self) -> int:
         raise NotImplementedError
 
-    def define_deal_field(self, field: str, label: str, kind: str, options: Iterable[str] = ()) -> None:
-        """An admin adds a deal field (kind as FieldDescription.type: picklist, multiselect, checkbox, number ...)."""
-        values = {"label": label, "kind": kind, "options": json.dumps(list(options))}
+    def define_deal_field(self, field: str, label: str, kind: str, options: Iterable[str | tuple[str, str]] = ()) -> None:
+        """An admin adds a deal field (kind as FieldDescription.type: picklist, multiselect, checkbox, number ...);
+        an option is its stored value, or (value, label) when the CRM shows it otherwise."""
+        values = {"label": label, "kind": kind, "options": json.dumps([o if isinstance(o, str) else list(o) for o in options])}
         with self.engine.begin() as conn:
             where = (tb.deal_fields.c.tenant == self.tenant_id) & (tb.deal_fields.c.field == field)
             if conn.execute(select(tb.deal_fields.c.field).where(where)).first():

@@ -115,7 +115,7 @@ class SandboxCrm(Writes, Backdoor):
         query = select(r.data).where(r.tenant == self.tenant_id, r.entity == Entity.DEAL.value, r.deleted.is_(False))
         levels: dict[str, dict[str, None]] = {}
         with self.engine.connect() as conn:
-            defined = [FieldDescription(name=f, label=label, type=kind, options=tuple(json.loads(opts)))
+            defined = [FieldDescription(name=f, label=label, type=kind, **_options(json.loads(opts)))
                        for f, label, kind, opts in conn.execute(
                            select(d.field, d.label, d.kind, d.options).where(d.tenant == self.tenant_id).order_by(d.field))]
             for (data,) in conn.execute(query):
@@ -166,3 +166,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 __all__ = ["SandboxCrm", "DEFAULT_URL"]
+
+
+def _options(stored: list[Any]) -> dict[str, tuple[str, ...]]:
+    """A defined field's options (each a value, or [value, label]) as FieldDescription's options and labels."""
+    pairs = [(str(o), str(o)) if isinstance(o, str) else (str(o[0]), str(o[1])) for o in stored]
+    return {"options": tuple(v for v, _ in pairs), "option_labels": tuple(label for _, label in pairs)}

@@ -34,7 +34,7 @@ from crm_adapters.codec import jsonable
 from crm_adapters.model import TaskStatus
 from crm_adapters.port import CrmPort
 from jobs.approvals import text as proposal_text
-from jobs.loops import labels
+from jobs.loops import labels, registry
 from jobs.loops.base import LoopDefinition
 from jobs.loops.decision import ActionKind, Decision
 from jobs.state import outbox, outbox_keys, versions
@@ -250,7 +250,7 @@ def settle(
     version = versions.save(session, row.installation_id, row.loop, new_state, {"approved_proposal": row.id},
                             kind=VersionKind.PLAYBOOK, arm=Arm.TREATMENT, proposal_id=row.id)
     audit(session, row.installation_id, by, "model:activated", {"loop": row.loop, "version": version.version, "arm": Arm.TREATMENT})
-    return f"{row.loop} v{version.version}"
+    return f"{definition.title or registry.title(row.loop)} v{version.version}"  # read by people
 
 
 def _flag_spot_check(session: Session, row: Proposal) -> None:

@@ -20,13 +20,14 @@ from connector.store import Store, installation_settings
 from connector.store import installations as inst
 from connector.store.installations import InstallationStatus
 from connector.store.records import load_snapshot
+from connector.store.related import load_deals
 from connector.store.tables import AuditEntry, Installation, LoopRun, LoopRunStatus
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
 from jobs.adapters import adapter_for
 from jobs.approvals import proposals
-from jobs.engine import learning
+from jobs.engine import incremental, learning
 from jobs.engine.compute import Computed, compute_all
 from jobs.engine.drift_check import check_all
 from jobs.engine.policy import load_rules
@@ -63,6 +64,8 @@ class ChainReport:
     drift: list[dict[str, Any]] = field(default_factory=list)
     status: str = "done"
     writes_waiting: int = 0  # CRM writes this run left unsent (they go out with a later run)
+    scope: str = ""  # what the loops read, in words: the whole snapshot (and why), the changed deals, or nothing
+    skipped: dict[str, str] = field(default_factory=dict)  # loops that did not run, and why
 
 
 @dataclass
@@ -71,7 +74,8 @@ class Options:
 
     sync: bool = True
     learn: bool = True
-    learn_when_due: bool = False  # learn only when jobs/engine/learning.py says so (on-demand runs), not every run
+    learn_when_due: bool = False  # on-demand runs: learn only when jobs/engine/learning.py says so, and read only
+    # what changed since the last run (jobs/engine/incremental.py); the scheduled runs read the whole snapshot
     decide: bool = True
     drift: bool = False
     loops: Mapping[str, LoopDefinition] | None = None  # None: every registered loop the tenant enabled
@@ -133,9 +137,12 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
     step("approvals")
     report.approvals = proposals.read_back(store, installation.id, crm, loops, now)
     if options.learn or options.decide:
-        step("snapshot")
-        snapshot = _read_snapshot(store, installation.id)
-        report.loops = run_loops(store, installation.id, loops, snapshot, now, options)
+        scope = _scope(store, installation.id, loops, now, options, report.approvals)
+        report.scope, report.skipped = scope.why, dict(scope.skipped)
+        if scope.loops:
+            step("snapshot")
+            snapshot = _read_snapshot(store, installation.id, scope.deals)
+            report.loops = run_loops(store, installation.id, {n: loops[n] for n in scope.loops}, snapshot, now, options, scope)
         if any(r.error for r in report.loops.values()):
             report.status = "partial: " + ", ".join(f"{n} failed" for n, r in report.loops.items() if r.error)
     step("write-back")
@@ -152,16 +159,29 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
         })
 
 
-def _read_snapshot(store: Store, installation_id: str) -> ReadSnapshot:
-    """The snapshot and its activities' stored readings: what sync left unread is read first, so no loop reads text."""
+def _scope(store: Store, installation_id: str, loops: Mapping[str, LoopDefinition], now: datetime, options: Options,
+           approvals: proposals.ReadBack) -> incremental.Scope:
+    """On-demand runs read what changed (jobs/engine/incremental.py); scheduled runs and learning-only runs, all."""
+    records_at = datetime.now(UTC)  # before reading: a record synced from now on is the next run's to read
+    if not (options.learn_when_due and options.decide):
+        return incremental.whole(records_at, loops, "a scheduled run reads the whole snapshot")
+    with store.session() as session:
+        return incremental.scope(session, installation_id, loops, now, approvals_settled=bool(approvals.approved or approvals.rejected),
+                                 records_at=records_at)
+
+
+def _read_snapshot(store: Store, installation_id: str, deals: frozenset[str] | None = None) -> ReadSnapshot:
+    """The snapshot (or only these deals' part of it) and its activities' stored readings: what sync left unread
+    is read first, so no loop reads text."""
     from jobs import reading
 
     reader = reading.Reader()
-    reading.read_pending(store, installation_id, reader=reader)
     with store.session() as session:
-        snapshot = load_snapshot(session, installation_id)
+        snapshot = load_snapshot(session, installation_id) if deals is None else load_deals(session, installation_id, deals)
+    ids = None if deals is None else [a.remote_id for a in snapshot.activities]
+    reading.read_pending(store, installation_id, reader=reader, ids=ids)
     parts = {f.name: getattr(snapshot, f.name) for f in fields(Snapshot) if f.init and not f.name.startswith("_")}
-    return ReadSnapshot(**parts, readings=reading.load(store, installation_id, reader))
+    return ReadSnapshot(**parts, readings=reading.load(store, installation_id, reader, ids=ids))
 
 
 def settle(store: Store, report: ChainReport) -> None:
@@ -211,31 +231,37 @@ def enabled_loops(chosen_loops: Mapping[str, Any] | None) -> dict[str, LoopDefin
 
 def run_loops(
     store: Store, installation_id: str, loops: Mapping[str, LoopDefinition], snapshot: Snapshot, now: datetime,
-    options: Options,
+    options: Options, scope: incremental.Scope | None = None,
 ) -> dict[str, LoopReport]:
-    """Learn and decide for every loop (pure, maybe in parallel), then record and route each in turn."""
+    """Learn and decide for every loop (pure, maybe in parallel), then record and route each in turn. A scope of
+    changed deals (a partial snapshot) only decides, and keeps the decisions about those deals."""
     step = options.on_step or (lambda _name: None)
+    scope = scope or incremental.whole(datetime.now(UTC), loops, "whole snapshot")
     run_ids, states, labels, learn = {}, {}, {}, {}
-    seen = learning.outcomes(snapshot)
+    seen = learning.outcomes(snapshot) if scope.whole else 0
     with store.session() as session:
         for name in loops:
             run = LoopRun(installation_id=installation_id, loop=name, job_id=options.job_id, status=LoopRunStatus.RUNNING,
-                          started_at=datetime.now(UTC), stats={"as_of": now.isoformat()})
+                          started_at=datetime.now(UTC), stats={"as_of": now.isoformat(), incremental.RECORDS_AT:
+                                                               scope.records_at.isoformat(), "scope": scope.why})
             session.add(run)
             session.flush()
             run_ids[name] = run.id
             current = versions.active(session, installation_id, name)
             states[name] = dict(current.state) if current is not None else None
             labels[name] = versions.label(current)
-            learn[name] = options.learn and (not options.learn_when_due or learning.due(current, seen, now))
+            learn[name] = scope.whole and options.learn and (not options.learn_when_due or learning.due(current, seen, now))
     step("loops: learn and decide")
-    computed = compute_all(loops, snapshot, states, now, learn=learn, decide=options.decide, workers=options.workers)
+    workers = options.workers if scope.whole else 1  # a few deals: forking would cost more than it saves
+    computed = compute_all(loops, snapshot, states, now, learn=learn, decide=options.decide, workers=workers)
     reports = {}
     for name, result in computed.items():
         step(f"record {name}")
         report = LoopReport(name, version=labels[name], seconds=result.seconds, error=result.error)
+        if scope.deals is not None:
+            result.decisions = incremental.only_changed(result.decisions, scope.deals)
         if not result.error:
-            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options, seen)
+            _record(store, installation_id, name, result, now, run_ids[name], snapshot, report, options, (seen, scope.records_at))
         _finish(store, run_ids[name], LoopRunStatus.FAILED if result.error else LoopRunStatus.DONE, report)
         reports[name] = report
     _spot_check(store, installation_id, snapshot, now, reports, options)
@@ -244,7 +270,7 @@ def run_loops(
 
 def _record(
     store: Store, installation_id: str, name: str, result: Computed, now: datetime, run_id: str, snapshot: Snapshot,
-    report: LoopReport, options: Options, seen: int,
+    report: LoopReport, options: Options, seen: tuple[int, datetime],
 ) -> None:
     """A new version when learning changed the state; then every decision through policy, gate and outbox."""
     learned = result.learned
@@ -259,7 +285,7 @@ def _record(
                            {"version": current.version, "metrics": _small(learned.metrics)})
                 report.version, report.learned = versions.label(current), True
             if current is not None:
-                learning.mark(current, seen, now)
+                learning.mark(current, seen[0], now, seen[1])
     decisions = [d if d.model_version else _with_version(d, report.version) for d in result.decisions]
     with store.session() as session:
         installation = inst.get(session, installation_id)

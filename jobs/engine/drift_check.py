@@ -17,6 +17,7 @@ from crm_adapters.model import Deal, DealStatus, Entity, User, UserRole
 from jobs.approvals import proposals
 from jobs.engine.drift import measure
 from jobs.engine.quality import QualitySettings
+from jobs.loops import registry
 from jobs.state.pause import pause_loop
 
 logger = logging.getLogger(__name__)
@@ -63,12 +64,12 @@ def check_all(store: Store, installation_id: str, loops: list[str], now: datetim
 
 
 def _ask_manager(session: Session, installation_id: str, loop: str, breached: list[str], now: datetime) -> None:
-    body = (f"The {loop} loop now only drafts (nothing is written alone) because:\n"
+    body = (f"The {registry.title(loop)} loop now only drafts (nothing is written alone) because:\n"
             + "\n".join(f"- {b}" for b in breached)
             + "\nLook at recent scores on the deal cards; complete this task to let it act alone again.")
     users = [u for u in load_records(session, installation_id, Entity.USER) if isinstance(u, User)]
     manager = next((u.remote_id for u in users if u.role is UserRole.MANAGER), None)
     proposals.open_review(session, installation_id, loop=loop, kind=proposals.DRIFT,
-                          title=f"{loop} paused to draft-only: drift", body=body,
+                          title=f"{registry.title(loop)} paused to draft-only: drift", body=body,
                           key=f"drift:{loop}:{now:%Y%m%d%H%M}", manager_id=manager, now=now,
                           diff=[{"op": "resume_autonomy", "loop": loop}])

@@ -31,17 +31,31 @@ def due(current: ModelVersion | None, seen_now: int, now: datetime) -> bool:
     """Learn now: no version yet, a version that never said what it saw, one a day old, or enough new outcomes."""
     if current is None:
         return True
-    content: Mapping[str, Any] = (current.metrics or {}).get(CONTENT) or {}
-    as_of, seen = content.get("as_of"), content.get("outcomes")
+    as_of, seen = content(current).get("as_of"), content(current).get("outcomes")
     if not isinstance(as_of, str) or not isinstance(seen, int):
         return True
     if now - datetime.fromisoformat(as_of) >= EVERY:
         return True
-    return seen_now - seen >= max(MIN_NEW, SHARE * seen)
+    return seen_now - seen >= threshold(seen)
 
 
-def mark(version: ModelVersion, seen: int, now: datetime) -> None:
-    """Remember that this version reflects the tenant as of `now` with `seen` outcomes."""
+def threshold(seen: int) -> float:
+    """How many new outcomes make a version that learned from `seen` of them due again."""
+    return max(MIN_NEW, SHARE * seen)
+
+
+def content(version: ModelVersion) -> Mapping[str, Any]:
+    """What a version says it learned from (see `mark`)."""
+    found: Mapping[str, Any] = (version.metrics or {}).get(CONTENT) or {}
+    return found
+
+
+def mark(version: ModelVersion, seen: int, now: datetime, records_at: datetime | None = None) -> None:
+    """Remember that this version reflects the tenant as of `now` with `seen` outcomes, from the store as it was
+    at `records_at` (so a later run can count what changed since without reading the whole snapshot)."""
     metrics = dict(version.metrics or {})
-    metrics[CONTENT] = {**(metrics.get(CONTENT) or {}), "as_of": now.isoformat(), "outcomes": seen}
+    marks: dict[str, Any] = {"as_of": now.isoformat(), "outcomes": seen}
+    if records_at is not None:
+        marks["records_at"] = records_at.isoformat()
+    metrics[CONTENT] = {**(metrics.get(CONTENT) or {}), **marks}
     version.metrics = metrics

@@ -18,7 +18,7 @@ from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from jobs.approvals import text as proposal_text
 from jobs.engine.policy import Autonomy, Verdict
-from jobs.loops import labels
+from jobs.loops import labels, registry
 from jobs.loops.decision import ActionKind, Decision
 from jobs.nlp.pipeline import nlp
 from jobs.state.attention import sample
@@ -350,7 +350,7 @@ def spot_check_digest(items: Sequence[Sampled], seed: str, size: int, admin_url:
     chosen = [by_key[k] for k in sample(by_key, seed, size)]
     link = f"{admin_url}/admin/audit?id=" if admin_url else ""
     lines = ["salesloop wrote these alone; please check that each one is right:"]
-    lines += [f"- {labels.word(i.loop)}, {labels.phrase(i.kind)} on {i.target}: {i.summary}"
+    lines += [f"- {registry.title(i.loop)}, {labels.phrase(i.kind)} on {i.target}: {i.summary}"
               + (f" ({link}{i.record_id})" if link else "") for i in chosen]
     more = len(items) - len(chosen)
     if more > 0:

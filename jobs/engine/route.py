@@ -6,6 +6,7 @@ whole run's records and outbox rows or none, and a re-run recognises decisions b
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,7 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     """Record every new decision and queue what it asks for; a key seen before is skipped. The run's decisions
     go in one bulk insert, their writes in another (outbox.enqueue_many), their final statuses in one update."""
     report = RouteReport()
+    decisions = keyed_to_inputs(decisions, ctx.snapshot)
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     if ctx.ledger is None:
         ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
@@ -120,6 +122,43 @@ class _Writes:
     def add(self, key: str, kind: str, payload: dict[str, Any], decision_id: str) -> None:
         self.last = max(datetime.now(UTC), self.last + timedelta(microseconds=1))
         self.items.append(outbox.Queued(key, kind, payload, decision_id, self.last))
+
+
+VALUED = (ActionKind.UPDATE_FIELD, ActionKind.UPDATE_CARD)
+
+
+def keyed_to_inputs(decisions: Sequence[Decision], snapshot: Snapshot) -> list[Decision]:
+    """A deal's field or card write carries, in its key, a fingerprint of the deal's records: an edited deal (its
+    fields, stage changes, activities, roles, account) is a new key, written in the same run, never stale until
+    tomorrow; the same write again (a retry, a rerun, the clock alone moving the score) keeps its key and is
+    recognised. Whole-snapshot and partial runs see the same records of a deal, so they give it the same key."""
+    seen: dict[str, str] = {}
+    out = []
+    for decision in decisions:
+        if decision.kind in VALUED and decision.target is Entity.DEAL and decision.target_id in snapshot.deal_by_id:
+            if decision.target_id not in seen:
+                seen[decision.target_id] = deal_inputs(snapshot, decision.target_id)
+            decision = replace(decision, key=f"{decision.key}:{seen[decision.target_id]}")
+        out.append(decision)
+    return out
+
+
+def deal_inputs(snapshot: Snapshot, deal_id: str) -> str:
+    """A short digest of a deal's own records, whatever order they were loaded in; the CRM's modification stamps
+    and our own fields are left out (our write-back moves them, and must not make a new key)."""
+    deal = snapshot.deal_by_id[deal_id]
+    records = [deal, snapshot.account_by_id.get(deal.account_id or ""), *snapshot.history_for(deal_id),
+               *snapshot.activities_for(deal_id), *snapshot.roles_by_deal.get(deal_id, [])]
+    digest = hashlib.sha1()
+    for text in sorted(repr(_facts(r)) for r in records if r is not None):
+        digest.update(text.encode())
+    return digest.hexdigest()[:16]
+
+
+def _facts(record: Any) -> Any:
+    custom = getattr(record, "custom", None)
+    mine = {"custom": {k: v for k, v in custom.items() if "salesloop" not in k.lower()}} if isinstance(custom, Mapping) else {}
+    return replace(record, remote_updated_at=None, **mine)
 
 
 def load_ledger(session: Session, installation_id: str, budget: AttentionBudget) -> Ledger:

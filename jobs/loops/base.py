@@ -35,3 +35,4 @@ class LoopDefinition:
     approve: Callable[[State, Mapping[str, Any]], dict[str, Any]] | None = None  # state after approval
     description: str = ""
     process_group: str = ""  # loops of one group run in one process, in turn, sharing per-process memos (NLP)
+    title: str = ""  # the loop's name as people read it (pages, cards, CRM tasks); `name` is the stored key

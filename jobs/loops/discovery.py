@@ -166,6 +166,6 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     return applied_diff(state, payload, "framework")
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Discovery questions", learn=learn, decide=decide, approve=approve,
                             description="Discovery questions that go with deals that close vs stall",
                             process_group=TRANSCRIPTS)

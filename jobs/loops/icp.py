@@ -252,5 +252,5 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     return applied_diff(state, payload, "definition")
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Ideal customer profile", learn=learn, decide=decide, approve=approve,
                             description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest")

@@ -190,6 +190,6 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
     return applied_diff(state, payload, "playbook")
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Objection handling", learn=learn, decide=decide, approve=approve,
                             description="Objections, the responses that followed, ranked by outcome: a living library",
                             process_group=TRANSCRIPTS)

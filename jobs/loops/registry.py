@@ -20,3 +20,10 @@ LOOPS: Mapping[str, LoopDefinition] = MappingProxyType({
 def all_loops() -> dict[str, LoopDefinition]:
     """Every loop by name, in the order the engine runs them."""
     return dict(LOOPS)
+
+
+def title(name: str) -> str:
+    """A loop's name as people read it ("SDR to BDM handoff", not "handoff"); a name no loop has any more
+    (an old stored row) is shown with its underscores as spaces rather than failing the page."""
+    loop = LOOPS.get(name)
+    return loop.title if loop is not None and loop.title else name.replace("_", " ").capitalize()

@@ -185,5 +185,5 @@ def _allocation_after(book: Mapping[str, Any]) -> dict[str, float]:
     return {v: (round(1.0 / len(active), 4) if v in active else 0.0) for v in variants} if variants else {}
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="Outbound sequences", learn=learn, decide=decide, approve=approve,
                             description="Thompson sampling over sequence variants; promote the winner, retire the losers")

@@ -9,9 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.store.tables import OutboxKind, OutboxStatus, ProposalStatus
+from jobs.loops import labels, registry
 
-LOOPS = {"deal_risk": "Deal risk", "handoff": "SDR → BDM handoff", "discovery": "Discovery questions",
-         "objections": "Objection handling", "sequences": "Outbound sequences", "icp": "Ideal customer profile"}
 RECORDS = {"pipeline": "Pipelines", "user": "Users", "account": "Accounts", "contact": "Contacts", "deal": "Deals",
            "deal_contact_role": "Contact roles on deals", "stage_change": "Stage changes",
            "activity": "Activities (calls, emails, meetings, notes)"}
@@ -25,7 +24,7 @@ def step_words(name: str) -> str:
     """A chain step as the progress bars name it."""
     if name.startswith("record "):
         loop = name.removeprefix("record ")
-        return f"Recording {LOOPS.get(loop, loop.replace('_', ' ')).lower()}"
+        return f"Recording {labels.phrase(registry.title(loop))}"
     return {"approvals": "Reading approvals back", "loops: learn and decide": "Learning and deciding (every loop)",
             "write-back": "Writing back into the CRM", "drift": "Checking the models for drift"}.get(name, name.replace("_", " "))
 
@@ -112,7 +111,7 @@ def _loops(console: Console, chain: dict[str, Any]) -> None:
     table.caption_justify = "left"
     for name, loop in chain["loops"].items():
         autonomy, gate = loop["autonomy"], loop["gate"]
-        table.add_row(LOOPS.get(name, name.replace("_", " ").capitalize()), n(loop["decisions"]), n(autonomy.get("auto", 0)),
+        table.add_row(registry.title(name), n(loop["decisions"]), n(autonomy.get("auto", 0)),
                       n(autonomy.get("draft", 0) + autonomy.get("needs_approval", 0)),
                       n(autonomy.get("forbidden", 0) + gate.get("blocked", 0)), n(gate.get("spot_check", 0)),
                       n(loop["proposals"]), secs(loop["seconds"]))
@@ -146,7 +145,7 @@ def _waiting(console: Console, proposals: list[dict[str, Any]], port: int) -> No
     console.print(f"[bold]Waiting for a manager's approval: {n(len(changes))} proposed changes, "
                   f"{n(len(reviews))} spot checks[/bold]")
     for i, p in enumerate(changes, 1):
-        console.print(f"  {i}. {LOOPS.get(p['loop'], p['loop'])}: {p['title']}", highlight=False, markup=False)
+        console.print(f"  {i}. {registry.title(p['loop'])}: {p['title']}", highlight=False, markup=False)
     if pending:
         console.print(f"  Approve or reject them as a manager would, in the sandbox CRM's “My tasks” page "
                       f"(http://127.0.0.1:{port}/sandbox/tasks), or on salesloop's Approvals page.")

@@ -20,6 +20,7 @@ from connector.store.tables import Installation, ModelVersion, Proposal
 from crm_adapters.model import TaskStatus
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 from jobs.adapters import SANDBOX_URL_KEY
+from jobs.loops import registry
 from jobs.sync import sync_installation
 from tests.e2e.conftest import live_server
 
@@ -170,12 +171,12 @@ def test_approving_and_running_the_loops_returns_at_once_shows_progress_and_acti
     page.reload()  # the run survives a reload: the page picks it up where it is
     page.wait_for_selector("#run-message.run-done", timeout=300_000)
     message = page.text_content("#run-message")
-    assert "1 approved" in message and f"{proposal.loop} v" in message
+    assert "1 approved" in message and f"{registry.title(proposal.loop)} v" in message  # the loop in words
     assert page.get_attribute("#run-bar", "value") == "100"
     after = _version(store, iid, proposal.loop)
     assert after > before
     row = page.locator(f"#versions tr[data-loop='{proposal.loop}']").first
-    assert row.locator("td").nth(1).text_content() == f"v{after}" and "treatment" in row.text_content()
+    assert row.locator("td").nth(1).text_content() == f"v{after}" and "Treatment" in row.text_content()
     shot(page, "done", full_page=False)
     page.goto(demo["base"] + "/sandbox/tasks?status=completed")
     assert "approved" in page.locator(f"section[data-task='{proposal.task_remote_id}'] [data-proposal-status]").text_content()
@@ -183,7 +184,7 @@ def test_approving_and_running_the_loops_returns_at_once_shows_progress_and_acti
     page.get_by_role("link", name="Approvals").click()
     assert page.locator(f"h2:has-text('{proposal.title}')").first.text_content().strip().endswith("approved)")
     active = page.locator(f"#active-versions tr[data-loop='{proposal.loop}']").first
-    assert active.locator("td").nth(1).text_content() == f"v{after}" and "treatment" in active.text_content()
+    assert active.locator("td").nth(1).text_content() == f"v{after}" and "Treatment" in active.text_content()
 
 
 def test_the_admin_charts_show_the_demo_s_own_data(page, shot, demo) -> None:  # type: ignore[no-untyped-def]

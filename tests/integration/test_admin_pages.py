@@ -100,6 +100,24 @@ def test_policy_editor_saves_a_valid_rule(app: Flask, store: Store, tenants: tup
     assert rules == [{"id": "cheap-sends", "action": "send_email", "autonomy": "auto", "when": {"mrr_below": 500}}]
 
 
+def test_policy_rules_name_loops_and_actions_in_words(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
+    """A rule's loops are typed and shown by their names ("SDR to BDM handoff"), stored by their keys."""
+    from jobs.engine import policy
+
+    client = app.test_client()
+    _sign_in(app, client, tenants[0])
+    token = _csrf(client.get("/admin/policy").get_data(as_text=True))
+    client.post("/admin/policy", data={"csrf_token": token, "rule_count": "0", "id_0": "handoff-notes",
+                                       "action_0": "create_note", "autonomy_0": "needs_approval",
+                                       "loops_0": "SDR to BDM handoff, deal_risk"})
+    with store.session() as s:
+        assert policy.load_rules(s, tenants[0])[0]["when"] == {"loops": ["handoff", "deal_risk"]}
+    page = client.get("/admin/policy").get_data(as_text=True)
+    assert 'value="SDR to BDM handoff, Deal risk"' in page
+    assert '<option value="create_note" selected>Note</option>' in page
+    assert '<option value="needs_approval" selected>Needs approval</option>' in page
+
+
 def test_risk_distribution_chart_is_svg_of_the_tenants_scores(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
     a, _ = tenants
     with store.session() as s:

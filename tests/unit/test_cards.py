@@ -98,3 +98,16 @@ def test_a_huge_payload_gives_a_small_view() -> None:
                  for i in range(500)]
     size = len(json.dumps(card_view(big, deal_id="d", proposals=proposals, viewer_is_manager=True)))
     assert size < 64_000
+
+
+def test_evidence_the_reason_already_says_is_not_repeated_under_it() -> None:
+    reason = {"code": "stage", "text": "Stage Qualification: past deals like this were lost more often",
+              "evidence": ["Stage Qualification", "12 of 15 such deals lost"]}
+    view = card_view({"risk": {**RISK, "reasons": [reason]}}, deal_id="d1")
+    assert view["risk"]["reasons"][0]["evidence"] == ["12 of 15 such deals lost"]
+
+
+def test_a_pending_approval_names_its_loop_in_words() -> None:
+    view = card_view({"risk": RISK}, deal_id="d1", viewer_is_manager=True,
+                     proposals=[{"id": "p1", "title": "Require a champion", "loop": "handoff"}])
+    assert [p["loop"] for p in view["approvals"]] == ["SDR to BDM handoff"]

@@ -11,9 +11,8 @@ from crm_adapters.port import FieldDescription
 from crm_adapters.qualification import (
     QualificationMapping,
     QualificationMappingError,
-    parse_lines,
+    describes_to_settings,
     suggest,
-    to_lines,
 )
 from crm_adapters.salesforce import _mapping as sf
 
@@ -46,15 +45,15 @@ def test_a_bad_mapping_lists_every_problem() -> None:
     problems = "\n".join(caught.value.problems)
     for expected in ("field #1 needs the CRM field's API name", "item 'vibes' is not one of",
                      "kind 'dropdown' is not one of picklist, checkbox, number", "source 'account' is not one of deal, lead",
-                     "unknown key 'colour'", "field #4 must be a table", "label 'Same' is mapped twice"):
+                     "unknown key 'colour'", "field #4 must be a table", "two fields are shown as 'Same'"):
         assert expected in problems
     with pytest.raises(QualificationMappingError, match="must be a list"):
         QualificationMapping.from_settings({"budget": "x"})
 
 
-def test_the_admin_lines_round_trip() -> None:
+def test_the_stored_mapping_round_trips() -> None:
     mapping = QualificationMapping.from_settings(SETTINGS)
-    assert QualificationMapping.from_settings(parse_lines(to_lines(mapping))) == mapping
+    assert QualificationMapping.from_settings(mapping.to_settings()) == mapping
 
 
 def test_the_suggestion_comes_from_names_and_picklist_values() -> None:
@@ -94,15 +93,45 @@ def test_a_multi_select_field_is_one_yes_no_item_per_option() -> None:
     assert {a.level for a in mapping.values({"competitors": "Globex"})} == {"Yes", "No"}
 
 
-def test_a_multi_select_field_needs_its_options_and_round_trips_through_the_form() -> None:
+def test_a_multi_select_field_needs_its_options_and_round_trips() -> None:
     with pytest.raises(QualificationMappingError) as caught:
         QualificationMapping.from_settings([{"field": "c", "item": "competition", "kind": "multiselect"},
                                             {"field": "d", "item": "budget", "options": ["Yes"]}])
     assert "c): a multiselect field needs its options" in caught.value.problems[0]
     assert "d): options are only for a multiselect field" in caught.value.problems[1]
     mapping = QualificationMapping.from_settings(MULTI)
-    assert to_lines(mapping) == "competitors; Competitors; competition; multiselect; deal; sdr; Acme | Globex | In-house"
-    assert QualificationMapping.from_settings(parse_lines(to_lines(mapping))) == mapping
+    assert QualificationMapping.from_settings(mapping.to_settings()) == mapping
+    with pytest.raises(QualificationMappingError, match="option_labels must name each option once"):
+        QualificationMapping.from_settings([{**MULTI[0], "option_labels": ["Acme Corp"]}])
+
+
+def test_multi_select_answers_read_as_the_crm_shows_the_options() -> None:
+    """Stored values stay what the record holds ('acme'); people read the CRM's labels ('Acme Corp')."""
+    spec = {**MULTI[0], "options": ["acme", "globex"], "option_labels": ["Acme Corp", "Globex Inc."]}
+    mapping = QualificationMapping.from_settings([spec])
+    assert {a.label: a.level for a in mapping.values({"competitors": "acme"})} == {
+        "Competitors: Acme Corp": "Yes", "Competitors: Globex Inc.": "No"}
+    assert mapping.to_settings()[0]["option_labels"] == ["Acme Corp", "Globex Inc."]
+    same = QualificationMapping.from_settings([{**MULTI[0], "option_labels": MULTI[0]["options"]}])
+    assert "option_labels" not in same.to_settings()[0]  # labels equal to the values are not stored twice
+
+
+def test_both_crms_describe_options_with_their_labels() -> None:
+    hs_field = hs.field_from_property({"name": "competitors", "label": "Competitors", "type": "enumeration",
+                                       "fieldType": "checkbox", "options": [
+                                           {"value": "acme", "label": "Acme Corp"},
+                                           {"value": "old", "label": "Old", "hidden": True},
+                                           {"value": "globex", "label": "Globex Inc."}]})
+    assert (hs_field.options, hs_field.option_labels) == (("acme", "globex"), ("Acme Corp", "Globex Inc."))
+    sf_field = sf.field_from_describe({"name": "Competitors__c", "label": "Competitors", "type": "multipicklist",
+                                       "picklistValues": [{"value": "acme", "label": "Acme Corp", "active": True},
+                                                          {"value": "x", "label": "X", "active": False}]}, "deal")
+    assert (sf_field.options, sf_field.option_labels) == (("acme",), ("Acme Corp",))
+    suggested = suggest([hs_field]).to_settings()[0]
+    assert suggested["options"] == ["acme", "globex"] and suggested["option_labels"] == ["Acme Corp", "Globex Inc."]
+    kept = describes_to_settings([hs_field, FieldDescription("dealname", "Deal name", "text")])
+    assert kept == [{"field": "competitors", "label": "Competitors", "kind": "multiselect", "source": "deal",
+                     "options": ["acme", "globex"], "option_labels": ["Acme Corp", "Globex Inc."]}]
 
 
 def test_hubspot_reads_mapped_deal_properties() -> None:

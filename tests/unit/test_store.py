@@ -142,6 +142,6 @@ def test_json_columns_read_what_json_reads_orjson_refuses_included() -> None:
 
     from connector.store.db import json_loads
 
-    for text in ('{"a": [1, 2.5, "é", null, true]}', '{"x": NaN}', '{"big": 123456789012345678901234567890}'):
-        got, want = json_loads(text), json.loads(text)
+    for raw in ('{"a": [1, 2.5, "é", null, true]}', '{"x": NaN}', '{"big": 123456789012345678901234567890}'):
+        got, want = json_loads(raw), json.loads(raw)
         assert repr(got) == repr(want)  # NaN != NaN: compared by its printed form

@@ -195,4 +195,4 @@ def _quoted(deals: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in out if t))
 
 
-DEFINITION = LoopDefinition(name=LOOP, learn=learn, decide=decide, description=__doc__.splitlines()[0])
+DEFINITION = LoopDefinition(name=LOOP, title="Deal risk", learn=learn, decide=decide, description=__doc__.splitlines()[0])

@@ -243,7 +243,7 @@ def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
     return arm_of(deal_id, sdr_id, tenant=cfg["tenant"], unit=cfg["unit"], assigned=cfg["arms"])
 
 
-DEFINITION = LoopDefinition(name=NAME, learn=learn, decide=decide, approve=approve,
+DEFINITION = LoopDefinition(name=NAME, title="SDR to BDM handoff", learn=learn, decide=decide, approve=approve,
                             description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
                             process_group=TRANSCRIPTS)
 

@@ -125,7 +125,7 @@ def test_approval_read_back_from_a_completed_task_activates_a_treatment_version(
     task_id = next(rid for rid, t in crm.tasks.items() if "[salesloop] Approve:" in t["subject"])
     crm.set_task_status(task_id, TaskStatus.COMPLETED)
     report = run(store, crm, now + timedelta(days=1))
-    assert report.approvals.approved == 1 and report.approvals.activated == ["test_loop v2"]
+    assert report.approvals.approved == 1 and report.approvals.activated == ["Test loop v2"]  # read by people: the loop in words
     with store.session() as s:
         proposal = s.execute(select(Proposal).where(Proposal.task_remote_id == task_id)).scalar_one()
         assert proposal.status == "approved"

@@ -27,7 +27,7 @@ def test_a_version_is_due_when_new_unmarked_a_day_old_or_outcomes_grew() -> None
     assert learning.due(version, 100, T0 + learning.EVERY)
 
 
-def test_an_on_demand_rerun_with_nothing_new_decides_with_the_version_it_has(store: Store) -> None:
+def test_an_on_demand_rerun_with_nothing_new_neither_learns_nor_reads_the_snapshot(store: Store) -> None:
     crm = MemoryCrm(page_size=50)
     crm.seed(a_pipeline(), a_user(UserRole.MANAGER, remote_id="m1"), a_user(UserRole.AE, remote_id="u1", manager_id="m1"))
     crm.seed(*[a_deal(remote_id=f"d{i}", owner_id="u1") for i in range(3)])
@@ -38,10 +38,11 @@ def test_an_on_demand_rerun_with_nothing_new_decides_with_the_version_it_has(sto
 
     def run(hours: float):  # type: ignore[no-untyped-def]
         now = T0 + timedelta(days=1, hours=hours)
-        return run_chain(store, "i1", settings=Settings(testing=True), now=now, crm=crm, options=options).loops["test_loop"]
+        report = run_chain(store, "i1", settings=Settings(testing=True), now=now, crm=crm, options=options)
+        return report.loops.get("test_loop"), report.skipped
 
-    assert run(0).metrics  # no version yet: it learns
-    assert not run(1).metrics  # nothing new an hour later: decides only
+    assert run(0)[0].metrics  # no version yet: it learns
+    assert run(1) == (None, {"test_loop": "looks at the whole tenant; runs when due"})  # nothing new an hour later
     crm.seed(*[a_deal(remote_id=f"n{i}", status=DealStatus.WON) for i in range(learning.MIN_NEW)])
-    assert run(2).metrics  # enough new outcomes: learns again
-    assert not run(3).metrics and run(2 + 20).metrics  # then the day's schedule
+    assert run(2)[0].metrics  # enough new outcomes: learns again
+    assert run(3)[0] is None and run(2 + 20)[0].metrics  # then the day's schedule
