@@ -240,7 +240,8 @@ def _show_phases(title: str, phases: list[dict[str, Any]]) -> None:
     for col in ("step", "seconds", "peak RSS (summed)", "peak PSS (summed)"):
         table.add_column(col, justify="right")
     for p in phases:
-        table.add_row(p["step"], f"{p['seconds']:.1f}", f"{p['peak_rss_mb']:,} MB", f"{p['peak_pss_mb']:,} MB")
+        table.add_row(p["step"], f"{p['seconds']:.1f}", *(f"{p[k]:,} MB" if p[k] else "– (too short to sample)"
+                                                          for k in ("peak_rss_mb", "peak_pss_mb")))
     console.print(table)
 
 
