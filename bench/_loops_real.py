@@ -250,10 +250,10 @@ def ibm() -> dict[str, Any]:
     for how in ("random", "by_opportunity_number"):
         train, test = _ibm_split(rows, how)
         accounts, deals = _ibm_records(train)
-        state = icp.learn(Snapshot(accounts=tuple(accounts), deals=tuple(deals)), {"params": {"custom_fields": list(IBM_FIELDS.values())}}, now).state
+        state = icp.learn(Snapshot(accounts=tuple(accounts), deals=tuple(deals)), icp.IcpState.from_json({"params": {"custom_fields": list(IBM_FIELDS.values())}}), now).state
         y = np.array([r["Opportunity Result"] == "Won" for r in test])
         test_accounts, _ = _ibm_records(test)
-        loop_scores = [icp.score(state["model"], icp.account_features(a, list(IBM_FIELDS.values())))[0] for a in test_accounts]
+        loop_scores = [icp.score(state.model or {}, icp.account_features(a, list(IBM_FIELDS.values())))[0] for a in test_accounts]
         enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
         Xtr = enc.fit_transform([[r[k] for k in IBM_FIELDS] for r in train])
         Xte = enc.transform([[r[k] for k in IBM_FIELDS] for r in test])
@@ -264,7 +264,7 @@ def ibm() -> dict[str, Any]:
         out[how] = {"icp_loop_lr": round(roc_auc_score(y, loop_scores), 4),
                     "naive_bayes": round(roc_auc_score(y, nb.predict_proba(Xte_nb)[:, 1]), 4),
                     "gradient_boosting": round(roc_auc_score(y, gb.predict_proba(Xte)[:, 1]), 4),
-                    "drivers": {k: s["verdict"] for k, s in state["segments"].items() if s["verdict"] in ("better", "worse")},
+                    "drivers": {k: s["verdict"] for k, s in state.segments.items() if s["verdict"] in ("better", "worse")},
                     "train": len(train), "test": len(test)}
     return out
 

@@ -28,27 +28,27 @@ def _pr(found: set[str], truth: set[str]) -> tuple[float | None, float | None]:
 
 def _discovery(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     state = discovery.learn(snap, None, now).state
-    found = {q for q, s in state["questions"].items() if s["verdict"] == "better"}
-    wrong_way = {q for q, s in state["questions"].items() if s["verdict"] == "worse" and truth.question_effects.get(q, 0) >= 0}
+    found = {q for q, s in state.questions.items() if s["verdict"] == "better"}
+    wrong_way = {q for q, s in state.questions.items() if s["verdict"] == "worse" and truth.question_effects.get(q, 0) >= 0}
     p, r = _pr(found, set(truth.effective_questions))
-    return {"n": state["n_deals"], "found": sorted(found), "precision": p, "recall": r, "false_stall": sorted(wrong_way),
+    return {"n": state.n_deals, "found": sorted(found), "precision": p, "recall": r, "false_stall": sorted(wrong_way),
             "proposals": _proposals(discovery, snap, state, now)}
 
 
 def _objections(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     state = objections.learn(snap, None, now).state
     best = {o: ALIAS.get(r, r) for o, r in truth.best_response.items()}
-    claims = {(o, r["strategy"]) for o, e in state["library"].items() for r in e["ranked"] if r["verdict"] == "better"}
+    claims = {(o, r["strategy"]) for o, e in state.library.items() for r in e["ranked"] if r["verdict"] == "better"}
     p, r = _pr(claims, set(best.items()))
-    top = {o: e["ranked"][0]["strategy"] for o, e in state["library"].items() if e["ranked"][0]["verdict"] != "too few to tell"}
+    top = {o: e["ranked"][0]["strategy"] for o, e in state.library.items() if e["ranked"][0]["verdict"] != "too few to tell"}
     top1 = sum(top.get(o) == s for o, s in best.items()) / len(best)
-    return {"n": state["n_events"], "precision": p, "recall": r, "top1": round(top1, 3), "claims": sorted(claims),
+    return {"n": state.n_events, "precision": p, "recall": r, "top1": round(top1, 3), "claims": sorted(claims),
             "proposals": _proposals(objections, snap, state, now)}
 
 
 def _icp(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     state = icp.learn(snap, None, now).state
-    drivers = {k: s["verdict"] for k, s in state["segments"].items() if s["verdict"] in ("better", "worse")}
+    drivers = {k: s["verdict"] for k, s in state.segments.items() if s["verdict"] in ("better", "worse")}
     p_win = {d.remote_id: truth.deals[d.remote_id].p_win for d in snap.closed_deals() if d.remote_id in truth.deals}
     correct = 0
     for key, verdict in drivers.items():  # right if the planted p(win) really differs that way in that segment
@@ -62,8 +62,8 @@ def _icp(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
         if abs(effect) >= 0.3:
             planted[f"lead_source:{source}"] = ({f"lead_source={source}"}, "better" if effect > 0 else "worse")
     hits = sum(any(drivers.get(k) == way for k in keys) for keys, way in planted.values())
-    return {"n": state["n_deals"], "drivers": drivers, "precision": correct / len(drivers) if drivers else None,
-            "recall": hits / len(planted), "cv_auc": state["cv_auc"], "proposals": _proposals(icp, snap, state, now)}
+    return {"n": state.n_deals, "drivers": drivers, "precision": correct / len(drivers) if drivers else None,
+            "recall": hits / len(planted), "cv_auc": state.cv_auc, "proposals": _proposals(icp, snap, state, now)}
 
 
 def _value(snap: Any, deal: Any, field: str) -> str:

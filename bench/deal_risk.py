@@ -33,7 +33,8 @@ from jobs.loops.deal_risk import loop as deal_risk  # noqa: E402
 from jobs.loops.deal_risk.evaluation import figures, rolling_recalibrated, time_split  # noqa: E402
 from jobs.loops.deal_risk.features import open_table  # noqa: E402
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks  # noqa: E402
-from jobs.loops.deal_risk.signs import SIGNS, StageNorms  # noqa: E402
+from jobs.loops.deal_risk.signs import SIGNS  # noqa: E402
+from jobs.loops.deal_risk.state import DealRiskState  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
 from jobs.tools.backtest import _prepare, load_mapping  # noqa: E402
 from jobs.tools.risk_baselines import BASELINES  # noqa: E402
@@ -47,7 +48,7 @@ SEED = 7
 console = Console()
 
 
-def planted_truth(scenario: str | None) -> tuple[dict[str, Any], dict[str, Any], FeatureTable]:
+def planted_truth(scenario: str | None) -> tuple[dict[str, Any], DealRiskState, FeatureTable]:
     """Learn on the simulated org's closed deals, score its open ones, compare with what was planted."""
     started = time.perf_counter()
     org = simulate(load_scenario(scenario), seed=SEED)
@@ -63,7 +64,7 @@ def planted_truth(scenario: str | None) -> tuple[dict[str, Any], dict[str, Any],
     lost = np.array([not truth.deals[i].won for i in ids], dtype=float)
     planted_loss = np.array([truth.deals[i].loss_probability for i in ids])
     median = np.median(planted_loss)
-    featurised = open_table(snapshot, now, StageNorms.from_json(learned.state["stage_norms"]))
+    featurised = open_table(snapshot, now, learned.state.stage_norms)
     signs = dict(zip(featurised.table.ids, featurised.signs, strict=True))
     recall = _sign_recall(ids, cards, truth, signs)
     validation = learned.metrics.get("validation", {})
@@ -75,9 +76,9 @@ def planted_truth(scenario: str | None) -> tuple[dict[str, Any], dict[str, Any],
         "open_auc_vs_planted_loss_above_median": round(float(roc_auc_score(planted_loss > median, score)), 4),
         "open_pearson_vs_planted_loss": round(float(np.corrcoef(score, planted_loss)[0, 1]), 4),
         "open_spearman_vs_planted_loss": round(float(spearmanr(score, planted_loss).statistic), 4),
-        "model_kind": (learned.state.get("model") or {}).get("meta", {}).get("kind", "rules"),
+        "model_kind": learned.state.model.meta.get("kind", "rules") if learned.state.model else "rules",
         "learn_s": round(learn_s, 1), "decide_s": round(decide_s, 2), "decide_deals_per_s": round(len(ids) / decide_s, 1),
-        **recall, "top_signals": [s["signal"] for s in learned.state["top_signals"][:6]],
+        **recall, "top_signals": [s["signal"] for s in learned.state.top_signals[:6]],
     }, learned.state, featurised.table
 
 
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         sim, state, sample = planted_truth(args.scenario)
     real = real_data(args.data)
     with console.status("scoring 100k and 1M deals"):
-        fast = speed(RiskModel.from_json(state["model"] or state["rules"]), sample)
+        fast = speed(RiskModel.from_json((state.model or state.rules).to_json()), sample)  # fresh, as a worker loads it
     show(sim, real, fast)
     print(json.dumps({"simulator": sim, "real": real, "speed": fast}))
 

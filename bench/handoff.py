@@ -39,6 +39,7 @@ from crm_adapters.sandbox.simulator import SimulatedWorld, oracle_playbook  # no
 from jobs.loops.decision import ActionKind  # noqa: E402
 from jobs.loops.handoff import loop as H  # noqa: E402
 from jobs.loops.handoff.signals import deal_signals  # noqa: E402
+from jobs.loops.handoff.state import HandoffState  # noqa: E402
 from jobs.nlp.phrases import propose_phrases  # noqa: E402
 
 
@@ -47,11 +48,11 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     world = SimulatedWorld(scenario, seed=seed)
     world.advance(warmup)
     loop_start = world.now
-    state: dict[str, Any] = H.initial_state(tenant="bench", arms=world.arms)
+    state: HandoffState = H.initial_state(tenant="bench", arms=world.arms)
     oracle = playbook_items(oracle_playbook(world.truth))
     rows, approvals, flagged_ever, proposals = [], [], set(), 0
     causes: dict[str, str] = {}
-    versions = {0: dict(state["playbooks"]["treatment"])}
+    versions = {0: dict(state.playbooks["treatment"])}
     for week in range(weeks):
         org = world.org()
         snap = org.snapshot()
@@ -64,22 +65,22 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
             proposals += 1
             approvals.append(_approval(d.payload, week, org, snap, state))
             state = H.approve(state, d.payload)
-            versions[state["playbooks"]["treatment"]["version"]] = dict(state["playbooks"]["treatment"])
+            versions[state.playbooks["treatment"]["version"]] = dict(state.playbooks["treatment"])
         rows.append(_row(week, world, state, oracle, flags, loop_start))
         if log:
             print(_format_row(rows[-1]), flush=True)
-        world.advance(1, playbooks={"control": state["playbooks"]["control"],
-                                    "treatment": state["playbooks"]["treatment"]})
+        world.advance(1, playbooks={"control": state.playbooks["control"],
+                                    "treatment": state.playbooks["treatment"]})
     org = world.org()
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
             "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
             "flags_raised": len(flagged_ever), "causes": causes, "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
 
 
-def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: dict[str, Any]) -> dict[str, Any]:
+def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: HandoffState) -> dict[str, Any]:
     checks = [change_is_safe(c, org.truth, snap) for c in payload.get("changes", [])]
     if payload["kind"] == "revert":
-        books = state["playbooks"]
+        books = state.playbooks
         checks.append(revert_is_safe(books["treatment"], books["control"], org.truth, snap))
     if payload["kind"] == "promote":
         arms = payload["evidence"]["readout"]["arms"]
@@ -89,15 +90,15 @@ def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: di
             "truth": [why for _, why in checks]}
 
 
-def _row(week: int, world: SimulatedWorld, state: dict[str, Any], oracle: set[str], flags: list[str],
+def _row(week: int, world: SimulatedWorld, state: HandoffState, oracle: set[str], flags: list[str],
          loop_start: Any) -> dict[str, Any]:
-    treatment = state["playbooks"]["treatment"]
+    treatment = state.playbooks["treatment"]
     precision, recall = precision_recall(playbook_items(treatment), oracle)
-    read = state["readout"]
+    read = state.readout or {}
     created = {p.deal_id: p.created_at for p in world.plans}
     lift, _ = truth_lift(world.truth, created, world.now - timedelta(weeks=4), world.now)
     planted = set(world.truth.underperforming_sdrs)
-    return {"week": week, "version": treatment["version"], "control_version": state["playbooks"]["control"]["version"],
+    return {"week": week, "version": treatment["version"], "control_version": state.playbooks["control"]["version"],
             "items": len(playbook_items(treatment)), "precision": round(precision, 3), "recall": round(recall, 3),
             "flags": len(flags), "true_flags": len(set(flags) & planted), "false_flags": len(set(flags) - planted),
             "recommendation": read["recommendation"],
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER)
         null = run(args.null_scenario, weeks=args.weeks, warmup=args.warmup, seed=args.seed)
         figures["no_signal"] = {"proposals": null["proposals"], "flags": null["flags_raised"],
-                                "final_items": len(playbook_items(null["state"]["playbooks"]["treatment"]))}
+                                "final_items": len(playbook_items(null["state"].playbooks["treatment"]))}
         print(f"no-signal: {null['proposals']} proposals, {null['flags_raised']} SDR flags (both must be 0)")
     figures["seconds"] = round(time.time() - started, 1)
     print(json.dumps(figures, sort_keys=True, default=str))
@@ -161,16 +162,16 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         print(f"  week {a['week']:>2} {a['kind']:<8} {'ok' if a['safe'] else 'HARMFUL':<7} {a['diff'][0]}")
         print(f"           truth: {'; '.join(a['truth'])}")
     print(f"oracle playbook items: {', '.join(r['oracle'])}")
-    print(f"recall by planted effect size (log-odds): {recall_by_size(playbook_items(r['state']['playbooks']['treatment']), set(r['oracle']), r['org'].truth)}")
-    found_items = playbook_items(r["state"]["playbooks"]["treatment"])
-    evidence = {i: item_evidence(i, r["state"]["model"], r["state"]["playbooks"]["treatment"]) for i in r["oracle"]}
+    print(f"recall by planted effect size (log-odds): {recall_by_size(playbook_items(r['state'].playbooks['treatment']), set(r['oracle']), r['org'].truth)}")
+    found_items = playbook_items(r["state"].playbooks["treatment"])
+    evidence = {i: item_evidence(i, r["state"].model or {}, r["state"].playbooks["treatment"]) for i in r["oracle"]}
     print("evidence at the last look for the oracle items not adopted (bar: for one more claim next to the adopted ones):")
     for item, ev in evidence.items():
         if item not in found_items:
             print(f"  {item:<40} planted {item_effect(item, r['org'].truth):+.3f}  "
                   + (f"z {ev['z']:+.2f}, e-value {ev['e_value']:,.1f} vs bar {ev['bar']:,.0f} (z {ev['z_needed']:.2f})"
                      if ev else "no estimate (too few deals)"))
-    final = r["state"]["playbooks"]["treatment"]
+    final = r["state"].playbooks["treatment"]
     raw = {v: playbook_lift(args.scenario, pb, warmup=args.warmup, weeks=8, seed=args.seed)
            for v, pb in sorted(r["versions"].items())}
     gap = raw[0]  # the arms differ a little even on the same playbook (a dozen SDRs each): net it out

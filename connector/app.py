@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Blueprint, Flask, jsonify
+from sqlalchemy import text
 
 from connector import web
+from connector.admin.views import admin
 from connector.errors import register_error_handlers
 from connector.logs import configure_logging
+from connector.oauth import bp as oauth_bp
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.crypto import TokenCipher
+from connector.webhooks import bp as webhooks_bp
 from jobs.loops import labels
 from jobs.loops.registry import title as loop_title
+from ui_extensions.hubspot_card import bp as hubspot_card_bp
+from ui_extensions.salesforce_card import bp as salesforce_card_bp
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]
         with app.extensions["salesloop.store"].session() as session:
-            session.execute(__import__("sqlalchemy").text("SELECT 1"))
+            session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
     app.add_template_filter(loop_title, "loop_title")  # a loop's name as people read it, on every page
@@ -46,12 +52,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     return app
 
 
-def _blueprints() -> list:  # type: ignore[type-arg]
+def _blueprints() -> list[Blueprint]:
     """Every blueprint of the web side; each CRM and the admin add theirs here."""
-    from connector.admin.views import admin
-    from connector.oauth import bp as oauth_bp
-    from connector.webhooks import bp as webhooks_bp
-    from ui_extensions.hubspot_card import bp as hubspot_card_bp
-    from ui_extensions.salesforce_card import bp as salesforce_card_bp
-
     return [oauth_bp, webhooks_bp, hubspot_card_bp, salesforce_card_bp, admin]

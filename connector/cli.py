@@ -8,6 +8,14 @@ import click
 
 from connector.cli_errors import FriendlyGroup
 from connector.logs import configure_logging
+from connector.sandbox_serve import add_serve_option
+from connector.settings import Settings
+from connector.store import Store
+from jobs.lifecycle import _commands as lifecycle_commands
+from jobs.rq.commands import cron, status, worker
+from jobs.tools.backtest import BacktestError, command
+from jobs.tools.demo import demo
+from ui_extensions.packaging import package
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,9 +33,6 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest version."""
-    from connector.settings import Settings
-    from connector.store import Store
-
     settings = Settings.from_env()
     store = Store.connect(settings.store_url, upgrade=True)
     click.echo(f"schema up to date at {store.engine.url.render_as_string(hide_password=True)}")
@@ -35,16 +40,8 @@ def db_upgrade() -> None:
 
 def _add_job_commands() -> None:
     """worker, cron and demo live with the jobs they run."""
-    from connector.sandbox_serve import add_serve_option
-    from jobs.rq.commands import cron, status, worker
-    from jobs.tools.demo import demo
-
-    for command in (worker, cron, status, add_serve_option(demo)):
-        main.add_command(command)
-    from jobs.lifecycle import _commands as lifecycle_commands
-
-    for command in lifecycle_commands():
-        main.add_command(command)
+    for job_command in (worker, cron, status, add_serve_option(demo), *lifecycle_commands()):
+        main.add_command(job_command)
 
 
 _add_job_commands()
@@ -52,8 +49,6 @@ _add_job_commands()
 
 def _add_package_command() -> None:
     """`salesloop package`: the CRM packages rendered for this deployment (ui_extensions/packaging.py)."""
-    from ui_extensions.packaging import package
-
     main.add_command(package)
 
 
@@ -76,8 +71,6 @@ _add_package_command()
 def backtest(deals: Path, mapping: Path, loop: str, split: str, predictions: Path | None, as_json: bool,
              no_baselines: bool) -> None:
     """The loops' learning on a CSV of closed deals, checked on held-out deals."""
-    from jobs.tools.backtest import BacktestError, command
-
     try:
         command(deals, mapping, as_json=as_json, baselines=not no_baselines, loop=loop, split=split,
                 predictions=predictions)

@@ -18,6 +18,7 @@ from connector.store import installations as inst
 from connector.store.crypto import TokenCipher
 from connector.store.installations import InstallationStatus
 from connector.store.tables import Installation
+from jobs import queues
 from jobs.lifecycle import purge_expired
 from jobs.tokens import stop_jobs
 
@@ -33,7 +34,6 @@ def redis_for(settings: Settings) -> Any:
     """The queue's Redis, or None in the embedded mode (jobs run in-process)."""
     if settings.embedded:
         return None
-    from jobs import queues
 
     return queues.connect(settings.redis_url)
 
@@ -42,7 +42,6 @@ def request_backfill(settings: Settings, store: Store, installation_id: str) -> 
     """Start the first full sync; returns 'enqueued' or 'recorded' (embedded mode)."""
     redis = redis_for(settings)
     if redis is not None:
-        from jobs import queues
 
         queues.enqueue_backfill(installation_id, connection=redis)
         return "enqueued"
@@ -55,7 +54,6 @@ def request_sync(settings: Settings, store: Store, installation_id: str, objects
     redis = redis_for(settings)
     detail = {"kind": "incremental", "objects": {k: sorted(set(v))[:500] for k, v in objects.items()}}
     if redis is not None:
-        from jobs import queues
 
         queues.enqueue_incremental_sync(installation_id, entities=sorted(objects), connection=redis)
         return "enqueued"

@@ -16,11 +16,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rq import Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import select
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, installation_settings
+from connector.store import installations as inst
 from connector.store.tables import LoopRun
+from jobs import queues
+from jobs.engine import chain as engine
+from jobs.rq import tasks as job_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +137,6 @@ class ThreadRunner:
         return self.status(installation_id)
 
     def _run(self, installation_id: str, run: _ThreadRun, crm: Any) -> None:
-        from jobs.engine import chain as engine
-        from jobs.rq import tasks as job_tasks
-
         try:
             run.loops_total = len(engine.enabled_loops(_chosen_loops(self.store, installation_id))) or 1
             now = job_tasks.clock(self.store, installation_id)
@@ -151,8 +155,6 @@ class ThreadRunner:
 
 def _chosen_loops(store: Store, installation_id: str) -> Any:
     """The loops the admin switched on or off (the chain runs the same set)."""
-    from connector.store import installation_settings
-    from connector.store import installations as inst
 
     with store.session() as session:
         return installation_settings.read(inst.get(session, installation_id)).loops
@@ -165,15 +167,9 @@ class RqRunner:
         self.store, self.settings, self.on_no_worker = store, settings, on_no_worker
 
     def _conn(self) -> Any:
-        from jobs import queues
-
         return queues.connect(self.settings.redis_url)
 
     def start(self, installation_id: str, *, crm: Any = None) -> RunStatus:
-        from rq import Worker
-
-        from jobs import queues
-
         conn = self._conn()
         queues.enqueue("chain", installation_id, connection=conn, at_front=True)
         if self.on_no_worker is not None and not Worker.all(connection=conn):
@@ -181,11 +177,6 @@ class RqRunner:
         return self.status(installation_id)
 
     def status(self, installation_id: str) -> RunStatus:
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
-
-        from jobs import queues
-
         jid = queues.job_id("chain", installation_id)
         try:
             job = Job.fetch(jid, connection=self._conn())

@@ -35,6 +35,7 @@ from crm_adapters.auth import Tokens
 from crm_adapters.errors import ConfigError, CrmAuthError, CrmError
 from crm_adapters.hubspot import oauth as hs_oauth
 from crm_adapters.salesforce import oauth as sf_oauth
+from jobs.adapters import adapter_for
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("oauth", __name__)
@@ -189,7 +190,6 @@ def _after_install(installation: Installation, user: str) -> Response:
 
 def provision_fields(installation: Installation) -> str:
     """adapter.ensure_app_fields() (idempotent); a failure is recorded and retried by the backfill job."""
-    from jobs.adapters import adapter_for
 
     try:
         adapter = adapter_for(installation, store=web.store(), settings=web.settings())

@@ -16,6 +16,7 @@ from connector.store import installations as inst
 from connector.store.tables import Installation
 from crm_adapters import qualification
 from crm_adapters.errors import ConfigError, CrmError
+from jobs.adapters import adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ logger = logging.getLogger(__name__)
 def suggest_for(installation: Installation, *, store: Store, settings: Settings) -> int | None:
     """Describe the CRM's deal fields and keep the suggested mapping; the number of fields suggested, or None
     when the CRM could not be asked (recorded; the admin can ask again from the Loops page)."""
-    from jobs.adapters import adapter_for
 
     try:
         described = adapter_for(installation, store=store, settings=settings).describe_deal_fields()

@@ -25,6 +25,7 @@ from connector.store import installations as inst
 from crm_adapters.model import UserRole
 from crm_adapters.sandbox import SandboxCrm
 from jobs.tools.demo import PORT as DEMO_PORT
+from jobs.tools.demo import TENANT
 
 logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
@@ -105,8 +106,6 @@ def add_serve_option(demo: click.Command) -> click.Command:
 
 def serve_latest_demo(*, port: int, echo: Callable[[str], None] = print) -> None:
     """Serve the installation the last `salesloop demo` made (tenant demo-org in the sandbox)."""
-    from jobs.tools.demo import TENANT
-
     settings = Settings.from_env()
     store = Store.connect(settings.store_url)
     with store.session() as s:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 
+from connector.store.crypto import TokenCipher
 from connector.store.db import default_database_url
 from crm_adapters.errors import ConfigError
 
@@ -81,8 +82,6 @@ class Settings:
         if self.salesforce_client_id and not self.salesforce_client_secret:
             problems.append("SALESFORCE_CLIENT_SECRET is required when SALESFORCE_CLIENT_ID is set")
         try:
-            from connector.store.crypto import TokenCipher
-
             TokenCipher.from_key_text(self.token_encryption_key)
         except ValueError as exc:
             problems.append(f"TOKEN_ENCRYPTION_KEY: {exc}")

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from redis.exceptions import RedisError
 from sqlalchemy import Connection, TextClause, bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -47,6 +48,7 @@ from connector.store.tables import (
     new_id,
 )
 from crm_adapters.model import Entity
+from jobs import queues
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -263,7 +265,6 @@ def _redis(url: str | None) -> Any:
         return None
     key = (os.getpid(), url)  # never share a connection pool across a fork
     if key not in _clients:
-        from jobs import queues
 
         _clients[key] = queues.connect(url)
     return _clients[key]
@@ -273,9 +274,6 @@ def _signal_syncs(redis: Any, syncs: dict[str, dict[str, list[str]]]) -> None:
     """Ask for each tenant's incremental sync at most once a second: the first delivery enqueues it (the job id
     dedupes while it waits), the next ones in that second cost one Redis SET instead of an RQ round trip.
     Redis unreachable: 503, so HubSpot retries the delivery (nothing of it is kept yet)."""
-    from redis.exceptions import RedisError
-
-    from jobs import queues
 
     now = time.monotonic()
     for installation_id, objects in syncs.items():

@@ -51,7 +51,7 @@ def _sandbox(installation: Installation) -> CrmPort:
             f"sandbox installation {installation.id} has no settings[{SANDBOX_URL_KEY!r}]; "
             "run `salesloop demo` to create one"
         )
-    from crm_adapters.sandbox import SandboxCrm
+    from crm_adapters.sandbox import SandboxCrm  # optional in a build: loaded only for a sandbox installation
 
     return SandboxCrm.open(url, installation.tenant_id)  # type: ignore[no-any-return]
 
@@ -61,6 +61,7 @@ HUBSPOT_MAPPING_KEY = "hubspot_mapping"  # installation.settings key: roles by t
 
 def _hubspot(installation: Installation, *, store: Store, settings: Settings, redis: Any) -> CrmPort:
     """HubSpot: tokens from the store (one refresh across workers), the portal's budget in Redis when there is one."""
+    # a CRM's SDK (thousands of generated modules) loads only in a process that serves that CRM
     from crm_adapters.hubspot.adapter import HubSpotAdapter, HubSpotMapping
     from crm_adapters.hubspot.limiter import LocalLimiter, RedisLimiter
 
@@ -84,6 +85,7 @@ _SALESFORCE_SCALARS = ("pipeline_id", "pipeline_label", "currency", "sdr_field",
 
 def _salesforce(installation: Installation, *, store: Store, settings: Settings, redis: Any) -> CrmPort:
     """Salesforce: tokens from the store, the org's daily API budget shared in Redis, the store's ids for reconciles."""
+    # a CRM's SDK loads only in a process that serves that CRM
     from crm_adapters.salesforce.adapter import SalesforceAdapter, SalesforceMapping
     from crm_adapters.salesforce.budget import ApiBudget
 

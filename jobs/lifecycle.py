@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import click
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,8 @@ from connector.store.installations import InstallationStatus
 from connector.store.tables import AuditEntry, Base, Installation, OAuthState
 from crm_adapters.auth import Refresher
 from crm_adapters.errors import ConfigError
+from crm_adapters.hubspot import oauth as hs
+from crm_adapters.salesforce import oauth as sf
 from jobs import queues
 from jobs.tokens import StoreTokenSource, heartbeat_idle
 
@@ -31,13 +34,9 @@ logger = logging.getLogger(__name__)
 def refresher_for(installation: Installation, settings: Settings) -> Refresher:
     """How this installation's CRM refreshes a token (the adapters' oauth modules)."""
     if installation.crm == "hubspot":
-        from crm_adapters.hubspot import oauth as hs
-
         return hs.make_refresher(hs.OAuthApp(settings.hubspot_client_id, settings.hubspot_client_secret,
                                              api_host=settings.hubspot_base_url))
     if installation.crm == "salesforce":
-        from crm_adapters.salesforce import oauth as sf
-
         host = installation.login_host or settings.salesforce_login_url
         return sf.make_refresher(host, client_id=settings.salesforce_client_id,
                                  client_secret=settings.salesforce_client_secret)
@@ -106,8 +105,6 @@ def _runtime() -> tuple[Settings, Store, Any]:
 
 def _commands() -> list[Any]:
     """`salesloop purge` and `salesloop token-heartbeat`, for cron hosts without rq's scheduler."""
-    import click
-
 
     def _run(job: Any, what: str, as_json: bool) -> None:
         try:

@@ -13,6 +13,7 @@ import requests
 from crm_adapters.auth import TokenSource
 from crm_adapters.errors import MAPPING_FAILURES
 from crm_adapters.model import (
+    SYNCED_TYPES,
     Activity,
     ActivityType,
     Crm,
@@ -315,6 +316,5 @@ def tombstone(entity: Entity, remote_id: str, when: datetime | None) -> Record:
         return Activity(**base, type=ActivityType.TASK, occurred_at=when or datetime.now().astimezone())
     if entity is Entity.DEAL_CONTACT_ROLE:
         return DealContactRole(**base, deal_id="", contact_id="")
-    from crm_adapters.model import SYNCED_TYPES
 
     return SYNCED_TYPES[entity](**base)

@@ -48,13 +48,14 @@ APPROVE_PREFIX = "[salesloop] Approve:"  # every approval task reads the same in
 REVIEW_PREFIX = "[salesloop] Review:"
 WAITING = "waiting_for_budget"  # evidence flag: a pending proposal whose task waits for the manager's weekly budget
 BUNDLE_LIST = 20
+FINGERPRINT_LENGTH = 64  # Proposal.fingerprint's column
 
 
 def fingerprint(decision: Decision) -> str:
     """The change itself, without its evidence: the same diff proposed twice has the same fingerprint."""
     payload = dict(decision.payload)
     if "fingerprint" in payload:
-        return str(payload["fingerprint"])[:64]
+        return str(payload["fingerprint"])[:FINGERPRINT_LENGTH]
     core = payload.get("diff", {k: v for k, v in payload.items() if k not in ("evidence", "body", "subject")})
     text = json.dumps([decision.loop, decision.kind.value, decision.target_id, core], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:40]
@@ -170,9 +171,10 @@ def open_review(
     manager_id: str | None, now: datetime, diff: list[Any],
 ) -> Proposal | None:
     """A review task that is not a loop decision (drift pause, spot-check); one per key, high priority."""
+    key = key[:FINGERPRINT_LENGTH]  # compared as it is stored
     if session.execute(select(Proposal.id).where(Proposal.installation_id == installation_id, Proposal.fingerprint == key)).first():
         return None
-    proposal = Proposal(installation_id=installation_id, loop=loop, title=title[:300], fingerprint=key[:64], diff=diff,
+    proposal = Proposal(installation_id=installation_id, loop=loop, title=title[:300], fingerprint=key, diff=diff,
                         evidence={"type": kind}, status=ProposalStatus.PENDING, created_at=now)
     session.add(proposal)
     session.flush()
@@ -246,7 +248,8 @@ def settle(
         return None
     current = versions.active(session, row.installation_id, row.loop)
     decision = row.evidence.get("decision", {})
-    new_state = definition.approve(dict(current.state) if current else {}, decision.get("payload", {}))
+    state = versions.state_of(current, definition.state_type) or versions.decoded({}, definition.state_type)
+    new_state = definition.approve(state, decision.get("payload", {}))
     version = versions.save(session, row.installation_id, row.loop, new_state, {"approved_proposal": row.id},
                             kind=VersionKind.PLAYBOOK, arm=Arm.TREATMENT, proposal_id=row.id)
     audit(session, row.installation_id, by, "model:activated", {"loop": row.loop, "version": version.version, "arm": Arm.TREATMENT})

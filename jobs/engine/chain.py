@@ -248,7 +248,7 @@ def run_loops(
             session.flush()
             run_ids[name] = run.id
             current = versions.active(session, installation_id, name)
-            states[name] = dict(current.state) if current is not None else None
+            states[name] = versions.state_of(current, loops[name].state_type)  # decoded once, typed
             labels[name] = versions.label(current)
             learn[name] = scope.whole and options.learn and (not options.learn_when_due or learning.due(current, seen, now))
     step("loops: learn and decide")

@@ -30,16 +30,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Computed:
-    learned: Learned | None = None
+    learned: Learned[Any] | None = None
     decisions: list[Decision] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
 
 
 def compute(
-    definition: LoopDefinition, snapshot: Snapshot, state: Mapping[str, Any] | None, now: datetime, *, learn: bool, decide: bool,
+    definition: LoopDefinition[Any], snapshot: Snapshot, state: Any, now: datetime, *, learn: bool, decide: bool,
 ) -> Computed:
-    """Learn (when asked, or when there is no state yet), then decide with the newest state."""
+    """Learn (when asked, or when there is no state yet), then decide with the newest state (the loop's typed state)."""
     started = time.monotonic()
     out = Computed()
     try:
@@ -47,7 +47,7 @@ def compute(
             out.learned = definition.learn(snapshot, state, now)
             state = out.learned.state
         if decide:
-            out.decisions = list(definition.decide(snapshot, state or {}, now))
+            out.decisions = list(definition.decide(snapshot, state, now))
     except Exception as exc:  # a loop's bug must not stop the other loops; it is recorded on its LoopRun
         out.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         logger.error("loop %s failed: %s", definition.name, "".join(traceback.format_exception(exc))[-1500:])
@@ -56,7 +56,7 @@ def compute(
 
 
 def compute_all(
-    loops: Mapping[str, LoopDefinition], snapshot: Snapshot, states: Mapping[str, Mapping[str, Any] | None], now: datetime,
+    loops: Mapping[str, LoopDefinition[Any]], snapshot: Snapshot, states: Mapping[str, Any], now: datetime,
     *, learn: bool | Mapping[str, bool], decide: bool, workers: int | None = None,
 ) -> dict[str, Computed]:
     """Every loop's result by name (in the order given); forked workers when more than one core and unit.
@@ -74,7 +74,7 @@ def compute_all(
     return {n: results[n] for n in names}
 
 
-def process_units(loops: Mapping[str, LoopDefinition]) -> list[list[str]]:
+def process_units(loops: Mapping[str, LoopDefinition[Any]]) -> list[list[str]]:
     """Loops of one process_group share a process (and its NLP memo), in turn; the rest run alone.
     Largest unit first: it is the longest, so the others fill the remaining workers around it."""
     units: dict[str, list[str]] = {}

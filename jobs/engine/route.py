@@ -46,6 +46,7 @@ from jobs.loops.decision import ActionKind, Decision
 from jobs.state import outbox, outbox_keys
 from jobs.state.attention import Ask, AttentionBudget, Ledger, stamp, task_load
 
+KEY_LENGTH = 200  # DecisionRecord.key's column
 DIRECT = {ActionKind.UPDATE_FIELD: OutboxKind.FIELD, ActionKind.CREATE_TASK: OutboxKind.TASK, ActionKind.CREATE_NOTE: OutboxKind.NOTE}
 
 
@@ -85,13 +86,13 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     ctx.computed.update(computed_values(decisions, ctx.now.date().isoformat()))
     if ctx.ledger is None:
         ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
-    seen = _known_keys(session, ctx.installation_id, [d.key for d in decisions])
+    seen = _known_keys(session, ctx.installation_id, [stored_key(d) for d in decisions])
     fresh = []
     for decision in decisions:
-        if decision.key in seen:
+        if stored_key(decision) in seen:
             report.repeated += 1
             continue
-        seen.add(decision.key)
+        seen.add(stored_key(decision))
         fresh.append(decision)
     judged = [_judge(ctx, d) for d in fresh]
     rows = [_record_row(ctx, d, verdict, result) for d, verdict, result in judged]
@@ -188,6 +189,11 @@ def ask_of(decision: Decision) -> Ask:
     return Ask.OTHER
 
 
+def stored_key(decision: Decision) -> str:
+    """A decision's key as DecisionRecord keeps it (cut to its column): what a re-run is recognised by."""
+    return decision.key[:KEY_LENGTH]
+
+
 def _known_keys(session: Session, installation_id: str, keys: list[str]) -> set[str]:
     known: set[str] = set()
     for start in range(0, len(keys), 500):
@@ -207,7 +213,7 @@ def _record_row(ctx: Context, decision: Decision, verdict: Verdict, result: Gate
     return {
         "id": new_id(), "installation_id": ctx.installation_id, "loop_run_id": ctx.loop_run_id, "loop": decision.loop,
         "kind": decision.kind.value, "target": decision.target.value, "target_id": decision.target_id,
-        "key": decision.key[:200], "payload": jsonable(dict(decision.payload)),
+        "key": stored_key(decision), "payload": jsonable(dict(decision.payload)),
         "reasons": [jsonable(r) for r in decision.reasons], "model_version": decision.model_version,
         "policy_verdict": verdict.autonomy.value, "policy_rule": verdict.rule, "gate_verdict": result.status.value,
         "gate_reason": result.reason, "write_status": WriteStatus.PENDING, "created_at": ctx.now,

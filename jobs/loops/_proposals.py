@@ -41,10 +41,10 @@ def card(loop: str, section: str, deal_id: str, data: Mapping[str, Any], reasons
                     reasons=tuple(reasons), model_version=model_version)
 
 
-def applied_diff(state: Mapping[str, Any], payload: Mapping[str, Any], book: str) -> dict[str, Any]:
-    """Apply a list of {op: add|remove, field, value} to state[book]; record the approval in history."""
-    new = {k: v for k, v in state.items()}
-    target = {k: list(v) if isinstance(v, list) else v for k, v in dict(state.get(book) or {}).items()}
+def applied(book: Mapping[str, Any], approved: Sequence[str], payload: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A playbook (`book`) with a proposal's {op: add|remove|set, field, value} changes applied, and the
+    approval history with the proposal's fingerprint added."""
+    target = {k: list(v) if isinstance(v, list) else v for k, v in book.items()}
     for change in payload.get("diff", ()):
         field, value, op = change["field"], change["value"], change.get("op", "add")
         if op == "set":
@@ -56,6 +56,5 @@ def applied_diff(state: Mapping[str, Any], payload: Mapping[str, Any], book: str
         elif op == "remove" and value in items:
             items.remove(value)
         target[field] = items
-    new[book] = target
-    new["approved"] = [*state.get("approved", []), payload.get("fingerprint", "")]
-    return new
+    return target, (*approved, payload.get("fingerprint", ""))
+

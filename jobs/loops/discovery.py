@@ -12,24 +12,53 @@ a "discovery" card on early open deals: the questions that matter most and were 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import labels
 from jobs.loops import stats as bayes
 from jobs.loops._outcomes import is_early, outcome
-from jobs.loops._proposals import applied_diff, card, describe, pct, proposal
+from jobs.loops._proposals import applied, card, describe, pct, proposal
 from jobs.loops._talk import TRANSCRIPTS, is_discovery_call, transcript_turns
-from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import Decision, Reason
 
 NAME = "discovery"
 PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.03, "card_top": 3}
 
 
-def _params(state: State | None) -> dict[str, Any]:
-    return {**PARAMS, **dict((state or {}).get("params") or {})}
+def _no_framework() -> dict[str, list[str]]:
+    """A fresh empty playbook (each state its own lists)."""
+    return {"ask": [], "stall_signals": []}
+
+
+@dataclass(frozen=True)
+class DiscoveryState:
+    """Per question asked in discovery calls: its statistics and verdict; the approved framework (questions
+    to ask, stall signals) and the proposals approved into it."""
+
+    params: Mapping[str, Any] = field(default_factory=lambda: dict(PARAMS))
+    questions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    framework: Mapping[str, Any] = field(default_factory=_no_framework)
+    n_deals: int = 0
+    base_rate: float = 0.0
+    approved: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(params=dict(data.get("params") or PARAMS), questions=dict(data.get("questions") or {}),
+                   framework=dict(data.get("framework") or _no_framework()), n_deals=int(data.get("n_deals", 0)),
+                   base_rate=float(data.get("base_rate", 0.0)), approved=tuple(data.get("approved") or ()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "questions": dict(self.questions), "framework": dict(self.framework),
+                "n_deals": self.n_deals, "base_rate": self.base_rate, "approved": list(self.approved)}
+
+
+def _params(state: DiscoveryState | None) -> dict[str, Any]:
+    return {**PARAMS, **dict(state.params if state else {})}
 
 
 def asked_in(snapshot: Snapshot, deal_id: str) -> tuple[frozenset[str], datetime | None]:
@@ -78,16 +107,14 @@ def question_stats(rows: list[tuple[frozenset[str], bool]], params: Mapping[str,
     return out
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: DiscoveryState | None, now: datetime) -> Learned[DiscoveryState]:
     """Relate questions asked to what happened next; keep the approved framework as it was."""
     params = _params(state)
     rows = _rows(snapshot, now, params)
-    questions = question_stats(rows, params, (state or {}).get("questions"))
+    questions = question_stats(rows, params, state.questions if state else None)
     base = sum(ok for _, ok in rows) / len(rows) if rows else 0.0
-    framework = dict((state or {}).get("framework") or {"ask": [], "stall_signals": []})
-    new_state = {"params": params, "questions": questions, "framework": framework, "n_deals": len(rows),
-                 "base_rate": round(base, 4),
-                 "approved": list((state or {}).get("approved", []))}
+    new_state = DiscoveryState(params=params, questions=questions, framework=dict(state.framework if state else _no_framework()),
+                               n_deals=len(rows), base_rate=round(base, 4), approved=state.approved if state else ())
     verdicts = {q: s["verdict"] for q, s in questions.items()}
     metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "verdicts": verdicts,
                "questions": {q: {"lift": s["lift"], "p_better": s["p_better"], **s["asked"]} for q, s in questions.items()}}
@@ -106,37 +133,36 @@ def _reason(q: str, s: Mapping[str, Any], mode: str) -> Reason:
                   evidence=(f"asked: {with_q.k} of {with_q.n}", f"not asked: {without.k} of {without.n}"))
 
 
-def _proposal(state: State) -> Decision | None:
-    framework = state.get("framework") or {}
+def _proposal(state: DiscoveryState) -> Decision | None:
+    framework = state.framework
     diff: list[dict[str, Any]] = []
-    for q, s in sorted(state.get("questions", {}).items()):
+    for q, s in sorted(state.questions.items()):
         if s["verdict"] == "better" and q not in framework.get("ask", []):
             diff.append({"op": "add", "field": "ask", "value": q})
         elif s["verdict"] == "worse" and q not in framework.get("stall_signals", []):
             diff.append({"op": "add", "field": "stall_signals", "value": q})
     if not diff:
         return None
-    questions = state["questions"]
-    reasons = [_reason(d["value"], questions[d["value"]], state["params"]["outcome"]) for d in diff]
+    questions = state.questions
+    reasons = [_reason(d["value"], questions[d["value"]], state.params["outcome"]) for d in diff]
     ask = [d["value"] for d in diff if d["field"] == "ask"]
     title = (f"Discovery framework: ask about {' and '.join(labels.phrase(q) for q in ask)}" if ask
              else "Discovery framework: new stall signals")
     evidence = {d["value"]: questions[d["value"]] for d in diff}
-    evidence["_base"] = {"n_deals": state.get("n_deals", 0), "success_rate": state.get("base_rate", 0.0),
-                         "outcome": state["params"]["outcome"]}
-    return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)))
+    evidence["_base"] = {"n_deals": state.n_deals, "success_rate": state.base_rate, "outcome": state.params["outcome"]}
+    return proposal(NAME, title, diff, evidence, reasons, n=state.n_deals)
 
 
-def _recommended(state: State) -> list[tuple[str, float]]:
+def _recommended(state: DiscoveryState) -> list[tuple[str, float]]:
     """Questions worth asking, best first: decisive ones, then approved ones, by lift."""
-    questions = state.get("questions", {})
-    approved = set((state.get("framework") or {}).get("ask", []))
+    questions = state.questions
+    approved = set(state.framework.get("ask", []))
     picks = {q: s["lift"] for q, s in questions.items() if s["verdict"] == "better"}
     picks.update({q: questions.get(q, {}).get("lift", 0.0) for q in approved if q not in picks})
     return sorted(picks.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def decide(snapshot: Snapshot, state: DiscoveryState, now: datetime) -> list[Decision]:
     """Propose decisive framework changes; show early open deals the best questions not yet asked."""
     decisions: list[Decision] = []
     prop = _proposal(state)
@@ -145,7 +171,7 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
     recommended = _recommended(state)
     if not recommended:
         return decisions
-    top = int(state.get("params", PARAMS).get("card_top", 3))
+    top = int(state.params.get("card_top", 3))
     for deal in sorted(snapshot.open_deals(), key=lambda d: d.remote_id):
         if not is_early(snapshot, deal):
             continue
@@ -153,7 +179,7 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
         todo = [(q, lift) for q, lift in recommended if q not in asked][:top]
         if not todo:
             continue
-        items = [{"question": q, "lift": round(lift, 3), "when_asked": state["questions"].get(q, {}).get("asked")}
+        items = [{"question": q, "lift": round(lift, 3), "when_asked": state.questions.get(q, {}).get("asked")}
                  for q, lift in todo]
         reasons = [Reason(code="question_not_asked", text=f"Not asked yet: {labels.phrase(q)} (+{pct(lift)} success when asked)",
                           weight=lift) for q, lift in todo]
@@ -161,11 +187,12 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
     return decisions
 
 
-def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+def approve(state: DiscoveryState, payload: Mapping[str, Any]) -> DiscoveryState:
     """A manager approved the proposal: the discovery framework takes the change."""
-    return applied_diff(state, payload, "framework")
+    framework, approved = applied(state.framework, state.approved, payload)
+    return replace(state, framework=framework, approved=approved)
 
 
 DEFINITION = LoopDefinition(name=NAME, title="Discovery questions", learn=learn, decide=decide, approve=approve,
                             description="Discovery questions that go with deals that close vs stall",
-                            process_group=TRANSCRIPTS)
+                            process_group=TRANSCRIPTS, state_type=DiscoveryState)

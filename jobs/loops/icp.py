@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
@@ -31,13 +32,48 @@ from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
 from jobs.loops import labels
 from jobs.loops import stats as bayes
-from jobs.loops._proposals import applied_diff, describe, proposal
-from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops._proposals import applied, describe, proposal
+from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import ActionKind, Decision, Reason
 
 NAME = "icp"
 PARAMS: dict[str, Any] = {"min_n": 10, "min_lift": 0.03, "C": 0.5, "custom_fields": [], "task_days": 3,
                           "recent_win_days": 180, "task_percentile": 90, "digest_size": 10}
+def _no_definition() -> dict[str, list[str]]:
+    """A fresh empty playbook (each state its own lists)."""
+    return {"include": [], "exclude": []}
+
+
+@dataclass(frozen=True)
+class IcpState:
+    """Per segment (field=value): its shrunk win rate against the rest and a verdict; the fit model (None
+    without both outcomes), whether any segment is decisive, and the approved written ICP definition."""
+
+    params: Mapping[str, Any] = field(default_factory=lambda: dict(PARAMS))
+    segments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    signal: bool = False
+    model: Mapping[str, Any] | None = None
+    cv_auc: float | None = None
+    base_rate: float = 0.0
+    n_deals: int = 0
+    lookalike_min: float | None = None
+    definition: Mapping[str, Any] = field(default_factory=_no_definition)
+    approved: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(params=dict(data.get("params") or PARAMS), segments=dict(data.get("segments") or {}),
+                   signal=bool(data.get("signal")), model=data.get("model"), cv_auc=data.get("cv_auc"),
+                   base_rate=float(data.get("base_rate", 0.0)), n_deals=int(data.get("n_deals", 0)),
+                   lookalike_min=data.get("lookalike_min"), definition=dict(data.get("definition") or _no_definition()),
+                   approved=tuple(data.get("approved") or ()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "segments": dict(self.segments), "signal": self.signal, "model": self.model,
+                "cv_auc": self.cv_auc, "base_rate": self.base_rate, "n_deals": self.n_deals,
+                "lookalike_min": self.lookalike_min, "definition": dict(self.definition), "approved": list(self.approved)}
+
+
 _EMP = ((50, "<50"), (200, "50-199"), (1000, "200-999"), (5000, "1000-4999"))
 _REV = ((1e6, "<1M"), (1e7, "1M-10M"), (1e8, "10M-100M"), (1e9, "100M-1B"))
 
@@ -119,22 +155,21 @@ def score(model: Mapping[str, Any], feats: Mapping[str, str]) -> tuple[float, li
     return 1.0 / (1.0 + np.exp(-z)), sorted(parts, key=lambda p: -abs(p[1]))
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: IcpState | None, now: datetime) -> Learned[IcpState]:
     """Shrunk segment win rates and the fit model from closed deals; keep the approved ICP definition."""
-    prev = dict(state or {})
-    params = {**PARAMS, **dict(prev.get("params") or {})}
+    prev = state or IcpState(params={})
+    params = {**PARAMS, **dict(prev.params)}
     rows = [(deal_features(d, snapshot.account_by_id[d.account_id], params["custom_fields"]), d.status is DealStatus.WON)
             for d in snapshot.closed_deals() if d.account_id in snapshot.account_by_id]
-    segments = segment_stats(rows, params, prev.get("segments")) if rows else {}
+    segments = segment_stats(rows, params, prev.segments if state else None) if rows else {}
     signal = any(s["verdict"] in ("better", "worse") for s in segments.values())
     model, auc = _fit(rows, params["C"]) if len({w for _, w in rows}) == 2 else (None, None)
     won_scores = sorted(score(model, f)[0] for f, w in rows if w) if model else []
     base = sum(w for _, w in rows) / len(rows) if rows else 0.0
-    new_state = {"params": params, "segments": segments, "signal": signal, "model": model, "cv_auc": auc,
-                 "base_rate": round(base, 4), "n_deals": len(rows),
-                 "lookalike_min": float(np.median(won_scores)) if won_scores else None,
-                 "definition": dict(prev.get("definition") or {"include": [], "exclude": []}),
-                 "approved": list(prev.get("approved", []))}
+    new_state = IcpState(params=params, segments=segments, signal=signal, model=model, cv_auc=auc,
+                         base_rate=round(base, 4), n_deals=len(rows),
+                         lookalike_min=float(np.median(won_scores)) if won_scores else None,
+                         definition=dict(prev.definition or _no_definition()), approved=prev.approved)
     metrics = {"n_deals": len(rows), "base_rate": round(base, 4), "cv_auc": auc, "signal": signal,
                "drivers": {k: s["verdict"] for k, s in segments.items() if s["verdict"] in ("better", "worse")}}
     return Learned(state=new_state, metrics=metrics)
@@ -148,11 +183,11 @@ def _segment_reason(key: str, s: Mapping[str, Any], weight: float) -> Reason:
                   evidence=(f"{named}: {seg.k} won of {seg.n}", f"others: {rest.k} won of {rest.n}"))
 
 
-def _proposal(state: State) -> Decision | None:
-    definition = state.get("definition") or {}
+def _proposal(state: IcpState) -> Decision | None:
+    definition = state.definition
     include, exclude = set(definition.get("include", [])), set(definition.get("exclude", []))
     diff: list[dict[str, Any]] = []
-    for key, s in sorted(state["segments"].items()):
+    for key, s in sorted(state.segments.items()):
         if s["verdict"] == "better" and key not in include:
             diff += [{"op": "add", "field": "include", "value": key}] + ([{"op": "remove", "field": "exclude", "value": key}] if key in exclude else [])
         elif s["verdict"] == "worse" and key not in exclude:
@@ -160,16 +195,17 @@ def _proposal(state: State) -> Decision | None:
     if not diff:
         return None
     keys = sorted({d["value"] for d in diff})
-    reasons = [_segment_reason(k, state["segments"][k], state["segments"][k]["lift"]) for k in keys]
-    evidence = {k: state["segments"][k] for k in keys} | {"_model": {"cv_auc": state.get("cv_auc"), "n_deals": state.get("n_deals")}}
+    segments = state.segments
+    reasons = [_segment_reason(k, segments[k], segments[k]["lift"]) for k in keys]
+    evidence = {k: segments[k] for k in keys} | {"_model": {"cv_auc": state.cv_auc, "n_deals": state.n_deals}}
     adds = [labels.segment(d["value"]) for d in diff if d["op"] == "add" and d["field"] == "include"]
     named = " and ".join(adds[:2]) + (f" and {labels.count(len(adds) - 2, 'more segment')}" if len(adds) > 2 else "")
     title = f"ICP definition: include {named}" if adds else "ICP definition: exclude low-win segments"
-    return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_deals", 0)), model_version=_version(state))
+    return proposal(NAME, title, diff, evidence, reasons, n=state.n_deals, model_version=_version(state))
 
 
-def _version(state: State) -> str:
-    return bayes.fingerprint(state.get("model"))
+def _version(state: IcpState) -> str:
+    return bayes.fingerprint(state.model)
 
 
 def _team_lead(snapshot: Snapshot) -> str | None:
@@ -181,25 +217,25 @@ def _team_lead(snapshot: Snapshot) -> str | None:
     return leads[0] if leads else None
 
 
-def _account_decisions(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def _account_decisions(snapshot: Snapshot, state: IcpState, now: datetime) -> list[Decision]:
     """ICP fit on every account; the lookalikes above the documented cut-off in one digest for the SDR lead."""
-    params, model, version = state["params"], state["model"], _version(state)
+    params, model, version, segments = state.params, state.model or {}, _version(state), state.segments  # decide: a model
     out, candidates, fits = [], [], []
     busy = _busy_accounts(snapshot, params, now)
     for account in sorted(snapshot.accounts, key=lambda a: a.remote_id):
         p, parts = score(model, account_features(account, params["custom_fields"]))
         fit = int(round(100 * p))
         fits.append(fit)
-        ranked = sorted(parts, key=lambda kc: (state["segments"].get(kc[0], {}).get("verdict") not in ("better", "worse"), -abs(kc[1])))
-        reasons = [_segment_reason(k, state["segments"][k], c) for k, c in ranked[:3] if k in state["segments"]]
+        ranked = sorted(parts, key=lambda kc: (segments.get(kc[0], {}).get("verdict") not in ("better", "worse"), -abs(kc[1])))
+        reasons = [_segment_reason(k, segments[k], c) for k, c in ranked[:3] if k in segments]
         out.append(Decision(loop=NAME, kind=ActionKind.UPDATE_FIELD, target=Entity.ACCOUNT, target_id=account.remote_id,
                             key=f"icp:fit:{account.remote_id}:{version}:{fit}", payload={AppField.ICP_FIT.value: fit},
                             reasons=tuple(reasons), model_version=version))
-        verdicts = [state["segments"].get(k, {}).get("verdict") for k, _ in parts]
-        if account.remote_id in busy or "better" not in verdicts or "worse" in verdicts or p < (state.get("lookalike_min") or 1.0):
+        verdicts = [segments.get(k, {}).get("verdict") for k, _ in parts]
+        if account.remote_id in busy or "better" not in verdicts or "worse" in verdicts or p < (state.lookalike_min or 1.0):
             continue
-        better = [k for k, _ in parts if state["segments"].get(k, {}).get("verdict") == "better"]  # only what wins more
-        candidates.append((fit, account, [_segment_reason(k, state["segments"][k], state["segments"][k]["lift"]) for k in better]))
+        better = [k for k, _ in parts if segments.get(k, {}).get("verdict") == "better"]  # only what wins more
+        candidates.append((fit, account, [_segment_reason(k, segments[k], segments[k]["lift"]) for k in better]))
     cut = int(np.percentile(fits, params["task_percentile"])) if fits else 100
     chosen = sorted((c for c in candidates if c[0] >= cut), key=lambda c: (-c[0], c[1].remote_id))
     lead = _team_lead(snapshot)
@@ -239,18 +275,20 @@ def _digest(chosen: list[tuple[int, Account, list[Reason]]], cut: int, lead: str
                              "due_at": (now + timedelta(days=params["task_days"])).isoformat()})
 
 
-def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def decide(snapshot: Snapshot, state: IcpState, now: datetime) -> list[Decision]:
     """Nothing without signal; else the ICP proposal, fit on every account, the weekly lookalike digest."""
-    if not state.get("signal") or not state.get("model"):
+    if not state.signal or not state.model:
         return []
     prop = _proposal(state)
     return ([prop] if prop else []) + _account_decisions(snapshot, state, now)
 
 
-def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+def approve(state: IcpState, payload: Mapping[str, Any]) -> IcpState:
     """A manager approved: the written ICP definition takes the change."""
-    return applied_diff(state, payload, "definition")
+    definition, approved = applied(state.definition, state.approved, payload)
+    return replace(state, definition=definition, approved=approved)
 
 
 DEFINITION = LoopDefinition(name=NAME, title="Ideal customer profile", learn=learn, decide=decide, approve=approve,
-                            description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest")
+                            description="Firmographics of won vs lost deals -> ICP fit, ICP definition, a weekly lookalike digest",
+                            state_type=IcpState)

@@ -13,17 +13,18 @@ or when the tenant's own objection phrases recur; an "objections" card on open d
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import labels
 from jobs.loops import stats as bayes
 from jobs.loops._outcomes import outcome
 from jobs.loops._phrases import candidate_phrases, strategy_mix
-from jobs.loops._proposals import applied_diff, card, describe, proposal
+from jobs.loops._proposals import applied, card, describe, proposal
 from jobs.loops._talk import TRANSCRIPTS, Turn, deal_turns, with_objection_phrases
-from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import Decision, Reason
 from jobs.nlp.responses import classify_response
 
@@ -31,13 +32,37 @@ NAME = "objections"
 PARAMS: dict[str, Any] = {"horizon_days": 30, "outcome": "won", "min_n": 8, "min_lift": 0.03, "card_top": 3, "phrase_min_deals": 5}
 
 
-def _params(state: State | None) -> dict[str, Any]:
-    return {**PARAMS, **dict((state or {}).get("params") or {})}
+@dataclass(frozen=True)
+class ObjectionsState:
+    """The living library (per objection: the answers ranked by how deals went on), phrases that may be
+    the tenant's own wording of an objection, and the approved playbook (answer per objection, phrases)."""
+
+    params: Mapping[str, Any] = field(default_factory=lambda: dict(PARAMS))
+    library: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    phrase_candidates: tuple[Mapping[str, Any], ...] = ()
+    n_events: int = 0
+    playbook: Mapping[str, Any] = field(default_factory=dict)
+    approved: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(params=dict(data.get("params") or PARAMS), library=dict(data.get("library") or {}),
+                   phrase_candidates=tuple(data.get("phrase_candidates") or ()), n_events=int(data.get("n_events", 0)),
+                   playbook=dict(data.get("playbook") or {}), approved=tuple(data.get("approved") or ()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "library": dict(self.library),
+                "phrase_candidates": [dict(c) for c in self.phrase_candidates], "n_events": self.n_events,
+                "playbook": dict(self.playbook), "approved": list(self.approved)}
 
 
-def tenant_phrases(state: State | None) -> dict[str, list[str]]:
+def _params(state: ObjectionsState | None) -> dict[str, Any]:
+    return {**PARAMS, **dict(state.params if state else {})}
+
+
+def tenant_phrases(state: ObjectionsState | None) -> dict[str, list[str]]:
     """Approved phrase additions per objection type (playbook fields 'phrases.<type>')."""
-    book = (state or {}).get("playbook") or {}
+    book = state.playbook if state else {}
     return {k.split(".", 1)[1]: list(v) for k, v in book.items() if k.startswith("phrases.")}
 
 
@@ -57,7 +82,7 @@ def exchanges(turns: list[Turn]) -> list[tuple[Turn, str | None]]:
     return [(turn, strategy) for turn, strategy in answers(turns) if turn.objections]
 
 
-def events(snapshot: Snapshot, state: State | None, now: datetime) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
+def events(snapshot: Snapshot, state: ObjectionsState | None, now: datetime) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
     """(objection, strategy, success, deal) once per deal and pair; and the unrecognised prospect turns."""
     params, tax = _params(state), with_objection_phrases(tenant_phrases(state))
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -114,15 +139,14 @@ def _judge(out: dict[str, Any], params: Mapping[str, Any]) -> None:
         v["ranked"].sort(key=lambda r: (r["verdict"] == bayes.TOO_FEW, -r["mean"], r["strategy"]))
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: ObjectionsState | None, now: datetime) -> Learned[ObjectionsState]:
     """Rebuild the living library from every exchange so far; keep the approved playbook."""
     params = _params(state)
     evts, others = events(snapshot, state, now)
     lib = library(evts, params)
     phrases = candidate_phrases(others, strategy_mix(evts), tenant_phrases(state), params["phrase_min_deals"])
-    new_state = {"params": params, "library": lib, "phrase_candidates": phrases, "n_events": len(evts),
-                 "playbook": dict((state or {}).get("playbook") or {}),
-                 "approved": list((state or {}).get("approved", []))}
+    new_state = ObjectionsState(params=params, library=lib, phrase_candidates=tuple(phrases), n_events=len(evts),
+                                playbook=dict(state.playbook if state else {}), approved=state.approved if state else ())
     metrics = {"n_events": len(evts), "objections": {o: {r["strategy"]: {k: r[k] for k in ("n", "k", "mean", "lo", "hi", "verdict")}
                                                          for r in v["ranked"]} for o, v in lib.items()},
                "phrase_candidates": [p["phrase"] for p in phrases]}
@@ -139,15 +163,15 @@ def _row_reason(objection: str, row: Mapping[str, Any]) -> Reason:
                             f"chance it is the better answer: {labels.pct(float(row['p_better']))}"))
 
 
-def _proposal(state: State) -> Decision | None:
-    book, diff, reasons, evidence = state.get("playbook") or {}, [], [], {}
-    for objection, entry in sorted((state.get("library") or {}).items()):
+def _proposal(state: ObjectionsState) -> Decision | None:
+    book, diff, reasons, evidence = state.playbook, [], [], {}
+    for objection, entry in sorted(state.library.items()):
         best = next((r for r in entry["ranked"] if r["verdict"] == "better"), None)
         if best is not None and book.get(objection) != best["strategy"]:
             diff.append({"op": "set", "field": objection, "value": best["strategy"]})
             reasons.append(_row_reason(objection, best))
             evidence[objection] = entry
-    for cand in state.get("phrase_candidates", []):
+    for cand in state.phrase_candidates:
         diff.append({"op": "add", "field": f"phrases.{cand['type']}", "value": cand["phrase"]})
         reasons.append(Reason(code="tenant_phrase", text=f"'{cand['phrase']}' recurs in what prospects said on {cand['deals']} "
                               f"deals without being read as an objection; it sounds like {labels.phrase(cand['type'])}",
@@ -157,7 +181,7 @@ def _proposal(state: State) -> Decision | None:
         return None
     sets = [f"answer {labels.phrase(d['field'])} with {labels.phrase(d['value'])}" for d in diff if d["op"] == "set"]
     title = f"Objection playbook: {'; '.join(sets)}" if sets else "Objection phrases: add the tenant's own wording"
-    return proposal(NAME, title, diff, evidence, reasons, n=int(state.get("n_events", 0)))
+    return proposal(NAME, title, diff, evidence, reasons, n=state.n_events)
 
 
 def _card_rows(objection: str, entry: Mapping[str, Any], top: int, min_n: int) -> list[dict[str, Any]]:
@@ -167,9 +191,9 @@ def _card_rows(objection: str, entry: Mapping[str, Any], top: int, min_n: int) -
     return [{k: r[k] for k in ("strategy", "n", "k", "mean", "lo", "hi", "verdict")} for r in rows]
 
 
-def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def decide(snapshot: Snapshot, state: ObjectionsState, now: datetime) -> list[Decision]:
     """The playbook proposal (when decisive) and, for open deals, the best answers to their objections."""
-    params, lib = state.get("params", PARAMS), state.get("library") or {}
+    params, lib = state.params, state.library
     decisions = [d for d in [_proposal(state)] if d is not None]
     tax = with_objection_phrases(tenant_phrases(state))
     for deal in sorted(snapshot.open_deals(), key=lambda d: d.remote_id):
@@ -179,17 +203,18 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
             continue
         used = {o: sorted({s for turn, s in raised if o in turn.objections and s}) for o in kinds}
         sections = {o: {"answered_with": used[o], "best": _card_rows(o, lib[o], params["card_top"], params["min_n"]),
-                        "recommended": (state.get("playbook") or {}).get(o)} for o in kinds}
+                        "recommended": state.playbook.get(o)} for o in kinds}
         reasons = [_row_reason(o, r) for o in kinds for r in lib[o]["ranked"][:1] if r["verdict"] != bayes.TOO_FEW]
         decisions.append(card(NAME, "objections", deal.remote_id, {"objections": sections}, reasons))
     return decisions
 
 
-def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+def approve(state: ObjectionsState, payload: Mapping[str, Any]) -> ObjectionsState:
     """A manager approved: the recommended answers and the tenant's phrases go into the playbook."""
-    return applied_diff(state, payload, "playbook")
+    playbook, approved = applied(state.playbook, state.approved, payload)
+    return replace(state, playbook=playbook, approved=approved)
 
 
 DEFINITION = LoopDefinition(name=NAME, title="Objection handling", learn=learn, decide=decide, approve=approve,
                             description="Objections, the responses that followed, ranked by outcome: a living library",
-                            process_group=TRANSCRIPTS)
+                            process_group=TRANSCRIPTS, state_type=ObjectionsState)

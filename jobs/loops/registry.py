@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from jobs.loops import discovery, icp, objections, sequences
 from jobs.loops.base import LoopDefinition
 from jobs.loops.deal_risk import loop as deal_risk
 from jobs.loops.handoff import loop as handoff
 
-LOOPS: Mapping[str, LoopDefinition] = MappingProxyType({
+LOOPS: Mapping[str, LoopDefinition[Any]] = MappingProxyType({
     loop.name: loop
     for loop in (deal_risk.DEFINITION, handoff.DEFINITION, discovery.DEFINITION, objections.DEFINITION,
                  sequences.DEFINITION, icp.DEFINITION)
 })
 
 
-def all_loops() -> dict[str, LoopDefinition]:
+def all_loops() -> dict[str, LoopDefinition[Any]]:
     """Every loop by name, in the order the engine runs them."""
     return dict(LOOPS)
 

@@ -9,8 +9,8 @@ leader's expected loss is below the threshold, its P(best) is decisive, and the 
 week declares a winner between equal variants in at most alpha (5%) of runs; then the winner is
 proposed for promotion and the others for retirement (the engine's policy decides auto vs approval).
 
-Tenant field mapping: state["params"]["fields"] names the Activity.custom keys (sequence, variant, step,
-reply, holdout). The sender reads state["allocation"][sequence] and tags sends drawn from the uniform
+Tenant field mapping: the state's params["fields"] names the Activity.custom keys (sequence, variant, step,
+reply, holdout). The sender reads the state's allocation[sequence] and tags sends drawn from the uniform
 holdout with custom {holdout: true}, so learn() can report bandit-allocated vs holdout success rates.
 """
 
@@ -18,15 +18,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from crm_adapters.model import Activity, ActivityType, Direction
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import labels
 from jobs.loops import stats as bayes
 from jobs.loops._proposals import describe, pct, proposal
-from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import Decision, Reason
 
 NAME = "sequences"
@@ -36,8 +37,28 @@ PARAMS: dict[str, Any] = {"holdout": 0.05, "min_n": 200, "loss_threshold": 0.005
 PRIOR = bayes.Prior(0.5, 2.0)  # Beta(1, 1)
 
 
-def _params(state: State | None) -> dict[str, Any]:
-    given = dict((state or {}).get("params") or {})
+@dataclass(frozen=True)
+class SequencesState:
+    """Per sequence: each variant's posterior and P(best), the stopping rule's readout, the promoted and
+    retired variants; the allocation of the next sends per sequence and variant."""
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    sequences: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    allocation: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    approved: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(params=dict(data.get("params") or {}), sequences=dict(data.get("sequences") or {}),
+                   allocation=dict(data.get("allocation") or {}), approved=tuple(data.get("approved") or ()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "sequences": dict(self.sequences), "allocation": dict(self.allocation),
+                "approved": list(self.approved)}
+
+
+def _params(state: SequencesState | None) -> dict[str, Any]:
+    given = dict(state.params if state else {})
     return {**PARAMS, **given, "fields": {**FIELDS, **dict(given.get("fields") or {})}}
 
 
@@ -111,10 +132,10 @@ def _evidence(leader: str | None, cells: Mapping[str, Mapping[str, Any]], active
     return max(min(gaps), 0.0)
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: SequencesState | None, now: datetime) -> Learned[SequencesState]:
     """Update every variant's posterior and the allocation of the next sends."""
     params = _params(state)
-    old = dict((state or {}).get("sequences") or {})
+    old = dict(state.sequences if state else {})
     by_seq: dict[str, dict[str, Any]] = defaultdict(dict)
     for (seq, var), cell in tally(snapshot, now, params).items():
         by_seq[seq][var] = cell
@@ -127,8 +148,8 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     allocation = {s: {v: r["allocation"] for v, r in d["variants"].items()} for s, d in sequences.items()}
     metrics = {"sequences": {s: {"variants": d["variants"], "leader": d["leader"], "stop": d["stop"],
                                  "holdout": d["holdout"]} for s, d in sequences.items()}}
-    return Learned(state={"params": params, "sequences": sequences, "allocation": allocation,
-                          "approved": list((state or {}).get("approved", []))},
+    return Learned(state=SequencesState(params=params, sequences=sequences, allocation=allocation,
+                                        approved=state.approved if state else ()),
                    metrics=metrics)
 
 
@@ -159,15 +180,15 @@ def _decision(seq: str, d: Mapping[str, Any]) -> Decision | None:
                     n=sum(int(v["n"]) for v in variants.values()))
 
 
-def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def decide(snapshot: Snapshot, state: SequencesState, now: datetime) -> list[Decision]:
     """A promote/retire decision for each sequence whose stopping rule is met."""
-    decisions = [_decision(seq, d) for seq, d in sorted((state.get("sequences") or {}).items())]
+    decisions = [_decision(seq, d) for seq, d in sorted(state.sequences.items())]
     return [d for d in decisions if d is not None]
 
 
-def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+def approve(state: SequencesState, payload: Mapping[str, Any]) -> SequencesState:
     """Promotion approved (or allowed by policy): the winner takes the sends, the losers get none."""
-    sequences = {s: dict(d) for s, d in (state.get("sequences") or {}).items()}
+    sequences = {s: dict(d) for s, d in state.sequences.items()}
     for change in payload.get("diff", ()):
         book = sequences.setdefault(change["sequence"], {})
         if change["field"] == "promoted":
@@ -175,8 +196,8 @@ def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
         elif change["field"] == "retired":
             book["retired"] = sorted({*book.get("retired", []), change["value"]})
     allocation = {s: _allocation_after(d) for s, d in sequences.items()}
-    return {**state, "sequences": sequences, "allocation": allocation,
-            "approved": [*state.get("approved", []), payload.get("fingerprint", "")]}
+    return replace(state, sequences=sequences, allocation=allocation,
+                   approved=(*state.approved, payload.get("fingerprint", "")))
 
 
 def _allocation_after(book: Mapping[str, Any]) -> dict[str, float]:
@@ -186,4 +207,5 @@ def _allocation_after(book: Mapping[str, Any]) -> dict[str, float]:
 
 
 DEFINITION = LoopDefinition(name=NAME, title="Outbound sequences", learn=learn, decide=decide, approve=approve,
-                            description="Thompson sampling over sequence variants; promote the winner, retire the losers")
+                            description="Thompson sampling over sequence variants; promote the winner, retire the losers",
+                            state_type=SequencesState)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,6 @@ class Taxonomy:
 
 
 def _replace(taxonomy: Taxonomy, **changes: Any) -> Taxonomy:
-    from dataclasses import replace
-
     return replace(taxonomy, **changes)
 
 

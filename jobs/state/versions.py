@@ -3,6 +3,9 @@
 The newest active version is what a loop decides with. Approving a playbook change adds a
 `treatment` version and keeps the version before it active as `control`, so the loop's
 experiment readout can compare the two.
+
+A loop's state is typed (its `LoopDefinition.state_type`); here, and only here, it meets JSON:
+`state_of` decodes a stored version once, `save` encodes with the one encoder (`codec.jsonable`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.store.tables import Arm, ModelVersion, VersionKind
+from crm_adapters.codec import jsonable
 from crm_adapters.snapshot import Snapshot
+from jobs.loops.base import LoopState
 
 CONTENT = "content_sha256"  # in a version's metrics: {"state": digest of the state, "data": digest of its training data}
 
@@ -31,8 +36,25 @@ def active(session: Session, installation_id: str, loop: str) -> ModelVersion | 
     ).scalars().first()
 
 
+def state_of(version: ModelVersion | None, state_type: type[LoopState] | None) -> Any:
+    """The loop's state a stored version holds, decoded once (None without a version)."""
+    return None if version is None else decoded(version.state or {}, state_type)
+
+
+def decoded(data: Mapping[str, Any], state_type: type[LoopState] | None) -> Any:
+    """A state from its stored JSON; a loop without a state type (a test probe) keeps the plain dict."""
+    return state_type.from_json(data) if state_type is not None else dict(data)
+
+
+def encoded(state: LoopState | Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON a version stores of a state: its `to_json`, through the app's one encoder."""
+    raw = dict(state) if isinstance(state, Mapping) else state.to_json()
+    out: dict[str, Any] = jsonable(raw)
+    return out
+
+
 def save(
-    session: Session, installation_id: str, loop: str, state: Mapping[str, Any], metrics: Mapping[str, Any], *,
+    session: Session, installation_id: str, loop: str, state: LoopState | Mapping[str, Any], metrics: Mapping[str, Any], *,
     kind: str = VersionKind.MODEL, arm: str | None = None, proposal_id: str | None = None, data_digest: str | None = None,
 ) -> ModelVersion:
     """Store a new active version; the one it replaces is retired (or kept as control for a treatment)."""
@@ -47,9 +69,10 @@ def save(
             current.arm = Arm.CONTROL  # stays active: the experiment's baseline
         else:
             current.active = False
+    stored = encoded(state)
     version = ModelVersion(
-        installation_id=installation_id, loop=loop, version=(latest or 0) + 1, kind=kind, state=dict(state),
-        metrics={**metrics, CONTENT: {"state": digest(state), "data": data_digest}}, active=True, arm=arm,
+        installation_id=installation_id, loop=loop, version=(latest or 0) + 1, kind=kind, state=stored,
+        metrics={**metrics, CONTENT: {"state": digest(stored), "data": data_digest}}, active=True, arm=arm,
         proposal_id=proposal_id,
     )
     session.add(version)
@@ -88,7 +111,7 @@ def _unstamped(record: Any) -> Any:
     return record
 
 
-def unchanged(current: ModelVersion | None, state: Mapping[str, Any], data_digest: str | None) -> bool:
+def unchanged(current: ModelVersion | None, state: LoopState | Mapping[str, Any], data_digest: str | None) -> bool:
     """Learning that would save nothing new: the same training data, or the same state, as the active version.
     Re-running an interrupted chain on unchanged data so saves no second version."""
     if current is None:
@@ -96,4 +119,4 @@ def unchanged(current: ModelVersion | None, state: Mapping[str, Any], data_diges
     content = (current.metrics or {}).get(CONTENT) or {}
     if data_digest is not None and content.get("data") == data_digest:
         return True
-    return digest(current.state) == digest(dict(state))
+    return digest(current.state) == digest(encoded(state))

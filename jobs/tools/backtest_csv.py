@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from charset_normalizer import from_bytes
+
 DELIMITERS = ",;\t|"
 SAMPLE = 64_000
 FALLBACK_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
@@ -38,8 +40,6 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8-sig"
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
     best = from_bytes(data[:SAMPLE]).best()
     if best is None:
         return "cp1252"

@@ -30,6 +30,7 @@
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,7 +154,6 @@ def _problems(raw: dict[str, Any]) -> list[str]:
     if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
         problems.append(f'delimiter must be one character (",", ";", "tab", "|"), got {raw.get("delimiter")!r}')
     if raw.get("encoding"):
-        import codecs
 
         try:
             codecs.lookup(str(raw["encoding"]))

@@ -27,8 +27,8 @@ def test_the_loop_registers_itself() -> None:
 def test_with_no_closed_deals_it_starts_from_rules_and_still_scores() -> None:
     snapshot = tenant(0, n_open=4, now=NOW)
     learned = deal_risk.learn(snapshot, None, NOW)
-    assert learned.state["mode"] == "rules" and learned.state["weight"] == 0.0 and learned.state["model"] is None
-    json.dumps(learned.state)
+    assert learned.state.mode == "rules" and learned.state.weight == 0.0 and learned.state.model is None
+    json.dumps(learned.state.to_json())
     decisions = deal_risk.decide(snapshot, learned.state, NOW)
     scores = {d.target_id: d.payload[AppField.RISK_SCORE.value] for d in decisions if d.kind is ActionKind.UPDATE_FIELD}
     quiet = {d.remote_id for d in snapshot.open_deals() if d.name == "Open quiet"}
@@ -38,11 +38,11 @@ def test_with_no_closed_deals_it_starts_from_rules_and_still_scores() -> None:
 
 def test_few_closed_deals_blend_rules_and_learning() -> None:
     blended = deal_risk.learn(tenant(120, now=NOW), None, NOW).state
-    assert blended["mode"] == "blended" and 0 < blended["weight"] < 1 and blended["model"] is not None
+    assert blended.mode == "blended" and 0 < blended.weight < 1 and blended.model is not None
     learned = deal_risk.learn(tenant(700, now=NOW + timedelta(days=300)), None, NOW + timedelta(days=300))
-    assert learned.state["mode"] == "learned" and learned.state["weight"] == 1.0
+    assert learned.state.mode == "learned" and learned.state.weight == 1.0
     assert learned.metrics["validation"]["auc"] > 0.65
-    assert {s["signal"] for s in learned.state["top_signals"][:3]} & {"no_recent_activity", "champion_quiet", "single_threaded"}
+    assert {s["signal"] for s in learned.state.top_signals[:3]} & {"no_recent_activity", "champion_quiet", "single_threaded"}
 
 
 def test_closed_deals_are_seen_at_moments_before_they_closed() -> None:
@@ -113,5 +113,5 @@ def test_outcomes_that_follow_nothing_yield_no_drivers() -> None:
     later = NOW + timedelta(days=400)
     learned = deal_risk.learn(tenant(700, signal=False, now=later), None, later)
     assert learned.metrics["signal_found"] is False
-    assert learned.state["top_signals"] == []
+    assert learned.state.top_signals == ()
     assert abs(learned.metrics["validation_learned"]["auc"] - 0.5) < 0.1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from crm_adapters.writes import AppField
 from jobs.loops.decision import ActionKind
 from jobs.loops.handoff import loop as H
 from jobs.loops.handoff.signals import deal_signals
+from jobs.loops.handoff.state import HandoffState
 from jobs.loops.registry import all_loops
 from tests.factories import T0
 from tests.unit.handoff_world import DealSpec, build, random_specs
@@ -116,13 +118,13 @@ def test_approve_makes_a_new_treatment_version_and_leaves_control() -> None:
     state = H.learn(snap, None, NOW).state
     payload = _proposals(H.decide(snap, state, NOW))[0].payload
     approved = H.approve(state, payload)
-    books = approved["playbooks"]
+    books = approved.playbooks
     assert books["treatment"]["version"] == 1 and books["treatment"]["questions"] == ["cost_of_inaction"]
-    assert books["control"] == state["playbooks"]["control"]
+    assert books["control"] == state.playbooks["control"]
     assert "question:cost_of_inaction" in books["treatment"]["weights"]
-    assert approved["history"][-1]["approved"] == payload["fingerprint"]
+    assert approved.history[-1]["approved"] == payload["fingerprint"]
     relearned = H.learn(snap, approved, NOW)
-    assert relearned.state["experiment"]["started_at"] == NOW.isoformat()
+    assert relearned.state.experiment["started_at"] == NOW.isoformat()
     assert _proposals(H.decide(snap, relearned.state, NOW)) == []  # nothing left to add
     with pytest.raises(ValueError):
         H.approve(state, {"kind": "bogus"})
@@ -133,8 +135,8 @@ def test_promote_gives_control_the_treatment_playbook() -> None:
     state = H.approve(state, {"kind": "change", "fingerprint": "f1", "changes": [
         {"op": "add_question", "target": "timeline", "signal": "question:timeline", "weight": 0.3}]})
     promoted = H.approve(state, {"kind": "promote", "fingerprint": "f2"})
-    assert promoted["playbooks"]["control"] == promoted["playbooks"]["treatment"]
-    assert promoted["experiment"]["started_at"] is None
+    assert promoted.playbooks["control"] == promoted.playbooks["treatment"]
+    assert promoted.experiment["started_at"] is None
 
 
 def test_no_signal_means_no_proposal_and_no_flag() -> None:
@@ -166,20 +168,22 @@ def test_learn_metrics_carry_a_plottable_readout() -> None:
     series = second.metrics["readout_series"]
     assert len(series) == 2 and {"control_close_rate", "treatment_close_rate", "p_close_rate"} <= set(series[-1])
     assert second.metrics["readout"]["recommendation"] in ("continue", "promote", "revert")
-    assert json.loads(json.dumps(second.state)) == second.state  # the store keeps it as JSON
+    stored = json.loads(json.dumps(second.state.to_json()))  # the store keeps it as JSON
+    assert HandoffState.from_json(stored).to_json() == stored
     json.dumps(second.metrics)
 
 
 def test_engine_style_calls_on_empty_state() -> None:
     snap = build(_planted(50))
-    assert [d for d in H.decide(snap, {}, NOW) if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE] == []
-    state = H.approve({}, {"kind": "change", "fingerprint": "f", "changes": [
+    empty = HandoffState.from_json({})  # what the engine decodes from an empty stored state
+    assert [d for d in H.decide(snap, empty, NOW) if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE] == []
+    state = H.approve(empty, {"kind": "change", "fingerprint": "f", "changes": [
         {"op": "capture_meddic", "target": "champion", "signal": "meddic:champion", "weight": 0.5}]})
-    assert state["playbooks"]["treatment"]["meddic"] == ["champion"]
+    assert state.playbooks["treatment"]["meddic"] == ["champion"]
 
 
 def test_bad_config_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unit"):
-        H.learn(build([]), {**H.initial_state(), "config": {"unit": "team"}}, NOW)
+        H.learn(build([]), replace(H.initial_state(), config={"unit": "team"}), NOW)
     with pytest.raises(ValueError, match="arms"):
-        H.learn(build([]), {**H.initial_state(), "config": {"arms": {"s1": "placebo"}}}, NOW)
+        H.learn(build([]), replace(H.initial_state(), config={"arms": {"s1": "placebo"}}), NOW)

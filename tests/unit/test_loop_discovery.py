@@ -20,7 +20,7 @@ def _proposals(decisions):  # type: ignore[no-untyped-def]
 def test_planted_progress_and_stall_questions_are_found_and_proposed() -> None:
     snap = discovery_world(effect=True)
     learned = discovery.learn(snap, None, NOW)
-    verdicts = {q: s["verdict"] for q, s in learned.state["questions"].items()}
+    verdicts = {q: s["verdict"] for q, s in learned.state.questions.items()}
     assert verdicts["budget_owner"] == "better"
     assert verdicts["competing_priorities"] == "worse"
     assert {v for q, v in verdicts.items() if q not in ("budget_owner", "competing_priorities")} <= {"unclear"}
@@ -35,7 +35,7 @@ def test_noise_proposes_nothing() -> None:
     snap = discovery_world(effect=False, seed=11)
     learned = discovery.learn(snap, None, NOW)
     assert not _proposals(discovery.decide(snap, learned.state, NOW))
-    assert all(s["verdict"] in ("unclear", TOO_FEW) for s in learned.state["questions"].values())
+    assert all(s["verdict"] in ("unclear", TOO_FEW) for s in learned.state.questions.values())
 
 
 def test_approve_puts_questions_in_the_framework_and_stops_reproposing() -> None:
@@ -43,10 +43,10 @@ def test_approve_puts_questions_in_the_framework_and_stops_reproposing() -> None
     state = discovery.learn(snap, None, NOW).state
     [prop] = _proposals(discovery.decide(snap, state, NOW))
     approved = discovery.approve(state, prop.payload)
-    assert approved["framework"]["ask"] == ["budget_owner"]
-    assert approved["framework"]["stall_signals"] == ["competing_priorities"]
+    assert approved.framework["ask"] == ["budget_owner"]
+    assert approved.framework["stall_signals"] == ["competing_priorities"]
     relearned = discovery.learn(snap, approved, NOW).state
-    assert relearned["framework"] == approved["framework"]
+    assert relearned.framework == approved.framework
     assert not _proposals(discovery.decide(snap, relearned, NOW))
 
 
@@ -59,8 +59,8 @@ def test_rare_question_is_too_few_to_tell() -> None:
                     an_activity(ActivityType.CALL, deal.remote_id, T0 + timedelta(days=1), transcript=text,
                                 custom={"kind": "discovery_call"})]
     learned = discovery.learn(Snapshot.of(records, [a_pipeline()]), None, NOW)
-    assert learned.state["questions"]["past_attempts"]["verdict"] == TOO_FEW
-    assert learned.state["questions"]["past_attempts"]["asked"]["n"] == 1
+    assert learned.state.questions["past_attempts"]["verdict"] == TOO_FEW
+    assert learned.state.questions["past_attempts"]["asked"]["n"] == 1
 
 
 def test_card_shows_unasked_decisive_questions_on_early_open_deals() -> None:

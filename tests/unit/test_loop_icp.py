@@ -68,7 +68,7 @@ def test_the_digest_lists_only_accounts_above_the_fit_percentile_and_cites_only_
 def test_noise_gives_no_scores_no_tasks_no_proposal() -> None:
     snap = icp_world(effect=False, seed=12)
     state = icp.learn(snap, None, NOW).state
-    assert state["signal"] is False
+    assert state.signal is False
     assert icp.decide(snap, state, NOW) == []
 
 
@@ -77,7 +77,7 @@ def test_approve_writes_the_icp_definition() -> None:
     state = icp.learn(snap, None, NOW).state
     prop = next(d for d in icp.decide(snap, state, NOW) if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE)
     approved = icp.approve(state, prop.payload)
-    assert approved["definition"] == {"include": ["industry=fintech"], "exclude": ["industry=retail"]}
+    assert approved.definition == {"include": ["industry=fintech"], "exclude": ["industry=retail"]}
     relearned = icp.learn(snap, approved, NOW).state
     assert not [d for d in icp.decide(snap, relearned, NOW) if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE]
 
@@ -90,4 +90,4 @@ def test_tiny_segment_is_too_few_to_tell() -> None:
         records += [account, a_deal(stage_id="105" if won else "106", status=DealStatus.WON if won else DealStatus.LOST,
                                     account_id=account.remote_id)]
     state = icp.learn(Snapshot.of(records, [a_pipeline()]), None, NOW).state
-    assert state["segments"]["industry=mining"]["verdict"] == TOO_FEW
+    assert state.segments["industry=mining"]["verdict"] == TOO_FEW

@@ -28,7 +28,7 @@ def test_response_taxonomy_classifies_rep_lines() -> None:
 def test_planted_best_answer_to_price_is_ranked_first_and_proposed() -> None:
     snap = objection_world(effect=True)
     state = objections.learn(snap, None, NOW).state
-    price = state["library"]["price"]["ranked"]
+    price = state.library["price"]["ranked"]
     assert price[0]["strategy"] == "roi_case" and price[0]["verdict"] == "better"
     assert price[-1]["strategy"] == "discount_offer"
     assert all(r["lo"] <= r["mean"] <= r["hi"] and r["n"] > 0 for r in price)
@@ -40,7 +40,7 @@ def test_noise_proposes_nothing() -> None:
     snap = objection_world(effect=False, seed=21)
     state = objections.learn(snap, None, NOW).state
     assert not _proposals(objections.decide(snap, state, NOW))
-    assert all(r["verdict"] in ("unclear", TOO_FEW) for e in state["library"].values() for r in e["ranked"])
+    assert all(r["verdict"] in ("unclear", TOO_FEW) for e in state.library.values() for r in e["ranked"])
 
 
 def test_tiny_samples_are_too_few_to_tell_on_the_card() -> None:
@@ -52,7 +52,7 @@ def test_tiny_samples_are_too_few_to_tell_on_the_card() -> None:
                     an_activity(ActivityType.CALL, deal.remote_id, T0 + timedelta(days=1), transcript=text)]
     snap = Snapshot.of(records, [a_pipeline()])
     state = objections.learn(snap, None, NOW).state
-    assert {r["verdict"] for r in state["library"]["timing"]["ranked"]} == {TOO_FEW}
+    assert {r["verdict"] for r in state.library["timing"]["ranked"]} == {TOO_FEW}
     cards = [d for d in objections.decide(snap, state, NOW) if d.kind is ActionKind.UPDATE_CARD]
     assert cards and all(c.payload["objections"]["timing"]["best"][0]["verdict"] == TOO_FEW for c in cards)
     assert not _proposals(objections.decide(snap, state, NOW))
@@ -65,7 +65,7 @@ def test_email_objection_and_the_reps_reply_count() -> None:
     reply = an_activity(ActivityType.EMAIL, deal.remote_id, T0 + timedelta(days=2), body="We could start small with a pilot.")
     snap = Snapshot.of([deal, a_stage_change(deal.remote_id, "102", T0), inbound, reply], [a_pipeline()])
     state = objections.learn(snap, None, NOW).state
-    assert state["library"]["no_budget"]["ranked"][0]["strategy"] == "phased_rollout"
+    assert state.library["no_budget"]["ranked"][0]["strategy"] == "phased_rollout"
 
 
 def test_card_shows_best_answers_for_this_deals_objections() -> None:
@@ -92,11 +92,11 @@ def test_recurring_tenant_phrase_is_proposed_and_approval_teaches_the_extractor(
                     an_activity(ActivityType.CALL, deal.remote_id, T0 + timedelta(days=1), transcript=text)]
     world = Snapshot.of(records, [a_pipeline()])
     state = objections.learn(world, None, NOW).state
-    phrases = {c["phrase"]: c["type"] for c in state["phrase_candidates"]}
+    phrases = {c["phrase"]: c["type"] for c in state.phrase_candidates}
     assert any("sticker shock" in p for p in phrases)
     [prop] = _proposals(objections.decide(world, state, NOW))
     approved = objections.approve(state, prop.payload)
-    assert any("sticker shock" in p for p in approved["playbook"][f"phrases.{phrases[next(iter(phrases))]}"])
+    assert any("sticker shock" in p for p in approved.playbook[f"phrases.{phrases[next(iter(phrases))]}"])
     relearned = objections.learn(world, approved, NOW).state
-    assert not relearned["phrase_candidates"]
-    assert relearned["n_events"] > state["n_events"]
+    assert not relearned.phrase_candidates
+    assert relearned.n_events > state.n_events

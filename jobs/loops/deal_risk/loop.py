@@ -20,7 +20,7 @@ from crm_adapters.model import Entity
 from crm_adapters.snapshot import Snapshot
 from crm_adapters.writes import AppField
 from jobs.loops import labels
-from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.deal_risk._moves import move_stats, next_move
 from jobs.loops.deal_risk._prior import learned_weight, prior_loss_rate, rules_model
 from jobs.loops.deal_risk._reasons import deal_reasons
@@ -29,6 +29,7 @@ from jobs.loops.deal_risk.features import MOMENTS, MOVE_MOMENT, Featurised, clos
 from jobs.loops.deal_risk.levels import RiskScale, display, score_of, stage_win_rates
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms
+from jobs.loops.deal_risk.state import DealRiskState
 from jobs.loops.decision import ActionKind, Decision, Reason
 from jobs.loops.stats import fingerprint
 
@@ -37,7 +38,7 @@ TASK_LIMIT = 10
 BODY_LIMIT = 3800  # the gate refuses task bodies over 4,000 characters: the list ends with how many more wait
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: DealRiskState | None, now: datetime) -> Learned[DealRiskState]:
     """Fit on the tenant's closed deals (older -> newer), blend with rules, rank recovery moves."""
     norms = StageNorms.from_snapshot(snapshot)
     closed = closed_table(snapshot, norms)
@@ -61,7 +62,7 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
         "metrics": metrics, "trained_at": now.isoformat(),
     }
     learned_state["model_version"] = _version(learned_state)
-    return Learned(learned_state, metrics)
+    return Learned(DealRiskState.from_json(learned_state), metrics)  # what a stored version of it decodes to
 
 
 def _fit(table: FeatureTable, rules: RiskModel, weight: float) -> tuple[RiskModel | None, float, dict[str, Any]]:
@@ -107,24 +108,20 @@ def _version(state: Mapping[str, Any]) -> str:
     return "risk-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def decide(snapshot: Snapshot, state: DealRiskState, now: datetime) -> list[Decision]:
     """Score every open deal at once; fields and a card per deal, an at-risk task per owner."""
-    norms = StageNorms.from_json(state.get("stage_norms"))
-    featurised = open_table(snapshot, now, norms)
+    featurised = open_table(snapshot, now, state.stage_norms)
     if not featurised.deals:
         return []
-    rules = RiskModel.from_json(state["rules"])
-    model = RiskModel.from_json(state["model"]) if state.get("model") else None
-    probs, contribs, tops, names = score_chunks(_parts(rules, model, float(state.get("weight", 0.0))), featurised.table)
-    scale = RiskScale.from_json(state.get("levels"))
-    version = str(state.get("model_version", ""))
+    probs, contribs, tops, names = score_chunks(_parts(state.rules, state.model, state.weight), featurised.table)
+    scale, version = state.levels, state.model_version
     decisions, at_risk = [], defaultdict(list)
     stages = featurised.table.categorical.get("stage")
     for i, deal in enumerate(featurised.deals):
         reasons = deal_reasons(snapshot, featurised, i, contribs[i], names, now)
-        move = next_move(state.get("moves", {}), [r.code for r in reasons if r.code in SIGNS] or _fired(featurised, i))
+        move = next_move(state.moves, [r.code for r in reasons if r.code in SIGNS] or _fired(featurised, i))
         drivers = [{"code": names[j], "weight": round(float(contribs[i][j]), 3)} for j in tops[i]]
-        shown = display(score_of(probs[i]), scale, str(stages[i]) if stages is not None else "", state.get("stage_win") or {})
+        shown = display(score_of(probs[i]), scale, str(stages[i]) if stages is not None else "", state.stage_win)
         scored = _scored(deal.remote_id, float(probs[i]), reasons, move, now) | shown | {
             "name": deal.name, "drivers": drivers, "scale": scale.to_json()}
         decisions += _deal_decisions(deal, scored, reasons, version, now)
@@ -195,4 +192,5 @@ def _quoted(deals: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in out if t))
 
 
-DEFINITION = LoopDefinition(name=LOOP, title="Deal risk", learn=learn, decide=decide, description=__doc__.splitlines()[0])
+DEFINITION = LoopDefinition(name=LOOP, title="Deal risk", learn=learn, decide=decide, description=__doc__.splitlines()[0],
+                            state_type=DealRiskState)

@@ -162,6 +162,11 @@ class RiskModel:
     trees: dict[str, Any] | None = None  # a boosted-tree model: booster text, column layout (groups are its columns)
     _booster: Any = field(default=None, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a learned state coming back from a forked loop worker) without the booster: it is
+        rebuilt from `trees` when next used."""
+        return {**self.__dict__, "_booster": None}
+
     def to_json(self) -> dict[str, Any]:
         out = {"base": self.base, "groups": self.groups, "calibration": list(self.calibration), "meta": self.meta}
         return {**out, "trees": self.trees} if self.trees else out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,10 +18,10 @@ from crm_adapters.model import Entity, UserRole
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import labels
 from jobs.loops._talk import TRANSCRIPTS
-from jobs.loops.base import Learned, LoopDefinition, State
+from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import ActionKind, Decision, Reason
-from jobs.loops.handoff.flags import MARGIN, flag_text, sdr_flags
-from jobs.loops.handoff.model import MATURITY_DAYS, fit
+from jobs.loops.handoff.flags import flag_text, sdr_flags
+from jobs.loops.handoff.model import fit
 from jobs.loops.handoff.playbook import (
     BASELINE,
     MAX_PER_RUN,
@@ -34,16 +35,15 @@ from jobs.loops.handoff.playbook import (
 from jobs.loops.handoff.postmortem import deal_decisions
 from jobs.loops.handoff.readout import ARMS, DEFAULT_BAR, arm_of, readout
 from jobs.loops.handoff.signals import alignment, deal_signals
+from jobs.loops.handoff.state import DEFAULTS, HandoffState
 
 NAME = "handoff"
-DEFAULTS: dict[str, Any] = {"tenant": "default", "unit": "sdr", "postmortem_days": 28, "arms": {},
-                            "maturity_days": MATURITY_DAYS, "flag_margin": MARGIN}
 HISTORY = 104
 
 
-def config(state: State | None) -> dict[str, Any]:
+def config(state: HandoffState | None) -> dict[str, Any]:
     """Tenant id (arm hashing), unit of assignment (sdr | lead), post-mortem look-back."""
-    cfg = {**DEFAULTS, **dict((state or {}).get("config", {}))}
+    cfg = {**DEFAULTS, **dict(state.config if state else {})}
     if cfg["unit"] not in ("sdr", "lead"):
         raise ValueError(f"handoff config unit must be 'sdr' or 'lead', got {cfg['unit']!r}")
     bad = {k: v for k, v in dict(cfg["arms"]).items() if v not in ARMS}
@@ -52,12 +52,9 @@ def config(state: State | None) -> dict[str, Any]:
     return cfg
 
 
-def initial_state(*, tenant: str = "default", unit: str = "sdr", arms: Mapping[str, str] | None = None) -> dict[str, Any]:
+def initial_state(*, tenant: str = "default", unit: str = "sdr", arms: Mapping[str, str] | None = None) -> HandoffState:
     """Both arms on the baseline playbook; nothing learned yet. `arms`: an explicit SDR -> arm split."""
-    return {"config": {**DEFAULTS, "tenant": tenant, "unit": unit, "arms": dict(arms or {})},
-            "playbooks": {"control": copy.deepcopy(BASELINE), "treatment": copy.deepcopy(BASELINE)},
-            "experiment": {"started_at": None}, "history": [], "readouts": [], "evidence": {},
-            "bars": {}}
+    return HandoffState(config={**DEFAULTS, "tenant": tenant, "unit": unit, "arms": dict(arms or {})})
 
 
 def sdr_arms(snapshot: Snapshot, cfg: Mapping[str, Any]) -> dict[str, str]:
@@ -66,17 +63,15 @@ def sdr_arms(snapshot: Snapshot, cfg: Mapping[str, Any]) -> dict[str, str]:
     return {sdr: arm_of(sdr, sdr, tenant=cfg["tenant"], unit="sdr", assigned=cfg["arms"]) for sdr in sorted(ids)}
 
 
-def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
+def learn(snapshot: Snapshot, state: HandoffState | None, now: datetime) -> Learned[HandoffState]:
     """Refit the signal model, read the experiment out, find SDRs below peers."""
-    base = copy.deepcopy(dict(state)) if state else initial_state()
-    for key, value in initial_state().items():
-        base.setdefault(key, value)
+    base = state or initial_state()
     cfg = config(base)
     deals = list(deal_signals(snapshot).values())
     summary = fit(deals, now, int(cfg["maturity_days"]))
     arms = sdr_arms(snapshot, cfg)
     differ = _differ(base)
-    experiment = dict(base.get("experiment", {}))
+    experiment = dict(base.experiment)
     if differ and not experiment.get("started_at"):
         experiment["started_at"] = now.isoformat()
     if not differ:
@@ -88,18 +83,19 @@ def learn(snapshot: Snapshot, state: State | None, now: datetime) -> Learned:
     flags = sdr_flags(deals, arms if cfg["unit"] == "sdr" else {}, margin=float(cfg["flag_margin"]))
     aligned = [a[0] for d in deals if (a := alignment(d)) is not None]
     point = _readout_point(read, now)
-    base.update(config=cfg, model=summary, experiment=experiment, evidence=evidence(summary, base.get("evidence")), sdr_arms=arms, flags=flags, readout=read,
-                readouts=[*base.get("readouts", []), point][-HISTORY:], learned_at=now.isoformat())
+    learned = replace(base, config=cfg, model=summary, experiment=experiment, evidence=evidence(summary, base.evidence),
+                      sdr_arms=arms, flags=tuple(flags), readout=read, readouts=(*base.readouts, point)[-HISTORY:],
+                      learned_at=now.isoformat())
     metrics = {"closed_deals": summary["n"], "signals": len(summary.get("signals", {})), "flags": len(flags),
                "pain_alignment_mean": round(sum(aligned) / len(aligned), 4) if aligned else None,
-               "treatment_version": base["playbooks"]["treatment"]["version"],
-               "control_version": base["playbooks"]["control"]["version"],
-               "readout": read, "readout_series": base["readouts"]}
-    return Learned(state=base, metrics=metrics)
+               "treatment_version": learned.playbooks["treatment"]["version"],
+               "control_version": learned.playbooks["control"]["version"],
+               "readout": read, "readout_series": list(learned.readouts)}
+    return Learned(state=learned, metrics=metrics)
 
 
-def _differ(state: Mapping[str, Any]) -> bool:
-    books = state["playbooks"]
+def _differ(state: HandoffState) -> bool:
+    books = state.playbooks
     return _substance(books["control"]) != _substance(books["treatment"])
 
 
@@ -117,11 +113,11 @@ def _readout_point(read: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             "lift_close_points": comp["close_rate"]["lift_points"]}
 
 
-def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
+def decide(snapshot: Snapshot, state: HandoffState, now: datetime) -> list[Decision]:
     """Everything the loop wants written, each with its evidence; proposals only when decisive."""
     cfg = config(state)
-    version = f"{NAME}:v{state.get('playbooks', {}).get('treatment', BASELINE)['version']}"
-    summary = state.get("model", {})
+    version = f"{NAME}:v{state.playbooks.get('treatment', BASELINE)['version']}"
+    summary = state.model or {}
     since = (now - timedelta(days=int(cfg["postmortem_days"]))).date().isoformat()
     out: list[Decision] = []
     for deal in deal_signals(snapshot).values():
@@ -134,20 +130,20 @@ def decide(snapshot: Snapshot, state: State, now: datetime) -> list[Decision]:
     return out
 
 
-def _proposals(state: State, version: str) -> list[Decision]:
-    if "playbooks" not in state or "model" not in state:
+def _proposals(state: HandoffState, version: str) -> list[Decision]:
+    if state.model is None:  # nothing learned yet
         return []
-    treatment = state["playbooks"]["treatment"]
+    treatment = state.playbooks["treatment"]
     out = []
-    for change in candidate_changes(state["model"], treatment, bars=state.get("bars")):
+    for change in candidate_changes(state.model, treatment, bars=state.bars):
         fp = fingerprint([change])
         out.append(_proposal_decision("change", [change], fp, change["n"], version, treatment["version"]))
         if len(out) >= MAX_PER_RUN:
             break
-    read = state.get("readout", {})
+    read = state.readout or {}
     rec = read.get("recommendation")
     if rec in ("promote", "revert"):
-        books = state["playbooks"]
+        books = state.playbooks
         fp = fingerprint([{"op": rec, "target": f"v{books['treatment']['version']}",
                            "rule": books["control"]["version"]}])
         n = sum(read["arms"][arm]["close_rate"]["n"] for arm in read["arms"])
@@ -186,10 +182,10 @@ def _promote_decision(rec: str, read: Mapping[str, Any], fp: str, n: int, versio
                     reasons=(Reason(rec, line, float(close["lift_points"])),), model_version=version)
 
 
-def _flag_decisions(state: State, now: datetime, version: str) -> list[Decision]:
+def _flag_decisions(state: HandoffState, now: datetime, version: str) -> list[Decision]:
     week = now.strftime("%G-W%V")
     out = []
-    for flag in state.get("flags", []):
+    for flag in state.flags:
         text = flag_text(flag)
         out.append(Decision(loop=NAME, kind=ActionKind.FLAG_SDR, target=Entity.USER, target_id=flag["sdr_id"],
                             key=f"{NAME}:flag:{flag['sdr_id']}:{week}",
@@ -199,36 +195,34 @@ def _flag_decisions(state: State, now: datetime, version: str) -> list[Decision]
     return out
 
 
-def approve(state: State, payload: Mapping[str, Any]) -> dict[str, Any]:
+def approve(state: HandoffState, payload: Mapping[str, Any]) -> HandoffState:
     """A manager approved: changes -> the next treatment version; promote/revert -> arms aligned."""
     kind = payload.get("kind")
     if kind not in ("change", "promote", "revert") or not payload.get("fingerprint"):
         raise ValueError(f"not a handoff proposal payload (kind={kind!r}, fingerprint={payload.get('fingerprint')!r})")
-    new = copy.deepcopy(dict(state)) if state else initial_state()
-    new.setdefault("playbooks", initial_state()["playbooks"])
-    books = new["playbooks"]
+    books = copy.deepcopy(dict(state.playbooks))
+    bars, experiment = state.bars, state.experiment
     top = max(books["control"]["version"], books["treatment"]["version"]) + 1
     if kind == "change":
         books["treatment"] = apply(books["treatment"], list(payload.get("changes", [])), top)
-        new["bars"], new["experiment"] = _raised_bars(new, list(payload.get("changes", [])))
+        bars, experiment = _raised_bars(state, list(payload.get("changes", [])))
     elif kind == "promote":
         books["control"] = copy.deepcopy(books["treatment"])
-        new["experiment"] = {"started_at": None}
+        experiment = {"started_at": None}
     else:
         books["treatment"] = {**copy.deepcopy(books["control"]), "version": top}
-        new["experiment"] = {"started_at": None}
-    new["history"] = [*new.get("history", []), {"approved": payload["fingerprint"], "kind": kind,
-                                                 "diff": list(payload.get("diff", [])),
-                                                 "treatment_version": books["treatment"]["version"],
-                                                 "control_version": books["control"]["version"]}]
-    return new
+        experiment = {"started_at": None}
+    history = (*state.history, {"approved": payload["fingerprint"], "kind": kind, "diff": list(payload.get("diff", [])),
+                                "treatment_version": books["treatment"]["version"],
+                                "control_version": books["control"]["version"]})
+    return replace(state, playbooks=books, bars=bars, experiment=experiment, history=history)
 
 
-def _raised_bars(state: Mapping[str, Any], changes: list[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
+def _raised_bars(state: HandoffState, changes: list[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, Any]]:
     """Each adopted item remembers the e-value bar it cleared, and so does the experiment: undoing it
     (dropping the item, or reverting the treatment arm) needs evidence at least as strong."""
-    bars = dict(state.get("bars", {}))
-    experiment = dict(state.get("experiment", {}))
+    bars = dict(state.bars)
+    experiment = dict(state.experiment)
     for c in changes:
         bar = float(c.get("e_needed") or DEFAULT_BAR)
         if c.get("op") not in UNDO:
@@ -237,7 +231,7 @@ def _raised_bars(state: Mapping[str, Any], changes: list[Mapping[str, Any]]) -> 
     return bars, experiment
 
 
-def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
+def arm_for_deal(state: HandoffState, deal_id: str, sdr_id: str | None) -> str:
     """Which playbook a deal (or its SDR) follows: what the cards show."""
     cfg = config(state)
     return arm_of(deal_id, sdr_id, tenant=cfg["tenant"], unit=cfg["unit"], assigned=cfg["arms"])
@@ -245,6 +239,6 @@ def arm_for_deal(state: State, deal_id: str, sdr_id: str | None) -> str:
 
 DEFINITION = LoopDefinition(name=NAME, title="SDR to BDM handoff", learn=learn, decide=decide, approve=approve,
                             description="SDR -> BDM handoff: alignment, post-mortems, qualification playbook experiment, SDR flags",
-                            process_group=TRANSCRIPTS)
+                            process_group=TRANSCRIPTS, state_type=HandoffState)
 
 __all__ = ["approve", "arm_for_deal", "decide", "initial_state", "learn"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from jobs.loops.handoff.signals import DealSignals
@@ -70,8 +71,6 @@ def arm_figures(deals: Sequence[DealSignals], sdrs: int) -> dict[str, Any]:
 
 
 def _days(d: DealSignals) -> float:
-    from datetime import date
-
     assert d.created_at is not None and d.closed_on is not None
     return float((date.fromisoformat(d.closed_on) - d.created_at.date()).days)
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from connector.store import Store
 from connector.store.tables import DecisionRecord, Installation, Metric, OutboxItem, Proposal
 from crm_adapters.model import Entity, UserRole
-from jobs.approvals.proposals import settle
+from jobs.approvals.proposals import DRIFT, open_review, settle
 from jobs.engine.drift_check import check_all
 from tests.factories import T0, a_user
 
@@ -58,3 +58,13 @@ def test_shifted_scores_pause_the_loop_and_ask_the_manager_who_clears_it(store: 
         settle(s, s.get(Proposal, proposal.id), approved=True, by="user:m1", reason="", loops={}, now=NOW)  # type: ignore[arg-type]
     with store.session() as s:
         assert s.get(Installation, "i1").settings["paused"] == {}  # type: ignore[union-attr]
+
+
+def test_a_review_key_longer_than_the_fingerprint_column_opens_one_review(store: Store) -> None:
+    with store.session() as s:
+        s.add(Installation(id="i1", crm="sandbox", tenant_id="t1", settings={}))
+        s.flush()
+        asks = [open_review(s, "i1", loop="deal_risk", kind=DRIFT, title="Scores shifted", body="draft only",
+                            key="drift:deal_risk:" + "x" * 100, manager_id="m1", now=NOW, diff=[]) for _ in range(2)]
+        assert asks[0] is not None and asks[1] is None
+        assert len(s.execute(select(Proposal)).all()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -20,8 +21,9 @@ from connector.store.tables import (
     Proposal,
 )
 from crm_adapters.errors import CrmAuthError
-from crm_adapters.model import DealStatus, TaskStatus, UserRole
+from crm_adapters.model import DealStatus, Entity, TaskStatus, UserRole
 from jobs.engine.chain import Options, run_chain
+from jobs.loops.decision import ActionKind, Decision
 from tests.factories import T0, a_deal, a_pipeline, a_user
 from tests.fakes.memory_crm import MemoryCrm
 from tests.unit.engine.loop_fixture import TEST_LOOP
@@ -96,6 +98,20 @@ def test_running_the_chain_twice_writes_nothing_new(store: Store, crm: MemoryCrm
     for remote_id, name, value in crm.field_writes:
         per_field.setdefault((remote_id, name), set()).add(value)
     assert all(len(values) == 1 for values in per_field.values())
+
+
+def _long_keys(snapshot, state, now):  # type: ignore[no-untyped-def]
+    return [Decision("test_loop", ActionKind.UPDATE_CARD, Entity.DEAL, d.remote_id, f"test:c:{d.remote_id}:{'k' * 250}",
+                     {"section": "risk", "score": 1}) for d in snapshot.open_deals()]
+
+
+def test_a_key_longer_than_its_column_is_recognised_on_a_rerun(store: Store, crm: MemoryCrm, iid: str) -> None:
+    options = Options(loops={"test_loop": replace(TEST_LOOP, decide=_long_keys)})
+    now = T0 + timedelta(days=1)
+    first = run_chain(store, "i1", settings=SETTINGS, now=now, crm=crm, options=options)
+    second = run_chain(store, "i1", settings=SETTINGS, now=now + timedelta(minutes=5), crm=crm, options=options)
+    assert first.loops["test_loop"].route.decisions == 8
+    assert second.loops["test_loop"].route.decisions == 0 and second.loops["test_loop"].route.repeated == 8
 
 
 def test_outbox_rows_left_pending_by_a_crash_are_sent_once_on_the_next_run(store: Store, crm: MemoryCrm, iid: str) -> None:
