@@ -140,6 +140,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
         scope = _scope(store, installation.id, loops, now, options, report.approvals)
         report.scope, report.skipped = scope.why, dict(scope.skipped)
         if scope.loops:
+            step("snapshot")
             snapshot = _read_snapshot(store, installation.id, scope.deals)
             report.loops = run_loops(store, installation.id, {n: loops[n] for n in scope.loops}, snapshot, now, options, scope)
         if any(r.error for r in report.loops.values()):
