@@ -25,6 +25,7 @@ from connector.store.tables import AuditEntry, Installation, LoopRun, LoopRunSta
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
+from jobs import reading
 from jobs.adapters import adapter_for
 from jobs.approvals import proposals
 from jobs.engine import incremental, learning
@@ -173,8 +174,6 @@ def _scope(store: Store, installation_id: str, loops: Mapping[str, LoopDefinitio
 def _read_snapshot(store: Store, installation_id: str, deals: frozenset[str] | None = None) -> ReadSnapshot:
     """The snapshot (or only these deals' part of it) and its activities' stored readings: what sync left unread
     is read first, so no loop reads text."""
-    from jobs import reading
-
     reader = reading.Reader()
     with store.session() as session:
         snapshot = load_snapshot(session, installation_id) if deals is None else load_deals(session, installation_id, deals)
