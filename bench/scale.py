@@ -2,9 +2,11 @@
 
 For each size, in a fresh child process: the first run on a fresh tenant, a rerun with nothing changed, then
 a rerun after 1% of the open deals were edited (reruns as "Run the loops now": learning only when due); wall time and peak memory summed over the child and its forked loop workers (sampled
-from /proc every 0.2 s). The store is SQLite, and PostgreSQL too when DATABASE_URL names one.
+from /proc every 0.2 s), both resident (RSS: a page shared copy-on-write after the fork counts once per process,
+so it overstates) and proportional (PSS: a page shared by n processes counts 1/n, so the sum is the real
+footprint); and the first run step by step (the chain's Options.on_step). The store is SQLite, and PostgreSQL too when DATABASE_URL names one.
 
-Run: .venv/bin/python bench/scale.py [--deals 2000,5000]   (last line is JSON; times are noisy on a shared machine)
+Run: .venv/bin/python bench/scale.py [--deals 2000,5000] [--first-only]   (last line is JSON; times are noisy on a shared machine)
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ CHANGED = 0.01  # share of open deals edited before the rerun
 console = Console()
 
 
-def _rss_tree_mb(root: int) -> float:
-    """Resident memory of a process and all its descendants (MB), read from /proc."""
+def _tree(root: int) -> tuple[set[int], dict[int, int]]:
+    """A process and all its descendants, and each one's resident memory (bytes), read from /proc."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -53,17 +55,35 @@ def _rss_tree_mb(root: int) -> float:
         children = [p for p, parent in parents.items() if parent == pid and p not in tree]
         tree.update(children)
         frontier.extend(children)
-    return sum(rss.get(p, 0) for p in tree) / 2**20
+    return tree, rss
 
 
-def _measure(args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], list[tuple[float, float]]]:
-    """Run the child, sampling its process tree's memory; returns its JSON and the (time, MB) samples."""
+def _pss_bytes(pid: int) -> int:
+    """Proportional set size: each page shared by n processes counts 1/n (copy-on-write pages after a fork
+    count once over the tree, where RSS counts them once per process)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _memory_tree_mb(root: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process and all its descendants, summed, in MB."""
+    tree, rss = _tree(root)
+    return sum(rss.get(p, 0) for p in tree) / 2**20, sum(_pss_bytes(p) for p in tree) / 2**20
+
+
+def _measure(args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], list[tuple[float, float, float]]]:
+    """Run the child, sampling its process tree's memory; returns its JSON and the (time, RSS MB, PSS MB) samples."""
     child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []
 
     def sample() -> None:
         while child.poll() is None:
-            samples.append((time.time(), _rss_tree_mb(child.pid)))
+            samples.append((time.time(), *_memory_tree_mb(child.pid)))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -75,11 +95,12 @@ def _measure(args: list[str], env: dict[str, str]) -> tuple[dict[str, Any], list
     return json.loads(out.strip().splitlines()[-1]), samples
 
 
-def _peak(samples: list[tuple[float, float]], start: float, end: float) -> float:
-    return max((mb for t, mb in samples if start <= t <= end), default=0.0)
+def _peak(samples: list[tuple[float, float, float]], start: float, end: float, column: int = 1) -> float:
+    """The highest sample between start and end: column 1 is RSS summed, 2 is PSS summed."""
+    return max((sample[column] for sample in samples if start <= sample[0] <= end), default=0.0)
 
 
-def _child(deals: int, store_url: str, home: str) -> None:
+def _child(deals: int, store_url: str, home: str, first_only: bool = False) -> None:
     """One tenant: simulate, load the sandbox, install, first chain, edit 1% of open deals, rerun."""
     os.environ.update(SALESLOOP_HOME=home, DATABASE_URL=store_url)
     os.environ.pop("REDIS_URL", None)
@@ -102,7 +123,16 @@ def _child(deals: int, store_url: str, home: str) -> None:
         s.flush()
         iid = row.id
     settings, times = Settings.from_env(), {}
-    times["first"] = _timed(lambda: run_chain(store, iid, settings=settings, now=org.now, crm=crm))
+    steps: list[tuple[str, float]] = []
+    first = Options(on_step=lambda name: steps.append((name, time.time())))
+    reports = []
+    times["first"] = _timed(lambda: reports.append(run_chain(store, iid, settings=settings, now=org.now, crm=crm, options=first)))
+    times["first_steps"] = steps
+    times["first_loop_seconds"] = {name: round(r.seconds, 1) for name, r in reports[0].loops.items()}
+    if first_only:
+        print(json.dumps({"records": sum(org.counts().values()), "open_deals": len(org.snapshot().open_deals()),
+                          "edited": 0, **times}))
+        return
     on_demand = Options(learn_when_due=True)
     times["same"] = _timed(lambda: run_chain(store, iid, settings=settings, now=org.now + timedelta(minutes=30), crm=crm,
                                              options=on_demand))
@@ -160,10 +190,11 @@ def _exponent(rows: list[dict[str, Any]], key: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", default="2000,5000", help="comma-separated tenant sizes in deals")
+    parser.add_argument("--first-only", action="store_true", help="only the first run (large tenants: the reruns take long)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(int(args.child[0]), args.child[1], args.child[2])
+        _child(int(args.child[0]), args.child[1], args.child[2], first_only=args.first_only)
         return
     sizes = [int(n) for n in args.deals.split(",")]
     stores = {"SQLite": None} | ({"PostgreSQL": os.environ["DATABASE_URL"]} if os.environ.get("DATABASE_URL", "").startswith("postgres") else {})
@@ -172,30 +203,60 @@ def main() -> None:
     for name, url in stores.items():
         for deals in sizes:
             with tempfile.TemporaryDirectory(prefix="salesloop-scale-") as home:
-                figures, samples = _measure(["--child", str(deals), url or f"sqlite:///{home}/store.db", home], env)
+                child_args = ["--child", str(deals), url or f"sqlite:///{home}/store.db", home]
+                figures, samples = _measure(child_args + (["--first-only"] if args.first_only else []), env)
             row = {"deals": deals, "records": figures["records"], "edited_deals": figures["edited"],
-                   "stale_scores": figures["stale_scores"], "moved_by_the_clock": figures["moved_by_the_clock"]}
-            for phase in ("first", "same", "rerun"):
+                   "stale_scores": figures.get("stale_scores"), "moved_by_the_clock": figures.get("moved_by_the_clock"),
+                   "load_average_1min": round(os.getloadavg()[0], 1)}
+            for phase in ("first",) if args.first_only else ("first", "same", "rerun"):
                 start, end = figures[phase]
                 row[f"{phase}_s"] = round(end - start, 1)
                 row[f"{phase}_peak_mb"] = round(_peak(samples, start, end))
+                row[f"{phase}_peak_pss_mb"] = round(_peak(samples, start, end, column=2))
+            row["first_phases"] = _phases(figures["first_steps"], figures["first"][1], samples)
+            row["first_loop_seconds"] = figures["first_loop_seconds"]
             results.setdefault(name, []).append(row)
-            console.print(f"{name} {deals:,} deals: {row}")
+            _show_phases(f"{name}, {deals:,} deals: the first run step by step", row["first_phases"])
+            console.print(f"{name} {deals:,} deals: { {k: v for k, v in row.items() if k != 'first_phases'} }")
+            console.print(f"learn and decide per loop (seconds, in forked workers): {row['first_loop_seconds']}")
     _show(results)
-    growth = {name: {k: _exponent(rows, k) for k in ("first_s", "first_peak_mb", "same_s", "rerun_s", "rerun_peak_mb")}
-              for name, rows in results.items()}
+    keys = ("first_s", "first_peak_mb", "first_peak_pss_mb") + (() if args.first_only else (
+        "same_s", "rerun_s", "rerun_peak_mb", "rerun_peak_pss_mb"))
+    growth = {name: {k: _exponent(rows, k) for k in keys} for name, rows in results.items()}
     print(json.dumps({"load_average_1min": round(os.getloadavg()[0], 1), "results": results, "growth_exponent": growth}))
 
 
+def _phases(steps: list[tuple[str, float]], end: float, samples: list[tuple[float, float, float]]) -> list[dict[str, Any]]:
+    """Each step the chain announced (Options.on_step), from its start to the next one's: seconds and peak memory."""
+    bounds = [*steps, ("", end)]
+    return [{"step": name, "seconds": round(bounds[i + 1][1] - start, 1),
+             "peak_rss_mb": round(_peak(samples, start, bounds[i + 1][1])),
+             "peak_pss_mb": round(_peak(samples, start, bounds[i + 1][1], column=2))}
+            for i, (name, start) in enumerate(steps)]
+
+
+def _show_phases(title: str, phases: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    for col in ("step", "seconds", "peak RSS (summed)", "peak PSS (summed)"):
+        table.add_column(col, justify="right")
+    for p in phases:
+        table.add_row(p["step"], f"{p['seconds']:.1f}", *(f"{p[k]:,} MB" if p[k] else "– (too short to sample)"
+                                                          for k in ("peak_rss_mb", "peak_pss_mb")))
+    console.print(table)
+
+
 def _show(results: dict[str, list[dict[str, Any]]]) -> None:
-    table = Table(title="One chain on the sandbox CRM (wall time; peak memory summed over the chain's processes)")
-    for col in ("store", "deals", "records", "first run", "peak memory", "rerun, nothing changed", "rerun, 1% edited",
-                "peak memory "):
+    table = Table(title="One chain on the sandbox CRM (wall time; peak memory summed over the chain's processes: "
+                        "resident (RSS), and proportional (PSS: pages shared after the fork counted once))")
+    for col in ("store", "deals", "records", "first run", "peak RSS", "peak PSS", "rerun, nothing changed",
+                "rerun, 1% edited", "peak RSS ", "peak PSS "):
         table.add_column(col, justify="right")
     for name, rows in results.items():
         for r in rows:
+            reruns = [f"{r['same_s']:.0f} s", f"{r['rerun_s']:.0f} s", f"{r['rerun_peak_mb']:,} MB",
+                      f"{r['rerun_peak_pss_mb']:,} MB"] if "same_s" in r else ["-"] * 4
             table.add_row(name, f"{r['deals']:,}", f"{r['records']:,}", f"{r['first_s']:.0f} s", f"{r['first_peak_mb']:,} MB",
-                          f"{r['same_s']:.0f} s", f"{r['rerun_s']:.0f} s", f"{r['rerun_peak_mb']:,} MB")
+                          f"{r['first_peak_pss_mb']:,} MB", *reruns)
     console.print(table)
 
 

@@ -74,6 +74,7 @@ def load(store: Store, installation_id: str, reader: Reader | None = None, *, id
     """The tenant's current readings by activity id (those of another taxonomy or an edited text left out; so are
     empty ones, an activity with no text worth reading: a loop asking of one reads it itself, finding nothing)."""
     version = reader.version if reader is not None else taxonomy_version()
+    strings: dict[str, str] = {}
     with store.session() as session:
-        return {a: ActivityReading.from_json(data) for a, data in readings.current(session, installation_id, version, ids=ids)
-                if data}
+        return {a: ActivityReading.from_json(data, strings)
+                for a, data in readings.current(session, installation_id, version, ids=ids) if data}

@@ -17,6 +17,7 @@ from connector.store import installations as inst
 from connector.store.records import load_records
 from connector.store.tables import CardData, CrmRecord, Installation, Proposal
 from crm_adapters.model import Entity, User, UserRole
+from jobs.approvals.verdicts import record_verdict
 from ui_extensions.cards import card_view
 
 
@@ -81,7 +82,6 @@ def _deal_owner(session: Session, installation_id: str, deal_id: str) -> str | N
 
 def decide(session: Session, installation_id: str, proposal_id: str, *, approved: bool, by: str, reason: str = "") -> dict[str, Any]:
     """Approve or reject once; the same verdict again is a no-op success, the opposite one a conflict."""
-    from jobs.approvals.verdicts import record_verdict
 
     row = session.get(Proposal, proposal_id)
     if row is None or row.installation_id != installation_id:

@@ -45,6 +45,7 @@ from crm_adapters.qualification import QualificationMappingError
 from crm_adapters.salesforce import oauth as sf_oauth
 from crm_adapters.writes import APP_FIELDS
 from jobs.engine import policy
+from ui_extensions.card_data import decide
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 admin.before_request(auth.check_csrf)
@@ -245,8 +246,6 @@ def approvals() -> str:
 @admin.post("/proposals/<proposal_id>/<verdict>")
 @auth.login_required
 def decide_proposal(proposal_id: str, verdict: str) -> Response:
-    from ui_extensions.card_data import decide
-
     installation_id = auth.current_installation_id()
     if verdict not in ("approve", "reject"):
         return Response("unknown verdict", status=400)

@@ -156,11 +156,17 @@ def load_records(session: Session, installation_id: str, entity: Entity) -> list
     return [entity_from_dict(entity, payload) for payload in session.execute(stmt).scalars()]
 
 
-def load_snapshot(session: Session, installation_id: str) -> Snapshot:
-    """The tenant's live records as the loops see them."""
+def load_snapshot(session: Session, installation_id: str, *, chunk: int = 2000) -> Snapshot:
+    """The tenant's live records as the loops see them. Rows are streamed and decoded one at a time (a whole
+    entity's JSON dicts held at once cost more than the records and fragment the heap for the rest of the run),
+    and equal ids and codes share one string object."""
     records: list[Record] = []
+    strings: dict[str, str] = {}
     for entity in Entity:
-        records.extend(load_records(session, installation_id, entity))
+        stmt = select(CrmRecord.payload).where(
+            CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
+        ).execution_options(yield_per=chunk)
+        records.extend(entity_from_dict(entity, payload, strings) for payload in session.execute(stmt).scalars())
     stmt = select(CrmRecord.payload).where(
         CrmRecord.installation_id == installation_id, CrmRecord.entity == PIPELINE, CrmRecord.deleted.is_(False)
     )

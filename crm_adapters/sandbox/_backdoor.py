@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from crm_adapters import codec
@@ -98,7 +98,6 @@ class Backdoor:
                 if inserts:
                     conn.execute(insert(tb.rows), inserts)
                 if updates:
-                    from sqlalchemy import bindparam
 
                     conn.execute(update(tb.rows).where(r.pk == bindparam("p"))
                                  .values(modified_us=bindparam("m"), deleted=bindparam("d"), data=bindparam("x")), updates)  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -203,7 +204,6 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
         raise p.fail("lead_sources", "needs an 'outbound' entry (the effect of leads from sequences)")
     if sum(share for name, (share, _) in sc.lead_sources.items() if name != "outbound") <= 0:
         raise p.fail("lead_sources", "shares of non-outbound sources must not all be zero")
-    from dataclasses import replace
 
     fields, noise = parse_qualification(p, raw.get("qualification"), scale)
     sc = replace(sc, sdr_skill_sd=skill_sd, underperformers=under, question_skill_links=links,
@@ -215,7 +215,6 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
 
 def _team_scaled(sc: Scenario, factor: float) -> Scenario:
     """A team `factor` times the size (SDRs, BDMs, managers) with the leads, accounts and enrolments to match."""
-    from dataclasses import replace
 
     def grow(n: int) -> int:
         return max(1, round(n * factor))

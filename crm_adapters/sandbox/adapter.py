@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, create_engine, event, select, tuple_
 from sqlalchemy.engine import Engine
 
+from crm_adapters.codec import pipeline_from_dict
 from crm_adapters.errors import MAPPING_FAILURES, CrmBadRequest
 from crm_adapters.model import Crm, Entity, Pipeline, Record, User
 from crm_adapters.port import Batch, Cursor, FieldDescription, Quarantined
@@ -88,7 +89,6 @@ class SandboxCrm(Writes, Backdoor):
         return query.order_by(r.modified_us, r.pk).limit(self.page_size)
 
     def read_pipelines(self) -> list[Pipeline]:
-        from crm_adapters.codec import pipeline_from_dict
 
         with self.engine.connect() as conn:
             rows = conn.execute(

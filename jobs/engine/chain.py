@@ -25,6 +25,7 @@ from connector.store.tables import AuditEntry, Installation, LoopRun, LoopRunSta
 from crm_adapters.errors import CrmAuthError
 from crm_adapters.port import CrmPort
 from crm_adapters.snapshot import Snapshot
+from jobs import reading
 from jobs.adapters import adapter_for
 from jobs.approvals import proposals
 from jobs.engine import incremental, learning
@@ -140,6 +141,7 @@ def _steps(store: Store, installation: Installation, crm: CrmPort, options: Opti
         scope = _scope(store, installation.id, loops, now, options, report.approvals)
         report.scope, report.skipped = scope.why, dict(scope.skipped)
         if scope.loops:
+            step("snapshot")
             snapshot = _read_snapshot(store, installation.id, scope.deals)
             report.loops = run_loops(store, installation.id, {n: loops[n] for n in scope.loops}, snapshot, now, options, scope)
         if any(r.error for r in report.loops.values()):
@@ -172,8 +174,6 @@ def _scope(store: Store, installation_id: str, loops: Mapping[str, LoopDefinitio
 def _read_snapshot(store: Store, installation_id: str, deals: frozenset[str] | None = None) -> ReadSnapshot:
     """The snapshot (or only these deals' part of it) and its activities' stored readings: what sync left unread
     is read first, so no loop reads text."""
-    from jobs import reading
-
     reader = reading.Reader()
     with store.session() as session:
         snapshot = load_snapshot(session, installation_id) if deals is None else load_deals(session, installation_id, deals)

@@ -7,12 +7,14 @@ that touches the store stays in the parent.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
@@ -88,6 +90,26 @@ def _forked(run_unit: Callable[[list[str]], dict[str, Computed]], units: list[li
     context = multiprocessing.get_context("fork")
     pending, results = list(units), dict[str, Computed]()
     running: dict[Connection, BaseProcess] = {}  # the parent's end of each child's pipe -> the child
+    with _frozen_heap():
+        _run_forked(context, run_unit, pending, running, results, workers)
+    return results
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Move every object the parent holds (the snapshot, its readings) out of the collector's reach while the
+    workers run: a child's collections would otherwise write to each object's GC header and copy every page of
+    the snapshot it inherited. The parent's own objects are given back to the collector afterwards."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _run_forked(context: Any, run_unit: Callable[[list[str]], dict[str, Computed]], pending: list[list[str]],
+                running: dict[Connection, BaseProcess], results: dict[str, Computed], workers: int) -> None:
     while pending or running:
         while pending and len(running) < workers:
             receive, send = context.Pipe(duplex=False)
@@ -102,7 +124,6 @@ def _forked(run_unit: Callable[[list[str]], dict[str, Computed]], units: list[li
                 raise RuntimeError(f"a loop process died (exit code {running[ready].exitcode})") from None
             finally:
                 running.pop(ready).join()
-    return results
 
 
 def _child(run_unit: Callable[[list[str]], dict[str, Computed]], unit: list[str], send: Connection) -> None:

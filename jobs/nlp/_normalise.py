@@ -9,6 +9,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
 _MIN_TYPO_LEN = 6  # shorter words are too often real words one edit away (audio/audit)
+_MAX_NORMS = 200_000  # distinct (word, lemma) pairs remembered per normaliser
 
 
 def stem(word: str) -> str:
@@ -58,12 +59,14 @@ class Normaliser:
         self.lemmas = lemmas
         self.vocabulary: set[str] = set()
         self._repairs: dict[str, str] = {}
+        self._norms: dict[tuple[str, str], str] = {}  # (word, lemma) -> norm: a tenant's words repeat millions of times
 
     def learn(self, words: Iterable[str]) -> None:
         """Add the words of the taxonomy's phrases: the targets of typo repair."""
         for word in words:
             self.vocabulary.add(self.base(word))
         self._repairs.clear()
+        self._norms.clear()
 
     def base(self, word: str, lemma: str = "") -> str:
         lowered = word.lower()
@@ -84,6 +87,13 @@ class Normaliser:
 
     def apply(self, doc: Doc) -> Doc:
         """Write the normal form into each token's NORM, which the PhraseMatcher reads."""
+        norms = self._norms
+        if len(norms) > _MAX_NORMS:  # bounded: an odd tenant's long tail of words does not grow it for ever
+            norms.clear()
         for token in doc:
-            token.norm_ = self.norm(token.text, token.lemma_)
+            key = (token.text, token.lemma_)
+            found = norms.get(key)
+            if found is None:
+                found = norms[key] = self.norm(*key)
+            token.norm_ = found
         return doc

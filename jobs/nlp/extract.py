@@ -55,7 +55,7 @@ class Mention:
         return not self.negated and not (self.speaker == "rep" and self.in_question)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extraction:
     """Everything found in one text, by kind; every Mention quotes its evidence."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, Direction
@@ -52,7 +52,7 @@ def is_conversation_email(activity: Activity) -> bool:
     return activity.type is ActivityType.EMAIL and bool(activity.body.strip()) and "sequence" not in activity.custom
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActivityReading:
     """One activity's extractions: None where that text is empty or is not read for this kind of activity."""
 
@@ -69,30 +69,52 @@ class ActivityReading:
             if found is not None:
                 out[name] = _extraction_json(found)
         if self.risk is not None:
-            out["risk"] = [list(astuple(h)) for h in self.risk]
+            out["risk"] = [_values(h) for h in self.risk]
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ActivityReading:
+    def from_json(cls, data: Mapping[str, Any], strings: dict[str, str] | None = None) -> ActivityReading:
+        """`strings`, shared over a whole load, keeps one copy of each repeated string (ids, phrases, quoted
+        sentences): a tenant's readings repeat them across millions of mentions."""
+        strings = {} if strings is None else strings
+
         def extraction(name: str) -> Extraction | None:
             value = data.get(name)
-            return _extraction_from(value) if value is not None else None
+            return _extraction_from(value, strings) if value is not None else None
 
         risk = data.get("risk")
         return cls(extraction("written"), extraction("transcript"), extraction("email"),
-                   tuple(RiskHit(*h) for h in risk) if risk is not None else None)
+                   tuple(RiskHit(*_shared(h, strings)) for h in risk) if risk is not None else None)
 
 
 def _extraction_json(found: Extraction) -> dict[str, Any]:
-    out: dict[str, Any] = {k: [list(astuple(m)) for m in getattr(found, k)] for k in _KINDS if getattr(found, k)}
+    out: dict[str, Any] = {k: [_values(m) for m in getattr(found, k)] for k in _KINDS if getattr(found, k)}
     if found.speakers:
         out["speakers"] = list(found.speakers)
     return out
 
 
-def _extraction_from(data: Mapping[str, Any]) -> Extraction:
-    parts: dict[str, Any] = {k: tuple(Mention(*m) for m in data.get(k, ())) for k in _KINDS}
-    return Extraction(**parts, speakers=tuple(data.get("speakers", ())))
+def _values(item: Mention | RiskHit) -> list[Any]:
+    """A mention's or risk hit's fields in order: dataclasses.astuple without its deep copy (~10% of reading)."""
+    return [getattr(item, name) for name in _FIELD_NAMES[type(item)]]
+
+
+_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (Mention, RiskHit)}
+
+
+def _extraction_from(data: Mapping[str, Any], strings: dict[str, str]) -> Extraction:
+    if not data:
+        return _EMPTY
+    parts: dict[str, Any] = {k: tuple(Mention(*_shared(m, strings)) for m in data.get(k, ())) for k in _KINDS}
+    return Extraction(**parts, speakers=tuple(_shared(data.get("speakers", ()), strings)))
+
+
+_EMPTY = Extraction()  # immutable: every reading that found nothing in a text shares it
+
+
+def _shared(values: Sequence[Any], strings: dict[str, str]) -> list[Any]:
+    """The values with each string replaced by the first equal one seen (one object instead of many)."""
+    return [strings.setdefault(v, v) if type(v) is str else v for v in values]
 
 
 class Reader:

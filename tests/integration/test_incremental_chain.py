@@ -18,6 +18,7 @@ from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 from crm_adapters.writes import AppField
 from jobs.engine.chain import ChainReport, Options, run_chain
 from jobs.loops.deal_risk.loop import decide
+from jobs.loops.deal_risk.state import DealRiskState
 from jobs.loops.decision import ActionKind
 from jobs.loops.registry import all_loops
 from jobs.state import versions
@@ -45,7 +46,8 @@ def _rows(store: Store, iid: str, table: Any) -> dict[str, Any]:
 def _current_scores(store: Store, iid: str, now: Any) -> dict[str, Any]:
     """What the active deal-risk version scores every open deal now, from the whole snapshot."""
     with store.session() as s:
-        state, snapshot = dict(versions.active(s, iid, "deal_risk").state), load_snapshot(s, iid)  # type: ignore[union-attr]
+        state = versions.state_of(versions.active(s, iid, "deal_risk"), DealRiskState)
+        snapshot = load_snapshot(s, iid)
     return {d.target_id: d.payload for d in decide(snapshot, state, now) if d.kind is ActionKind.UPDATE_FIELD}
 
 

@@ -116,3 +116,26 @@ def test_response_classifier_prefilter_changes_no_answer() -> None:
         hits = {i: sum(1 for p in strategies.patterns[i] if p.search(lowered)) for i in strategies.ids}
         best = max(strategies.ids, key=lambda i: (hits[i], -strategies.ids.index(i)))
         assert classify_response(text) == (best if hits[best] else "other")
+
+
+def test_readings_loaded_together_share_their_repeated_strings_and_stay_equal() -> None:
+    reader = Reader()
+    call, note, *_ = _activities()
+    again = an_activity(ActivityType.CALL, "d2", transcript=TEXT)
+    read = [reader.read(a) for a in (call, note, again)]
+    strings: dict[str, str] = {}
+    loaded = [ActivityReading.from_json(json.loads(json.dumps(r.to_json())), strings) for r in read]
+    assert loaded == read
+    first, second = loaded[0].transcript, loaded[2].transcript
+    assert first is not None and second is not None and first.pains
+    assert first.pains[0].sentence is second.pains[0].sentence and first.pains[0].id is second.pains[0].id
+    assert ActivityReading.from_json({"written": {}}).written is ActivityReading.from_json({"written": {}}).written
+
+
+def test_the_workers_fork_from_a_frozen_heap_and_the_parent_gets_it_back() -> None:
+    import gc
+
+    loops = {n: _recorder(n) for n in ("c", "a")}
+    out = compute_all(loops, None, {}, datetime(2026, 1, 1), learn=True, decide=True, workers=2)  # type: ignore[arg-type]
+    assert not any(r.error for r in out.values()) and out["c"].learned and out["c"].learned.state["pid"] != os.getpid()
+    assert gc.get_freeze_count() == 0
