@@ -130,10 +130,29 @@ def version_p_win(truth: Any, arm: str = "treatment") -> dict[int, float]:
     return {v: round(sum(xs) / len(xs), 4) for v, xs in sorted(groups.items())}
 
 
-def flag_scores(flagged: Iterable[str], planted: Mapping[str, str]) -> dict[str, Any]:
-    got = set(flagged)
-    return {"flagged": sorted(got), "true_flags": sorted(got & set(planted)), "false_flags": sorted(got - set(planted)),
-            "missed": sorted(set(planted) - got)}
+def flag_scores(flagged: Iterable[str], planted: Mapping[str, str], weaker: Iterable[str] = ()) -> dict[str, Any]:
+    """Flags on planted weak SDRs (true), on unplanted SDRs whose planted odds really are more than the margin
+    below their peers' (`weaker`: right by the flag's own definition, counted apart), and the rest (false)."""
+    got, deserved = set(flagged), set(weaker) - set(planted)
+    return {"flagged": sorted(got), "true_flags": sorted(got & set(planted)), "weaker_flags": sorted(got & deserved),
+            "false_flags": sorted(got - set(planted) - deserved), "missed": sorted(set(planted) - got)}
+
+
+def truly_weaker(truth: Any, margin: float) -> dict[str, float]:
+    """SDRs whose deals' planted mean P(win) sits more than `margin` below the other SDRs' in their arm
+    (points below, as a fraction): who a flag with that margin is right to name, planted or not."""
+    by_sdr: dict[str, list[float]] = defaultdict(list)
+    arm: dict[str, str] = {}
+    for t in truth.deals.values():
+        by_sdr[t.sdr_id].append(t.p_win)
+        arm[t.sdr_id] = t.arm
+    out = {}
+    for sdr, mine in by_sdr.items():
+        peers = [p for other, ps in by_sdr.items() if other != sdr and arm[other] == arm[sdr] for p in ps]
+        gap = sum(peers) / len(peers) - sum(mine) / len(mine) if peers else 0.0
+        if gap > margin:
+            out[sdr] = round(gap, 4)
+    return out
 
 
 def item_effect(item: str, truth: Any) -> float:
@@ -157,11 +176,16 @@ SIZES = ((0.0, 0.25, "under 0.25"), (0.25, 0.5, "0.25 to 0.5"), (0.5, 99.0, "0.5
 
 def recall_by_size(found: set[str], oracle: set[str], truth: Any) -> dict[str, str]:
     """Recall of the oracle's items grouped by the size of their planted effect (log-odds, absolute)."""
+    return recall_by_effect({i: i in found for i in oracle}, {i: item_effect(i, truth) for i in oracle})
+
+
+def recall_by_effect(hits: Mapping[str, bool], sizes: Mapping[str, float]) -> dict[str, str]:
+    """"found/planted" per band of planted effect size (log-odds, absolute): which sizes a loop can see."""
     out = {}
     for lo, hi, label in SIZES:
-        want = {i for i in oracle if lo <= abs(item_effect(i, truth)) < hi}
+        want = [i for i in hits if lo <= abs(sizes[i]) < hi]
         if want:
-            out[label] = f"{len(found & want)}/{len(want)}"
+            out[label] = f"{sum(hits[i] for i in want)}/{len(want)}"
     return out
 
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import numpy as np
+from _handoff_eval import recall_by_effect
 
 from crm_adapters.sandbox.simulator import SimulatedWorld
 from jobs.loops import discovery, icp, objections, sequences
@@ -31,7 +32,9 @@ def _discovery(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     found = {q for q, s in state.questions.items() if s["verdict"] == "better"}
     wrong_way = {q for q, s in state.questions.items() if s["verdict"] == "worse" and truth.question_effects.get(q, 0) >= 0}
     p, r = _pr(found, set(truth.effective_questions))
+    sizes = {q: truth.question_effects[q] for q in truth.effective_questions}
     return {"n": state.n_deals, "found": sorted(found), "precision": p, "recall": r, "false_stall": sorted(wrong_way),
+            "by_size": recall_by_effect({q: q in found for q in sizes}, sizes),
             "proposals": _proposals(discovery, snap, state, now)}
 
 
@@ -42,7 +45,10 @@ def _objections(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
     p, r = _pr(claims, set(best.items()))
     top = {o: e["ranked"][0]["strategy"] for o, e in state.library.items() if e["ranked"][0]["verdict"] != "too few to tell"}
     top1 = sum(top.get(o) == s for o, s in best.items()) / len(best)
+    sizes = {f"{o}:{s}": truth.response_effects[o][truth.best_response[o]] for o, s in best.items()}
+    hits = {f"{o}:{s}": (o, s) in claims for o, s in best.items()}
     return {"n": state.n_events, "precision": p, "recall": r, "top1": round(top1, 3), "claims": sorted(claims),
+            "by_size": recall_by_effect(hits, sizes),
             "proposals": _proposals(objections, snap, state, now)}
 
 
@@ -58,12 +64,15 @@ def _icp(snap: Any, now: Any, truth: Any) -> dict[str, Any]:
         diff = float(np.mean(inside) - np.mean(outside)) if inside and outside else 0.0
         correct += (diff > 0.02) if verdict == "better" else (diff < -0.02)
     planted = dict(PLANTED_ICP_KEYS)
+    sizes = {s["name"]: s["effect"] for s in truth.icp_segments if s["name"] in planted}
     for source, effect in truth.lead_source_effects.items():
         if abs(effect) >= 0.3:
             planted[f"lead_source:{source}"] = ({f"lead_source={source}"}, "better" if effect > 0 else "worse")
-    hits = sum(any(drivers.get(k) == way for k in keys) for keys, way in planted.values())
+            sizes[f"lead_source:{source}"] = effect
+    found = {name: any(drivers.get(k) == way for k in keys) for name, (keys, way) in planted.items()}
     return {"n": state.n_deals, "drivers": drivers, "precision": correct / len(drivers) if drivers else None,
-            "recall": hits / len(planted), "cv_auc": state.cv_auc, "proposals": _proposals(icp, snap, state, now)}
+            "recall": sum(found.values()) / len(planted), "by_size": recall_by_effect(found, sizes), "cv_auc": state.cv_auc,
+            "proposals": _proposals(icp, snap, state, now)}
 
 
 def _value(snap: Any, deal: Any, field: str) -> str:

@@ -27,6 +27,9 @@ from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _handoff_eval import SIZES  # noqa: E402
 
 from crm_adapters.sandbox import load_scenario, simulate  # noqa: E402
 from jobs.loops.deal_risk import loop as deal_risk  # noqa: E402
@@ -85,10 +88,15 @@ def planted_truth(scenario: str | None) -> tuple[dict[str, Any], DealRiskState, 
 def _sign_recall(ids: list[str], cards: dict[str, Any], truth: Any, signs: dict[str, Any]) -> dict[str, Any]:
     """Of the planted warning signs on open deals: how many our detectors see now, and how many make the top 3."""
     planted = detected = in_top = at_risk_planted = at_risk_top = fired = fired_planted = 0
+    band = {label: [0, 0] for _, _, label in SIZES}  # per planted effect size: [in the top 3, planted]
     for i in ids:
         plant = set(truth.deals[i].warning_signs) & set(SIGNS)
         seen = {c for c, s in signs[i].items() if s.fired}
         top = {r["code"] for r in cards[i]["reasons"]}
+        for code in plant:
+            label = next(lab for lo, hi, lab in SIZES if lo <= abs(truth.warning_signs[code]) < hi)
+            band[label][0] += code in top
+            band[label][1] += 1
         planted += len(plant)
         detected += len(plant & seen)
         in_top += len(plant & top)
@@ -101,7 +109,8 @@ def _sign_recall(ids: list[str], cards: dict[str, Any], truth: Any, signs: dict[
     return {"planted_signs_on_open_deals": planted, "sign_detection_recall": ratio(detected, planted),
             "sign_detection_precision": ratio(fired_planted, fired), "sign_top3_recall_all_open": ratio(in_top, planted),
             "sign_top3_recall_at_risk": ratio(at_risk_top, at_risk_planted),
-            "sign_top3_recall_of_detected": ratio(in_top, detected)}
+            "sign_top3_recall_of_detected": ratio(in_top, detected),
+            "sign_top3_recall_by_effect_size": {label: f"{hit}/{n}" for label, (hit, n) in band.items() if n}}
 
 
 def real_data(data: Path = DATA) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from _handoff_eval import (  # noqa: E402
     precision_recall,
     recall_by_size,
     revert_is_safe,
+    truly_weaker,
     truth_lift,
     version_p_win,
 )
@@ -49,7 +50,6 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     world.advance(warmup)
     loop_start = world.now
     state: HandoffState = H.initial_state(tenant="bench", arms=world.arms)
-    oracle = playbook_items(oracle_playbook(world.truth))
     rows, approvals, flagged_ever, proposals = [], [], set(), 0
     causes: dict[str, str] = {}
     versions = {0: dict(state.playbooks["treatment"])}
@@ -66,15 +66,18 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
             approvals.append(_approval(d.payload, week, org, snap, state))
             state = H.approve(state, d.payload)
             versions[state.playbooks["treatment"]["version"]] = dict(state.playbooks["treatment"])
-        rows.append(_row(week, world, state, oracle, flags, loop_start))
+        rows.append(_row(week, world, state, flags, loop_start))
         if log:
             print(_format_row(rows[-1]), flush=True)
         world.advance(1, playbooks={"control": state.playbooks["control"],
                                     "treatment": state.playbooks["treatment"]})
     org = world.org()
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
-            "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs), "proposals": proposals,
-            "flags_raised": len(flagged_ever), "causes": causes, "oracle": sorted(oracle), "loop_start": loop_start, "versions": versions}
+            "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs,
+                                   truly_weaker(org.truth, float(state.config["flag_margin"]))),
+            "proposals": proposals,
+            "flags_raised": len(flagged_ever), "causes": causes,
+            "oracle": sorted(playbook_items(oracle_playbook(org.truth))), "loop_start": loop_start, "versions": versions}
 
 
 def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: HandoffState) -> dict[str, Any]:
@@ -90,8 +93,8 @@ def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: Ha
             "truth": [why for _, why in checks]}
 
 
-def _row(week: int, world: SimulatedWorld, state: HandoffState, oracle: set[str], flags: list[str],
-         loop_start: Any) -> dict[str, Any]:
+def _row(week: int, world: SimulatedWorld, state: HandoffState, flags: list[str], loop_start: Any) -> dict[str, Any]:
+    oracle = playbook_items(oracle_playbook(world.truth))  # this week's: effects may change over time
     treatment = state.playbooks["treatment"]
     precision, recall = precision_recall(playbook_items(treatment), oracle)
     read = state.readout or {}
@@ -219,6 +222,7 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "version_lift_points": {v: round(100 * x, 2) for v, x in lifts.items()}, "no_change_lowered_close_rate": monotone,
         "lift_learned_points": round(100 * learned, 2), "lift_oracle_points": round(100 * best, 2),
         "true_flags": len(r["flagged"]["true_flags"]), "false_flags": len(r["flagged"]["false_flags"]),
+        "flags_on_truly_weaker": len(r["flagged"]["weaker_flags"]),
         "missed_underperformers": len(r["flagged"]["missed"]),
         "pain_claimed": pains["claimed_micro"], "pain_discovered": pains["discovered_micro"],
         "alignment_mae": pains["alignment_mae"], "unconfirmed_vs_made_up": pains["unconfirmed_vs_made_up"],

@@ -56,6 +56,8 @@ def simulator_part(scenario: str | None, seed: int) -> dict[str, Any]:
     last = rows[-1]
     print(f"  week 52 found questions: {last['discovery']['found']}; objection claims: {last['objections']['claims']}")
     print(f"  week 52 ICP drivers: {last['icp']['drivers']}")
+    print("  week 52 recall by planted effect size (log-odds): "
+          + "; ".join(f"{k} {last[k]['by_size']}" for k in ("discovery", "objections", "icp")))
     null = sim.recovery("no-signal", seed, (52,))[-1]
     null_props = {k: null[k]["proposals"] for k in ("discovery", "objections", "icp")}
     null_props["sequences"] = len(null["sequences"]["promoted"])
@@ -65,7 +67,7 @@ def simulator_part(scenario: str | None, seed: int) -> dict[str, Any]:
             ["objections", null["objections"]["n"], null_props["objections"], null["objections"]["claims"]],
             ["icp", null["icp"]["n"], null_props["icp"], list(null["icp"]["drivers"])],
             ["sequences", "-", null_props["sequences"], null["sequences"]["promoted"]]])
-    return {"weekly": [{"week": r["week"], **{k: {m: r[k][m] for m in ("precision", "recall") if m in r[k]}
+    return {"weekly": [{"week": r["week"], **{k: {m: r[k][m] for m in ("precision", "recall", "by_size") if m in r[k]}
                                                for k in ("discovery", "objections", "icp")},
                         "objections_top1": r["objections"]["top1"], "sequences_correct": r["sequences"]["correct"],
                         "sequences_wrong": r["sequences"]["wrong"]} for r in rows],

@@ -101,17 +101,21 @@ def contradictions(world: SimulatedWorld, signals: Mapping[str, DealSignals]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="qualification",
+                        help="scenario TOML or name; it needs [[qualification.fields]] (default: qualification)")
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     started = time.perf_counter()
-    world = SimulatedWorld("qualification", seed=args.seed)
+    world = SimulatedWorld(args.scenario, seed=args.seed)
+    if not world.scenario.qualification:
+        parser.error(f"scenario {args.scenario!r} has no qualification fields to score")
     world.advance(args.weeks)
     snapshot = world.org().snapshot()
     signals = deal_signals(snapshot)
     oracle = playbook_items(oracle_playbook(world.truth))
     planted = planted_field_rules(world)
-    print(f"qualification scenario: {args.weeks} weeks, {len(snapshot.deals)} deals, "
+    print(f"{args.scenario} scenario: {args.weeks} weeks, {len(snapshot.deals)} deals, "
           f"{sum(d.closed for d in signals.values())} closed with an SDR; planted field rules: {sorted(planted)}")
     print(f"{'view':<16} {'text P/R':>10} {'fields P/R':>11} {'all P/R':>10}  changes")
     figures: dict[str, Any] = {"deals": len(snapshot.deals), "weeks": args.weeks}

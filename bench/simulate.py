@@ -1,11 +1,12 @@
 """Simulator throughput and peak memory at 10k and 100k deals (plus sandbox CRM load/read at 10k).
 
 Each size runs in a fresh process so its peak RSS is its own. Last line: one JSON object.
-Run: .venv/bin/python bench/simulate.py
+Run: .venv/bin/python bench/simulate.py [--scenario NAME]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing as mp
 import resource
@@ -20,14 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 SIZES = (10_000, 100_000)
 
 
-def _run(deals: int, with_crm: bool) -> dict[str, Any]:
+def _run(deals: int, with_crm: bool, scenario: str | None = None) -> dict[str, Any]:
     from crm_adapters.model import Entity
     from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scenario = load_scenario().scaled(deals)
     start, cpu = time.perf_counter(), time.process_time()
-    org = simulate(scenario, seed=1)
+    org = simulate(load_scenario(scenario).scaled(deals), seed=1)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     counts = org.counts()
     out: dict[str, Any] = {
@@ -58,11 +58,14 @@ def _run(deals: int, with_crm: bool) -> dict[str, Any]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default=None, help="scenario TOML or name (default: the simulator's default org)")
+    args = parser.parse_args()
     ctx = mp.get_context("spawn")
     results = {}
     for deals in SIZES:
         with ctx.Pool(1) as pool:
-            results[deals] = pool.apply(_run, (deals, deals == SIZES[0]))
+            results[deals] = pool.apply(_run, (deals, deals == SIZES[0], args.scenario))
     print(f"{'target':>8} {'deals':>8} {'records':>10} {'wall s':>8} {'CPU s':>7} {'deals/s':>8} {'deals/CPU s':>11} "
           f"{'records/s':>10} {'peak RSS MB':>12}")  # fmt: skip
     for deals, r in results.items():

@@ -22,8 +22,7 @@ class Population:
     revenue: np.ndarray
     industry: np.ndarray  # names (object array)
     country: np.ndarray
-    segment: np.ndarray  # index into scenario.segments, -1 = none
-    segment_effect: np.ndarray
+    segment: np.ndarray  # index into scenario.segments, -1 = none (effects come from the week's scenario)
     contact_start: np.ndarray  # first contact index of each account
     contact_count: np.ndarray
     sdr_skill: np.ndarray
@@ -46,7 +45,6 @@ def population(sc: Scenario, rng: np.random.Generator) -> Population:
     segment = np.full(n, -1)
     for i in reversed(range(len(sc.segments))):  # first matching segment wins
         segment[rules_mask(sc.segments[i].rules, fields, n, any_of=False)] = i
-    effects = np.array([s.effect for s in sc.segments] + [0.0])
     lo, hi = sc.contacts_per_account
     count = rng.integers(lo, hi + 1, n)
     start = np.concatenate(([0], np.cumsum(count)[:-1]))
@@ -61,7 +59,7 @@ def population(sc: Scenario, rng: np.random.Generator) -> Population:
         skill[u.index] += u.skill
     arm = np.zeros(sc.sdrs, dtype=np.int64)
     arm[rng.permutation(sc.sdrs)[: sc.sdrs // 2]] = 1
-    return Population(employees, revenue, industry, country, segment, effects[segment], start, count,
+    return Population(employees, revenue, industry, country, segment, start, count,
                       skill, fabrication, meddic_factor, arm)  # fmt: skip
 
 
@@ -75,6 +73,24 @@ def _ask_rates(sc: Scenario, pop: Population, sdr: np.ndarray) -> np.ndarray:
     logit = np.log(np.clip(base, 1e-6, 1 - 1e-6) / np.clip(1 - base, 1e-6, 1))[None, :].repeat(len(sdr), axis=0)
     for q, link in sc.question_skill_links.items():
         logit[:, V.QUESTIONS.index(q)] += link * z
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-logit))
+    return out
+
+
+def _pain_rates(sc: Scenario, pop: Population, account: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """P(the prospect has each pain): the scenario's prevalence, shifted (in log-odds) inside the segment or
+    lead source a [confounding] pains entry ties it to, so one signal travels with another."""
+    base = np.array([sc.pains[p][0] for p in V.PAINS])
+    if not sc.pain_links:
+        return base[None, :]
+    names = [s.name for s in sc.segments]
+    logit = np.log(np.clip(base, 1e-6, 1 - 1e-6) / np.clip(1 - base, 1e-6, 1))[None, :].repeat(len(account), axis=0)
+    for pain, (partner, shift) in sc.pain_links.items():
+        if partner.startswith("source:"):
+            inside = sources == partner.removeprefix("source:")
+        else:
+            inside = pop.segment[account] == names.index(partner)
+        logit[inside, V.PAINS.index(pain)] += shift
     out: np.ndarray = 1.0 / (1.0 + np.exp(-logit))
     return out
 
@@ -136,7 +152,7 @@ def draw_leads(
     arm = pop.sdr_arm[sdr]
     pb = [playbooks[0], playbooks[1]]
     treat = {a: arm == a for a in (0, 1)}
-    true_pains = rng.random((n, len(V.PAINS))) < np.array([sc.pains[p][0] for p in V.PAINS])
+    true_pains = rng.random((n, len(V.PAINS))) < _pain_rates(sc, pop, account, sources)
     stated = _stated(sc, pop, rng, sdr, true_pains, treat, pb)
     discovered = true_pains & (rng.random(true_pains.shape) < sc.discovery_rate)
     capture = np.array([sc.meddic[m][0] for m in V.MEDDIC])[None, :] * pop.sdr_meddic_factor[sdr][:, None]
@@ -158,7 +174,7 @@ def draw_leads(
     )
     logit = (
         np.log(sc.base_win_rate / (1 - sc.base_win_rate))
-        + pop.segment_effect[account]
+        + np.array([s.effect for s in sc.segments] + [0.0])[pop.segment[account]]
         + np.array([sc.lead_sources[s][1] for s in sources])
         + true_pains @ np.array([sc.pains[p][1] for p in V.PAINS])
         + (stated & ~true_pains).sum(axis=1) * sc.misaligned_pain_effect

@@ -11,6 +11,8 @@ from typing import Any
 from crm_adapters.sandbox import _vocab as V
 from crm_adapters.sandbox._qualification import parse_qualification
 from crm_adapters.sandbox.scenario import (
+    CHANGEABLE,
+    EffectChange,
     ObjectionSpec,
     Rule,
     Scenario,
@@ -63,6 +65,17 @@ class _Parser:
         if complete and missing:
             raise self.fail(where, f"missing keys {missing}")
 
+    def tables(self, raw: Any, key: str) -> list[tuple[str, dict[str, Any]]]:
+        """An array of tables ([[key]]), each with its place for error messages."""
+        if not isinstance(raw, list):
+            raise self.fail(key, f"must be an array of tables [[{key}]]")
+        out = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise self.fail(f"{key}[{i}]", "must be a table")
+            out.append((f"{key}[{i}]", item))
+        return out
+
     def shares(self, raw: Any, where: str) -> dict[str, float]:
         if not isinstance(raw, dict) or not raw:
             raise self.fail(where, "must be a non-empty table of name = weight")
@@ -76,7 +89,7 @@ SECTIONS = (
     "world", "org", "outcome", "firmographics", "segments", "lead_sources", "pains", "pain_alignment",
     "meddic", "questions", "sdr_skill", "objections", "sequences", "warning_signs", "timing", "text",
 )  # fmt: skip
-OPTIONAL = ("confounding",)
+OPTIONAL = ("confounding", "changes")
 
 
 def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
@@ -185,7 +198,8 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
         hedge_rate=p.num(text, "hedge_rate", "text", 0.0, 1.0),
     )
     skill_sd, under = _skill(p, p.table(raw, "sdr_skill"), sdrs)
-    links = _links(p, raw.get("confounding", {}))
+    confounding = raw.get("confounding", {})
+    links = _links(p, confounding)
     if "outbound" not in sc.lead_sources:
         raise p.fail("lead_sources", "needs an 'outbound' entry (the effect of leads from sequences)")
     if sum(share for name, (share, _) in sc.lead_sources.items() if name != "outbound") <= 0:
@@ -194,6 +208,8 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
     fields, noise = parse_qualification(p, raw.get("qualification"), scale)
     sc = replace(sc, sdr_skill_sd=skill_sd, underperformers=under, question_skill_links=links,
                  qualification=fields, qualification_noise=noise)
+    sc = replace(sc, changes=_changes(p, raw.get("changes", []), sc, scale),
+                 pain_links=_pain_links(p, confounding.get("pains", {}), sc))
     return _team_scaled(sc, team_scale) if team_scale != 1.0 else sc
 
 
@@ -212,12 +228,62 @@ def _links(p: _Parser, raw: Any) -> dict[str, float]:
     """[confounding] questions = { id = log-odds per sd of SDR skill }: who asks a question depends on skill."""
     if not isinstance(raw, dict):
         raise p.fail("confounding", "must be a table")
-    p.known(raw, ("questions",), "confounding", complete=False)
+    p.known(raw, ("questions", "pains"), "confounding", complete=False)
     table = raw.get("questions", {})
     if not isinstance(table, dict):
         raise p.fail("confounding.questions", "must be a table of question = log-odds per sd of skill")
     p.known(table, V.QUESTIONS, "confounding.questions", complete=False)
     return {q: p.num(table, q, "confounding.questions", -5.0, 5.0) for q in table}
+
+
+def _changes(p: _Parser, raw: Any, sc: Scenario, scale: float) -> tuple[EffectChange, ...]:
+    """[[changes]] effect = "questions.cost_of_inaction", from_week = 40, to = 0.6, ramp_weeks = 6: an effect
+    that appears, grows, fades or flips during the run (weeks since the world's start)."""
+    out = []
+    for where, spec in p.tables(raw, "changes"):
+        p.known(spec, ("effect", "from_week", "to", "ramp_weeks"), where, complete=False)
+        target = spec.get("effect")
+        if not isinstance(target, str) or target.split(".", 1)[0] not in CHANGEABLE or "." not in target:
+            raise p.fail(where, f"effect must be '<section>.<name>' with a section in {list(CHANGEABLE)}, got {target!r}")
+        section, item = target.split(".", 1)
+        known = _effect_names(sc, section)
+        if item not in known:
+            raise p.fail(where, f"no effect {item!r} in [{section}]; expected one of {sorted(known)}")
+        start = p.count(spec, "from_week", where)
+        ramp = p.count(spec, "ramp_weeks", where) if "ramp_weeks" in spec else 0
+        out.append(EffectChange(target, start, scale * p.num(spec, "to", where, -5.0, 5.0), ramp))
+    return tuple(out)
+
+
+def _effect_names(sc: Scenario, section: str) -> set[str]:
+    if section == "segments":
+        return {s.name for s in sc.segments}
+    if section == "pain_alignment":
+        return {"misaligned_pain_effect"}
+    return set(getattr(sc, section))
+
+
+def _pain_links(p: _Parser, raw: Any, sc: Scenario) -> dict[str, tuple[str, float]]:
+    """[confounding] pains = { manual_reporting = { with = "core_mid_market", log_odds = 1.5 } }: a pain more
+    (or less) common in one segment or lead source ("source:referral"), so its signal travels with the other's."""
+    where = "confounding.pains"
+    if not isinstance(raw, dict):
+        raise p.fail(where, "must be a table of pain = { with, log_odds }")
+    p.known(raw, V.PAINS, where, complete=False)
+    segments = {s.name for s in sc.segments}
+    sources = {f"source:{name}" for name in sc.lead_sources}
+    out = {}
+    for pain, spec in raw.items():
+        at = f"{where}.{pain}"
+        if not isinstance(spec, dict):
+            raise p.fail(at, "must be a table { with, log_odds }")
+        p.known(spec, ("with", "log_odds"), at)
+        partner = spec["with"]
+        if partner not in segments | sources:
+            raise p.fail(at, f"with must be a segment or 'source:<lead source>', one of {sorted(segments | sources)}, "
+                             f"got {partner!r}")
+        out[pain] = (str(partner), p.num(spec, "log_odds", at, -5.0, 5.0))
+    return out
 
 
 def _pairs(
@@ -267,13 +333,8 @@ def _rule(p: _Parser, raw: Any, where: str) -> Rule:
 
 
 def _segments(p: _Parser, raw: Any, scale: float) -> tuple[Segment, ...]:
-    if not isinstance(raw, list):
-        raise p.fail("segments", "must be an array of tables [[segments]]")
     out = []
-    for i, seg in enumerate(raw):
-        where = f"segments[{i}]"
-        if not isinstance(seg, dict):
-            raise p.fail(where, "must be a table")
+    for where, seg in p.tables(raw, "segments"):
         p.known(seg, ("name", "effect", "rules"), where)
         rules = seg.get("rules")
         if not isinstance(rules, list) or not rules:

@@ -68,6 +68,30 @@ class Underperformer:
 
 
 @dataclass(frozen=True, slots=True)
+class EffectChange:
+    """A planted effect that changes during the run: from `start_week` (weeks since the world's start) it
+    moves in a straight line over `ramp_weeks` from the file's value to `to` (0 weeks: a step), then stays.
+    An effect that appears late is one whose file value is 0; one that fades has `to = 0`."""
+
+    target: str  # "<section>.<item>", e.g. "questions.cost_of_inaction" or "segments.education"
+    start_week: int
+    to: float  # log-odds, already multiplied by effects_scale
+    ramp_weeks: int = 0
+
+    def share(self, week: int) -> float:
+        """How far (0..1) the effect has moved from its file value to `to` in `week`."""
+        if week < self.start_week:
+            return 0.0
+        if self.ramp_weeks == 0:
+            return 1.0
+        return min(1.0, (week - self.start_week + 1) / self.ramp_weeks)
+
+
+CHANGEABLE = ("segments", "lead_sources", "pains", "meddic", "questions", "warning_signs", "objections",
+              "pain_alignment")  # sections whose effects [[changes]] may move
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectionSpec:
     weight: float
     effect: float
@@ -135,6 +159,20 @@ class Scenario:
     team_scale: float = 1.0  # the SDR/BDM/manager counts, leads, accounts and enrolments are already scaled by it
     question_skill_links: dict[str, float] = dataclasses.field(default_factory=dict)  # question -> log-odds of
     # the SDR asking it per sd of SDR skill: a signal good SDRs capture (confounded with skill)
+    changes: tuple[EffectChange, ...] = ()  # planted effects that change during the run ([[changes]])
+    pain_links: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)  # pain -> (segment
+    # or "source:<lead source>", log-odds added to the pain's prevalence there): a signal that travels with another
+
+    def at_week(self, week: int) -> Scenario:
+        """The world as it is in `week` (weeks since the start): every [[changes]] entry applied."""
+        if not self.changes:
+            return self
+        sc = self
+        for change in self.changes:
+            share = change.share(week)
+            if share > 0:
+                sc = _moved(sc, change, share)
+        return sc
 
     def scaled(self, deals: int) -> Scenario:
         """The same world with volumes (leads, accounts, staff, enrollments) scaled to about `deals` deals."""
@@ -160,3 +198,26 @@ class Scenario:
         )
         outbound = self.enrollments_per_week * seq_rate * self.positive_share * self.meeting_rate
         return (self.leads_per_week + outbound) * self.weeks
+
+
+def _moved(sc: Scenario, change: EffectChange, share: float) -> Scenario:
+    """`sc` with one effect moved `share` of the way from its current value to `change.to`."""
+    section, item = change.target.split(".", 1)
+
+    def towards(now: float) -> float:
+        return now + share * (change.to - now)
+
+    if section == "segments":
+        segs = tuple(dataclasses.replace(s, effect=towards(s.effect)) if s.name == item else s for s in sc.segments)
+        return dataclasses.replace(sc, segments=segs)
+    if section == "pain_alignment":
+        return dataclasses.replace(sc, misaligned_pain_effect=towards(sc.misaligned_pain_effect))
+    if section == "questions":
+        ask_sdr, ask_bdm, effect = sc.questions[item]
+        return dataclasses.replace(sc, questions={**sc.questions, item: (ask_sdr, ask_bdm, towards(effect))})
+    if section == "objections":
+        spec = dataclasses.replace(sc.objections[item], effect=towards(sc.objections[item].effect))
+        return dataclasses.replace(sc, objections={**sc.objections, item: spec})
+    table: dict[str, tuple[float, float]] = getattr(sc, section)
+    rate, effect = table[item]
+    return dataclasses.replace(sc, **{section: {**table, item: (rate, towards(effect))}})

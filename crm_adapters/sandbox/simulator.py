@@ -124,9 +124,12 @@ class SimulatedWorld:
             for _ in range(weeks):
                 self._one_week()
                 self.week += 1
+        if self.scenario.changes:  # the truth is the world as it is now (effects that change over time)
+            for key, value in _effects(self.scenario.at_week(self.week)).items():
+                setattr(self.truth, key, value)
 
     def _one_week(self) -> None:
-        sc, week_start = self.scenario, self.now
+        sc, week_start = self.scenario.at_week(self.week), self.now
         rng = np.random.default_rng([self.seed, self.week])
         rnd = random.Random(self.seed * 1_000_003 + self.week)
         pbs = (self.playbooks["control"], self.playbooks["treatment"])
@@ -210,18 +213,26 @@ def oracle_playbook(truth: Truth, *, version: int = 1) -> dict[str, Any]:
     }
 
 
+def _effects(sc: Scenario) -> dict[str, Any]:
+    """The planted effects of one week's world, keyed as `Truth` keeps them."""
+    return {
+        "pain_effects": {p: sc.pains[p][1] for p in V.PAINS},
+        "misaligned_pain_effect": sc.misaligned_pain_effect,
+        "meddic_effects": {m: sc.meddic[m][1] for m in V.MEDDIC},
+        "lead_source_effects": {s: e for s, (_, e) in sc.lead_sources.items()},
+        "question_effects": {q: sc.questions[q][2] for q in V.QUESTIONS},
+        "objection_effects": {k: o.effect for k, o in sc.objections.items()},
+        "response_effects": {k: dict(o.responses) for k, o in sc.objections.items()},
+        "warning_signs": {s: sc.warning_signs[s][1] for s in V.WARNING_SIGNS},
+        "icp_segments": [{"name": s.name, "effect": s.effect, "rules": [r.as_dict() for r in s.rules]}
+                         for s in sc.segments],
+    }
+
+
 def _truth(sc: Scenario, pop: Any, sdr_ids: list[str], arms: dict[str, str]) -> Truth:
     return Truth(
         base_log_odds=float(np.log(sc.base_win_rate / (1 - sc.base_win_rate))),
-        pain_effects={p: sc.pains[p][1] for p in V.PAINS},
-        misaligned_pain_effect=sc.misaligned_pain_effect,
-        meddic_effects={m: sc.meddic[m][1] for m in V.MEDDIC},
-        lead_source_effects={s: e for s, (_, e) in sc.lead_sources.items()},
-        question_effects={q: sc.questions[q][2] for q in V.QUESTIONS},
-        objection_effects={k: o.effect for k, o in sc.objections.items()},
-        response_effects={k: dict(o.responses) for k, o in sc.objections.items()},
-        warning_signs={s: sc.warning_signs[s][1] for s in V.WARNING_SIGNS},
-        icp_segments=[{"name": s.name, "effect": s.effect, "rules": [r.as_dict() for r in s.rules]} for s in sc.segments],
+        **_effects(sc.at_week(0)),
         underperforming_sdrs={sdr_ids[u.index]: u.cause for u in sc.underperformers},
         sdr_skill={sid: float(pop.sdr_skill[i]) for i, sid in enumerate(sdr_ids)},
         sequence_reply_rates={s.id: dict(s.variants) for s in sc.sequences},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from crm_adapters.sandbox import _vocab as V
 from crm_adapters.sandbox import load_scenario
 from crm_adapters.sandbox._draw import _ask_rates, population
 from crm_adapters.sandbox.scenario import ScenarioError
@@ -61,3 +62,70 @@ def test_unknown_confounding_question_is_named(tmp_path) -> None:  # type: ignor
                     encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"confounding.questions.*guess_work"):
         load_scenario(file)
+
+
+def _scenario_file(tmp_path, body: str):  # type: ignore[no-untyped-def]
+    file = tmp_path / "world.toml"
+    file.write_text(f'extends = "{SCENARIOS / "default.toml"}"\n{body}', encoding="utf-8")
+    return file
+
+
+def test_an_effect_can_start_ramp_and_fade_during_the_run() -> None:
+    sc = load_scenario("shifting-market")
+    stakeholders = [sc.at_week(w).questions["stakeholders"][2] for w in (0, 37, 38, 40, 43, 60)]
+    assert stakeholders == pytest.approx([0.0, 0.0, 0.1, 0.3, 0.6, 0.6])  # appears at week 38, full by 43
+    education = [next(s.effect for s in sc.at_week(w).segments if s.name == "education") for w in (39, 47, 60)]
+    assert education == pytest.approx([-0.6, 0.0, 0.0])  # fades over weeks 40-47
+    assert sc.at_week(43).questions["success_metrics"][2] == pytest.approx(0.35)
+    assert sc.at_week(44).questions["success_metrics"][2] == 0.0  # a step at week 44
+    assert sc.at_week(43).questions["success_metrics"][:2] == sc.questions["success_metrics"][:2]
+
+
+def test_changes_are_scaled_with_the_other_effects(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    file = _scenario_file(tmp_path, '[outcome]\neffects_scale = 0.5\n'
+                                    '[[changes]]\neffect = "pain_alignment.misaligned_pain_effect"\nfrom_week = 2\nto = -2.0\n')
+    sc = load_scenario(file)
+    assert sc.at_week(1).misaligned_pain_effect == -0.5 and sc.at_week(2).misaligned_pain_effect == -1.0
+
+
+def test_the_truth_follows_the_world_as_it_is_now() -> None:
+    from crm_adapters.sandbox.simulator import SimulatedWorld
+
+    world = SimulatedWorld("shifting-market", seed=3)
+    assert world.truth.question_effects["stakeholders"] == 0.0
+    world.week = 43  # jump ahead: one week drawn is enough
+    world.advance(1)
+    assert world.truth.question_effects["stakeholders"] == pytest.approx(0.6)
+    assert next(s["effect"] for s in world.truth.icp_segments if s["name"] == "education") == pytest.approx(-0.6 * 3 / 8)  # week 44: five of eight weeks faded
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('[[changes]]\neffect = "questions.guess_work"\nfrom_week = 3\nto = 0.5\n', r"changes\[0\].*no effect 'guess_work'"),
+    ('[[changes]]\neffect = "weather.rain"\nfrom_week = 3\nto = 0.5\n', r"changes\[0\].*section in"),
+    ('[[changes]]\neffect = "questions.timeline"\nfrom_week = -1\nto = 0.5\n', r"changes\[0\].*from_week"),
+    ('[[changes]]\neffect = "questions.timeline"\nfrom_week = 3\nto = 9.0\n', r"changes\[0\].*to must be in"),
+    ('[[changes]]\neffect = "questions.timeline"\nfrom_week = 3\nto = 0.1\nramp = 2\n', r"changes\[0\].*unknown keys \['ramp'\]"),
+    ('changes = { effect = "questions.timeline" }\n', r"\[changes\] must be an array"),
+    ('[confounding]\npains = { slow_onboarding = { with = "enterprise", log_odds = 1.0 } }\n',
+     r"confounding.pains.slow_onboarding.*with must be a segment"),
+    ('[confounding]\npains = { hunger = { with = "education", log_odds = 1.0 } }\n', r"confounding.pains.*hunger"),
+])
+def test_a_bad_change_or_link_is_named_with_its_place(tmp_path, body: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(_scenario_file(tmp_path, body))
+
+
+def test_a_linked_pain_travels_with_its_segment_and_source() -> None:
+    from crm_adapters.sandbox._draw import _pain_rates
+
+    sc = load_scenario("shifting-market")
+    pop = population(sc, np.random.default_rng(2))
+    core = sc.segments.index(next(s for s in sc.segments if s.name == "core_mid_market"))
+    inside, outside = int(np.flatnonzero(pop.segment == core)[0]), int(np.flatnonzero(pop.segment == -1)[0])
+    rates = _pain_rates(sc, pop, np.array([inside, outside, outside]),
+                        np.array(["inbound", "inbound", "referral"], dtype=object))
+    onboarding, compliance = V.PAINS.index("slow_onboarding"), V.PAINS.index("compliance_risk")
+    assert rates[0, onboarding] > 2 * rates[1, onboarding] and rates[1, onboarding] == pytest.approx(0.25)
+    assert rates[2, compliance] > 2 * rates[1, compliance]
+    plain = load_scenario(None)
+    assert _pain_rates(plain, population(plain, np.random.default_rng(2)), np.array([0]), np.array(["inbound"])).shape == (1, 8)

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from jobs.loops.handoff.signals import DealSignals, alignment
-from jobs.loops.stats import ALPHA, TAU_POINTS, e_normal, needed_n, pooled_prior, posterior
+from jobs.loops.stats import ALPHA, TAU_POINTS, e_normal, needed_n, pooled_prior, posterior, z_needed
 
 MIN_DEALS = 30
 MARGIN = 0.03  # practical threshold: "3 points below peers" (the manager may set another)
-POWER_GAP = 0.08  # the gap the flag's power statement is about
+POWER_BEYOND = 0.05  # the power statement is about a gap this far beyond the margin (8 points at 3)
 CAUSE_Z = 3.0  # standard errors a habit must differ from peers by to be named a cause
 
 
@@ -44,6 +45,8 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, marg
         peer_wins, peer_n = sum(counts[p][0] for p in peers), sum(counts[p][1] for p in peers)
         judged = judge_sdr(wins, n, peer_wins, peer_n, margin=margin)
         if judged["e_value"] >= 1.0 / alpha:
+            judged.update(flag_power(judged, _pace(by_sdr[sdr])))
+            judged["gap_sd"] = round(judged["gap_sd"], 5)
             mine = posterior(wins, n, prior)
             flags.append({"sdr_id": sdr, "wins": wins, "close_rate": round(wins / n, 4),
                           "shrunk_rate": round(mine.mean, 4), "interval": [round(mine.lo, 4), round(mine.hi, 4)],
@@ -53,17 +56,34 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, marg
 
 
 def judge_sdr(wins: int, n: int, peer_wins: int, peer_n: int, *, margin: float) -> dict[str, Any]:
-    """The gap below peers (points), its 90% interval, the e-value that it exceeds `margin`, and how many
-    closed deals a POWER_GAP gap needs to be detected at this peer rate."""
+    """The gap below peers (points), its 90% interval, and the e-value that it exceeds `margin`."""
     rate, peer = wins / n, peer_wins / peer_n
     var = peer * (1 - peer) / peer_n + max(rate * (1 - rate), peer * (1 - peer) / 2) / n
     gap, sd = peer - rate, var**0.5
     evidence = e_normal(gap - margin, sd, tau=TAU_POINTS)
-    power = needed_n(POWER_GAP - margin, peer, threshold=1.0 / ALPHA)
-    return {"n": n, "peer_rate": round(peer, 4), "gap_points": round(100 * gap, 2),
+    return {"n": n, "peer_rate": round(peer, 4), "gap_points": round(100 * gap, 2), "gap_sd": sd,
             "gap_interval_points": [round(100 * (gap - 1.645 * sd), 2), round(100 * (gap + 1.645 * sd), 2)],
-            "margin": margin, "e_value": round(min(evidence, 1e12), 2),
-            "power_gap_points": round(100 * POWER_GAP), "deals_to_detect": power}
+            "margin": margin, "e_value": round(min(evidence, 1e12), 2)}
+
+
+def flag_power(judged: Mapping[str, Any], per_week: float | None) -> dict[str, Any]:
+    """The flag's own power: the smallest gap these deals can show, and how many closed deals (and, at the
+    SDR's pace of `per_week` closed deals, how many more weeks) a gap POWER_BEYOND past the margin needs."""
+    n, margin, sd = judged["n"], judged["margin"], judged["gap_sd"]
+    needed = needed_n(POWER_BEYOND, judged["peer_rate"], threshold=1.0 / ALPHA, cap=20_000)
+    floor = margin + z_needed(1.0 / ALPHA, sd, tau=TAU_POINTS) * sd
+    weeks = max(needed - n, 0) / per_week if needed is not None and per_week else None
+    return {"detectable_gap_points": round(100 * floor, 1), "power_gap_points": round(100 * (margin + POWER_BEYOND)),
+            "deals_to_detect": needed, "closed_per_week": round(per_week, 2) if per_week else None,
+            "weeks_to_detect": round(weeks, 1) if weeks is not None else None}
+
+
+def _pace(deals: Sequence[DealSignals]) -> float | None:
+    """Closed deals a week over the span the SDR's closed deals cover (None without dates)."""
+    days = sorted(datetime.fromisoformat(d.closed_on) for d in deals if d.closed_on)
+    if len(days) < 2:
+        return None
+    return len(days) / max((days[-1] - days[0]).days / 7.0, 1.0)
 
 
 def _small_arm(sdr_arms: Mapping[str, str], arm: str | None) -> bool:
@@ -111,9 +131,12 @@ def flag_text(flag: Mapping[str, Any]) -> str:
     """What the manager reads: how much lower, how sure, why, and what this volume can detect."""
     lo, hi = flag["gap_interval_points"]
     causes = " and ".join(c.replace("_", " ") for c in flag.get("causes") or []) or "unclear"
-    power = flag.get("deals_to_detect")
-    power_text = (f"with this volume a {flag['power_gap_points']}-point gap is detectable after about {power} closed deals"
-                  if power else f"a {flag['power_gap_points']}-point gap is not detectable at this volume")
+    power, weeks = flag.get("deals_to_detect"), flag.get("weeks_to_detect")
+    pace = (f", about {weeks:.0f} more weeks at this SDR's {flag['closed_per_week']:.1f} closed deals a week"
+            if weeks else "")
+    power_text = (f"with {flag['n']} closed deals a gap of {flag['detectable_gap_points']:.0f} points or more is "
+                  f"detectable; a {flag['power_gap_points']}-point gap is detectable after about {power} closed deals"
+                  f"{pace}" if power else f"a {flag['power_gap_points']}-point gap is not detectable at this volume")
     return (f"Opportunities close at {100 * flag['close_rate']:.0f}% (n={flag['n']}) vs {100 * flag['peer_rate']:.0f}% "
             f"for peers: {flag['gap_points']:.1f} points lower (90% interval {lo:.1f} to {hi:.1f}); evidence that "
             f"the gap is more than {100 * flag['margin']:.0f} points: {min(flag['e_value'], 1e6):,.0f} to 1. "
