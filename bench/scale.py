@@ -157,12 +157,15 @@ def _stale_scores(store: Any, installation_id: str, crm: Any, now: Any) -> dict[
     from connector.store.records import load_snapshot
     from crm_adapters.model import Entity
     from jobs.loops.deal_risk.loop import decide
+    from jobs.loops.deal_risk.state import DealRiskState
     from jobs.loops.decision import ActionKind
     from jobs.state import versions
 
     with store.session() as s:
-        version = versions.active(s, installation_id, "deal_risk")
-        state, snapshot = dict(version.state) if version else {}, load_snapshot(s, installation_id)
+        state = versions.state_of(versions.active(s, installation_id, "deal_risk"), DealRiskState)
+        snapshot = load_snapshot(s, installation_id)
+    if state is None:
+        return {"stale": 0, "moved_by_the_clock": 0}
 
     def scores(at: datetime) -> dict[str, Any]:
         return {d.target_id: d.payload["risk_score"] for d in decide(snapshot, state, at) if d.kind is ActionKind.UPDATE_FIELD}
