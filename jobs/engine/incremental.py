@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connector.store import related
 from connector.store.tables import LoopRun, LoopRunStatus
+from crm_adapters.model import Entity
 from jobs.engine import learning
 from jobs.loops.decision import Decision
 from jobs.state import versions
@@ -89,7 +90,7 @@ def scope(session: Session, installation_id: str, loops: Mapping[str, Any], now:
 def only_changed(decisions: list[Decision], deals: frozenset[str]) -> list[Decision]:
     """A partial snapshot's decisions about the changed deals themselves; lists that need every deal (an owner's
     at-risk list) wait for the run that reads the whole snapshot."""
-    return [d for d in decisions if d.target_id in deals and d.target.value == "deal"]
+    return [d for d in decisions if d.target_id in deals and d.target is Entity.DEAL]
 
 
 def _last_run(session: Session, installation_id: str, loop: str) -> LoopRun | None:
