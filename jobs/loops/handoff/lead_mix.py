@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from jobs.loops.handoff.signals import DealSignals
-from jobs.loops.stats import fit_logit
 
 LEAD_FIELDS = ("employees", "industry", "lead_source", "country")  # what the lead is, not what the SDR did
 MIN_LEVEL_DEALS = 20  # a lead kind needs this many closed deals before it gets its own column
@@ -27,10 +26,12 @@ NAMED = 2  # lead kinds named at most
 
 @dataclass(frozen=True)
 class LeadTable:
-    """Every closed deal's lead kinds as 0/1 columns (first column the intercept) and its outcome."""
+    """Every closed deal's kind of lead (an index into `kinds`: its lead kinds as 0/1 columns, the first the
+    intercept) and its outcome. Deals of one kind share a row, so the model is fitted on a few hundred rows."""
 
     names: tuple[str, ...]
-    x: np.ndarray
+    kinds: np.ndarray  # kinds x columns
+    kind: np.ndarray  # per deal, its row in `kinds`
     won: np.ndarray
 
 
@@ -47,55 +48,88 @@ class Expected:
 
 def lead_table(deals: Sequence[DealSignals]) -> LeadTable:
     """Columns for every lead kind seen on at least MIN_LEVEL_DEALS of `deals` (unknown values get none)."""
-    kinds = [[f"{f}={d.firmographics.get(f)}" for f in LEAD_FIELDS if d.firmographics.get(f)] for d in deals]
+    kinds = [tuple(f"{f}={d.firmographics.get(f)}" for f in LEAD_FIELDS if d.firmographics.get(f)) for d in deals]
     counts: dict[str, int] = {}
     for ks in kinds:
         for k in ks:
             counts[k] = counts.get(k, 0) + 1
     names = ("intercept", *sorted(k for k, c in counts.items() if c >= MIN_LEVEL_DEALS))
     index = {k: j for j, k in enumerate(names)}
-    x = np.zeros((len(deals), len(names)))
+    rows: dict[tuple[int, ...], int] = {}
+    kind = np.array([rows.setdefault(tuple(index[k] for k in ks if k in index), len(rows)) for ks in kinds], dtype=int)
+    x = np.zeros((len(rows), len(names)))
     x[:, 0] = 1.0
-    for i, ks in enumerate(kinds):
-        x[i, [index[k] for k in ks if k in index]] = 1.0
-    return LeadTable(names, x, np.array([d.won for d in deals], dtype=float))
+    for cols, r in rows.items():
+        x[r, list(cols)] = 1.0
+    return LeadTable(names, x, kind, np.array([d.won for d in deals], dtype=float))
 
 
 def expected_for(table: LeadTable, own: Sequence[int], peers: Sequence[int], *, lead_mix: bool = True) -> Expected:
-    """What peers (rows `peers` of the table) would close on the leads in rows `own`. Without `lead_mix`,
+    """What peers (deals `peers` of the table) would close on the leads of deals `own`. Without `lead_mix`,
     or with no lead kinds to go on, it is peers' raw close rate."""
+    peer_kind = table.kind[list(peers)]
     y = table.won[list(peers)]
     peer_rate = float(y.mean())
     raw = Expected(peer_rate, peer_rate * (1 - peer_rate) / len(y), peer_rate, ())
     if not lead_mix or len(table.names) == 1:
         return raw
-    xp, xo = table.x[list(peers)], table.x[list(own)]
-    fit = fit_logit(xp, y, table.names, prior_sd=PRIOR_SD)
-    p = fit.predict(xo)
-    slope = ((p * (1 - p))[:, None] * xo).mean(axis=0)  # d(mean prediction) / d(coefficients)
-    rate = float(p.mean())
-    return Expected(rate, float(slope @ fit.cov @ slope), peer_rate, _mix(table.names, xo, xp, y, rate - peer_rate))
+    size = len(table.kinds)
+    n_peer = np.bincount(peer_kind, minlength=size).astype(float)
+    wins = np.bincount(peer_kind, weights=y, minlength=size)
+    n_own = np.bincount(table.kind[list(own)], minlength=size).astype(float)
+    mean, cov = _fit_counts(table.kinds, wins, n_peer)
+    p = 1.0 / (1.0 + np.exp(-np.clip(table.kinds @ mean, -30, 30)))
+    share = n_own / n_own.sum()
+    slope = (share * p * (1 - p)) @ table.kinds  # d(expected rate) / d(coefficients)
+    rate = float(share @ p)
+    mix = _mix(table.names, share @ table.kinds, (n_peer / n_peer.sum()) @ table.kinds,
+               _rates_there(table.kinds, wins, n_peer), peer_rate, rate - peer_rate)
+    return Expected(rate, float(slope @ cov @ slope), peer_rate, mix)
 
 
-def _mix(names: Sequence[str], xo: np.ndarray, xp: np.ndarray, y: np.ndarray, worth: float) -> tuple[dict[str, Any], ...]:
-    """The lead kinds that make the SDR's mix harder (worth < 0) or easier than peers': share difference
-    times how far peers' close rate there sits from their overall rate."""
+def _fit_counts(x: np.ndarray, wins: np.ndarray, n: np.ndarray, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Binomial logistic regression on (wins, deals) per kind of lead, N(0, PRIOR_SD^2) priors on the lead
+    kinds (the intercept nearly free): Newton's method, then the Laplace covariance."""
+    precision = np.full(x.shape[1], 1.0 / PRIOR_SD**2)
+    precision[0] = 1.0 / 25.0
+    beta = np.zeros(x.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -30, 30)))
+        hessian = (x * (n * p * (1 - p))[:, None]).T @ x + np.diag(precision)
+        step = np.linalg.solve(hessian, x.T @ (wins - n * p) - precision * beta)
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -30, 30)))
+    hessian = (x * (n * p * (1 - p))[:, None]).T @ x + np.diag(precision)
+    return beta, np.linalg.inv(hessian)
+
+
+def _rates_there(x: np.ndarray, wins: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Peers' raw close rate among deals with each lead kind (NaN where they have none)."""
+    deals = n @ x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: np.ndarray = (wins @ x) / deals
+    return out
+
+
+def _mix(names: Sequence[str], own_share: np.ndarray, peer_share: np.ndarray, rate_there: np.ndarray,
+         peer_rate: float, worth: float) -> tuple[dict[str, Any], ...]:
+    """The lead kinds that make the SDR's mix harder (worth < 0) or easier than peers': the SDR's extra share
+    of them times how far peers' close rate there sits from their overall rate."""
     if abs(worth) < MIX_WORTH:
         return ()
-    own_share, peer_share = xo.mean(axis=0), xp.mean(axis=0)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j in range(1, len(names)):
-        there = xp[:, j] == 1
-        if not there.any():
+        if not np.isfinite(rate_there[j]) or own_share[j] <= peer_share[j]:
             continue
-        rate_there = float(y[there].mean())
-        points = (own_share[j] - peer_share[j]) * (rate_there - float(y.mean()))
-        if points * worth > 0 and own_share[j] > peer_share[j]:
+        points = (own_share[j] - peer_share[j]) * (rate_there[j] - peer_rate)
+        if points * worth > 0:
             field, level = names[j].split("=", 1)
             rows.append({"field": field, "level": level, "share": round(float(own_share[j]), 3),
-                         "peer_share": round(float(peer_share[j]), 3), "peer_rate_there": round(rate_there, 4),
-                         "points": round(100 * points, 2)})
-    return tuple(sorted(rows, key=lambda r: -abs(r["points"]))[:NAMED])
+                         "peer_share": round(float(peer_share[j]), 3), "peer_rate_there": round(float(rate_there[j]), 4),
+                         "points": round(100 * float(points), 2)})
+    return tuple(sorted(rows, key=lambda r: -abs(float(r["points"])))[:NAMED])
 
 
 def lead_words(field: str, level: str) -> str:
