@@ -4,7 +4,9 @@ listed variants, and one-edit typo repair against the taxonomy's own vocabulary.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
+import numpy
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
@@ -60,6 +62,7 @@ class Normaliser:
         self.vocabulary: set[str] = set()
         self._repairs: dict[str, str] = {}
         self._norms: dict[tuple[str, str], str] = {}  # (word, lemma) -> norm: a tenant's words repeat millions of times
+        self._keys: dict[tuple[str, str], int] = {}  # (word, lemma) -> the norm's string-store key (write)
 
     def learn(self, words: Iterable[str]) -> None:
         """Add the words of the taxonomy's phrases: the targets of typo repair."""
@@ -67,6 +70,7 @@ class Normaliser:
             self.vocabulary.add(self.base(word))
         self._repairs.clear()
         self._norms.clear()
+        self._keys.clear()
 
     def base(self, word: str, lemma: str = "") -> str:
         lowered = word.lower()
@@ -96,4 +100,21 @@ class Normaliser:
             if found is None:
                 found = norms[key] = self.norm(*key)
             token.norm_ = found
+        return doc
+
+    def write(self, doc: Doc, words: list[str], lemmas: list[str]) -> Doc:
+        """apply() given the tokens' words and lemmas, written in one Doc.from_array (no Token objects)."""
+        if not words:
+            return doc
+        keys = self._keys
+        if len(keys) > _MAX_NORMS:
+            keys.clear()
+        add = doc.vocab.strings.add
+        column = []
+        for key in zip(words, lemmas, strict=True):
+            found = keys.get(key)
+            if found is None:
+                found = keys[key] = add(self.norm(*key))
+            column.append(found)
+        doc.from_array(["NORM"], cast(Any, numpy.array(column, dtype=numpy.uint64).reshape(-1, 1)))
         return doc
