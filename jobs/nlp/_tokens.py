@@ -68,21 +68,22 @@ class TokenReader:
 
 
 def sentence_starts(words: list[str], punct: list[int], punct_chars: frozenset[str]) -> list[bool]:
-    """spaCy's Sentencizer.predict over plain lists: a sentence opens at the first non-punctuation token after
-    a sentence-final character."""
+    """spaCy's Sentencizer.predict over plain lists: a sentence opens at the first token after a sentence-final
+    character ("." "?" "!" ...) that is neither punctuation nor final itself; so does the first token."""
     starts = [False] * len(words)
     if not words:
         return starts
-    start, seen_period = 0, False
     starts[0] = True
-    for i, word in enumerate(words):
-        final = word in punct_chars
-        if seen_period and not punct[i] and not final:
-            starts[start] = True
-            start, seen_period = i, False
-        elif final:
-            seen_period = True
-    starts[start] = True
+    scanned = 0
+    for final in [i for i, word in enumerate(words) if word in punct_chars]:
+        if final < scanned:  # a later final inside a run already scanned ("?!", "...")
+            continue
+        j = final + 1
+        while j < len(words) and (punct[j] or words[j] in punct_chars):
+            j += 1
+        if j < len(words):
+            starts[j] = True
+        scanned = j
     return starts
 
 

@@ -1,16 +1,20 @@
 """Readings are pinned: tricky texts (speaker labels with names and times, a rep's check and the buyer's denial,
 repeated turns, quarters and "within 6 weeks", negated budget and risk, typos, blank text) read exactly as the
-code before the fast reading path (token lists instead of spaCy Tokens, a memo of turns) read them."""
+code before the fast reading path (token lists instead of spaCy Tokens, a memo of turns) read them; sentence
+starts are spaCy's sentencizer's."""
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crm_adapters.model import Activity, ActivityType, Direction
+from jobs.nlp._tokens import TokenReader
+from jobs.nlp.pipeline import nlp
 from jobs.nlp.reading import Reader
 from tests.factories import an_activity
 
@@ -45,3 +49,14 @@ def test_a_repeated_turn_is_quoted_at_its_own_offset() -> None:
 
 def _plain(reading: dict[str, Any]) -> Any:
     return json.loads(json.dumps(reading))  # tuples as lists, as the pinned file holds them
+
+
+def test_sentences_open_where_spacys_sentencizer_opens_them() -> None:
+    pipeline = nlp()
+    read_tokens = TokenReader(pipeline)
+    rng = random.Random(3)
+    pieces = ["a", " ", ".", "!", "?", ")", "(", '"', "b c", "\n", "...", "'", "Q3", "e.g.", "-", ";"]
+    texts = ["Hi!! What?! ok... (yes.) \"No.\" - fine", "?", "...", "", "\n\n", "e.g. this. That", "Rep: Hi.\nProspect: Yes?"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 25))) for _ in range(2000)]
+    for text in texts:
+        assert read_tokens(text).starts == [bool(t.is_sent_start) for t in pipeline(text)], text
