@@ -72,3 +72,29 @@ def test_an_edited_deal_gets_its_new_score_the_same_day_and_an_unchanged_rerun_w
         assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) == after
     finally:
         crm.close()
+
+
+def test_an_edit_undone_the_same_day_gives_the_crm_back_its_first_score_and_a_rerun_writes_nothing(
+        store: Store, tmp_path: Path) -> None:
+    """A → B → A: the third score's inputs equal the first's, but the CRM holds B's, so it must be written again."""
+    iid, url, org = _install(store, tmp_path)
+    options = Options(loops={"deal_risk": all_loops()["deal_risk"]}, workers=1)
+    run = lambda: run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=1), options=options)  # noqa: E731
+    run()
+    crm = SandboxCrm.open(url, "t")
+    try:
+        deal = sorted((d for d in org.snapshot().open_deals()), key=lambda d: d.remote_id)[0]
+        first = crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE)
+        pushed = [(org.now - timedelta(days=400 - 90 * i)).date().isoformat() for i in range(4)]
+        crm.edit_deal(deal.remote_id, custom={**deal.custom, "close_date_history": pushed})
+        run()
+        assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) != first
+        crm.edit_deal(deal.remote_id, custom=dict(deal.custom))  # the edit undone
+        run()
+        assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) == first
+        assert _card_score(store, iid, deal.remote_id) == first
+        decisions, writes = _count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)
+        run()  # nothing changed since: nothing recorded, nothing queued
+        assert (_count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)) == (decisions, writes)
+    finally:
+        crm.close()
