@@ -10,25 +10,13 @@ from sqlalchemy import func, select
 
 from connector.settings import Settings
 from connector.store import Store
-from connector.store.tables import CardData, DecisionRecord, Installation, ModelVersion, OutboxItem
+from connector.store.tables import CardData, DecisionRecord, ModelVersion, OutboxItem
 from crm_adapters.model import Entity
-from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+from crm_adapters.sandbox import SandboxCrm
 from crm_adapters.writes import AppField
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
-
-
-def _install(store: Store, tmp_path: Path) -> tuple[str, str, Any]:
-    org = simulate(load_scenario(None).scaled(40), seed=4)
-    url = f"sqlite:///{tmp_path / 'crm.db'}"
-    crm = SandboxCrm.open(url, "t")
-    crm.load(org)
-    crm.close()
-    with store.session() as s:
-        row = Installation(crm="sandbox", tenant_id="t", settings={"sandbox_url": url, "clock": org.now.isoformat()})
-        s.add(row)
-        s.flush()
-        return row.id, url, org
+from tests.factories import a_sandbox_tenant
 
 
 def _count(store: Store, iid: str, table: Any) -> int:
@@ -49,7 +37,8 @@ def _risk_versions(store: Store, iid: str) -> list[str]:
 
 
 def test_an_edited_deal_gets_its_new_score_the_same_day_and_an_unchanged_rerun_writes_nothing(store: Store, tmp_path: Path) -> None:
-    iid, url, org = _install(store, tmp_path)
+    tenant = a_sandbox_tenant(store, tmp_path, deals=40, seed=4)
+    iid, url, org = tenant.installation_id, tenant.crm_url, tenant.org
     options = Options(loops={"deal_risk": all_loops()["deal_risk"]}, workers=1)
     run = lambda: run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=1), options=options)  # noqa: E731
     run()
@@ -77,7 +66,8 @@ def test_an_edited_deal_gets_its_new_score_the_same_day_and_an_unchanged_rerun_w
 def test_an_edit_undone_the_same_day_gives_the_crm_back_its_first_score_and_a_rerun_writes_nothing(
         store: Store, tmp_path: Path) -> None:
     """A → B → A: the third score's inputs equal the first's, but the CRM holds B's, so it must be written again."""
-    iid, url, org = _install(store, tmp_path)
+    tenant = a_sandbox_tenant(store, tmp_path, deals=40, seed=4)
+    iid, url, org = tenant.installation_id, tenant.crm_url, tenant.org
     options = Options(loops={"deal_risk": all_loops()["deal_risk"]}, workers=1)
     run = lambda: run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=1), options=options)  # noqa: E731
     run()
