@@ -13,6 +13,7 @@ database connection crosses the fork; the parent reads and saves outside their w
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import multiprocessing
@@ -132,6 +133,7 @@ class Readers:
                     self._pool.terminate()
                 self._pool.join()
                 self._pool = None
+                gc.unfreeze()
 
     def submit_ids(self, ids: Sequence[str]) -> None:
         """Read those of these activities that have no current reading."""
@@ -154,7 +156,12 @@ class Readers:
             self._save_next()
 
     def _workers(self) -> Pool:
-        if self._pool is None:  # forked at the first big batch, outside any transaction; inherits the Reader
+        """Forked at the first big batch, outside any transaction; each worker inherits the Reader. The parent's
+        objects (the chain's snapshot, when it reads after a taxonomy change) are moved out of the collector's
+        reach first, as jobs.engine.compute does: a worker's collections would otherwise copy every page of them."""
+        if self._pool is None:
+            gc.collect()
+            gc.freeze()
             self._pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_adopt, initargs=(self.reader,))
         return self._pool
 
