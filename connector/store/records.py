@@ -152,10 +152,9 @@ def live_ids(session: Session, installation_id: str, entity: Entity | str) -> li
 
 
 def load_records(session: Session, installation_id: str, entity: Entity) -> list[Record]:
-    stmt = select(CrmRecord.payload).where(
-        CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
-    )
-    return [entity_from_dict(entity, payload) for payload in session.execute(stmt).scalars()]
+    """One entity's live records (read as load_snapshot reads them), in id order."""
+    return sorted((entity_from_dict(entity, payload) for payload in live_payloads(session, installation_id, entity)),
+                  key=_remote_id)
 
 
 def load_snapshot(session: Session, installation_id: str, *, chunk: int = 2000) -> Snapshot:
