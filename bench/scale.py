@@ -39,6 +39,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from connector.admin import charts  # noqa: E402
+
 SEED = 7
 CHANGED = 0.01  # share of open deals edited before the rerun
 console = Console()
@@ -206,6 +208,7 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgresql",
                         help="which stores (PostgreSQL only when DATABASE_URL names one)")
     parser.add_argument("--reruns-per-day", type=int, default=10, help="on-demand reruns per tenant a day, for the tenants per worker-hour")
+    parser.add_argument("--plot", metavar="DIR", help="also draw the growth (first run's minutes, peak memory) as SVG files in DIR")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -242,8 +245,30 @@ def main() -> None:
     keys = ("first_s", "first_peak_mb", "first_peak_pss_mb") + (() if args.first_only else (
         "same_s", "rerun_s", "rerun_peak_mb", "rerun_peak_pss_mb"))
     growth = {name: {k: _exponent(rows, k) for k in keys} for name, rows in results.items()}
+    if args.plot:
+        for path in _plot(results, Path(args.plot)):
+            console.print(f"drawn: {path}")
     print(json.dumps({"load_average_1min": round(os.getloadavg()[0], 1), "reruns_per_day": args.reruns_per_day,
                       "results": results, "growth_exponent": growth}))
+
+
+def _plot(results: dict[str, list[dict[str, Any]]], folder: Path) -> list[Path]:
+    """The growth a person would rather look at: the first run's minutes and its peak memory (PSS, GB) per tenant
+    size, one line per store, sizes on a log scale."""
+    folder.mkdir(parents=True, exist_ok=True)
+    size = lambda x: f"{10 ** x / 1000:,.0f}k"  # noqa: E731
+    charts_out = []
+    for name, title, key, unit, scale in (
+            ("scale-time.svg", "First run: minutes by tenant size", "first_s", "minutes", 1 / 60),
+            ("scale-memory.svg", "First run: peak memory (PSS, all processes) by tenant size", "first_peak_pss_mb", "GB", 1 / 1024)):
+        series = [charts.Series(store, [(math.log10(r["deals"]), r[key] * scale) for r in rows])
+                  for store, rows in results.items()]
+        path = folder / name
+        top = max((y for s in series for _, y in s.points), default=1.0)
+        path.write_text(charts.line_chart(title, series, "deals in the tenant (log scale)", unit, x_format=size,
+                                          y_range=(0.0, top * 1.1)))
+        charts_out.append(path)
+    return charts_out
 
 
 @contextmanager
