@@ -17,7 +17,6 @@ import gc
 import logging
 import math
 import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from multiprocessing.pool import AsyncResult, Pool
 from types import TracebackType
 from typing import Any
 
-from connector.settings import Settings
+from connector.settings import Settings, usable_cores
 from connector.store import Store, readings
 from crm_adapters.codec import entity_from_dict
 from crm_adapters.errors import ConfigError
@@ -76,18 +75,12 @@ def read_pending(store: Store, installation_id: str, *, ids: Sequence[str] | Non
 
 def reading_workers() -> int:
     """Processes for reading: Settings.loop_workers (SALESLOOP_LOOP_WORKERS) when set, else the cores (at most 4),
-    as the loops' workers count them (jobs.engine.compute.default_workers, which sync may not import)."""
+    as the loops' workers count them."""
     try:
         configured = Settings.from_env().loop_workers
     except ConfigError:  # a partial environment (a script, a test) that the caller's own settings stand in for
         configured = 0
-    if configured:
-        return configured
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return min(4, cores)
+    return configured or usable_cores()
 
 
 class Readers:
