@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -153,6 +154,32 @@ def truly_weaker(truth: Any, margin: float) -> dict[str, float]:
         if gap > margin:
             out[sdr] = round(gap, 4)
     return out
+
+
+def truly_weaker_on_same_leads(truth: Any, margin: float) -> dict[str, float]:
+    """SDRs whose skill costs their own deals more than `margin` against the average skill of the other SDRs in
+    their arm, on the SDR's own leads (each deal's planted odds with the skill swapped): who a flag that adjusts
+    for the mix of leads is right to name, planted or not. A weak habit (a planted cause) is not skill and is
+    left to the planted list."""
+    by_sdr: dict[str, list[float]] = defaultdict(list)
+    arm: dict[str, str] = {}
+    for t in truth.deals.values():
+        by_sdr[t.sdr_id].append(math.log(t.p_win / (1.0 - t.p_win)))
+        arm[t.sdr_id] = t.arm
+    out = {}
+    for sdr, logits in by_sdr.items():
+        peers = [truth.sdr_skill[p] for p in by_sdr if p != sdr and arm[p] == arm[sdr]]
+        if not peers:
+            continue
+        shift = sum(peers) / len(peers) - truth.sdr_skill[sdr]
+        gap = sum(_p(x + shift) - _p(x) for x in logits) / len(logits)
+        if gap > margin:
+            out[sdr] = round(gap, 4)
+    return out
+
+
+def _p(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 def item_effect(item: str, truth: Any) -> float:

@@ -32,6 +32,7 @@ from _handoff_eval import (  # noqa: E402
     recall_by_size,
     revert_is_safe,
     truly_weaker,
+    truly_weaker_on_same_leads,
     truth_lift,
     version_p_win,
 )
@@ -39,6 +40,7 @@ from _handoff_eval import (  # noqa: E402
 from crm_adapters.sandbox.simulator import SimulatedWorld, oracle_playbook  # noqa: E402
 from jobs.loops.decision import ActionKind  # noqa: E402
 from jobs.loops.handoff import loop as H  # noqa: E402
+from jobs.loops.handoff.flags import sdr_flags  # noqa: E402
 from jobs.loops.handoff.signals import deal_signals  # noqa: E402
 from jobs.loops.handoff.state import HandoffState  # noqa: E402
 from jobs.nlp.phrases import propose_phrases  # noqa: E402
@@ -51,6 +53,7 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
     loop_start = world.now
     state: HandoffState = H.initial_state(tenant="bench", arms=world.arms)
     rows, approvals, flagged_ever, proposals = [], [], set(), 0
+    raw_flagged: set[str] = set()  # the flag rule before the lead-mix adjustment, on the same weekly looks
     causes: dict[str, str] = {}
     versions = {0: dict(state.playbooks["treatment"])}
     for week in range(weeks):
@@ -60,6 +63,9 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
         decisions = H.decide(snap, state, org.now)
         flags = [d.target_id for d in decisions if d.kind is ActionKind.FLAG_SDR]
         flagged_ever |= set(flags)
+        raw_flagged |= {f["sdr_id"] for f in sdr_flags(list(deal_signals(snap).values()),
+                                                       state.sdr_arms if state.config["unit"] == "sdr" else {},
+                                                       margin=float(state.config["flag_margin"]), lead_mix=False)}
         causes.update({d.target_id: d.payload["likely_cause"] for d in decisions if d.kind is ActionKind.FLAG_SDR})
         for d in (d for d in decisions if d.kind is ActionKind.PROPOSE_PLAYBOOK_CHANGE):
             proposals += 1
@@ -72,12 +78,21 @@ def run(scenario: str | None, *, weeks: int, warmup: int, seed: int | None, log:
         world.advance(1, playbooks={"control": state.playbooks["control"],
                                     "treatment": state.playbooks["treatment"]})
     org = world.org()
+    same_leads = truly_weaker_on_same_leads(org.truth, float(state.config["flag_margin"]))
     return {"world": world, "org": org, "state": state, "rows": rows, "approvals": approvals,
             "flagged": flag_scores(flagged_ever, org.truth.underperforming_sdrs,
                                    truly_weaker(org.truth, float(state.config["flag_margin"]))),
-            "proposals": proposals,
+            "flagged_same_leads": flag_scores(flagged_ever, org.truth.underperforming_sdrs, same_leads),
+            "flagged_raw": flag_scores(raw_flagged, org.truth.underperforming_sdrs, same_leads),
+            "harder_leads": harder_leads(world), "proposals": proposals,
             "flags_raised": len(flagged_ever), "causes": causes,
             "oracle": sorted(playbook_items(oracle_playbook(org.truth))), "loop_start": loop_start, "versions": versions}
+
+
+def harder_leads(world: SimulatedWorld) -> list[str]:
+    """The SDRs a scenario's [[confounding.lead_routing]] sends a kind of lead to (harder-leads: the hard ones)."""
+    ids = list(world.truth.sdr_skill)
+    return sorted({ids[i] for route in world.scenario.lead_routing for i in route.sdrs})
 
 
 def _approval(payload: dict[str, Any], week: int, org: Any, snap: Any, state: HandoffState) -> dict[str, Any]:
@@ -202,6 +217,12 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     print(f"alignment MAE vs labels {pains['alignment_mae']}; 'claimed not confirmed' vs made-up pains "
           f"{pains['unconfirmed_vs_made_up']}")
     print(f"SDR flags: {r['flagged']}")
+    hard = set(r["harder_leads"])
+    for label, scored in (("before (raw close rates)", r["flagged_raw"]), ("after (peers on similar leads)", r["flagged_same_leads"])):
+        print(f"SDR flags {label}: on planted weak SDRs {len(scored['true_flags'])} of "
+              f"{len(scored['true_flags']) + len(scored['missed'])}, on SDRs given harder leads "
+              f"{len(hard & set(scored['flagged']))} of {len(hard)}, on SDRs truly weaker on the same leads "
+              f"{len(scored['weaker_flags'])}, false {len(scored['false_flags'])} {scored['false_flags']}")
     truth = r["org"].truth
     for sdr, cause in sorted(r["causes"].items()):
         print(f"  SDR {sdr}: likely cause found {cause!r}; planted: {truth.underperforming_sdrs.get(sdr, 'none')}, "
@@ -224,6 +245,11 @@ def _report(r: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "true_flags": len(r["flagged"]["true_flags"]), "false_flags": len(r["flagged"]["false_flags"]),
         "flags_on_truly_weaker": len(r["flagged"]["weaker_flags"]),
         "missed_underperformers": len(r["flagged"]["missed"]),
+        "sdr_flags_before_after": {
+            when: {"true": len(sc["true_flags"]), "on_harder_leads": len(set(r["harder_leads"]) & set(sc["flagged"])),
+                   "truly_weaker_same_leads": len(sc["weaker_flags"]), "false": len(sc["false_flags"]),
+                   "missed": len(sc["missed"])}
+            for when, sc in (("before", r["flagged_raw"]), ("after", r["flagged_same_leads"]))},
         "pain_claimed": pains["claimed_micro"], "pain_discovered": pains["discovered_micro"],
         "alignment_mae": pains["alignment_mae"], "unconfirmed_vs_made_up": pains["unconfirmed_vs_made_up"],
         "final_recommendation": last["recommendation"], "phrase_proposals": len(proposals),

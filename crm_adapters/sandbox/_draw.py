@@ -95,6 +95,26 @@ def _pain_rates(sc: Scenario, pop: Population, account: np.ndarray, sources: np.
     return out
 
 
+def _routed(sc: Scenario, pop: Population, rng: np.random.Generator, sdr: np.ndarray, account: np.ndarray,
+            sources: np.ndarray) -> np.ndarray:
+    """The leads' SDRs after [[confounding.lead_routing]]: a share of each named kind of lead goes to the named
+    SDRs. Drawn from a copy of the stream jumped twice (qualification fields use one jump), so scenarios
+    without routing keep every other draw."""
+    if not sc.lead_routing:
+        return sdr
+    names = [s.name for s in sc.segments]
+    draws = np.random.Generator(rng.bit_generator.jumped(2))
+    out = sdr.copy()
+    for route in sc.lead_routing:
+        if route.partner.startswith("source:"):
+            inside = sources == route.partner.removeprefix("source:")
+        else:
+            inside = pop.segment[account] == names.index(route.partner)
+        moved = inside & (draws.random(len(sdr)) < route.share)
+        out[moved] = np.array(route.sdrs)[draws.integers(0, len(route.sdrs), int(moved.sum()))]
+    return out
+
+
 def _p(weights: dict[str, float]) -> np.ndarray:
     w = np.array(list(weights.values()), dtype=float)
     return w / w.sum()
@@ -148,7 +168,7 @@ def draw_leads(
         sources = np.array(list(plain), dtype=object)[
             rng.choice(len(plain), n, p=_p({k: v[0] for k, v in plain.items()}))
         ]
-    sdr = sdrs if sdrs is not None else rng.integers(0, sc.sdrs, n)
+    sdr = sdrs if sdrs is not None else _routed(sc, pop, rng, rng.integers(0, sc.sdrs, n), account, sources)
     arm = pop.sdr_arm[sdr]
     pb = [playbooks[0], playbooks[1]]
     treat = {a: arm == a for a in (0, 1)}

@@ -13,6 +13,7 @@ from crm_adapters.sandbox._qualification import parse_qualification
 from crm_adapters.sandbox.scenario import (
     CHANGEABLE,
     EffectChange,
+    LeadRouting,
     ObjectionSpec,
     Rule,
     Scenario,
@@ -209,7 +210,8 @@ def parse_all(p: _Parser, raw: dict[str, Any]) -> Scenario:
     sc = replace(sc, sdr_skill_sd=skill_sd, underperformers=under, question_skill_links=links,
                  qualification=fields, qualification_noise=noise)
     sc = replace(sc, changes=_changes(p, raw.get("changes", []), sc, scale),
-                 pain_links=_pain_links(p, confounding.get("pains", {}), sc))
+                 pain_links=_pain_links(p, confounding.get("pains", {}), sc),
+                 lead_routing=_routing(p, confounding.get("lead_routing", []), sc, round(sc.sdrs * team_scale)))
     return _team_scaled(sc, team_scale) if team_scale != 1.0 else sc
 
 
@@ -228,7 +230,7 @@ def _links(p: _Parser, raw: Any) -> dict[str, float]:
     """[confounding] questions = { id = log-odds per sd of SDR skill }: who asks a question depends on skill."""
     if not isinstance(raw, dict):
         raise p.fail("confounding", "must be a table")
-    p.known(raw, ("questions", "pains"), "confounding", complete=False)
+    p.known(raw, ("questions", "pains", "lead_routing"), "confounding", complete=False)
     table = raw.get("questions", {})
     if not isinstance(table, dict):
         raise p.fail("confounding.questions", "must be a table of question = log-odds per sd of skill")
@@ -284,6 +286,25 @@ def _pain_links(p: _Parser, raw: Any, sc: Scenario) -> dict[str, tuple[str, floa
                              f"got {partner!r}")
         out[pain] = (str(partner), p.num(spec, "log_odds", at, -5.0, 5.0))
     return out
+
+
+def _routing(p: _Parser, raw: Any, sc: Scenario, sdrs: int) -> tuple[LeadRouting, ...]:
+    """[[confounding.lead_routing]] sdrs = [1, 6], with = "too_small", share = 0.6: of the leads in a segment
+    or lead source ("source:event"), that share goes to those SDRs (indices into the team after team_scale)."""
+    segments = {s.name for s in sc.segments}
+    sources = {f"source:{name}" for name in sc.lead_sources if name != "outbound"}
+    out = []
+    for where, spec in p.tables(raw, "confounding.lead_routing"):
+        p.known(spec, ("sdrs", "with", "share"), where)
+        chosen = spec["sdrs"]
+        if not (isinstance(chosen, list) and chosen and all(isinstance(i, int) and 0 <= i < sdrs for i in chosen)):
+            raise p.fail(where, f"sdrs must be a non-empty list of SDR indices from 0 to {sdrs - 1}, got {chosen!r}")
+        partner = spec["with"]
+        if partner not in segments | sources:
+            raise p.fail(where, f"with must be a segment or 'source:<lead source>', one of {sorted(segments | sources)}, "
+                                f"got {partner!r}")
+        out.append(LeadRouting(tuple(chosen), str(partner), p.num(spec, "share", where, 0.0, 1.0)))
+    return tuple(out)
 
 
 def _pairs(

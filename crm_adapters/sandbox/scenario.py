@@ -68,6 +68,17 @@ class Underperformer:
 
 
 @dataclass(frozen=True, slots=True)
+class LeadRouting:
+    """Leads of one kind sent mostly to some SDRs: of the leads in `partner` (a segment, or "source:<lead
+    source>"), a `share` goes to the SDRs at `sdrs` (0-based), the rest are spread evenly as usual. The SDRs'
+    skill is untouched, so a flag that ignores the mix they were given would blame them for their leads."""
+
+    sdrs: tuple[int, ...]
+    partner: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
 class EffectChange:
     """A planted effect that changes during the run: from `start_week` (weeks since the world's start) it
     moves in a straight line over `ramp_weeks` from the file's value to `to` (0 weeks: a step), then stays.
@@ -162,6 +173,7 @@ class Scenario:
     changes: tuple[EffectChange, ...] = ()  # planted effects that change during the run ([[changes]])
     pain_links: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)  # pain -> (segment
     # or "source:<lead source>", log-odds added to the pain's prevalence there): a signal that travels with another
+    lead_routing: tuple[LeadRouting, ...] = ()  # [[confounding.lead_routing]]: harder (or easier) leads for some SDRs
 
     def at_week(self, week: int) -> Scenario:
         """The world as it is in `week` (weeks since the start): every [[changes]] entry applied."""

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from jobs.loops.deal_risk._trees import fit_trees
-from jobs.loops.deal_risk.evaluation import figures, rolling_recalibrated
+from jobs.loops.deal_risk.evaluation import figures, rolling_recalibrated, rolling_refit
 from jobs.loops.deal_risk.model import (
     FeatureTable,
     RiskModel,
@@ -114,3 +114,20 @@ def test_rolling_recalibration_follows_a_shift_without_looking_ahead() -> None:
     static = figures(valid.y, predict(model, valid))["ece"]  # type: ignore[arg-type]
     rolling = figures(valid.y, rolling_recalibrated(model, train, valid))["ece"]  # type: ignore[arg-type]
     assert rolling < static and rolling < 0.05
+
+
+def test_refitting_before_each_stretch_never_lets_a_deal_see_its_own_or_a_later_outcome() -> None:
+    """rolling_refit scores the newest fifth as production does: each stretch by a model fitted on every deal
+    closed before it, so the fits grow, and none reaches into the stretch it scores."""
+    table = interacting(1000, shift=1.0)
+    seen: list[tuple[int, int, int]] = []
+
+    def fit_and_score(train: FeatureTable, valid: FeatureTable) -> np.ndarray:
+        assert train.order is not None and valid.order is not None
+        seen.append((len(train), int(train.order.max()), int(valid.order.min())))
+        return np.full(len(valid), float(np.mean(train.y)))  # the base rate of the deals closed before
+
+    y, p = rolling_refit(table, fit_and_score, blocks=4)
+    assert len(y) == len(p) == 200 and [n for n, _, _ in seen] == [800, 850, 900, 950]
+    assert all(last < first for _, last, first in seen)
+    assert p[-1] > p[0]  # the base rate moved (shift) and the later fits learned it from deals already closed

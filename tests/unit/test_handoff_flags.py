@@ -3,6 +3,8 @@ flag's statement of its own power."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -95,3 +97,47 @@ def test_more_deals_make_a_smaller_gap_detectable() -> None:
     assert many["detectable_gap_points"] < few["detectable_gap_points"]
     assert few["deals_to_detect"] == many["deals_to_detect"]  # the same peer rate: the same bar
     assert few["weeks_to_detect"] > many["weeks_to_detect"]
+
+
+def _mixed_team(sdrs: dict[str, tuple[float, float]], per_sdr: int, seed: int) -> list[DealSignals]:
+    """Each SDR: (share of small-company leads, skill shift in points). Peers close 12% of small-company leads
+    and 36% of the others; a skill shift moves both."""
+    rnd, deals = np.random.default_rng(seed), []
+    for sdr, (small_share, shift) in sdrs.items():
+        for k in range(per_sdr):
+            small = bool(rnd.random() < small_share)
+            won = bool(rnd.random() < (0.12 if small else 0.36) + shift)
+            deal = _deal(len(deals), sdr, won, k * 52 // per_sdr)
+            deals.append(replace(deal, firmographics={"employees": "<50" if small else "200-499",
+                                                      "lead_source": "event" if rnd.random() < 0.3 else "inbound"}))
+    return deals
+
+
+def test_an_sdr_given_harder_leads_is_compared_with_peers_on_the_same_kinds_of_leads() -> None:
+    """Four SDRs of ordinary skill get 70% small-company leads (peers 8%): on raw close rates they sit about 15
+    points below peers and are flagged; compared with what peers close on the same kinds of leads they are
+    not. A truly weak SDR (14 points below on every kind of lead) is found either way, on an easy mix or a hard one."""
+    team = {f"s{i:02d}": (0.08, 0.0) for i in range(28)} | {f"hard{i}": (0.7, 0.0) for i in range(4)}
+    team |= {"weak": (0.08, -0.14), "weak_hard": (0.6, -0.10)}
+    deals = _mixed_team(team, per_sdr=400, seed=3)
+    arms = {s: "control" for s in team}
+    raw = {f["sdr_id"] for f in sdr_flags(deals, arms, lead_mix=False)}
+    hard_ones = {f"hard{i}" for i in range(4)}
+    assert len(raw & hard_ones) >= 3 and "weak" in raw
+    flags = {f["sdr_id"]: f for f in sdr_flags(deals, arms)}
+    assert set(flags) == {"weak", "weak_hard"}
+    hard = flags["weak_hard"]
+    assert hard["raw_peer_rate"] - hard["peer_rate"] > 0.10 and hard["mix_points"] > 10
+    assert hard["mix"][0]["field"] == "employees" and hard["mix"][0]["level"] == "<50"
+    text = flag_text(hard)
+    assert "for peers on similar leads" in text
+    assert "Their leads were harder than peers'" in text
+    assert re.search(r"\d\d% companies with fewer than 50 employees \(peers 1\d%\), where peers close 1[23]%", text)
+    assert "harder" not in flag_text(flags["weak"])
+
+
+def test_without_lead_kinds_the_yardstick_is_peers_raw_close_rate() -> None:
+    rates = {f"s{i}": 0.30 for i in range(10)} | {"weak": 0.12}
+    deals = _team(rates, per_week=5, weeks=30, seed=7)
+    arms = {s: "control" for s in rates}
+    assert sdr_flags(deals, arms) == sdr_flags(deals, arms, lead_mix=False)

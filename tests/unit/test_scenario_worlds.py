@@ -129,3 +129,36 @@ def test_a_linked_pain_travels_with_its_segment_and_source() -> None:
     assert rates[2, compliance] > 2 * rates[1, compliance]
     plain = load_scenario(None)
     assert _pain_rates(plain, population(plain, np.random.default_rng(2)), np.array([0]), np.array(["inbound"])).shape == (1, 8)
+
+
+def test_some_sdrs_can_be_given_most_of_the_hard_leads() -> None:
+    """harder-leads: 90% of the small-company leads, half the Education leads and 60% of the event leads go to six SDRs of ordinary skill."""
+    from crm_adapters.sandbox._draw import _routed
+
+    sc = load_scenario("harder-leads")
+    routed = {1, 6, 13, 19, 24, 30}
+    assert sc.sdrs == 36 and {r.partner for r in sc.lead_routing} == {"too_small", "education", "source:event"}
+    assert all(set(r.sdrs) == routed for r in sc.lead_routing) and all(u.index not in routed for u in sc.underperformers)
+    pop = population(sc, np.random.default_rng(4))
+    rng = np.random.default_rng(5)
+    n = 40_000
+    account = rng.integers(0, sc.accounts, n)
+    sources = np.array(["inbound", "event", "referral"], dtype=object)[rng.integers(0, 3, n)]
+    even = rng.integers(0, sc.sdrs, n)
+    sdr = _routed(sc, pop, rng, even, account, sources)
+    small = pop.segment[account] == [s.name for s in sc.segments].index("too_small")
+    mine = np.isin(sdr, list(routed))
+    assert small[mine].mean() > 3 * small[~mine].mean()
+    assert (sources[mine] == "event").mean() > 1.5 * (sources[~mine] == "event").mean()
+    plain = load_scenario("team-3x")
+    assert _routed(plain, population(plain, np.random.default_rng(4)), rng, even, account, sources) is even
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('[[confounding.lead_routing]]\nsdrs = [12]\nwith = "too_small"\nshare = 0.5\n', r"lead_routing\[0\].*0 to 11"),
+    ('[[confounding.lead_routing]]\nsdrs = [1]\nwith = "tiny"\nshare = 0.5\n', r"lead_routing\[0\].*with must be"),
+    ('[[confounding.lead_routing]]\nsdrs = [1]\nwith = "source:event"\nshare = 1.5\n', r"lead_routing\[0\].*share"),
+])
+def test_a_bad_lead_routing_is_named_with_its_place(tmp_path, body: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(_scenario_file(tmp_path, body))

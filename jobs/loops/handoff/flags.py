@@ -8,7 +8,9 @@ Two parts, each doing one job:
 - the flag itself needs always-valid evidence (an e-value) that the SDR's close rate is more than
   `margin` points below peers; it may be looked at every week, and an SDR who is within the margin is
   flagged with probability at most alpha however long the loop runs.
-Flags are about qualification practice only, never about pay or employment.
+Both compare like with like: "peers" means what peers close on the same kinds of leads (company size,
+industry, country, lead source; `jobs.loops.handoff.lead_mix`), so an SDR handed harder leads is not
+blamed for them. Flags are about qualification practice only, never about pay or employment.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from jobs.loops.handoff.lead_mix import Expected, expected_for, lead_table, mix_text
 from jobs.loops.handoff.signals import DealSignals, alignment
 from jobs.loops.stats import ALPHA, TAU_POINTS, e_normal, needed_n, pooled_prior, posterior, z_needed
 
@@ -28,42 +31,68 @@ CAUSE_Z = 3.0  # standard errors a habit must differ from peers by to be named a
 
 
 def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, margin: float = MARGIN,
-              alpha: float = ALPHA) -> list[dict[str, Any]]:
-    """One flag per SDR whose evidence of being more than `margin` below peers clears 1/alpha."""
+              alpha: float = ALPHA, lead_mix: bool = True) -> list[dict[str, Any]]:
+    """One flag per SDR whose evidence of being more than `margin` below peers clears 1/alpha. With
+    `lead_mix` (the default) peers' results are taken on leads like the SDR's own; without, the raw rates."""
+    closed = [d for d in deals if d.closed and d.sdr_id]
     by_sdr: dict[str, list[DealSignals]] = {}
-    for d in deals:
-        if d.closed and d.sdr_id:
-            by_sdr.setdefault(str(d.sdr_id), []).append(d)
+    rows: dict[str, list[int]] = {}
+    for i, d in enumerate(closed):
+        by_sdr.setdefault(str(d.sdr_id), []).append(d)
+        rows.setdefault(str(d.sdr_id), []).append(i)
+    peers_of = {s: [p for p in by_sdr if p != s and (sdr_arms.get(p) == sdr_arms.get(s)
+                                                     or _small_arm(sdr_arms, sdr_arms.get(s)))] for s in by_sdr}
+    table = lead_table(closed)
+    expected = {s: expected_for(table, rows[s], [i for p in peers_of[s] for i in rows[p]], lead_mix=lead_mix)
+                for s in by_sdr if peers_of[s]}
     counts = {s: (sum(d.won for d in ds), len(ds)) for s, ds in by_sdr.items()}
-    prior = pooled_prior(list(counts.values()), default_strength=2.0, max_strength=1e5)
+    prior = pooled_prior(_on_an_average_mix(counts, expected), default_strength=2.0, max_strength=1e5)
     flags = []
     for sdr, (wins, n) in sorted(counts.items()):
-        arm = sdr_arms.get(sdr)
-        peers = [p for p in counts if p != sdr and (sdr_arms.get(p) == arm or _small_arm(sdr_arms, arm))]
-        if n < MIN_DEALS or len(peers) < 2:
+        if n < MIN_DEALS or len(peers_of[sdr]) < 2:
             continue
-        peer_wins, peer_n = sum(counts[p][0] for p in peers), sum(counts[p][1] for p in peers)
-        judged = judge_sdr(wins, n, peer_wins, peer_n, margin=margin)
+        judged = judge_against(wins, n, expected[sdr], margin=margin)
         if judged["e_value"] >= 1.0 / alpha:
             judged.update(flag_power(judged, _pace(by_sdr[sdr])))
             judged["gap_sd"] = round(judged["gap_sd"], 5)
-            mine = posterior(wins, n, prior)
+            adjusted = _on_an_average_mix({sdr: (wins, n)}, expected)[0]
+            mine = posterior(*adjusted, prior)
             flags.append({"sdr_id": sdr, "wins": wins, "close_rate": round(wins / n, 4),
                           "shrunk_rate": round(mine.mean, 4), "interval": [round(mine.lo, 4), round(mine.hi, 4)],
                           "prior_strength": round(prior.strength, 1), **judged, "e_needed": round(1.0 / alpha, 2),
-                          **_causes(by_sdr[sdr], [d for p in peers for d in by_sdr[p]])})
+                          **_causes(by_sdr[sdr], [d for p in peers_of[sdr] for d in by_sdr[p]])})
     return flags
 
 
+def _on_an_average_mix(counts: Mapping[str, tuple[int, int]], expected: Mapping[str, Expected]) -> list[tuple[int, int]]:
+    """(wins, deals) per SDR as if each had peers' mix of leads: wins moved by what the mix is worth, so the
+    hierarchical prior learns the spread of skill, not of the leads handed out."""
+    out = []
+    for sdr, (wins, n) in counts.items():
+        e = expected.get(sdr)
+        shift = n * (e.peer_rate - e.rate) if e is not None else 0.0
+        out.append((int(min(max(round(wins + shift), 0), n)), n))
+    return out
+
+
 def judge_sdr(wins: int, n: int, peer_wins: int, peer_n: int, *, margin: float) -> dict[str, Any]:
-    """The gap below peers (points), its 90% interval, and the e-value that it exceeds `margin`."""
-    rate, peer = wins / n, peer_wins / peer_n
-    var = peer * (1 - peer) / peer_n + max(rate * (1 - rate), peer * (1 - peer) / 2) / n
+    """The gap below peers' raw close rate (points), its 90% interval, and the e-value that it exceeds `margin`."""
+    peer = peer_wins / peer_n
+    return judge_against(wins, n, Expected(peer, peer * (1 - peer) / peer_n, peer, ()), margin=margin)
+
+
+def judge_against(wins: int, n: int, expected: Expected, *, margin: float) -> dict[str, Any]:
+    """The gap below what peers close on leads like these (points), its 90% interval, and the e-value that it
+    exceeds `margin`. The spread counts the SDR's own binomial noise and the peers' estimate's uncertainty."""
+    rate, peer = wins / n, expected.rate
+    var = expected.var + max(rate * (1 - rate), peer * (1 - peer) / 2) / n
     gap, sd = peer - rate, var**0.5
     evidence = e_normal(gap - margin, sd, tau=TAU_POINTS)
     return {"n": n, "peer_rate": round(peer, 4), "gap_points": round(100 * gap, 2), "gap_sd": sd,
             "gap_interval_points": [round(100 * (gap - 1.645 * sd), 2), round(100 * (gap + 1.645 * sd), 2)],
-            "margin": margin, "e_value": round(min(evidence, 1e12), 2)}
+            "margin": margin, "e_value": round(min(evidence, 1e12), 2),
+            "raw_peer_rate": round(expected.peer_rate, 4), "mix_points": round(100 * (expected.peer_rate - peer), 2),
+            "mix": [dict(m) for m in expected.mix]}
 
 
 def flag_power(judged: Mapping[str, Any], per_week: float | None) -> dict[str, Any]:
@@ -128,7 +157,8 @@ def _standardised_gap(own: Sequence[float], peers: Sequence[float]) -> float:
 
 
 def flag_text(flag: Mapping[str, Any]) -> str:
-    """What the manager reads: how much lower, how sure, why, and what this volume can detect."""
+    """What the manager reads: how much lower than peers on similar leads, how sure, why, whether the leads
+    they were given differ from peers', and what this volume can detect."""
     lo, hi = flag["gap_interval_points"]
     causes = " and ".join(c.replace("_", " ") for c in flag.get("causes") or []) or "unclear"
     power, weeks = flag.get("deals_to_detect"), flag.get("weeks_to_detect")
@@ -138,6 +168,7 @@ def flag_text(flag: Mapping[str, Any]) -> str:
                   f"detectable; a {flag['power_gap_points']}-point gap is detectable after about {power} closed deals"
                   f"{pace}" if power else f"a {flag['power_gap_points']}-point gap is not detectable at this volume")
     return (f"Opportunities close at {100 * flag['close_rate']:.0f}% (n={flag['n']}) vs {100 * flag['peer_rate']:.0f}% "
-            f"for peers: {flag['gap_points']:.1f} points lower (90% interval {lo:.1f} to {hi:.1f}); evidence that "
+            f"for peers on similar leads (same company size, industry, country and lead source): "
+            f"{flag['gap_points']:.1f} points lower (90% interval {lo:.1f} to {hi:.1f}); evidence that "
             f"the gap is more than {100 * flag['margin']:.0f} points: {min(flag['e_value'], 1e6):,.0f} to 1. "
-            f"Likely cause: {causes}. Note: {power_text}.")
+            f"{mix_text(flag)}Likely cause: {causes}. Note: {power_text}.")
