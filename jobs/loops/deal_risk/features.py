@@ -76,6 +76,9 @@ def featurise(snapshot: Snapshot, deals: Sequence[Deal], moments: Sequence[datet
         "stage": np.array([_stage_label(snapshot, d, t) for d, t in zip(deals, moments, strict=True)], dtype=object),
         "amount_precision": amount_precision(amounts),
     }
+    categorical = {  # fixed-width text, not Python objects: the model's look-ups then sort and compare in C
+        name: values.astype(str) for name, values in categorical.items()
+    }
     y = None
     if deals and all(d.is_closed for d in deals):
         y = np.array([d.status is DealStatus.LOST for d in deals], dtype=float)
