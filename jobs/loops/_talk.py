@@ -18,7 +18,6 @@ from jobs.nlp.taxonomy import OBJECTION_IDS
 
 TaxKey = tuple[tuple[str, tuple[str, ...]], ...]  # a tenant's objection phrases, by kind: names a taxonomy
 TRANSCRIPTS = "transcripts"  # LoopDefinition.process_group of the loops that extract the same call transcripts
-_TURNS = "talk.turns"  # Snapshot._cache key: a call's turns per (activity id, taxonomy key), split once per run
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +54,7 @@ def _taxonomy(key: TaxKey | None) -> Taxonomy | None:
 
 
 def transcript_turns(snapshot: Snapshot, activity: Activity, tax: TaxKey | None = None) -> list[Turn]:
-    """'Rep: ...' / 'Prospect: ...' turns of a call, with the mentions that fall inside each turn.
-
-    Split once per snapshot: learn and decide, and the loops sharing the transcripts' process, read the same calls."""
-    memo: dict[tuple[str, TaxKey | None], tuple[Turn, ...]] = snapshot._cache.setdefault(_TURNS, {})  # type: ignore[assignment]
-    key = (activity.remote_id, tax)
-    if key not in memo:
-        memo[key] = tuple(_split(snapshot, activity, tax))
-    return list(memo[key])
-
-
-def _split(snapshot: Snapshot, activity: Activity, tax: TaxKey | None) -> list[Turn]:
+    """'Rep: ...' / 'Prospect: ...' turns of a call, with the mentions that fall inside each turn."""
     found = texts.transcript(snapshot, activity, _taxonomy(tax)) or Extraction()
     parts = split_turns(activity.transcript)
     starts = [t.offset for t in parts]  # turns do not overlap and come in text order: a mention is in at most one
