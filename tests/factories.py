@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from connector.store import Store
+from connector.store.tables import Installation
 from crm_adapters.model import (
     Account,
     Activity,
@@ -24,6 +28,7 @@ from crm_adapters.model import (
     User,
     UserRole,
 )
+from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1000)
@@ -93,3 +98,24 @@ def an_activity(type: ActivityType = ActivityType.CALL, deal_id: str | None = No
                                 deal_ids=(deal_id,) if deal_id else (), remote_updated_at=T0)
     base.update(kw)
     return Activity(**base)
+
+
+@dataclass(frozen=True)
+class SandboxTenant:
+    installation_id: str
+    crm_url: str
+    org: Any  # the simulated org (crm_adapters.sandbox.simulate): its clock, deals and planted truth
+
+
+def a_sandbox_tenant(store: Store, tmp_path: Path, *, deals: int, seed: int, tenant: str = "t") -> SandboxTenant:
+    """A simulated org loaded into a sandbox CRM (SQLite under tmp_path) and installed in `store` on the org's clock."""
+    org = simulate(load_scenario(None).scaled(deals), seed=seed)
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    crm = SandboxCrm.open(url, tenant)
+    crm.load(org)
+    crm.close()
+    with store.session() as s:
+        row = Installation(crm="sandbox", tenant_id=tenant, settings={"sandbox_url": url, "clock": org.now.isoformat()})
+        s.add(row)
+        s.flush()
+        return SandboxTenant(row.id, url, org)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from connector.admin import chart_data, charts
 from connector.store import installation_settings
-from connector.store.tables import CardData, DecisionRecord, GateStatus, Installation, SyncCursor
+from connector.store.tables import CardData, CrmRecord, DecisionRecord, GateStatus, Installation, SyncCursor
 from jobs.loops import labels, registry
 from jobs.loops.decision import ActionKind
 
@@ -40,6 +40,23 @@ def event_actor(actor: str) -> str:
 def event_action(action: str) -> str:
     """What an audit event did, in words: `model:new_version` -> `Model new version`, `loops:saved` -> `Loops saved`."""
     return labels.word(action.replace(":", " "))
+
+
+def record_names(session: Session, installation_id: str, targets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The names people know records by (a deal's, a person's), for the (entity, CRM id) pairs an audit page lists:
+    one query per entity; a record no longer in the CRM has no name."""
+    wanted: dict[str, set[str]] = {}
+    for entity, remote_id in targets:
+        wanted.setdefault(entity, set()).add(remote_id)
+    out: dict[tuple[str, str], str] = {}
+    for entity, ids in wanted.items():
+        rows = session.execute(select(CrmRecord.remote_id, CrmRecord.payload).where(
+            CrmRecord.installation_id == installation_id, CrmRecord.entity == entity, CrmRecord.remote_id.in_(sorted(ids))))
+        for remote_id, payload in rows:
+            name = payload.get("name") or " ".join(p for p in (payload.get("first_name"), payload.get("last_name")) if p)
+            if name:
+                out[(entity, remote_id)] = str(name)
+    return out
 
 
 def backfill_progress(session: Session, installation_id: str) -> dict[str, Any]:

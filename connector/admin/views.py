@@ -269,7 +269,9 @@ def audit_log() -> str:
         decisions = s.execute(stmt.order_by(DecisionRecord.created_at.desc()).limit(200)).scalars().all()
         total = s.execute(select(func.count()).select_from(DecisionRecord).where(DecisionRecord.installation_id == installation_id)).scalar_one()
         events = s.execute(select(AuditEntry).where(AuditEntry.installation_id == installation_id).order_by(AuditEntry.at.desc()).limit(50)).scalars().all()
+        names = readouts.record_names(s, installation_id, ((d.target, d.target_id) for d in decisions))
         return render_template("admin/audit.html", decisions=decisions, events=events, filters=filters, total=total,
+                               names=names,
                                loops=LOOP_NAMES, kinds=readouts.ACTIONS, actor=readouts.event_actor,
                                action=readouts.event_action)
 

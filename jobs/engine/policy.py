@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from connector.store.installations import audit
 from connector.store.tables import Policy as PolicyRow
+from jobs.loops import labels
 from jobs.loops.decision import ActionKind, Decision
 
 
@@ -146,11 +147,11 @@ def _rule_problem(rule: Any, seen: set[str]) -> str | None:
         return "locked rules are built in and cannot be added or edited"
     action = rule.get("action")
     if action != "*" and action not in {k.value for k in ActionKind}:
-        return f"unknown action {action!r} (one of {', '.join(k.value for k in ActionKind)} or *)"
+        return f"there is no action {action!r} (one of {', '.join(labels.phrase(k.value) for k in ActionKind)}, or any)"
     if action in LOCKED_ACTIONS:
-        return f"{action} is always forbidden and cannot be overridden"
+        return f"{labels.phrase(action)} is always forbidden and cannot be allowed"
     if rule.get("autonomy") not in {a.value for a in Autonomy}:
-        return f"autonomy must be one of {', '.join(a.value for a in Autonomy)}, got {rule.get('autonomy')!r}"
+        return f"what salesloop may do must be one of {', '.join(labels.phrase(a.value) for a in Autonomy)}, got {rule.get('autonomy')!r}"
     return _when_problem(rule.get("when"))
 
 
@@ -162,11 +163,11 @@ def _when_problem(when: Any) -> str | None:
     for name, value in when.items():
         kind = _CONDITIONS.get(name)
         if kind is None:
-            return f"unknown condition {name!r} (one of {', '.join(_CONDITIONS)})"
+            return f"there is no condition {name!r} (one of {', '.join(labels.phrase(c) for c in _CONDITIONS)})"
         if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            return f"condition {name} needs a non-negative number, got {value!r}"
+            return f"“{labels.phrase(name)}” needs a number of 0 or more, got {value!r}"
         if kind == "strings" and (not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value):
-            return f"condition {name} needs a non-empty list of strings, got {value!r}"
+            return f"“{labels.phrase(name)}” needs at least one name, got {value!r}"
     return None
 
 

@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from connector.store.tables import (
     CardData,
     DecisionRecord,
     GateStatus,
+    LoopRun,
     OutboxItem,
     OutboxKind,
     Proposal,
@@ -87,6 +88,7 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     if ctx.ledger is None:
         ctx = replace(ctx, ledger=load_ledger(session, ctx.installation_id, ctx.budget))
     seen = _known_keys(session, ctx.installation_id, [stored_key(d) for d in decisions])
+    decisions = after_undone_edits(session, ctx.installation_id, decisions, seen)
     fresh = []
     for decision in decisions:
         if stored_key(decision) in seen:
@@ -142,6 +144,46 @@ def keyed_to_inputs(decisions: Sequence[Decision], snapshot: Snapshot) -> list[D
             decision = replace(decision, key=f"{decision.key}:{seen[decision.target_id]}")
         out.append(decision)
     return out
+
+
+def after_undone_edits(session: Session, installation_id: str, decisions: Sequence[Decision], seen: set[str],
+                       ) -> list[Decision]:
+    """An edit undone (a deal's records A, then B, then A again) gives the third write the first one's key, yet the CRM
+    holds B's value: a known key is a repeat only while no other write to its deal's field or card came after it.
+    Otherwise the key takes a digest of the write it supersedes, so it is written once, and recognised on a rerun
+    (`seen` gains that key)."""
+    known = {stored_key(d) for d in decisions if d.kind in VALUED and d.target is Entity.DEAL and stored_key(d) in seen}
+    if not known:
+        return list(decisions)
+    latest = _latest_since(session, installation_id, sorted(known))
+    out = []
+    for decision in decisions:
+        key = stored_key(decision)
+        last = latest.get((decision.loop, decision.kind.value, decision.target_id)) if key in known else None
+        if last is not None and last.startswith(f"{key}~"):
+            decision = replace(decision, key=last)  # the undone edit's write, already made: a repeat
+            seen.add(last)
+        elif last is not None and last != key:
+            superseded = hashlib.sha1(last.encode()).hexdigest()[:8]
+            decision = replace(decision, key=f"{key[:KEY_LENGTH - 9]}~{superseded}")
+        out.append(decision)
+    return out
+
+
+def _latest_since(session: Session, installation_id: str, keys: list[str]) -> dict[tuple[str, str, str], str]:
+    """The newest decision key of each (loop, kind, deal) that has one of `keys`, among those made since that key.
+    Runs of one clock time are ordered by when their loop run started."""
+    first, later = aliased(DecisionRecord), aliased(DecisionRecord)
+    rows: list[Any] = []
+    for start in range(0, len(keys), 500):
+        rows += session.execute(
+            select(later.loop, later.kind, later.target_id, later.key, later.created_at, LoopRun.started_at)
+            .select_from(first).join(later, (later.installation_id == first.installation_id) & (later.target_id == first.target_id)
+                  & (later.loop == first.loop) & (later.kind == first.kind) & (later.created_at >= first.created_at))
+            .outerjoin(LoopRun, LoopRun.id == later.loop_run_id)
+            .where(first.installation_id == installation_id, first.key.in_(keys[start:start + 500]))).all()
+    rows.sort(key=lambda r: (r.created_at, r.started_at or r.created_at))
+    return {(r.loop, r.kind, r.target_id): r.key for r in rows}
 
 
 def deal_inputs(snapshot: Snapshot, deal_id: str) -> str:

@@ -14,7 +14,7 @@ from connector.app import create_app
 from connector.settings import Settings
 from connector.store import Store
 from connector.store import installations as inst
-from connector.store.tables import CardData, Proposal, SyncCursor
+from connector.store.tables import CardData, CrmRecord, DecisionRecord, Proposal, SyncCursor
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_policy_editor_rejects_invalid_rule_with_a_clear_message(app: Flask, ten
     response = client.post("/admin/policy", data={"csrf_token": token, "rule_count": "0", "id_0": "cheap-sends",
                                                    "action_0": "send_email", "autonomy_0": "auto", "mrr_below_0": "-5"})
     assert response.status_code == 400
-    assert "cheap-sends" in response.get_data(as_text=True) and "non-negative number" in response.get_data(as_text=True)
+    assert "cheap-sends" in response.get_data(as_text=True) and "“MRR below” needs a number of 0 or more" in response.get_data(as_text=True)
 
 
 def test_policy_editor_saves_a_valid_rule(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
@@ -174,3 +174,18 @@ def test_the_approvals_page_lists_every_waiting_proposal_first(app: Flask, store
     _sign_in(app, client, a)
     page = client.get("/admin/approvals").get_data(as_text=True)
     assert "Old change still waiting" in page and page.index("Old change still waiting") < page.index("Decided change")
+
+
+def test_the_audit_log_names_records_as_people_know_them(app: Flask, store: Store, tenants: tuple[str, str]) -> None:
+    a, _ = tenants
+    with store.session() as s:
+        s.add(CrmRecord(installation_id=a, entity="deal", remote_id="209", payload={"name": "Globex renewal"}, payload_hash="x"))
+        for target_id in ("209", "404"):
+            s.add(DecisionRecord(installation_id=a, loop="deal_risk", kind="update_field", target="deal", target_id=target_id,
+                                 key=f"k{target_id}", reasons=[{"text": "Champion silent for 3 weeks"}],
+                                 created_at=datetime(2026, 12, 1, tzinfo=UTC)))
+    client = app.test_client()
+    _sign_in(app, client, a)
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert ">Globex renewal</td>" in page and ">Deal no longer in the CRM</td>" in page
+    assert "deal 209<" not in page and "Champion silent for 3 weeks" in page

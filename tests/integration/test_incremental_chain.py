@@ -12,9 +12,9 @@ from sqlalchemy import select
 from connector.settings import Settings
 from connector.store import Store
 from connector.store.records import load_snapshot
-from connector.store.tables import CardData, DecisionRecord, Installation, OutboxItem
+from connector.store.tables import CardData, DecisionRecord, OutboxItem
 from crm_adapters.model import Entity
-from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+from crm_adapters.sandbox import SandboxCrm
 from crm_adapters.writes import AppField
 from jobs.engine.chain import ChainReport, Options, run_chain
 from jobs.loops.deal_risk.loop import decide
@@ -22,20 +22,14 @@ from jobs.loops.deal_risk.state import DealRiskState
 from jobs.loops.decision import ActionKind
 from jobs.loops.registry import all_loops
 from jobs.state import versions
+from tests.factories import a_sandbox_tenant
 
 LOOPS = {name: all_loops()[name] for name in ("deal_risk", "icp")}  # one per-deal loop, one that reads the tenant
 
 
 def _install(store: Store, tmp_path: Path) -> tuple[str, Any, SandboxCrm]:
-    org = simulate(load_scenario(None).scaled(60), seed=5)
-    url = f"sqlite:///{tmp_path / 'crm.db'}"
-    crm = SandboxCrm.open(url, "t")
-    crm.load(org)
-    with store.session() as s:
-        row = Installation(crm="sandbox", tenant_id="t", settings={"sandbox_url": url, "clock": org.now.isoformat()})
-        s.add(row)
-        s.flush()
-        return row.id, org, crm
+    tenant = a_sandbox_tenant(store, tmp_path, deals=60, seed=5)
+    return tenant.installation_id, tenant.org, SandboxCrm.open(tenant.crm_url, "t")
 
 
 def _rows(store: Store, iid: str, table: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crm_adapters.model import Entity
@@ -126,6 +126,14 @@ def note_body(deal: DealSignals, pm: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def alignment_text(matched: Sequence[str], missing: Sequence[str], extra: Sequence[str]) -> str:
+    """The pains behind an alignment score, in words: what both heard, what only the SDR or only the BDM did."""
+    def pains(ids: Sequence[str]) -> str:
+        return ", ".join(labels.phrase(p) for p in ids) or "none"
+    return (f"SDR and BDM both heard: {pains(matched)}; the SDR's, not found in discovery: {pains(missing)}; "
+            f"found in discovery only: {pains(extra)}")
+
+
 def deal_decisions(deal: DealSignals, summary: Mapping[str, Any], version: str, *,
                    closed_recently: bool) -> list[Decision]:
     """Alignment field + card for an open deal; post-mortem card + note for a recently closed one."""
@@ -136,8 +144,7 @@ def deal_decisions(deal: DealSignals, summary: Mapping[str, Any], version: str, 
         out.append(Decision(
             loop=LOOP, kind=ActionKind.UPDATE_FIELD, target=Entity.DEAL, target_id=deal.deal_id,
             key=f"{LOOP}:alignment:{deal.deal_id}:{score}", payload={AppField.PAIN_ALIGNMENT.value: score},
-            reasons=(Reason("pain_alignment", f"matched {matched or 'none'}; claimed not found {missing or 'none'}; "
-                                              f"found not claimed {extra or 'none'}", score),),
+            reasons=(Reason("pain_alignment", alignment_text(matched, missing, extra), score),),
             model_version=version))
     if deal.closed and closed_recently:
         pm = postmortem(deal, summary)

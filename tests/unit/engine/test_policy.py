@@ -69,12 +69,12 @@ def test_no_matching_rule_falls_back_to_a_person() -> None:
 
 
 @pytest.mark.parametrize("rules, message", [
-    ([{"id": "x", "action": "change_employment", "autonomy": "auto"}], "rule 1 ('x'): change_employment is always forbidden"),
+    ([{"id": "x", "action": "change_employment", "autonomy": "auto"}], "rule 1 ('x'): change employment is always forbidden"),
     ([{"id": "ok", "action": "update_field", "autonomy": "auto"}, {"id": "bad", "action": "teleport", "autonomy": "auto"}],
-     "rule 2 ('bad'): unknown action 'teleport'"),
-    ([{"id": "a", "action": "send_email", "autonomy": "sometimes"}], "rule 1 ('a'): autonomy must be one of"),
-    ([{"id": "a", "action": "send_email", "autonomy": "auto", "when": {"mrr_below": "lots"}}], "condition mrr_below needs a non-negative number"),
-    ([{"id": "a", "action": "send_email", "autonomy": "auto", "when": {"weather": 1}}], "unknown condition 'weather'"),
+     "rule 2 ('bad'): there is no action 'teleport'"),
+    ([{"id": "a", "action": "send_email", "autonomy": "sometimes"}], "rule 1 ('a'): what salesloop may do must be one of"),
+    ([{"id": "a", "action": "send_email", "autonomy": "auto", "when": {"mrr_below": "lots"}}], "“MRR below” needs a number of 0 or more"),
+    ([{"id": "a", "action": "send_email", "autonomy": "auto", "when": {"weather": 1}}], "there is no condition 'weather'"),
     ([{"id": "a", "action": "send_email", "autonomy": "auto"}, {"id": "a", "action": "flag_sdr", "autonomy": "auto"}], "rule 2 ('a'): duplicate id"),
     ([{"action": "send_email", "autonomy": "auto"}], "rule 1: needs a non-empty id"),
     ({"id": "a"}, "a policy is a list of rules"),

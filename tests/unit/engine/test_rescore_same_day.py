@@ -10,25 +10,13 @@ from sqlalchemy import func, select
 
 from connector.settings import Settings
 from connector.store import Store
-from connector.store.tables import CardData, DecisionRecord, Installation, ModelVersion, OutboxItem
+from connector.store.tables import CardData, DecisionRecord, ModelVersion, OutboxItem
 from crm_adapters.model import Entity
-from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+from crm_adapters.sandbox import SandboxCrm
 from crm_adapters.writes import AppField
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
-
-
-def _install(store: Store, tmp_path: Path) -> tuple[str, str, Any]:
-    org = simulate(load_scenario(None).scaled(40), seed=4)
-    url = f"sqlite:///{tmp_path / 'crm.db'}"
-    crm = SandboxCrm.open(url, "t")
-    crm.load(org)
-    crm.close()
-    with store.session() as s:
-        row = Installation(crm="sandbox", tenant_id="t", settings={"sandbox_url": url, "clock": org.now.isoformat()})
-        s.add(row)
-        s.flush()
-        return row.id, url, org
+from tests.factories import a_sandbox_tenant
 
 
 def _count(store: Store, iid: str, table: Any) -> int:
@@ -49,7 +37,8 @@ def _risk_versions(store: Store, iid: str) -> list[str]:
 
 
 def test_an_edited_deal_gets_its_new_score_the_same_day_and_an_unchanged_rerun_writes_nothing(store: Store, tmp_path: Path) -> None:
-    iid, url, org = _install(store, tmp_path)
+    tenant = a_sandbox_tenant(store, tmp_path, deals=40, seed=4)
+    iid, url, org = tenant.installation_id, tenant.crm_url, tenant.org
     options = Options(loops={"deal_risk": all_loops()["deal_risk"]}, workers=1)
     run = lambda: run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=1), options=options)  # noqa: E731
     run()
@@ -70,5 +59,32 @@ def test_an_edited_deal_gets_its_new_score_the_same_day_and_an_unchanged_rerun_w
         run()  # nothing changed: nothing recorded, nothing queued
         assert (_count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)) == (decisions, writes)
         assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) == after
+    finally:
+        crm.close()
+
+
+def test_an_edit_undone_the_same_day_gives_the_crm_back_its_first_score_and_a_rerun_writes_nothing(
+        store: Store, tmp_path: Path) -> None:
+    """A → B → A: the third score's inputs equal the first's, but the CRM holds B's, so it must be written again."""
+    tenant = a_sandbox_tenant(store, tmp_path, deals=40, seed=4)
+    iid, url, org = tenant.installation_id, tenant.crm_url, tenant.org
+    options = Options(loops={"deal_risk": all_loops()["deal_risk"]}, workers=1)
+    run = lambda: run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=1), options=options)  # noqa: E731
+    run()
+    crm = SandboxCrm.open(url, "t")
+    try:
+        deal = sorted((d for d in org.snapshot().open_deals()), key=lambda d: d.remote_id)[0]
+        first = crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE)
+        pushed = [(org.now - timedelta(days=400 - 90 * i)).date().isoformat() for i in range(4)]
+        crm.edit_deal(deal.remote_id, custom={**deal.custom, "close_date_history": pushed})
+        run()
+        assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) != first
+        crm.edit_deal(deal.remote_id, custom=dict(deal.custom))  # the edit undone
+        run()
+        assert crm.field_value(Entity.DEAL, deal.remote_id, AppField.RISK_SCORE) == first
+        assert _card_score(store, iid, deal.remote_id) == first
+        decisions, writes = _count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)
+        run()  # nothing changed since: nothing recorded, nothing queued
+        assert (_count(store, iid, DecisionRecord), _count(store, iid, OutboxItem)) == (decisions, writes)
     finally:
         crm.close()

@@ -6,32 +6,19 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select
 
 from connector.settings import Settings
 from connector.store import Store
-from connector.store.tables import Installation, ModelVersion
-from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
+from connector.store.tables import ModelVersion
+from crm_adapters.sandbox import load_scenario, simulate
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
 from jobs.state import versions
+from tests.factories import a_sandbox_tenant
 
 LOOPS = ("deal_risk", "handoff", "icp")
-
-
-def _install(store: Store, tmp_path: Path) -> tuple[str, Any]:
-    org = simulate(load_scenario(None).scaled(40), seed=4)
-    url = f"sqlite:///{tmp_path / 'crm.db'}"
-    crm = SandboxCrm.open(url, "t")
-    crm.load(org)
-    crm.close()
-    with store.session() as s:
-        row = Installation(crm="sandbox", tenant_id="t", settings={"sandbox_url": url, "clock": org.now.isoformat()})
-        s.add(row)
-        s.flush()
-        return row.id, org
 
 
 def _versions(store: Store, iid: str) -> dict[str, int]:
@@ -42,7 +29,8 @@ def _versions(store: Store, iid: str) -> dict[str, int]:
 
 
 def test_rerunning_a_chain_on_unchanged_data_saves_no_new_version(store: Store, tmp_path: Path) -> None:
-    iid, org = _install(store, tmp_path)
+    tenant = a_sandbox_tenant(store, tmp_path, deals=40, seed=4)
+    iid, org = tenant.installation_id, tenant.org
     options = Options(loops={n: all_loops()[n] for n in LOOPS}, workers=1)
     for hours in (0, 0, 5):  # a retried job, then the next night on the same data
         run_chain(store, iid, settings=Settings(testing=True), now=org.now + timedelta(hours=hours), options=options)
