@@ -4,9 +4,15 @@ For each size, in a fresh child process: the first run on a fresh tenant, a reru
 a rerun after 1% of the open deals were edited (reruns as "Run the loops now": learning only when due); wall time and peak memory summed over the child and its forked loop workers (sampled
 from /proc every 0.2 s), both resident (RSS: a page shared copy-on-write after the fork counts once per process,
 so it overstates) and proportional (PSS: a page shared by n processes counts 1/n, so the sum is the real
-footprint); and the first run step by step (the chain's Options.on_step). The store is SQLite, and PostgreSQL too when DATABASE_URL names one.
+footprint); and the first run step by step (the chain's Options.on_step). The store is SQLite, and PostgreSQL too when
+DATABASE_URL names one (each size in a fresh schema of it, dropped afterwards, as SQLite gets a fresh file).
 
-Run: .venv/bin/python bench/scale.py [--deals 2000,5000] [--first-only]   (last line is JSON; times are noisy on a shared machine)
+Across tenants: how many tenants of each size one worker serves per hour, when each gets a nightly whole run (costed
+as the first run: an upper bound, it syncs only what changed) and --reruns-per-day on-demand reruns (the 1%-edited
+rerun's time): 3600 s / (first run + reruns x rerun), as tenant-days per worker-hour.
+
+Run: .venv/bin/python bench/scale.py [--deals 2000,5000] [--first-only] [--stores sqlite,postgresql] [--reruns-per-day 10]
+(last line is JSON; times are noisy on a shared machine)
 """
 
 from __future__ import annotations
@@ -20,15 +26,20 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from connector.admin import charts  # noqa: E402
 
 SEED = 7
 CHANGED = 0.01  # share of open deals edited before the rerun
@@ -194,19 +205,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", default="2000,5000", help="comma-separated tenant sizes in deals")
     parser.add_argument("--first-only", action="store_true", help="only the first run (large tenants: the reruns take long)")
+    parser.add_argument("--stores", default="sqlite,postgresql",
+                        help="which stores (PostgreSQL only when DATABASE_URL names one)")
+    parser.add_argument("--reruns-per-day", type=int, default=10, help="on-demand reruns per tenant a day, for the tenants per worker-hour")
+    parser.add_argument("--plot", metavar="DIR", help="also draw the growth (first run's minutes, peak memory) as SVG files in DIR")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(int(args.child[0]), args.child[1], args.child[2], first_only=args.first_only)
         return
     sizes = [int(n) for n in args.deals.split(",")]
-    stores = {"SQLite": None} | ({"PostgreSQL": os.environ["DATABASE_URL"]} if os.environ.get("DATABASE_URL", "").startswith("postgres") else {})
+    chosen = args.stores.lower().split(",")
+    postgres = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else ""
+    stores = ({"SQLite": ""} if "sqlite" in chosen else {}) | ({"PostgreSQL": postgres} if postgres and "postgresql" in chosen else {})
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     results: dict[str, list[dict[str, Any]]] = {}
     for name, url in stores.items():
         for deals in sizes:
-            with tempfile.TemporaryDirectory(prefix="salesloop-scale-") as home:
-                child_args = ["--child", str(deals), url or f"sqlite:///{home}/store.db", home]
+            with tempfile.TemporaryDirectory(prefix="salesloop-scale-") as home, _fresh_store(url, home, deals) as store_url:
+                child_args = ["--child", str(deals), store_url, home]
                 figures, samples = _measure(child_args + (["--first-only"] if args.first_only else []), env)
             row = {"deals": deals, "records": figures["records"], "edited_deals": figures["edited"],
                    "stale_scores": figures.get("stale_scores"), "moved_by_the_clock": figures.get("moved_by_the_clock"),
@@ -216,6 +233,7 @@ def main() -> None:
                 row[f"{phase}_s"] = round(end - start, 1)
                 row[f"{phase}_peak_mb"] = round(_peak(samples, start, end))
                 row[f"{phase}_peak_pss_mb"] = round(_peak(samples, start, end, column=2))
+            row["tenants_per_worker_hour"] = _tenants_per_worker_hour(row, args.reruns_per_day)
             row["first_phases"] = _phases(figures["first_steps"], figures["first"][1], samples)
             row["first_loop_seconds"] = figures["first_loop_seconds"]
             results.setdefault(name, []).append(row)
@@ -223,10 +241,82 @@ def main() -> None:
             console.print(f"{name} {deals:,} deals: { {k: v for k, v in row.items() if k != 'first_phases'} }")
             console.print(f"learn and decide per loop (seconds, in forked workers): {row['first_loop_seconds']}")
     _show(results)
+    _show_tenants(results, args.reruns_per_day)
     keys = ("first_s", "first_peak_mb", "first_peak_pss_mb") + (() if args.first_only else (
         "same_s", "rerun_s", "rerun_peak_mb", "rerun_peak_pss_mb"))
     growth = {name: {k: _exponent(rows, k) for k in keys} for name, rows in results.items()}
-    print(json.dumps({"load_average_1min": round(os.getloadavg()[0], 1), "results": results, "growth_exponent": growth}))
+    if args.plot:
+        for path in _plot(results, Path(args.plot)):
+            console.print(f"drawn: {path}")
+    print(json.dumps({"load_average_1min": round(os.getloadavg()[0], 1), "reruns_per_day": args.reruns_per_day,
+                      "results": results, "growth_exponent": growth}))
+
+
+def _plot(results: dict[str, list[dict[str, Any]]], folder: Path) -> list[Path]:
+    """The growth a person would rather look at: the first run's minutes and its peak memory (PSS, GB) per tenant
+    size, one line per store, sizes on a log scale."""
+    folder.mkdir(parents=True, exist_ok=True)
+    size = lambda x: f"{10 ** x / 1000:,.0f}k"  # noqa: E731
+    charts_out = []
+    for name, title, key, unit, scale in (
+            ("scale-time.svg", "First run: minutes by tenant size", "first_s", "minutes", 1 / 60),
+            ("scale-memory.svg", "First run: peak memory (PSS, all processes) by tenant size", "first_peak_pss_mb", "GB", 1 / 1024)):
+        series = [charts.Series(store, [(math.log10(r["deals"]), r[key] * scale) for r in rows])
+                  for store, rows in results.items()]
+        path = folder / name
+        top = max((y for s in series for _, y in s.points), default=1.0)
+        path.write_text(charts.line_chart(title, series, "deals in the tenant (log scale)", unit, x_format=size,
+                                          y_range=(0.0, top * 1.1)))
+        charts_out.append(path)
+    return charts_out
+
+
+@contextmanager
+def _fresh_store(url: str, home: str, deals: int) -> Iterator[str]:
+    """The store URL of one tenant size: a SQLite file in `home`, or a fresh schema of the PostgreSQL database
+    (the tenant alone in it, as in its SQLite file), dropped afterwards."""
+    if not url:
+        yield f"sqlite:///{home}/store.db"
+        return
+    from sqlalchemy import create_engine, text
+
+    from connector.store.db import normalise_url
+
+    schema = f"scale_{os.getpid()}_{deals}"
+    admin = create_engine(normalise_url(url))
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    parts = urlsplit(normalise_url(url))
+    query = "&".join(p for p in (parts.query, urlencode({"options": f"-csearch_path={schema}"})) if p)
+    try:
+        yield urlunsplit(parts._replace(query=query))
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _tenants_per_worker_hour(row: dict[str, Any], reruns_per_day: int) -> float | None:
+    """Tenant-days one worker serves per hour of its time: a nightly whole run (costed as the first run, an upper
+    bound: a nightly run syncs only what changed) and `reruns_per_day` on-demand reruns (the 1%-edited rerun)."""
+    if "rerun_s" not in row:
+        return None
+    return round(3600 / (row["first_s"] + reruns_per_day * row["rerun_s"]), 1)
+
+
+def _show_tenants(results: dict[str, list[dict[str, Any]]], reruns_per_day: int) -> None:
+    rows = [(name, r) for name, rs in results.items() for r in rs if r.get("tenants_per_worker_hour")]
+    if not rows:
+        return
+    table = Table(title=f"Across tenants: one worker (a chain and its 2 forked loop processes), a nightly whole run "
+                        f"and {reruns_per_day} on-demand reruns per tenant a day")
+    for col in ("store", "deals", "worker time per tenant a day", "tenants per worker-hour", "tenants per worker, all day"):
+        table.add_column(col, justify="right")
+    for name, r in rows:
+        per_day = r["first_s"] + reruns_per_day * r["rerun_s"]
+        table.add_row(name, f"{r['deals']:,}", f"{per_day:,.0f} s", f"{r['tenants_per_worker_hour']:,.1f}",
+                      f"{r['tenants_per_worker_hour'] * 24:,.0f}")
+    console.print(table)
 
 
 def _phases(steps: list[tuple[str, float]], end: float, samples: list[tuple[float, float, float]]) -> list[dict[str, Any]]:

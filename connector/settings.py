@@ -97,3 +97,13 @@ def _parse(f: Field[object], raw: str) -> object:
     if f.type in ("bool", bool):
         return raw.lower() in ("1", "true", "yes")
     return raw
+
+
+def usable_cores() -> int:
+    """The cores this process may use (its CPU affinity), at most 4: the default for the loops' and readers' workers
+    (Settings.loop_workers, SALESLOOP_LOOP_WORKERS, overrides it)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return min(4, cores)

@@ -24,8 +24,7 @@ from connector.store.tables import SyncCursor
 from crm_adapters.errors import CrmBudgetExhausted, CrmRateLimited
 from crm_adapters.model import Entity
 from crm_adapters.port import Batch, CrmPort, Cursor, Quarantined
-from jobs.nlp.reading import Reader
-from jobs.reading import read_pending
+from jobs.reading import Readers
 
 logger = logging.getLogger(__name__)
 
@@ -119,18 +118,19 @@ def _read_batches(
     estimate: int | None, report: SyncReport, progress: Progress | None,
 ) -> int:
     synced = 0
-    reader = Reader() if entity is Entity.ACTIVITY else None
-    for batch in crm.read_changes(entity, since=since):
-        synced += len(batch.records)
-        changed, refused = store_batch(store, installation_id, entity, batch, since is None and synced == len(batch.records),
-                                        estimate)
-        if reader is not None and changed:  # text is read once, as it is stored (jobs/reading.py)
-            report.read += read_pending(store, installation_id, ids=[r.remote_id for r in batch.records], reader=reader).read
-        report.batches += 1
-        report.quarantined += len(batch.quarantined) + refused
-        report.changed[entity.value] = report.changed.get(entity.value, 0) + changed
-        if progress:
-            progress(entity.value, synced, max(estimate, synced) if estimate is not None else None)
+    with Readers(store, installation_id) as readers:  # reads a batch while the next page is fetched
+        for batch in crm.read_changes(entity, since=since):
+            synced += len(batch.records)
+            changed, refused = store_batch(store, installation_id, entity, batch,
+                                            since is None and synced == len(batch.records), estimate)
+            if entity is Entity.ACTIVITY and changed:  # text is read once, as it is stored (jobs/reading.py)
+                readers.submit_ids([r.remote_id for r in batch.records])
+            report.batches += 1
+            report.quarantined += len(batch.quarantined) + refused
+            report.changed[entity.value] = report.changed.get(entity.value, 0) + changed
+            if progress:
+                progress(entity.value, synced, max(estimate, synced) if estimate is not None else None)
+    report.read += readers.saved
     return synced
 
 

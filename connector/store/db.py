@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -56,18 +55,35 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return fork_safe(engine)
 
 
-_LONG_NUMBER = re.compile(r"\d{20}")  # an integer orjson would read as a float (past 64 bits), or digits in a string
+_INT64 = 2.0**63  # orjson reads an integer beyond 64 bits as a float of at least this size
 
 
 def json_loads(text: str | bytes) -> Any:
     """JSON columns read with orjson (about 3x faster than json on a snapshot's payloads). What orjson refuses
-    (NaN) or reads otherwise (integers past 64 bits become floats) is read by json, as before."""
-    if _LONG_NUMBER.search(text if isinstance(text, str) else text.decode()):
-        return json.loads(text)
+    (NaN) or reads otherwise (integers past 64 bits become floats) is read by json, as before. The check looks at
+    the parsed values, not the text: a regex over every payload's text cost 5x the parse."""
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+    return json.loads(text) if _has_huge_float(value) else value
+
+
+def _has_huge_float(value: Any) -> bool:
+    """A float as large as 2^63 anywhere in a parsed JSON value (an integer orjson could not keep, or such a float
+    written as one: json reads both the way the column always read them)."""
+    kind = type(value)
+    if kind is float:
+        return abs(value) >= _INT64
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        return False
+    for item in value:
+        kind = type(item)
+        if (kind is float or kind is dict or kind is list) and _has_huge_float(item):
+            return True
+    return False
 
 
 # SQLAlchemy's recipe "Using Connection Pools with Multiprocessing or os.fork()": a child drops the

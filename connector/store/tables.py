@@ -157,6 +157,7 @@ class CrmRecord(Base):
     """The per-tenant snapshot of the common model: one row per record, as JSON."""
 
     __tablename__ = "crm_records"
+    __table_args__ = (Index("ix_crm_records_synced", "installation_id", "synced_at"),)  # related.py: what changed since
 
     installation_id: Mapped[str] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"), primary_key=True)
     entity: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import os
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
 
+from connector.settings import usable_cores
 from crm_adapters.snapshot import Snapshot
 from jobs.loops.base import Learned, LoopDefinition
 from jobs.loops.decision import Decision
@@ -133,8 +133,4 @@ def _child(run_unit: Callable[[list[str]], dict[str, Computed]], unit: list[str]
 
 def default_workers() -> int:
     """The cores this process may use (at most 4); Settings.loop_workers (SALESLOOP_LOOP_WORKERS) overrides it."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return min(4, cores)
+    return usable_cores()

@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from connector.store.tables import GateStatus
@@ -176,7 +177,7 @@ def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:
         if day not in source:
             problems.append(f"date {day!r} is not in the source data")
     text_without_dates = _TIME.sub(" ", _DATE.sub(" ", text))  # a time of day is not a figure about the deal
-    known = _values(_figure(m) for m in _NUMBER.finditer(source))
+    known = _source_figures(source)
     for match in _NUMBER.finditer(text_without_dates):
         number, token = _figure(match), match.group().strip()
         count = _ordinary_count(number) and not _multiplier(match)  # "3rd", "Q4", "v2" read as counts; "5x" is a claim
@@ -191,6 +192,12 @@ def eval_text(text: str, source: str, settings: QualitySettings) -> list[str]:
     lowered = text.lower()
     problems += [f"banned phrase {phrase!r}" for phrase in settings.banned_phrases if phrase.lower() in lowered]
     return problems
+
+
+@lru_cache(maxsize=8)
+def _source_figures(source: str) -> frozenset[float]:
+    """Every figure of a source, worked out once for the texts of one decision (its subject, body, proposal)."""
+    return frozenset(_values(_figure(m) for m in _NUMBER.finditer(source)))
 
 
 def _figure(match: re.Match[str]) -> str:
@@ -241,7 +248,7 @@ def _values(numbers: Iterable[str]) -> set[float]:
     return out
 
 
-def _grounded(number: str, known: set[float]) -> bool:
+def _grounded(number: str, known: frozenset[float]) -> bool:
     value = _value(number)
     if value is None:
         return False

@@ -100,8 +100,8 @@ def route_all(session: Session, ctx: Context, decisions: Sequence[Decision]) -> 
     rows = [_record_row(ctx, d, verdict, result) for d, verdict, result in judged]
     for start in range(0, len(rows), 1000):
         session.execute(insert(DecisionRecord), rows[start:start + 1000])
-    _load_cards(session, ctx.installation_id, [d.target_id for d in fresh if d.kind is ActionKind.UPDATE_CARD])
-    writes = _Writes()
+    cards = _load_cards(session, ctx.installation_id, [d.target_id for d in fresh if d.kind is ActionKind.UPDATE_CARD])
+    writes = _Writes(cards=cards)
     moved = []
     for (decision, _verdict, result), row in zip(judged, rows, strict=True):
         status = _route(session, ctx, decision, result, row["id"], report, writes)
@@ -121,6 +121,7 @@ class _Writes:
 
     items: list[outbox.Queued] = field(default_factory=list)
     last: datetime = datetime.min.replace(tzinfo=UTC)
+    cards: dict[str, CardData] = field(default_factory=dict)  # the run's deal cards by deal id (_load_cards)
 
     def add(self, key: str, kind: str, payload: dict[str, Any], decision_id: str) -> None:
         self.last = max(datetime.now(UTC), self.last + timedelta(microseconds=1))
@@ -262,12 +263,15 @@ def _record_row(ctx: Context, decision: Decision, verdict: Verdict, result: Gate
     }
 
 
-def _load_cards(session: Session, installation_id: str, deal_ids: list[str]) -> None:
-    """The run's cards into the session in a few queries, so each card update finds its row without one."""
+def _load_cards(session: Session, installation_id: str, deal_ids: list[str]) -> dict[str, CardData]:
+    """The run's existing cards in a few queries, by deal id, so each card update finds its row (or knows it has
+    none) without one: `session.get` of a card not there yet queried, and flushed every card added before it."""
     unique = sorted(set(deal_ids))
+    cards: dict[str, CardData] = {}
     for start in range(0, len(unique), 500):
-        session.execute(select(CardData).where(CardData.installation_id == installation_id,
-                                               CardData.deal_id.in_(unique[start:start + 500]))).scalars().all()
+        cards.update((c.deal_id, c) for c in session.execute(select(CardData).where(
+            CardData.installation_id == installation_id, CardData.deal_id.in_(unique[start:start + 500]))).scalars())
+    return cards
 
 
 def _route(session: Session, ctx: Context, decision: Decision, result: GateResult, record_id: str, report: RouteReport,
@@ -295,7 +299,7 @@ def _act(session: Session, ctx: Context, decision: Decision, result: GateResult,
     if autonomy is Autonomy.FORBIDDEN:
         return WriteStatus.FORBIDDEN
     if decision.kind is ActionKind.UPDATE_CARD and autonomy is not Autonomy.NEEDS_APPROVAL:
-        _update_card(session, ctx, decision)
+        _update_card(session, ctx, decision, writes.cards)
         report.cards += 1
         return WriteStatus.WRITTEN
     if autonomy is Autonomy.NEEDS_APPROVAL or (autonomy is Autonomy.AUTO and proposals.is_playbook(decision)):
@@ -360,12 +364,12 @@ def _due(payload: Mapping[str, Any], now: datetime) -> str:
     return str(due) if due else (now + timedelta(days=1)).isoformat()
 
 
-def _update_card(session: Session, ctx: Context, decision: Decision) -> None:
+def _update_card(session: Session, ctx: Context, decision: Decision, cards: dict[str, CardData]) -> None:
     payload = dict(jsonable(dict(decision.payload)))
     section = str(payload.pop("section", decision.loop))
-    row = session.get(CardData, (ctx.installation_id, decision.target_id))
+    row = cards.get(decision.target_id)
     if row is None:
-        row = CardData(installation_id=ctx.installation_id, deal_id=decision.target_id, payload={})
+        row = cards[decision.target_id] = CardData(installation_id=ctx.installation_id, deal_id=decision.target_id, payload={})
         session.add(row)
     row.payload = {**(row.payload or {}), section: payload}
     row.updated_at = ctx.now

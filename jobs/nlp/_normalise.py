@@ -4,7 +4,9 @@ listed variants, and one-edit typo repair against the taxonomy's own vocabulary.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
+import numpy
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
@@ -58,15 +60,20 @@ class Normaliser:
         self.variants = dict(variants)
         self.lemmas = lemmas
         self.vocabulary: set[str] = set()
+        self._by_length: dict[int, list[str]] = {}  # vocabulary words of typo-repair length, by length
         self._repairs: dict[str, str] = {}
         self._norms: dict[tuple[str, str], str] = {}  # (word, lemma) -> norm: a tenant's words repeat millions of times
+        self._keys: dict[tuple[str, str], int] = {}  # (word, lemma) -> the norm's string-store key (write)
 
     def learn(self, words: Iterable[str]) -> None:
         """Add the words of the taxonomy's phrases: the targets of typo repair."""
         for word in words:
             self.vocabulary.add(self.base(word))
+        self._by_length = {n: sorted(v for v in self.vocabulary if len(v) == n and n >= _MIN_TYPO_LEN - 1)
+                           for n in {len(v) for v in self.vocabulary}}
         self._repairs.clear()
         self._norms.clear()
+        self._keys.clear()
 
     def base(self, word: str, lemma: str = "") -> str:
         lowered = word.lower()
@@ -81,7 +88,8 @@ class Normaliser:
         if base in self.vocabulary or len(base) < _MIN_TYPO_LEN or not base.isalpha() or word.lower() in STOP_WORDS:
             return base
         if base not in self._repairs:
-            near = sorted(v for v in self.vocabulary if len(v) >= _MIN_TYPO_LEN - 1 and edit_distance_one(base, v))
+            near = sorted(v for n in (len(base) - 1, len(base), len(base) + 1) for v in self._by_length.get(n, ())
+                          if edit_distance_one(base, v))  # one edit apart: at most one letter longer or shorter
             self._repairs[base] = near[0] if len(near) == 1 else base
         return self._repairs[base]
 
@@ -96,4 +104,21 @@ class Normaliser:
             if found is None:
                 found = norms[key] = self.norm(*key)
             token.norm_ = found
+        return doc
+
+    def write(self, doc: Doc, words: list[str], lemmas: list[str]) -> Doc:
+        """apply() given the tokens' words and lemmas, written in one Doc.from_array (no Token objects)."""
+        if not words:
+            return doc
+        keys = self._keys
+        if len(keys) > _MAX_NORMS:
+            keys.clear()
+        add = doc.vocab.strings.add
+        column = []
+        for key in zip(words, lemmas, strict=True):
+            found = keys.get(key)
+            if found is None:
+                found = keys[key] = add(self.norm(*key))
+            column.append(found)
+        doc.from_array(["NORM"], cast(Any, numpy.array(column, dtype=numpy.uint64).reshape(-1, 1)))
         return doc

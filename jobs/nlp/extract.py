@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
 
 from jobs.nlp._normalise import Normaliser, stem
+from jobs.nlp._tokens import TokenReader, Tokens, non_overlapping
 from jobs.nlp.pipeline import has_lemmas, nlp
 from jobs.nlp.speakers import Turn, split_turns
 from jobs.nlp.taxonomy import Taxonomy, default_taxonomy
@@ -29,6 +28,9 @@ _NEG_WINDOW = 6  # tokens before a match a negation cue may sit in ("we don't ha
 _POST_WINDOW = 4
 _PROBLEM = frozenset({"issue", "problem", "concern", "pain", "challenge", "deal", "worry"})
 _PROBLEM_STEMS = _PROBLEM | {stem(w) for w in _PROBLEM}
+_PERIOD = re.compile(r"^(q[1-4]|h[12])$")  # the token Matcher's quarter/half pattern
+_NUMBER_LEADS = frozenset({"within", "in", "next"})  # "within 6 weeks": the token Matcher's number pattern opens so
+TURN_MEMO = 50_000  # turns whose mentions are remembered per Extractor (cleared when full)
 _AMOUNT = re.compile(r"(?:\$|usd\s?|€|£)\s?\d[\d,.]*\s?(?:k|m|mm|thousand|million)?\b|\b\d[\d,.]*\s?(?:k|m)\b",
                      re.IGNORECASE)
 
@@ -131,8 +133,9 @@ def extract_many(texts: Iterable[str], *, speaker_aware: bool = True, taxonomy: 
 class Extractor:
     """The compiled matchers of one taxonomy: build one per batch of texts (jobs.nlp.reading.Reader)."""
 
-    def __init__(self, taxonomy: Taxonomy) -> None:
+    def __init__(self, taxonomy: Taxonomy, *, memo: int = TURN_MEMO) -> None:
         self.tax = taxonomy
+        self.memo_size = memo  # 0: every turn is read afresh (bench/reading.py measures both)
         self.nlp = nlp()
         self.norm = Normaliser(taxonomy.variants, has_lemmas())
         problems = _PROBLEM | set(taxonomy.budget_problems)
@@ -142,12 +145,15 @@ class Extractor:
         self.phrases = PhraseMatcher(self.nlp.vocab, attr="NORM")
         for label, phrases in groups.items():
             self.phrases.add(label, [self.norm.apply(self.nlp.make_doc(p)) for p in phrases])
+        self._clause_breakers = self.tax.breakers - {"and", ":"}
+        self.read_tokens = TokenReader(self.nlp)
+        self._memo: dict[tuple[str, str | None], tuple[Mention, ...]] = {}
         self.tokens = Matcher(self.nlp.vocab)
         units = {"IN": ["day", "days", "week", "weeks", "month", "months", "quarter", "quarters"]}
         self.tokens.add("timeline|timeline", [
-            [{"LOWER": {"IN": ["within", "in", "next"]}}, {"LIKE_NUM": True}, {"LOWER": units}],
-            [{"LOWER": {"IN": ["by", "before", "in", "for"]}}, {"LOWER": {"REGEX": r"^(q[1-4]|h[12])$"}}],
-            [{"LOWER": {"REGEX": r"^(q[1-4]|h[12])$"}}, {"LOWER": {"REGEX": r"^(20\d\d|'?\d\d)$"}, "OP": "?"},
+            [{"LOWER": {"IN": sorted(_NUMBER_LEADS)}}, {"LIKE_NUM": True}, {"LOWER": units}],
+            [{"LOWER": {"IN": ["by", "before", "in", "for"]}}, {"LOWER": {"REGEX": _PERIOD.pattern}}],
+            [{"LOWER": {"REGEX": _PERIOD.pattern}}, {"LOWER": {"REGEX": r"^(20\d\d|'?\d\d)$"}, "OP": "?"},
              {"LOWER": {"IN": ["launch", "rollout", "deadline", "go"]}}],
         ])
 
@@ -175,8 +181,12 @@ class Extractor:
     def run(self, text: str, *, speaker_aware: bool) -> Extraction:
         turns = split_turns(text) if speaker_aware else [Turn(None, text, 0)]
         found: dict[str, list[Mention]] = {k: [] for k in KINDS}
-        docs = self.nlp.pipe(t.text for t in turns)
-        per_turn = [self._scan(self.norm.apply(doc), turn, found) for turn, doc in zip(turns, docs, strict=True)]
+        per_turn = []
+        for turn in turns:
+            added = [m if turn.offset == 0 else _shifted(m, turn.offset) for m in self._turn(turn.text, turn.speaker)]
+            for mention in added:
+                found[mention.kind].append(mention)
+            per_turn.append(added)
         found["pain"].extend(self._answers(turns, per_turn))
         pains = found["pain"]
         found["meddic"].extend(
@@ -188,6 +198,25 @@ class Extractor:
             objections=tuple(found["objection"]), questions=tuple(found["question"]),
             speakers=tuple(sorted({t.speaker for t in turns if t.speaker})),
         )
+
+    def _turn(self, text: str, speaker: str | None) -> tuple[Mention, ...]:
+        """One turn's mentions at offset 0: a turn depends only on its words and speaker, and templated lines
+        ("Hi, yes.", a sequence email) recur across a tenant, so each is read once per process (bounded)."""
+        key = (text, speaker)
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(self._scan(self._tokens(text), speaker))
+            if len(self._memo) >= self.memo_size:
+                self._memo.clear()
+            if self.memo_size:
+                self._memo[key] = found
+        return found
+
+    def _tokens(self, text: str) -> Tokens:
+        """Tokenise and sentence-split one turn, then write each token's normal form for the PhraseMatcher."""
+        tokens = self.read_tokens(text)
+        self.norm.write(tokens.doc, tokens.words, tokens.lemmas)
+        return tokens
 
     def _answers(self, turns: list[Turn], per_turn: list[list[Mention]]) -> list[Mention]:
         """A rep checks a pain ("I understood X. Is that right?"); the buyer's next turn confirms or denies it."""
@@ -206,90 +235,103 @@ class Extractor:
                                        reply.offset, reply.offset + len(sentence), verdict))
         return out
 
-    def _scan(self, doc: Doc, turn: Turn, found: dict[str, list[Mention]]) -> list[Mention]:
-        spans: dict[str, list[Span]] = {}
-        for match_id, start, end in [*self.phrases(doc), *self.tokens(doc)]:
-            label = self.nlp.vocab.strings[match_id]
-            spans.setdefault(label.split("|")[0], []).append(Span(doc, start, end, label=label))
-        pseudo = {i for s in spans.get("pseudo", []) for i in range(s.start, s.end)}
-        excluded = {(s.label_.split("|")[1], i) for s in spans.get("exclude", []) for i in range(s.start, s.end)}
-        clauses = _clauses(doc, self.tax.breakers - {"and", ":"})
+    def _matches(self, t: Tokens) -> list[tuple[str, str, int, int]]:
+        """(kind, id, start, end) of every phrase and token-pattern match, in the matchers' order; the token
+        Matcher runs only where one of its patterns can start (a number after within/in/next, or Q1-H2)."""
+        strings = self.nlp.vocab.strings
+        found = [*self.phrases(t.doc)]
+        if _may_name_a_time(t):
+            found.extend(self.tokens(t.doc))
+        out = []
+        for match_id, start, end in found:
+            kind, _, ident = strings[match_id].partition("|")
+            out.append((kind, ident, start, end))
+        return out
+
+    def _scan(self, t: Tokens, speaker: str | None) -> list[Mention]:
+        spans: dict[str, list[tuple[str, str, int, int]]] = {}
+        for match in self._matches(t):
+            spans.setdefault(match[0], []).append(match)
+        pseudo = {i for _, _, s, e in spans.get("pseudo", []) for i in range(s, e)}
+        excluded = {(ident, i) for _, ident, s, e in spans.get("exclude", []) for i in range(s, e)}
+        clauses = _clauses(t, self._clause_breakers)
         added: list[Mention] = []
-        hedged = {clauses[s.start] for s in spans.get("hedge", [])}
+        hedged = {clauses[s] for _, _, s, _ in spans.get("hedge", [])}
         for kind, group in spans.items():
             if kind in ("hedge", "pseudo", "exclude"):
                 continue
-            for span in _non_overlapping(group):
-                if kind == "pain" and any((span.label_.split("|")[1], i) in excluded for i in range(span.start, span.end)):
+            for span in non_overlapping(group):
+                _, ident, start, end = span
+                if kind == "pain" and any((ident, i) in excluded for i in range(start, end)):
                     continue
-                mention = self._mention(kind, span, turn, pseudo, clauses[span.start] in hedged)
+                mention = self._mention(kind, ident, start, end, t, speaker, pseudo, clauses[start] in hedged)
                 if mention is not None:
-                    found[mention.kind].append(mention)
                     added.append(mention)
         return added
 
-    def _mention(self, kind: str, span: Span, turn: Turn, pseudo: set[int], hedged: bool) -> Mention | None:
-        sent = span.sent
-        in_question = _is_question(sent, self.tax.question_openers)
-        ident = span.label_.split("|", 1)[1]
-        speaker = turn.speaker
+    def _mention(self, kind: str, ident: str, start: int, end: int, t: Tokens, speaker: str | None, pseudo: set[int],
+                 hedged: bool) -> Mention | None:
+        sent_start, sent_end = t.sentence(start)
+        in_question = _is_question(t, sent_start, sent_end, self.tax.question_openers)
         if kind == "question" and not (in_question and speaker in ("rep", None)):
             return None
         if kind == "objection" and speaker == "rep":
             return None
+        sentence = t.text_of(sent_start, sent_end)
         value = None
         if kind == "budget":
-            negated = self._budget_negated(span, pseudo)
-            amount = _AMOUNT.search(sent.text)
+            negated = self._budget_negated(t, start, end, sent_start, sent_end, pseudo)
+            amount = _AMOUNT.search(sentence)
             value = amount.group(0).strip() if amount else None
         elif kind == "absence":  # negating an absence phrase states the pain
-            kind, negated = "pain", not self._budget_negated(span, pseudo)
+            kind, negated = "pain", not self._budget_negated(t, start, end, sent_start, sent_end, pseudo)
         elif kind == "timeline_none":
             kind, negated = "timeline", True
         else:
-            negated = self._negated(span, pseudo)
+            negated = self._negated(t, start, end, sent_start, sent_end, pseudo)
+        span = t.text_of(start, end)
         if kind == "timeline":
-            value = span.text
-        return Mention(kind, ident, span.text, sent.text.strip(), negated, hedged, speaker, in_question,
-                       turn.offset + span.start_char, turn.offset + span.end_char, value)
+            value = span
+        return Mention(kind, ident, span, sentence.strip(), negated, hedged, speaker, in_question,
+                       t.idx[start], t.idx[end - 1] + len(t.words[end - 1]), value)
 
-    def _is_cue(self, token: Any, pseudo: set[int]) -> bool:
-        return token.lower_ in self.tax.negation and token.i not in pseudo
+    def _is_cue(self, lower: str, i: int, pseudo: set[int]) -> bool:
+        return lower in self.tax.negation and i not in pseudo
 
-    def _negated(self, span: Span, pseudo: set[int]) -> bool:
+    def _negated(self, t: Tokens, start: int, end: int, sent_start: int, sent_end: int, pseudo: set[int]) -> bool:
         """A negation cue shortly before (same clause), or "X is not a problem" after."""
-        doc, sent = span.doc, span.sent
-        for i in range(span.start - 1, max(sent.start, span.start - _NEG_WINDOW) - 1, -1):
-            if doc[i].lower_ in self.tax.breakers:
+        lower, breakers = t.lower, self.tax.breakers
+        for i in range(start - 1, max(sent_start, start - _NEG_WINDOW) - 1, -1):
+            if lower[i] in breakers:
                 break
-            if self._is_cue(doc[i], pseudo):
+            if self._is_cue(lower[i], i, pseudo):
                 return True
-        after = self._clause_after(span)
-        following = " ".join(tok.lower_ for tok in after[:3])
+        after = self._clause_after(t, end, sent_end)
+        following = " ".join(lower[i] for i in after[:3])
         if any(following.startswith(word) for word in self.tax.post_negation):
             return True
-        cues = [k for k, tok in enumerate(after) if self._is_cue(tok, pseudo)]
-        return any(_is_problem(tok, _PROBLEM_STEMS) for k in cues for tok in after[k + 1:k + 4])
+        cues = [k for k, i in enumerate(after) if self._is_cue(lower[i], i, pseudo)]
+        return any(_is_problem(lower[i], _PROBLEM_STEMS) for k in cues for i in after[k + 1:k + 4])
 
-    def _budget_negated(self, span: Span, pseudo: set[int]) -> bool:
+    def _budget_negated(self, t: Tokens, start: int, end: int, sent_start: int, sent_end: int, pseudo: set[int]) -> bool:
         """Each negation cue and each problem word flips: "no budget" -> absent, "not an issue" -> present."""
-        doc, sent = span.doc, span.sent
+        lower = t.lower
         flips = 0
-        for i in range(span.start - 1, max(sent.start, span.start - _NEG_WINDOW) - 1, -1):
-            if doc[i].lower_ in self.tax.breakers:
+        for i in range(start - 1, max(sent_start, start - _NEG_WINDOW) - 1, -1):
+            if lower[i] in self.tax.breakers:
                 break
-            flips += self._is_cue(doc[i], pseudo) or _is_problem(doc[i], self.problems)
-        for tok in self._clause_after(span, keep=":"):
-            flips += self._is_cue(tok, pseudo) or _is_problem(tok, self.problems)
+            flips += self._is_cue(lower[i], i, pseudo) or _is_problem(lower[i], self.problems)
+        for i in self._clause_after(t, end, sent_end, keep=":"):
+            flips += self._is_cue(lower[i], i, pseudo) or _is_problem(lower[i], self.problems)
         return flips % 2 == 1
 
-    def _clause_after(self, span: Span, keep: str = "") -> list[Any]:
-        doc, sent = span.doc, span.sent
+    def _clause_after(self, t: Tokens, end: int, sent_end: int, keep: str = "") -> list[int]:
+        """Token positions after a match up to the clause's end (at most _POST_WINDOW + 2)."""
         out = []
-        for i in range(span.end, min(sent.end, span.end + _POST_WINDOW + 2)):
-            if doc[i].lower_ in self.tax.breakers and doc[i].lower_ != keep:
+        for i in range(end, min(sent_end, end + _POST_WINDOW + 2)):
+            if t.lower[i] in self.tax.breakers and t.lower[i] != keep:
                 break
-            out.append(doc[i])
+            out.append(i)
         return out
 
 
@@ -303,29 +345,39 @@ def _verdict(reply: str, answers: Mapping[str, tuple[str, ...]]) -> str | None:
     return None
 
 
-def _is_problem(token: Any, words: frozenset[str]) -> bool:
-    return token.lower_ in words or stem(token.lower_) in words
+def _is_problem(lower: str, words: frozenset[str]) -> bool:
+    return lower in words or stem(lower) in words
 
 
-def _clauses(doc: Doc, breakers: frozenset[str]) -> list[int]:
+def _may_name_a_time(t: Tokens) -> bool:
+    """Whether one of the token Matcher's patterns can start here: a number after within/in/next, or Q1-H2."""
+    lower = t.lower
+    for i, word in enumerate(lower):
+        if word[:1] in "qh" and _PERIOD.search(word):
+            return True
+        if word in _NUMBER_LEADS and i + 1 < len(lower) and t.doc[i + 1].like_num:
+            return True
+    return False
+
+
+def _shifted(m: Mention, offset: int) -> Mention:
+    return Mention(m.kind, m.id, m.span, m.sentence, m.negated, m.hedged, m.speaker, m.in_question,
+                   m.start + offset, m.end + offset, m.value)
+
+
+def _clauses(t: Tokens, breakers: frozenset[str]) -> list[int]:
     """Clause number of each token: hedges ("I think") colour their clause, not the whole turn."""
     out, clause = [], 0
-    for token in doc:
-        if token.is_sent_start or token.lower_ in breakers:
+    for start, lower in zip(t.starts, t.lower, strict=True):
+        if start or lower in breakers:
             clause += 1
         out.append(clause)
     return out
 
 
-def _non_overlapping(spans: list[Span]) -> list[Span]:
-    """Longest match wins among overlapping spans of one kind; the same id is kept once per place."""
-    return sorted(filter_spans(spans), key=lambda s: s.start)
-
-
-def _is_question(sent: Span, openers: frozenset[str]) -> bool:
-    text = sent.text.strip()
-    if text.endswith("?") or "?" in text:
+def _is_question(t: Tokens, start: int, end: int, openers: frozenset[str]) -> bool:
+    if "?" in t.text_of(start, end):
         return True
-    words = [t.lower_ for t in sent if not t.is_punct and not t.is_space]
+    words = [t.lower[i] for i in range(start, end) if not t.punct[i] and not t.space[i]]
     return bool(words) and (words[0] in openers or (len(words) > 1 and words[0] in ("so", "and", "also", "-")
                                                        and words[1] in openers))

@@ -18,11 +18,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from crm_adapters.model import Activity, ActivityType, Direction
-from jobs.nlp.extract import Extraction, Extractor, Mention
+from jobs.nlp.extract import TURN_MEMO, Extraction, Extractor, Mention
 from jobs.nlp.risk_language import PHRASES_FILE, RiskHit, risk_hits
 from jobs.nlp.taxonomy import Taxonomy, default_taxonomy
 
 READER_VERSION = 1  # bump when what is read from an activity (or how) changes without a data file changing
+RISK_MEMO = 20_000  # texts whose risk hits a Reader remembers (cleared when full)
 _KINDS = ("pains", "meddic", "budget", "timeline", "competitors", "objections", "questions")
 _VOICED = (ActivityType.CALL, ActivityType.MEETING)
 _WRITTEN = (ActivityType.NOTE, ActivityType.CALL, ActivityType.MEETING)
@@ -120,10 +121,13 @@ def _shared(values: Sequence[Any], strings: dict[str, str]) -> list[Any]:
 class Reader:
     """One compiled extractor for many activities (compiling the matchers costs ~10 ms)."""
 
-    def __init__(self, taxonomy: Taxonomy | None = None) -> None:
+    def __init__(self, taxonomy: Taxonomy | None = None, *, memo: bool = True) -> None:
+        """memo: remember what recurring turns and risk texts held (identical readings; off only to measure)."""
         self.taxonomy = taxonomy or default_taxonomy()
         self.version = taxonomy_version(self.taxonomy)
-        self.extractor = Extractor(self.taxonomy)
+        self.extractor = Extractor(self.taxonomy, memo=TURN_MEMO if memo else 0)
+        self.memo = memo
+        self._risks: dict[str, tuple[RiskHit, ...]] = {}  # text -> hits: templated emails recur across a tenant
 
     def read(self, activity: Activity) -> ActivityReading:
         return ActivityReading(self.written(activity), self.transcript(activity), self.email(activity), self.risk(activity))
@@ -142,10 +146,18 @@ class Reader:
     def email(self, activity: Activity) -> Extraction | None:
         return self.extractor.run(activity.body, speaker_aware=False) if is_conversation_email(activity) else None
 
-    @staticmethod
-    def risk(activity: Activity) -> tuple[RiskHit, ...] | None:
+    def risk(self, activity: Activity) -> tuple[RiskHit, ...] | None:
         text = risk_text(activity)
-        return tuple(risk_hits(text)) if text else None
+        if not text:
+            return None
+        found = self._risks.get(text)
+        if found is None:
+            found = tuple(risk_hits(text))
+            if len(self._risks) >= RISK_MEMO:
+                self._risks.clear()
+            if self.memo:
+                self._risks[text] = found
+        return found
 
 
 def covers_written(activity: Activity) -> bool:

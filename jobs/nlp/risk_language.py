@@ -9,9 +9,9 @@ from functools import cache
 from pathlib import Path
 
 from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
+from spacy.tokens import Doc
 
+from jobs.nlp._tokens import TokenReader, non_overlapping
 from jobs.nlp.pipeline import nlp
 
 PHRASES_FILE = Path(__file__).parent / "data" / "risk_phrases.toml"
@@ -37,6 +37,7 @@ class _Lexicon:
     pseudo: PhraseMatcher
     labels: dict[str, str]
     window: int
+    read_tokens: TokenReader
 
 
 @cache
@@ -54,7 +55,7 @@ def _lexicon(path: Path = PHRASES_FILE) -> _Lexicon:
     negation.add("neg", [pipeline.make_doc(c) for c in data["negation"]["cues"]])
     pseudo = PhraseMatcher(pipeline.vocab, attr="LOWER")
     pseudo.add("pseudo", [pipeline.make_doc(c) for c in data["negation"].get("pseudo", [])])
-    return _Lexicon(matcher, negation, pseudo, labels, int(data["negation"].get("window", 4)))
+    return _Lexicon(matcher, negation, pseudo, labels, int(data["negation"].get("window", 4)), TokenReader(pipeline))
 
 
 def buyer_text(text: str) -> str:
@@ -80,14 +81,16 @@ def find_risk_language(text: str) -> list[RiskHit]:
     if not text.strip():
         return []
     lexicon = _lexicon()
-    doc = nlp()(text)
-    negators = _negator_positions(doc, lexicon)
-    spans = filter_spans([Span(doc, s, e, label=m) for m, s, e in lexicon.matcher(doc)])
+    tokens = lexicon.read_tokens(text)
+    negators = _negator_positions(tokens.doc, lexicon)
+    strings = tokens.doc.vocab.strings
     hits = []
-    for span in spans:
-        category = span.label_
-        negated = _is_negated(span, negators, lexicon.window)
-        hits.append(RiskHit(category, lexicon.labels[category], span.text, span.sent.text.strip(), negated))
+    for match_id, start, end in non_overlapping(lexicon.matcher(tokens.doc)):
+        category = strings[match_id]
+        sent_start, sent_end = tokens.sentence(start)
+        negated = any(i in negators for i in range(max(sent_start, start - lexicon.window), start))
+        hits.append(RiskHit(category, lexicon.labels[category], tokens.text_of(start, end),
+                            tokens.text_of(sent_start, sent_end).strip(), negated))
     return hits
 
 
@@ -100,9 +103,3 @@ def _negator_positions(doc: Doc, lexicon: _Lexicon) -> set[int]:
     """Token positions of negation cues, minus those inside pseudo-negations ("not sure")."""
     pseudo = {i for _, s, e in lexicon.pseudo(doc) for i in range(s, e)}
     return {i for _, s, e in lexicon.negation(doc) for i in range(s, e) if i not in pseudo}
-
-
-def _is_negated(span: Span, negators: set[int], window: int) -> bool:
-    """A cue up to `window` tokens before the phrase, in the same sentence, negates it."""
-    start = max(span.sent.start, span.start - window)
-    return any(i in negators for i in range(start, span.start))

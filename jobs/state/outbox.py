@@ -27,6 +27,7 @@ from jobs.state.senders import SENDERS, UNCHANGED, WAIT, Outcome, Sender
 logger = logging.getLogger(__name__)
 
 BATCH = 100
+CHUNK = 500  # ids per IN (...): under every database's bound-parameter limit
 MAX_ATTEMPTS = 5
 WAITING = (OutboxStatus.PENDING, OutboxStatus.FAILED)  # not sent yet, and still to be sent by a later run
 RECONNECT = "waiting for the CRM connection to be renewed (reconnect the app in the admin page)"
@@ -155,6 +156,7 @@ def _take(store: Store, sender: Sender, ids: Sequence[str], report: OutboxReport
 
 def _mark_sent(store: Store, items: Sequence[OutboxItem], outcome: Outcome, report: OutboxReport) -> None:
     with store.session() as session:
+        held = _load_rows(session, items)  # noqa: F841 (held: see _load_rows)
         for detached in items:
             item = session.get(OutboxItem, detached.id)
             if item is None:
@@ -181,6 +183,24 @@ def _count(report: OutboxReport, status: str, final: str) -> None:
         report.failed += 1
 
 
+def _load_rows(session: Session, items: Sequence[OutboxItem], *, follow_ups: bool = True) -> list[object]:
+    """A batch's rows, and the decisions and proposals their results tie back to, loaded in a few queries: the
+    per-row `session.get`s that follow then find them without one query (and one autoflush) each, which cost two
+    thirds of a first run's write-back. The caller holds the list: the session's identity map keeps only weak
+    references, so rows nobody holds are gone again before they are asked for."""
+    held: list[object] = []
+    for start in range(0, len(items), CHUNK):
+        held += session.execute(select(OutboxItem).where(OutboxItem.id.in_([i.id for i in items[start:start + CHUNK]]))).scalars()
+    if not follow_ups:
+        return held
+    decisions = sorted({i.decision_id for i in items if i.decision_id})
+    proposals = sorted({str(i.payload["proposal_id"]) for i in items if (i.payload or {}).get("proposal_id")})
+    for table, ids in ((DecisionRecord, decisions), (Proposal, proposals)):
+        for start in range(0, len(ids), CHUNK):
+            held += session.execute(select(table).where(table.id.in_(ids[start:start + CHUNK]))).scalars()
+    return held
+
+
 def _follow_up(session: Session, item: OutboxItem) -> None:
     """Tie the result back: decision write status, and a proposal's task id once the task exists."""
     if item.decision_id:
@@ -199,6 +219,7 @@ def _mark_failed(store: Store, items: Sequence[OutboxItem], exc: CrmError, repor
     reason = f"{type(exc).__name__}: {str(exc)[:300]}"
     logger.warning("outbox batch of %d failed: %s", len(items), type(exc).__name__)
     with store.session() as session:
+        held = _load_rows(session, items, follow_ups=False)  # noqa: F841 (held: see _load_rows)
         for detached in items:
             item = session.get(OutboxItem, detached.id)
             if item is None:
@@ -215,6 +236,7 @@ def _defer(store: Store, items: Sequence[OutboxItem], exc: CrmError, report: Out
     a reconnect that takes days never counts towards MAX_ATTEMPTS; status stays as it was (pending or failed)."""
     reason = reason or f"deferred, {type(exc).__name__}: {str(exc)[:300]}"
     with store.session() as session:
+        held = _load_rows(session, items, follow_ups=False)  # noqa: F841 (held: see _load_rows)
         for detached in items:
             item = session.get(OutboxItem, detached.id)
             if item is None:

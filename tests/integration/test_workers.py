@@ -22,13 +22,14 @@ from rq.job import Job
 from sqlalchemy import select, text
 
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, readings
 from connector.store.tables import AuditEntry, Installation, LoopRun, OutboxItem
 from crm_adapters.model import Entity
 from crm_adapters.sandbox import SandboxCrm, load_scenario, simulate
 from jobs import queues
 from jobs.engine.chain import Options, run_chain
 from jobs.loops.registry import all_loops
+from jobs.nlp.reading import Reader
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,3 +213,23 @@ def _chain_spans(store: Store, jobs: list[Job]) -> list[tuple[str, float, float]
             entry[action] = at.timestamp()
     assert len(marks) == len(ids) and all("chain:done" in m for m in marks.values())
     return [(m["tenant"], m["chain:started"], m["chain:done"]) for m in marks.values()]
+
+
+def test_a_work_horse_reads_a_syncs_text_in_forked_reading_workers_and_runs_the_next_jobs(world, org, start_workers) -> None:  # type: ignore[no-untyped-def]
+    """Two reading processes (pages of 500 activities go to them) inside RQ's forked work-horse: every activity
+    gets its reading, and the horse's next jobs run on their own connections (none crossed a fork)."""
+    only_probe = {name: False for name in all_loops()}
+    tenants = [install(world, org, f"reader{i}", {**only_probe, "probe": True}) for i in range(2)]
+    conn: Redis = world["conn"]
+    jobs = [queues.enqueue(kind, t, connection=conn, suffix=f"r{n}") for n, kind in enumerate(("sync", "chain")) for t in tenants]
+    start_workers(1, SALESLOOP_TEST_PROBE="0.05", SALESLOOP_LOOP_WORKERS="2")
+    wait_for(lambda: all(Job.fetch(j.id, connection=conn).get_status(refresh=True) in ("finished", "failed") for j in jobs),
+             240, "every job")
+    fetched = [Job.fetch(j.id, connection=conn) for j in jobs]
+    assert [j.get_status() for j in fetched] == ["finished"] * len(jobs)
+    assert all(j.retries_left == len(queues.KINDS[j.meta["kind"]].retry) for j in fetched)
+    version = Reader().version
+    with world["store"].session() as s:
+        for tenant in tenants:
+            current = dict(readings.current(s, tenant, version))
+            assert len(current) == len(org.activities) > 2 * 500  # more than two pages: read by the workers

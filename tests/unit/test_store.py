@@ -142,6 +142,54 @@ def test_json_columns_read_what_json_reads_orjson_refuses_included() -> None:
 
     from connector.store.db import json_loads
 
-    for raw in ('{"a": [1, 2.5, "é", null, true]}', '{"x": NaN}', '{"big": 123456789012345678901234567890}'):
+    for raw in ('{"a": [1, 2.5, "é", null, true]}', '{"x": NaN}', '{"big": 123456789012345678901234567890}',
+                '{"small": -9223372036854775809}', '{"deep": [{"n": [18446744073709551616]}], "id": "123456789012345678901"}',
+                '{"top": 18446744073709551615, "f": 1e300}', '[1, {"a": -1.5e19}]', '12345678901234567890123'):
         got, want = json_loads(raw), json.loads(raw)
         assert repr(got) == repr(want)  # NaN != NaN: compared by its printed form
+
+
+def _orm_snapshot(session, installation_id: str):  # type: ignore[no-untyped-def]
+    """The snapshot as the store loaded it before rows were read through the driver: ORM rows, the JSON column's own
+    decoding, each entity in id order (the reference the fast path must equal)."""
+    from sqlalchemy import select
+
+    from connector.store.tables import CrmRecord
+    from crm_adapters.codec import entity_from_dict, pipeline_from_dict
+    from crm_adapters.snapshot import Snapshot
+
+    def payloads(entity: str) -> list[dict]:  # type: ignore[type-arg]
+        return list(session.execute(select(CrmRecord.payload).where(
+            CrmRecord.installation_id == installation_id, CrmRecord.entity == entity, CrmRecord.deleted.is_(False))).scalars())
+
+    loaded = [r for e in Entity for r in sorted((entity_from_dict(e, p) for p in payloads(str(e))), key=lambda r: r.remote_id)]
+    pipelines = sorted((pipeline_from_dict(p) for p in payloads(records.PIPELINE)), key=lambda p: p.remote_id)
+    return Snapshot.of(loaded, pipelines)
+
+
+def test_the_driver_path_loads_the_snapshot_the_orm_loaded_in_id_order(any_store: Store, cipher: TokenCipher) -> None:
+    from crm_adapters.sandbox import load_scenario, simulate
+
+    org = simulate(load_scenario(None).scaled(40), seed=3)
+    by_entity = {Entity.USER: org.users, Entity.ACCOUNT: org.accounts, Entity.CONTACT: org.contacts, Entity.DEAL: org.deals,
+                 Entity.DEAL_CONTACT_ROLE: org.roles, Entity.STAGE_CHANGE: org.stage_changes, Entity.ACTIVITY: org.activities}
+    with any_store.session() as s:
+        i = inst.upsert(s, cipher, crm="sandbox", tenant_id="t-driver", tokens={})
+        records.save_pipelines(s, i.id, org.pipelines)
+        for entity, group in by_entity.items():
+            records.upsert_records(s, i.id, entity, list(reversed(group)))  # stored out of id order
+        records.upsert_records(s, i.id, Entity.DEAL, [a_deal(org.deals[0].remote_id, deleted=True)])
+        fast, reference = records.load_snapshot(s, i.id, chunk=7), _orm_snapshot(s, i.id)
+    assert fast == reference
+    assert len(fast.deals) == len(org.deals) - 1 and len(fast.activities) == len(org.activities) > 0
+    assert [d.remote_id for d in fast.deals] == sorted(d.remote_id for d in org.deals[1:])
+
+
+def test_what_changed_since_a_run_is_found_by_an_index_on_both_databases(any_store: Store) -> None:
+    from sqlalchemy import inspect
+
+    from connector.store.tables import CrmRecord
+
+    indexes = {i["name"]: i["column_names"] for i in inspect(any_store.engine).get_indexes("crm_records")}
+    assert indexes.get("ix_crm_records_synced") == ["installation_id", "synced_at"]  # the migration made it
+    assert {i.name for i in CrmRecord.__table__.indexes} == {"ix_crm_records_synced"}  # and the model declares it
