@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -10,7 +11,7 @@ from functools import lru_cache
 from crm_adapters.model import Activity, ActivityType, Direction
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import texts
-from jobs.nlp import Extraction, Taxonomy, default_taxonomy
+from jobs.nlp import Extraction, Mention, Taxonomy, default_taxonomy
 from jobs.nlp.reading import is_conversation_email
 from jobs.nlp.speakers import split_turns
 from jobs.nlp.taxonomy import OBJECTION_IDS
@@ -54,18 +55,24 @@ def _taxonomy(key: TaxKey | None) -> Taxonomy | None:
 
 def transcript_turns(snapshot: Snapshot, activity: Activity, tax: TaxKey | None = None) -> list[Turn]:
     """'Rep: ...' / 'Prospect: ...' turns of a call, with the mentions that fall inside each turn."""
-    text = activity.transcript
     found = texts.transcript(snapshot, activity, _taxonomy(tax)) or Extraction()
-    turns = []
-    for t in split_turns(text):
-        if t.speaker is None:
-            continue
-        lo, hi = t.offset, t.offset + len(t.text)
-        objections = frozenset(m.id for m in found.objections if lo <= m.start < hi and not m.negated)
-        questions = frozenset(m.id for m in found.questions if lo <= m.start < hi)
-        pains = frozenset(m.id for m in found.pains if lo <= m.start < hi and not m.negated)
-        turns.append(Turn(t.speaker, t.text.strip(), activity.occurred_at, activity.remote_id, objections, questions, pains))
-    return turns
+    parts = split_turns(activity.transcript)
+    starts = [t.offset for t in parts]  # turns do not overlap and come in text order: a mention is in at most one
+
+    def by_turn(mentions: Iterable[Mention]) -> dict[int, set[str]]:
+        out: dict[int, set[str]] = {}
+        for m in mentions:
+            i = bisect_right(starts, m.start) - 1
+            if i >= 0 and m.start < starts[i] + len(parts[i].text):
+                out.setdefault(i, set()).add(m.id)
+        return out
+
+    objections = by_turn(m for m in found.objections if not m.negated)
+    questions = by_turn(found.questions)
+    pains = by_turn(m for m in found.pains if not m.negated)
+    return [Turn(t.speaker, t.text.strip(), activity.occurred_at, activity.remote_id, frozenset(objections.get(i, ())),
+                 frozenset(questions.get(i, ())), frozenset(pains.get(i, ())))
+            for i, t in enumerate(parts) if t.speaker is not None]
 
 
 def email_turn(snapshot: Snapshot, activity: Activity, tax: TaxKey | None = None) -> Turn:

@@ -40,6 +40,11 @@ class Featurised:
     deals: list[Deal]
     as_of: list[datetime]
 
+    def rows(self, index: Sequence[int]) -> Featurised:
+        """These rows only (the table's, and their signs, deals and moments)."""
+        return Featurised(self.table.take(np.asarray(index, dtype=np.int64)), [self.signs[i] for i in index],
+                          [self.deals[i] for i in index], [self.as_of[i] for i in index])
+
 
 def closed_on(deal: Deal) -> datetime | None:
     """When a closed deal closed, as an aware datetime (end of its close day)."""
@@ -71,6 +76,9 @@ def featurise(snapshot: Snapshot, deals: Sequence[Deal], moments: Sequence[datet
         "stage": np.array([_stage_label(snapshot, d, t) for d, t in zip(deals, moments, strict=True)], dtype=object),
         "amount_precision": amount_precision(amounts),
     }
+    categorical = {  # fixed-width text, not Python objects: the model's look-ups then sort and compare in C
+        name: values.astype(str) for name, values in categorical.items()
+    }
     y = None
     if deals and all(d.is_closed for d in deals):
         y = np.array([d.status is DealStatus.LOST for d in deals], dtype=float)
@@ -87,6 +95,12 @@ def closed_table(snapshot: Snapshot, norms: StageNorms, fractions: Sequence[floa
     deals = [d for d in closed for _ in fractions]
     moments = [as_of_for(d, f) for d in closed for f in fractions]
     return featurise(snapshot, deals, [m for m in moments if m is not None], norms)
+
+
+def at_fraction(closed: Featurised, fraction: float, fractions: Sequence[float] = MOMENTS) -> Featurised:
+    """The rows of a closed_table(fractions) at one of its fractions: what closed_table(fraction) gives, unfeaturised again."""
+    step = len(fractions)
+    return closed.rows(range(fractions.index(fraction), len(closed.deals), step))
 
 
 def open_table(snapshot: Snapshot, now: datetime, norms: StageNorms) -> Featurised:

@@ -25,7 +25,14 @@ from jobs.loops.deal_risk._moves import move_stats, next_move
 from jobs.loops.deal_risk._prior import learned_weight, prior_loss_rate, rules_model
 from jobs.loops.deal_risk._reasons import deal_reasons
 from jobs.loops.deal_risk.evaluation import auc_interval, figures, time_split, top_signals
-from jobs.loops.deal_risk.features import MOMENTS, MOVE_MOMENT, Featurised, closed_table, open_table
+from jobs.loops.deal_risk.features import (
+    MOMENTS,
+    MOVE_MOMENT,
+    Featurised,
+    at_fraction,
+    closed_table,
+    open_table,
+)
 from jobs.loops.deal_risk.levels import RiskScale, display, score_of, stage_win_rates
 from jobs.loops.deal_risk.model import FeatureTable, RiskModel, fit_recipe, predict, score_chunks
 from jobs.loops.deal_risk.signs import SIGNS, StageNorms
@@ -42,7 +49,7 @@ def learn(snapshot: Snapshot, state: DealRiskState | None, now: datetime) -> Lea
     """Fit on the tenant's closed deals (older -> newer), blend with rules, rank recovery moves."""
     norms = StageNorms.from_snapshot(snapshot)
     closed = closed_table(snapshot, norms)
-    middle = closed_table(snapshot, norms, (MOVE_MOMENT,))
+    middle = at_fraction(closed, MOVE_MOMENT)  # the recovery moves' moment is one of MOMENTS: no second featurising
     y = middle.table.y if middle.table.y is not None else np.zeros(0)
     lost, won = int(y.sum()), int(len(y) - y.sum())
     rules = rules_model(won, lost)

@@ -8,14 +8,15 @@ so nothing recorded after `as_of` may be read here.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, Direction, StageChange
+from crm_adapters.model import Activity, ActivityType, ContactRole, Deal, Direction
 from crm_adapters.snapshot import Snapshot
 from jobs.loops import labels, texts
+from jobs.loops.deal_risk._timeline import Timeline, timeline
 
 SIGNS: tuple[str, ...] = (
     "no_recent_activity", "champion_quiet", "meeting_slipped", "close_date_pushed",
@@ -83,40 +84,40 @@ def _when(activity: Activity) -> datetime:
 
 
 def warning_signs(snapshot: Snapshot, deal: Deal, as_of: datetime, norms: StageNorms) -> dict[str, Sign]:
-    """All eight signs for one deal as of a moment, reading only what was known then."""
-    acts = [a for a in snapshot.activities_for(deal.remote_id) if a.occurred_at <= as_of]
-    ahead = [a for a in snapshot.activities_for(deal.remote_id) if a.occurred_at > as_of]
+    """All eight signs for one deal as of a moment, reading only what was known then (the deal's timeline up to it)."""
+    line = timeline(snapshot, deal)
+    known = line.known(as_of)
+    acts = line.acts[:known]
     signs = (
         no_recent_activity(deal, acts, as_of),
-        champion_quiet(snapshot, deal, acts, as_of),
-        meeting_slipped(acts, ahead, as_of),
-        close_date_pushed(deal, acts, as_of),
+        champion_quiet(snapshot, deal, line, known, as_of),
+        meeting_slipped(line, known, as_of),
+        close_date_pushed(deal, line, known, as_of),
         stalled_in_stage(snapshot, deal, as_of, norms),
         single_threaded(snapshot, deal, acts, as_of),
-        proposal_unopened(acts, as_of),
-        risk_language(snapshot, acts, as_of),
+        proposal_unopened(line, known, as_of),
+        risk_language(snapshot, line, known, as_of),
     )
     return {s.code: s for s in signs}
 
 
 def no_recent_activity(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
-    done = [a for a in acts if a.type is not ActivityType.TASK]
-    last = done[-1].occurred_at if done else deal.created_at
+    done = next((a for a in reversed(acts) if a.type is not ActivityType.TASK), None)
+    last = done.occurred_at if done is not None else deal.created_at
     if last is None:
         return Sign("no_recent_activity", 0.0)
     idle = _days(as_of - last)
     if idle <= QUIET_DAYS:
         return Sign("no_recent_activity", 0.0)
-    what = f"last: {done[-1].type.value} on {labels.when(last)}" if done else "nothing logged since it was created"
+    what = f"last: {done.type.value} on {labels.when(last)}" if done is not None else "nothing logged since it was created"
     return Sign("no_recent_activity", _cap(idle / QUIET_DAYS - 1 + 0.25), f"no activity for {labels.days(idle)} ({what})")
 
 
-def champion_quiet(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
+def champion_quiet(snapshot: Snapshot, deal: Deal, line: Timeline, known: int, as_of: datetime) -> Sign:
     """Days since the champion last wrote or called in, against their own usual reply latency."""
-    champions = set(snapshot.contacts_in_role(deal.remote_id, ContactRole.CHAMPION))
-    if not champions:
+    if not line.champions:
         return Sign("champion_quiet", 0.0)
-    touches = [a for a in acts if champions & set(a.contact_ids)]
+    touches = [line.acts[i] for i in line.touch[:bisect_left(line.touch, known)]]
     inbound = [a.occurred_at for a in touches if a.direction is Direction.INBOUND]
     usual = _reply_latency(touches)
     since = inbound[-1] if inbound else (touches[0].occurred_at if touches else deal.created_at)
@@ -126,7 +127,7 @@ def champion_quiet(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as_
     limit = max(3 * usual, CHAMPION_MIN_QUIET)
     if quiet <= limit:
         return Sign("champion_quiet", 0.0)
-    name = _contact_name(snapshot, next(iter(sorted(champions))))
+    name = _contact_name(snapshot, min(line.champions))
     heard = f"last heard from on {labels.when(since)}" if inbound else "has never replied"
     return Sign("champion_quiet", _cap(quiet / limit),
                 f"champion {name} quiet for {labels.days(quiet)} ({heard}; usually replies within {labels.days(max(usual, 1))})")
@@ -149,24 +150,12 @@ def _contact_name(snapshot: Snapshot, contact_id: str) -> str:
     return contact.name if contact is not None and contact.name else f"#{contact_id}"
 
 
-def connected_call(activity: Activity) -> bool:
-    """A call that reached the buyer: a live conversation counts as contact, like a meeting held."""
-    if activity.type is not ActivityType.CALL:
-        return False
-    outcome = (activity.outcome or "").lower()
-    return outcome in ("connected", "completed", "answered") or (not outcome and (activity.duration_s or 0) >= 60)
-
-
-def meeting_slipped(acts: Sequence[Activity], ahead: Sequence[Activity], as_of: datetime) -> Sign:
+def meeting_slipped(line: Timeline, known: int, as_of: datetime) -> Sign:
     """Meetings rescheduled or cancelled lately, or no meeting nor connected call lately and none scheduled."""
-    window = as_of - timedelta(days=MEETING_WINDOW)
-    meetings = [a for a in acts if a.type is ActivityType.MEETING]
-    slipped = [a for a in meetings if (a.outcome or "").lower() in ("rescheduled", "cancelled", "canceled")
-               and a.occurred_at >= window]
-    held = [a for a in meetings if a.occurred_at >= window and (a.outcome or "completed").lower() in ("completed", "scheduled")]
-    held += [a for a in acts if a.occurred_at >= window and connected_call(a)]
-    booked = [a for a in (*meetings, *ahead) if a.type is ActivityType.MEETING and _when(a) > as_of
-              and (a.outcome or "scheduled").lower() == "scheduled"]
+    recent = range(line.since(as_of - timedelta(days=MEETING_WINDOW)), known)  # logged in the last month, by as_of
+    slipped = [line.acts[i] for i in recent if line.slipped[i]]
+    held = any(line.held[i] for i in recent)
+    booked = line.last_booked is not None and line.last_booked > as_of
     value = float(len(slipped)) + (0.0 if held or booked else 1.0)
     if value == 0:
         return Sign("meeting_slipped", 0.0)
@@ -176,49 +165,23 @@ def meeting_slipped(acts: Sequence[Activity], ahead: Sequence[Activity], as_of: 
     return Sign("meeting_slipped", _cap(value), "; ".join(parts))
 
 
-def close_date_changes(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> list[tuple[date, date]]:
+def close_date_changes(deal: Deal, line: Timeline, known: int, as_of: datetime) -> list[tuple[date, date]]:
     """Close-date moves (from, to) recorded before `as_of`.
 
     From close_date_change activities (dated), or deal.custom["close_date_history"] entries that
     are {"at", "from", "to"}; a bare list of ISO dates (oldest first, undated) is read only for an
     open deal, where it is the history up to now.
     """
-    moves: list[tuple[date, date]] = []
-    for a in acts:
-        if a.custom.get("kind") == "close_date_change":
-            move = _parse_move(a.custom, as_of, at=a.occurred_at)
-            if move is not None:
-                moves.append(move)
-    history = list(deal.custom.get("close_date_history", ()) or ())
-    if moves or not history:
+    moves = [m for i, m in line.moves if i < known]
+    if moves:
         return moves
-    if all(isinstance(e, Mapping) for e in history):
-        return [m for m in (_parse_move(e, as_of) for e in history) if m is not None]
-    if deal.is_closed or not all(isinstance(e, str) for e in history):
-        return []
-    try:
-        dates = [date.fromisoformat(e[:10]) for e in history]
-    except ValueError:
-        return []
-    return list(zip(dates, dates[1:], strict=False))
+    if line.history_moves is not None:
+        return [m for when, m in line.history_moves if when <= as_of]
+    return list(line.undated_moves)
 
 
-def _parse_move(entry: Any, as_of: datetime, at: datetime | None = None) -> tuple[date, date] | None:
-    if not isinstance(entry, Mapping):
-        return None
-    try:
-        when = at or datetime.fromisoformat(str(entry.get("at") or entry.get("changed_at")))
-        old = date.fromisoformat(str(entry.get("from") or entry.get("old"))[:10])
-        new = date.fromisoformat(str(entry.get("to") or entry.get("new"))[:10])
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None or when > as_of:
-        return None
-    return old, new
-
-
-def close_date_pushed(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> Sign:
-    pushes = [(old, new) for old, new in close_date_changes(deal, acts, as_of) if new > old]
+def close_date_pushed(deal: Deal, line: Timeline, known: int, as_of: datetime) -> Sign:
+    pushes = [(old, new) for old, new in close_date_changes(deal, line, known, as_of) if new > old]
     if not pushes:
         return Sign("close_date_pushed", 0.0)
     total = sum((new - old).days for old, new in pushes)
@@ -229,10 +192,11 @@ def close_date_pushed(deal: Deal, acts: Sequence[Activity], as_of: datetime) -> 
 
 def stage_at(snapshot: Snapshot, deal: Deal, as_of: datetime) -> tuple[str, datetime | None]:
     """The stage a deal was in at a moment and when it entered it (its history, else the deal itself)."""
-    history: list[StageChange] = [c for c in snapshot.history_for(deal.remote_id) if c.entered_at <= as_of]
+    line = timeline(snapshot, deal)
+    known = line.stages_known(as_of)
     entered: datetime | None
-    if history:
-        stage_id, entered = history[-1].stage_id, history[-1].entered_at
+    if known:
+        stage_id, entered = line.stages[known - 1].stage_id, line.stages[known - 1].entered_at
     elif deal.is_closed:
         return "", None  # its current stage is the outcome: never read it for a past moment
     else:
@@ -273,24 +237,23 @@ def single_threaded(snapshot: Snapshot, deal: Deal, acts: Sequence[Activity], as
     return Sign("single_threaded", float(thin) + float(no_buyer), "; ".join(parts))
 
 
-def proposal_unopened(acts: Sequence[Activity], as_of: datetime) -> Sign:
-    sent = [a for a in acts if a.custom.get("kind") == "proposal" and _days(as_of - a.occurred_at) >= PROPOSAL_GRACE]
+def proposal_unopened(line: Timeline, known: int, as_of: datetime) -> Sign:
+    sent = [a for a in (line.acts[i] for i in line.proposals[:bisect_left(line.proposals, known)])
+            if _days(as_of - a.occurred_at) >= PROPOSAL_GRACE]
     if not sent or any(bool(a.custom.get("opened")) for a in sent):
         return Sign("proposal_unopened", 0.0)
     last = sent[-1].occurred_at
     return Sign("proposal_unopened", 1.0, f"proposal sent on {labels.when(last)} not opened after {labels.days(_days(as_of - last))}")
 
 
-def risk_language(snapshot: Snapshot, acts: Sequence[Activity], as_of: datetime) -> Sign:
+def risk_language(snapshot: Snapshot, line: Timeline, known: int, as_of: datetime) -> Sign:
     """Risk phrases (not negated) in the buyer's recent words: calls, meetings and replies of the last month.
 
     Older calls (discovery) are left out: objections raised early are the objection loop's business;
     a warning sign is talk of delay, holds, reorgs or doubt while the deal should be closing.
     """
-    recent = as_of - timedelta(days=LANGUAGE_DAYS)
-    voiced = [a for a in acts if a.occurred_at >= recent and (a.transcript or a.body) and (
-        a.type in (ActivityType.CALL, ActivityType.MEETING) or (a.type is ActivityType.EMAIL and a.direction is Direction.INBOUND))]
-    found = [(a, h) for a in voiced for h in texts.risk(snapshot, a)]
+    recent = range(line.since(as_of - timedelta(days=LANGUAGE_DAYS)), known)
+    found = [(line.acts[i], h) for i in recent if line.voiced[i] for h in texts.risk(snapshot, line.acts[i])]
     if not found:
         return Sign("risk_language", 0.0)
     quotes = "; ".join(f'{h.label} ({a.type.value} on {labels.when(a.occurred_at)}): "{h.sentence[:100]}"' for a, h in found[:2])
