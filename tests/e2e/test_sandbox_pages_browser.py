@@ -213,7 +213,7 @@ def test_the_policy_editor_rejects_an_invalid_rule_with_a_clear_message(page, sh
     page.get_by_role("button", name="Save policy").click()
     alert = page.get_by_role("alert")
     message = alert.text_content()  # names the rule, the condition, what is expected and the bad value
-    assert "cheap-deals-auto" in message and "amount_below" in message and "'ten thousand'" in message
+    assert "cheap-deals-auto" in message and "“amount below” needs a number" in message and "'ten thousand'" in message
     shot(page)
 
 

@@ -42,6 +42,17 @@ def test_an_old_stored_state_loads_and_is_written_back_unchanged(name: str) -> N
     assert encoded(state) == old["state"]
 
 
+def _figures(state: Any) -> Any:
+    """A learned state's figures to 10 significant digits, without the model's content hash: the deal-risk fit sums
+    in another order since its design matrix became sparse, so its unrounded intercept moved in the last bits (and
+    with it the hash naming the model); every rounded figure it stores and every decision stayed the same."""
+    if isinstance(state, dict):
+        return {k: _figures(v) for k, v in state.items() if k != "model_version"}
+    if isinstance(state, list):
+        return [_figures(v) for v in state]
+    return float(f"{state:.10g}") if isinstance(state, float) else state
+
+
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_the_loop_decides_the_same_with_an_old_state(name: str) -> None:
     old, (world, now) = _old(name), WORLDS[name]
@@ -49,7 +60,8 @@ def test_the_loop_decides_the_same_with_an_old_state(name: str) -> None:
     state = decoded(old["state"], LOOPS[name].state_type)
     decisions = LOOPS[name].decide(snapshot, state, now)
     assert decisions_digest(decisions) == old["decisions"]
-    assert encoded(LOOPS[name].learn(snapshot, None, now).state) == old["state"]  # same figures learned
+    learned = encoded(LOOPS[name].learn(snapshot, None, now).state)
+    assert _figures(learned) == _figures(old["state"])  # same figures learned
     approve = LOOPS[name].approve
     if old["approved"] is not None:
         assert approve is not None
