@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _newest_migration(root: Path) -> str:
 
 def _stamp(store: Path, revision: str) -> str:
     """Set the store's migration stamp; returns the one it had."""
-    with sqlite3.connect(store) as db:
+    with closing(sqlite3.connect(store)) as db, db:  # closed, so no WAL of it outlives the call
         (was,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
         db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
     return str(was)
@@ -166,6 +167,8 @@ def _size(deals: int, before: Path | None, scratch: str) -> dict[str, Any]:
     if before is not None:
         runs.insert(0, ("sync", "before", before))
     for step, variant, root in runs:
+        for stale in ("store.db-wal", "store.db-shm"):  # a WAL left beside a replaced file would corrupt it
+            Path(home, stale).unlink(missing_ok=True)
         shutil.copy(empty, Path(home, "store.db"))
         row[f"sync_{variant}"] = _run(step, root, home, variant)
     reads = [("one-no-memo", ROOT), ("one", ROOT), ("workers", ROOT)]
