@@ -154,3 +154,15 @@ def test_pages_over_mixed_times_and_ties_return_every_row_once_in_cursor_order(c
     assert [len(b.records) for b in batches] == [4, 4, 3]
     _, rest, _ = _all(crm, Entity.DEAL, since=batches[1].cursor)
     assert [r.remote_id for r in rest] == [d.remote_id for d in expected[8:]]
+
+
+def test_a_page_ends_a_run_of_tied_times_and_goes_on_into_later_ones(crm: SandboxCrm) -> None:
+    """Pages that end inside a run of rows sharing one time (5 then 3 here, pages of 4) still return every row
+    once, in cursor order: the tied rows past the cursor, then the later times, in one page."""
+    deals = [a_deal(remote_updated_at=T0 + timedelta(seconds=0 if i < 5 else 1)) for i in range(8)]
+    crm.upsert(deals)
+    batches, records, _ = _all(crm, Entity.DEAL)
+    assert [r.remote_id for r in records] == [d.remote_id for d in deals]
+    assert [len(b.records) for b in batches] == [4, 4]
+    _, rest, _ = _all(crm, Entity.DEAL, since=batches[0].cursor)
+    assert [r.remote_id for r in rest] == [d.remote_id for d in deals[4:]]
