@@ -47,11 +47,14 @@ def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *,
 
 
 def _column(table: Table, name: str, values: list[Any]) -> Any:
-    """One column's values as one parameter, a row each (set-returning functions in a select list run in step).
-    JSON values go as one JSON array, each serialised as the column always serialises it: json_array_elements keeps
-    each element's text, so what is stored is the same, and an array of JSON texts would cost psycopg a regex
-    substitution per quote to escape."""
+    """One column's values as one parameter: a value every row shares (the tenant, the time of the batch) once, else
+    one element a row (set-returning functions in a select list run in step). JSON values go as one JSON array, each
+    serialised as the column always serialises it (json_array_elements keeps each element's text: what is stored is
+    the same); an array of JSON texts would cost psycopg a regex substitution per quote to escape."""
     column = table.c[name]
+    param = f"each_{name}"
     if isinstance(column.type, JSON):
-        return func.json_array_elements(bindparam(f"each_{name}", values, type_=column.type)).label(name)
-    return func.unnest(bindparam(f"each_{name}", values, type_=ARRAY(column.type))).label(name)
+        return func.json_array_elements(bindparam(param, values, type_=column.type)).label(name)
+    if all(value == values[0] and type(value) is type(values[0]) for value in values):
+        return bindparam(param, values[0], type_=column.type).label(name)
+    return func.unnest(bindparam(param, values, type_=ARRAY(column.type))).label(name)
