@@ -16,7 +16,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.schema import Table
+from sqlalchemy.sql import ColumnElement
+
+from connector.store.tables import Base
 
 
 def probe_each(keys: Sequence[str], query: Callable[[Any], Select[Any]]) -> Select[Any]:
@@ -31,7 +33,7 @@ def probe_each(keys: Sequence[str], query: Callable[[Any], Select[Any]]) -> Sele
     return select(one).select_from(each).join(one, true())
 
 
-def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, key: Sequence[str],
+def upsert(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]], *, key: Sequence[str],
            on_conflict: Callable[[Any], Any]) -> CursorResult[Any]:
     """INSERT ... ON CONFLICT (`key`) of `rows` (dicts with the same keys; a key given twice: the last row wins, as
     row after row would), `on_conflict(insert)` adding the conflict clause and any RETURNING. On PostgreSQL one
@@ -39,19 +41,19 @@ def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *,
     executemany."""
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        return connection.execute(on_conflict(sqlite_insert(table)), list(rows))
+        return connection.execute(on_conflict(sqlite_insert(model)), list(rows))
     rows = list({tuple(row[k] for k in key): row for row in rows}.values())
     names = list(rows[0])
-    values = select(*(_column(table, name, [row[name] for row in rows]) for name in names))
-    return connection.execute(on_conflict(pg_insert(table).from_select(names, values)))
+    values = select(*(_column(model.__table__.c[name], [row[name] for row in rows]) for name in names))
+    return connection.execute(on_conflict(pg_insert(model).from_select(names, values)))
 
 
-def _column(table: Table, name: str, values: list[Any]) -> Any:
+def _column(column: ColumnElement[Any], values: list[Any]) -> Any:
     """One column's values as one parameter: a value every row shares (the tenant, the time of the batch) once, else
     one element a row (set-returning functions in a select list run in step). JSON values go as one JSON array, each
     serialised as the column always serialises it (json_array_elements keeps each element's text: what is stored is
     the same); an array of JSON texts would cost psycopg a regex substitution per quote to escape."""
-    column = table.c[name]
+    name = column.key
     param = f"each_{name}"
     if isinstance(column.type, JSON):
         return func.json_array_elements(bindparam(param, values, type_=column.type)).label(name)

@@ -49,7 +49,7 @@ def save(session: Session, installation_id: str, version: str, rows: Sequence[tu
     now = datetime.now(UTC)
     values = [{"installation_id": installation_id, "activity_id": a, "taxonomy_version": version, "text_hash": h,
                "reading": r, "read_at": now} for a, h, r in rows]
-    upsert(session, ActivityReadingRow.__table__, values, key=("installation_id", "activity_id"), on_conflict=_replace)
+    upsert(session, ActivityReadingRow, values, key=("installation_id", "activity_id"), on_conflict=_replace)
     return len(values)
 
 

@@ -79,7 +79,7 @@ def _upsert(session: Session, installation_id: str, entity: str, records: list[R
                      "deleted": record.deleted, "synced_at": now})
     if not rows:
         return 0
-    return len(upsert(session, CrmRecord.__table__, rows, key=_KEY, on_conflict=_replace_changed).all())
+    return len(upsert(session, CrmRecord, rows, key=_KEY, on_conflict=_replace_changed).all())
 
 
 _KEY = ("installation_id", "entity", "remote_id")

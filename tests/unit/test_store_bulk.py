@@ -59,7 +59,7 @@ def test_upsert_stores_what_executemany_stored_and_counts_the_same_changes(any_s
 
 def _bulk(store: Store, rows: list[dict[str, Any]]) -> int:
     with store.session() as s:
-        return len(upsert(s, CrmRecord.__table__, rows, key=_KEY, on_conflict=_replace_changed).all())
+        return len(upsert(s, CrmRecord, rows, key=_KEY, on_conflict=_replace_changed).all())
 
 
 def test_a_key_given_twice_keeps_the_last_row_as_executemany_did(any_store: Store) -> None:
