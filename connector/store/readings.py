@@ -34,7 +34,8 @@ def unread(session: Session, installation_id: str, version: str, *, ids: Sequenc
                    reading.text_hash != CrmRecord.payload_hash))
     )
     if ids is not None and session.get_bind().dialect.name == "postgresql":
-        stmt = probe_each(ids, lambda key: stmt.where(CrmRecord.remote_id == key))
+        among = stmt
+        stmt = probe_each(ids, lambda key: among.where(CrmRecord.remote_id == key))
     elif ids is not None:
         stmt = stmt.where(CrmRecord.remote_id.in_(list(ids)))
     else:
