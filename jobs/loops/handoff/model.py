@@ -106,11 +106,11 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
     codings = codings_of(closed)
     x, names = with_sdrs(*design(closed, codings=codings), closed)
     y = np.array([1.0 if d.won else 0.0 for d in closed])
-    model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
+    model = fit_logit(x, y, names, prior_sd=PRIOR_SD, gram=sdr_gram(x, names, closed))
     pairs = supported_pairs(x, y, names, model, codings, min_level=MIN_SUPPORT)
     if pairs:
         x, names = with_sdrs(*design(closed, codings=codings, pairs=pairs), closed)
-        model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
+        model = fit_logit(x, y, names, prior_sd=PRIOR_SD, gram=sdr_gram(x, names, closed))
     base = x @ model.mean  # every deal's fitted log-odds: each signal's points move one column of it
     signals = {name: _signal(x, y, model, j, base) for j, name in enumerate(names)
                if name != INTERCEPT and not name.startswith(SDR)}
@@ -162,6 +162,38 @@ def with_sdrs(x: np.ndarray, names: list[str], deals: Sequence[DealSignals]) -> 
         if k is not None:
             block[row, k] = 1.0
     return np.hstack([x, block - block.mean(axis=0)]), [*names, *(f"{SDR}{s}" for s in sdrs)]
+
+
+def sdr_gram(x: np.ndarray, names: Sequence[str], deals: Sequence[DealSignals]) -> Callable[[np.ndarray], np.ndarray]:
+    """x' diag(w) x for a design whose last columns are with_sdrs' centred one-hot block S = B - 1 m': the signal
+    columns A as a dense product, the rest from per-SDR sums (B' W B is diagonal). The dense product costs rows x
+    columns^2, and the SDR columns grow with the team, so it was cubic in the tenant; this is rows x signals^2."""
+    k = sum(1 for n in names if n.startswith(SDR))
+    q = len(names) - k
+    a = x[:, :q]
+    column = {n[len(SDR):]: j for j, n in enumerate(names[q:])}
+    group = np.array([column.get(str(d.sdr_id), -1) for d in deals], dtype=np.int64)
+    mine = group >= 0  # deals of an SDR with a column
+    group, a_mine = group[mine], a[mine]
+    means = np.bincount(group, minlength=k) / len(deals)  # with_sdrs' block.mean(axis=0)
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        """B' values: per SDR column, the sum over that SDR's deals (one pass over the rows per column)."""
+        return np.bincount(group, weights=values, minlength=k)
+
+    def gram(w: np.ndarray) -> np.ndarray:
+        aw = a * w[:, None]
+        w_mine = w[mine]
+        bw, a_w = sums(w_mine), a.T @ w
+        a_b = np.array([sums(a_mine[:, j] * w_mine) for j in range(q)]).reshape(q, k)  # A' W B
+        out = np.empty((q + k, q + k))
+        out[:q, :q] = aw.T @ a
+        out[:q, q:] = a_b - np.outer(a_w, means)
+        out[q:, :q] = out[:q, q:].T
+        out[q:, q:] = np.diag(bw) - np.outer(bw, means) - np.outer(means, bw) + w.sum() * np.outer(means, means)
+        return out
+
+    return gram
 
 
 def _points(column: np.ndarray, rest: np.ndarray, j: int, value: float) -> float:
