@@ -11,7 +11,7 @@ import numpy as np
 from crm_adapters.model import DealStatus
 from jobs.loops.handoff.flags import _expected
 from jobs.loops.handoff.lead_mix import expected_for, lead_table
-from jobs.loops.handoff.model import sdr_gram, with_sdrs
+from jobs.loops.handoff.model import codings_of, design, sdr_gram, with_pairs, with_sdrs
 from jobs.loops.handoff.signals import DealSignals
 
 FIELDS = {"employees": ("<50", "50-199", "2000+"), "industry": ("retail", "software", ""),
@@ -54,3 +54,15 @@ def test_each_sdrs_yardstick_from_team_counts_is_the_one_from_peers_deals() -> N
     fast = _expected(table, rows, peers_of, lead_mix=True)
     for s, peers in peers_of.items():
         assert fast[s] == expected_for(table, rows[s], [i for p in peers for i in rows[p]])
+
+
+def test_pair_columns_added_to_a_design_are_the_design_with_pairs() -> None:
+    deals = _deals(600, 4, seed=4)
+    codings = codings_of(deals)
+    names = [c for f in codings for c in f.columns]
+    pairs = [(a, b) for a in names for b in names if a.split("=")[0] < b.split("=")[0]][:3]
+    assert pairs
+    x, with_names = with_pairs(*design(deals, codings=codings), pairs)
+    y, y_names = design(deals, codings=codings, pairs=pairs)
+    assert with_names == y_names
+    assert np.array_equal(x, y)

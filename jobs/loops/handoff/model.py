@@ -73,6 +73,14 @@ def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None,
     return x, list(names)
 
 
+def with_pairs(x: np.ndarray, names: Sequence[str], pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, list[str]]:
+    """design(..., pairs=pairs) from design(...) without them, no second pass over the deals: a pair's column is
+    the product of its two 0/1 columns (a deal has the pair when it has both halves)."""
+    index = {n: j for j, n in enumerate(names)}
+    products = [x[:, index[a]] * x[:, index[b]] for a, b in pairs]
+    return np.column_stack([x, *products]), [*names, *(pair_name(a, b) for a, b in pairs)]
+
+
 def pair_name(a: str, b: str) -> str:
     return f"{a} & {b}"
 
@@ -104,12 +112,13 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
     if len(closed) < 2 * MIN_SUPPORT:
         return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
     codings = codings_of(closed)
-    x, names = with_sdrs(*design(closed, codings=codings), closed)
+    main = design(closed, codings=codings)
+    x, names = with_sdrs(*main, closed)
     y = np.array([1.0 if d.won else 0.0 for d in closed])
     model = fit_logit(x, y, names, prior_sd=PRIOR_SD, gram=sdr_gram(x, names, closed))
     pairs = supported_pairs(x, y, names, model, codings, min_level=MIN_SUPPORT)
     if pairs:
-        x, names = with_sdrs(*design(closed, codings=codings, pairs=pairs), closed)
+        x, names = with_sdrs(*with_pairs(*main, pairs), closed)
         model = fit_logit(x, y, names, prior_sd=PRIOR_SD, gram=sdr_gram(x, names, closed))
     base = x @ model.mean  # every deal's fitted log-odds: each signal's points move one column of it
     signals = {name: _signal(x, y, model, j, base) for j, name in enumerate(names)
