@@ -104,3 +104,23 @@ def tree_contributions(booster: lgb.Booster, spec: Mapping[str, Any], table: Fea
     raw = booster.predict(matrix(spec, table), pred_contrib=True)
     out = np.asarray(raw, dtype=float)
     return out[:, :-1], out[:, -1]
+
+
+def loss_curve(train: FeatureTable, valid: FeatureTable, *, rounds: int = MAX_ROUNDS, patience: int = 0) -> np.ndarray:
+    """Log loss on `valid` (newer deals) after each boosting round on `train`, up to `rounds` (or `patience` rounds
+    past its best): what a choice of the number of rounds is judged on, without keeping the model."""
+    assert train.y is not None and valid.y is not None
+    spec = layout(train)
+    names = columns(spec)
+    monotone = [1] * len(spec["linear"]) + [0] * (len(names) - len(spec["linear"]))
+    categorical = list(range(len(spec["linear"]) + len(spec["numbers"]), len(names)))
+    params = {**PARAMS, "monotone_constraints": monotone, "monotone_constraints_method": "advanced",
+              "metric": "binary_logloss"}
+    data = lgb.Dataset(matrix(spec, train), train.y, feature_name=names, categorical_feature=categorical)
+    held = lgb.Dataset(matrix(spec, valid), valid.y, reference=data)
+    seen: dict[str, Any] = {}
+    callbacks: list[Callable[..., Any]] = [lgb.record_evaluation(seen)]
+    if patience:
+        callbacks.append(lgb.early_stopping(patience, verbose=False))
+    lgb.train(params, data, num_boost_round=rounds, valid_sets=[held], valid_names=["valid"], callbacks=callbacks)
+    return np.asarray(seen["valid"]["binary_logloss"], dtype=float)
