@@ -409,12 +409,13 @@ def _choose(additive: RiskModel, table: FeatureTable, crossed: Sequence[tuple[st
     add_loss = [_log_loss(on.y, predict(_refit(additive, fit, crossed), on)) for fit, on in zip(before, judged, strict=True)]
     sizes = [b - a for a, b in spans]
     gains = [2 * m * (a - t) for m, a, t in zip(sizes, add_loss, tree_loss, strict=True)]
-    kind = "trees" if sum(gains) > LR_CRITICAL and min(gains) >= -LR_CRITICAL else "additive"
+    kind = "trees" if sum(gains) > LR_CRITICAL and min(gains) >= -VETO else "additive"
     return {"kind": kind, "choice": {"rounds": rounds, "stretches": [list(s) for s in spans],
             "additive": [round(v, 5) for v in add_loss], "trees": [round(v, 5) for v in tree_loss]}}
 
 
 CURVE_PATIENCE = 100  # rounds past a stretch's best before boosting on it stops
+VETO = LR_CRITICAL  # a stretch where the trees lose by more than this likelihood-ratio margin keeps the additive model
 
 
 def _log_loss(y: np.ndarray | None, p: np.ndarray) -> float:
