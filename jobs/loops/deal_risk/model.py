@@ -386,9 +386,10 @@ def _choose(additive: RiskModel, table: FeatureTable, crossed: Sequence[tuple[st
     """Additive or boosted trees, judged as they will be used: on each forward stretch (`stretches`) both are
     fitted on every row before it and scored on it, so neither has seen the deals that judge it and both have
     seen the deals just before, as the final refit will. The trees' rounds are chosen on the older stretches'
-    pooled loss, never on the newest. The trees must win clearly on the pooled loss and lose clearly on no stretch
-    (likelihood-ratio margins), else the simpler additive model stays: a win on each would let a few hundred
-    deals' noise in one stretch overrule the rest.
+    pooled loss, never on the newest. The trees must win clearly on the pooled loss and on the newest stretch (the
+    older ones chose their rounds, which flatters them there) and lose clearly on none (likelihood-ratio margins),
+    else the simpler additive model stays; requiring a win on each would let a few hundred deals' noise in one
+    stretch overrule the rest.
 
     Why more than one stretch, each as long as the model serves: under a regime change the newest weeks favour
     trees that learn each period's own rate, which does not carry over a longer stretch (UCI Bank forward in
@@ -409,7 +410,8 @@ def _choose(additive: RiskModel, table: FeatureTable, crossed: Sequence[tuple[st
     add_loss = [_log_loss(on.y, predict(_refit(additive, fit, crossed), on)) for fit, on in zip(before, judged, strict=True)]
     sizes = [b - a for a, b in spans]
     gains = [2 * m * (a - t) for m, a, t in zip(sizes, add_loss, tree_loss, strict=True)]
-    kind = "trees" if sum(gains) > LR_CRITICAL and min(gains) >= -VETO else "additive"
+    clear = sum(gains) > LR_CRITICAL and gains[-1] > LR_CRITICAL  # the newest: the one stretch the rounds never saw
+    kind = "trees" if clear and min(gains) >= -VETO else "additive"
     return {"kind": kind, "choice": {"rounds": rounds, "stretches": [list(s) for s in spans],
             "additive": [round(v, 5) for v in add_loss], "trees": [round(v, 5) for v in tree_loss]}}
 
