@@ -3,8 +3,8 @@
 Why this shape: every group (a warning sign, a binned number, a category) adds a contribution
 coef * (x - mean) to the log-odds of losing, so a deal's top reasons are its largest
 contributions, and scoring a million deals is a few table look-ups per group. Where boosted trees
-validate better on the newest deals (time-ordered), the tenant gets them instead, with the same
-per-feature contributions from TreeSHAP. Either way the chosen model is refitted on every closed deal,
+validate better forward in time (on stretches as long as the model serves before its next refit), the
+tenant gets them instead, with the same per-feature contributions from TreeSHAP. Either way the chosen model is refitted on every closed deal,
 the newest included, so a base rate that moved between quarters moves the scores (`recalibrate` refits
 intercept and slope where a model must stay fixed: evaluation.rolling_recalibrated).
 """
