@@ -31,7 +31,7 @@ def risk_backtest(table: FeatureTable, folds: Sequence[Fold], *, split: str, bas
     for k, fold in enumerate(folds):
         progress(f"fitting the risk model, fold {k + 1} of {len(folds)}")
         train, valid = table.take(fold.train), table.take(fold.valid)
-        model = fit_recipe(train)
+        model = fit_recipe(train, horizon=len(valid) / len(train) if split == "time" else None)  # what it will serve
         held[OURS][fold.repeat, fold.valid] = predict(model, valid)
         if fold.repeat == 0:
             predictions += deal_reasons(model, valid, held[OURS][0, fold.valid])

@@ -23,7 +23,9 @@ from jobs.loops.deal_risk.signs import StageNorms
 
 # Computed at 43c262e (before issue 16's loop speed-up) on the default scenario scaled to 300 deals, seed 7.
 FEATURES = "2b34f98232b8c0b2"
-RISK_STATE = "a2f9ef2c783db54c"
+# Issue 12: additive vs trees judged on several forward stretches; the additive model is still chosen and every
+# decision is unchanged, only the choice's record in the model's meta (stretches, losses, rounds) is new.
+RISK_STATE = "971031f6a2a3a8c5"
 RISK_DECISIONS = "d64b253414239bbe"
 OBJECTIONS_STATE = "ace2778c250e9641"
 OBJECTIONS_DECISIONS = "88f00edecbd0e847"

@@ -53,6 +53,16 @@ def _figures(state: Any) -> Any:
     return float(f"{state:.10g}") if isinstance(state, float) else state
 
 
+def _learned(state: Any) -> Any:
+    """`_figures` without the deal-risk model's record of how additive vs trees was chosen: issue 12 judges it on
+    several forward stretches, so the record (stretches, losses, rounds) is new; the model chosen is the same."""
+    out = _figures(state)
+    meta = (out.get("model") or {}).get("meta") if isinstance(out, dict) else None
+    if isinstance(meta, dict):
+        meta.pop("choice", None)
+    return out
+
+
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_the_loop_decides_the_same_with_an_old_state(name: str) -> None:
     old, (world, now) = _old(name), WORLDS[name]
@@ -61,7 +71,7 @@ def test_the_loop_decides_the_same_with_an_old_state(name: str) -> None:
     decisions = LOOPS[name].decide(snapshot, state, now)
     assert decisions_digest(decisions) == old["decisions"]
     learned = encoded(LOOPS[name].learn(snapshot, None, now).state)
-    assert _figures(learned) == _figures(old["state"])  # same figures learned
+    assert _learned(learned) == _learned(old["state"])  # same figures learned
     approve = LOOPS[name].approve
     if old["approved"] is not None:
         assert approve is not None

@@ -75,14 +75,7 @@ def matrix(spec: Mapping[str, Any], table: FeatureTable) -> np.ndarray:
 def fit_trees(train: FeatureTable, stop_on: FeatureTable | None = None, *, rounds: int = 0) -> dict[str, Any]:
     """Boost on `train`, stopping on `stop_on` (newer deals) when given, else after `rounds` (0: the most
     allowed); the JSON-ready tree model."""
-    assert train.y is not None
-    spec = layout(train)
-    names = columns(spec)
-    monotone = [1] * len(spec["linear"]) + [0] * (len(names) - len(spec["linear"]))
-    categorical = list(range(len(spec["linear"]) + len(spec["numbers"]), len(names)))
-    params = {**PARAMS, "monotone_constraints": monotone, "monotone_constraints_method": "advanced"}
-    data = lgb.Dataset(matrix(spec, train), train.y, feature_name=names, categorical_feature=categorical,
-                       free_raw_data=False)
+    spec, params, data = _training(train)
     rounds, valid_sets = rounds or MAX_ROUNDS, []
     callbacks: list[Callable[..., Any]] = []
     if stop_on is not None and stop_on.y is not None and len(stop_on) and 0 < stop_on.y.sum() < len(stop_on):
@@ -91,6 +84,19 @@ def fit_trees(train: FeatureTable, stop_on: FeatureTable | None = None, *, round
     booster = lgb.train(params, data, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
     best = booster.best_iteration or booster.current_iteration()
     return {"booster": booster.model_to_string(num_iteration=best), "spec": spec, "rounds": int(best)}
+
+
+def _training(train: FeatureTable) -> tuple[dict[str, Any], dict[str, Any], lgb.Dataset]:
+    """The column layout, the parameters (warning signs monotone) and the training set of a boosting run."""
+    assert train.y is not None
+    spec = layout(train)
+    names = columns(spec)
+    monotone = [1] * len(spec["linear"]) + [0] * (len(names) - len(spec["linear"]))
+    categorical = list(range(len(spec["linear"]) + len(spec["numbers"]), len(names)))
+    params = {**PARAMS, "monotone_constraints": monotone, "monotone_constraints_method": "advanced"}
+    data = lgb.Dataset(matrix(spec, train), train.y, feature_name=names, categorical_feature=categorical,
+                       free_raw_data=False)
+    return spec, params, data
 
 
 def booster_of(trees: Mapping[str, Any]) -> lgb.Booster:
@@ -104,3 +110,18 @@ def tree_contributions(booster: lgb.Booster, spec: Mapping[str, Any], table: Fea
     raw = booster.predict(matrix(spec, table), pred_contrib=True)
     out = np.asarray(raw, dtype=float)
     return out[:, :-1], out[:, -1]
+
+
+def loss_curve(train: FeatureTable, valid: FeatureTable, *, rounds: int = MAX_ROUNDS, patience: int = 0) -> np.ndarray:
+    """Log loss on `valid` (newer deals) after each boosting round on `train`, up to `rounds` (or `patience` rounds
+    past its best): what a choice of the number of rounds is judged on, without keeping the model."""
+    assert valid.y is not None
+    spec, params, data = _training(train)
+    held = lgb.Dataset(matrix(spec, valid), valid.y, reference=data)
+    seen: dict[str, Any] = {}
+    callbacks: list[Callable[..., Any]] = [lgb.record_evaluation(seen)]
+    if patience:
+        callbacks.append(lgb.early_stopping(patience, verbose=False))
+    lgb.train({**params, "metric": "binary_logloss"}, data, num_boost_round=rounds, valid_sets=[held],
+              valid_names=["valid"], callbacks=callbacks)
+    return np.asarray(seen["valid"]["binary_logloss"], dtype=float)

@@ -20,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from jobs.loops.handoff.lead_mix import Expected, expected_for, lead_table, mix_text
+import numpy as np
+
+from jobs.loops.handoff.lead_mix import Expected, LeadTable, expected_from, kind_counts, lead_table, mix_text
 from jobs.loops.handoff.signals import DealSignals, alignment
 from jobs.loops.stats import ALPHA, TAU_POINTS, e_normal, needed_n, pooled_prior, posterior, z_needed
 
@@ -40,11 +42,11 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, marg
     for i, d in enumerate(closed):
         by_sdr.setdefault(str(d.sdr_id), []).append(d)
         rows.setdefault(str(d.sdr_id), []).append(i)
-    peers_of = {s: [p for p in by_sdr if p != s and (sdr_arms.get(p) == sdr_arms.get(s)
-                                                     or _small_arm(sdr_arms, sdr_arms.get(s)))] for s in by_sdr}
+    small = {arm: _small_arm(sdr_arms, arm) for arm in {sdr_arms.get(s) for s in by_sdr}}  # once per arm, not per pair
+    peers_of = {s: [p for p in by_sdr if p != s and (sdr_arms.get(p) == sdr_arms.get(s) or small[sdr_arms.get(s)])]
+                for s in by_sdr}
     table = lead_table(closed)
-    expected = {s: expected_for(table, rows[s], [i for p in peers_of[s] for i in rows[p]], lead_mix=lead_mix)
-                for s in by_sdr if peers_of[s]}
+    expected = _expected(table, rows, peers_of, lead_mix)
     counts = {s: (sum(d.won for d in ds), len(ds)) for s, ds in by_sdr.items()}
     prior = pooled_prior(_on_an_average_mix(counts, expected), default_strength=2.0, max_strength=1e5)
     flags = []
@@ -62,6 +64,22 @@ def sdr_flags(deals: Sequence[DealSignals], sdr_arms: Mapping[str, str], *, marg
                           "prior_strength": round(prior.strength, 1), **judged, "e_needed": round(1.0 / alpha, 2),
                           **_causes(by_sdr[sdr], [d for p in peers_of[sdr] for d in by_sdr[p]])})
     return flags
+
+
+def _expected(table: LeadTable, rows: Mapping[str, list[int]], peers_of: Mapping[str, list[str]],
+              lead_mix: bool) -> dict[str, Expected]:
+    """What each SDR's peers would close on the SDR's leads: peers' counts per kind of lead are sums of each
+    SDR's counts (whole numbers, so exact), one matrix product for the team rather than every peer's deals per SDR."""
+    sdrs = list(rows)
+    counts = [kind_counts(table, rows[s]) for s in sdrs]
+    deals, wins = np.array([c[0] for c in counts]), np.array([c[1] for c in counts])
+    at = {s: k for k, s in enumerate(sdrs)}
+    member = np.zeros((len(sdrs), len(sdrs)))
+    for s in sdrs:
+        member[at[s], [at[p] for p in peers_of[s]]] = 1.0
+    peer_deals, peer_wins = member @ deals, member @ wins
+    return {s: expected_from(table, deals[k], wins[k], peer_deals[k], peer_wins[k], lead_mix=lead_mix)
+            for k, s in enumerate(sdrs) if peers_of[s]}
 
 
 def _on_an_average_mix(counts: Mapping[str, tuple[int, int]], expected: Mapping[str, Expected]) -> list[tuple[int, int]]:

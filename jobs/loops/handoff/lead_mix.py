@@ -67,16 +67,26 @@ def lead_table(deals: Sequence[DealSignals]) -> LeadTable:
 def expected_for(table: LeadTable, own: Sequence[int], peers: Sequence[int], *, lead_mix: bool = True) -> Expected:
     """What peers (deals `peers` of the table) would close on the leads of deals `own`. Without `lead_mix`,
     or with no lead kinds to go on, it is peers' raw close rate."""
-    peer_kind = table.kind[list(peers)]
-    y = table.won[list(peers)]
-    peer_rate = float(y.mean())
-    raw = Expected(peer_rate, peer_rate * (1 - peer_rate) / len(y), peer_rate, ())
+    return expected_from(table, *kind_counts(table, own), *kind_counts(table, peers), lead_mix=lead_mix)
+
+
+def kind_counts(table: LeadTable, deals: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(deals, wins) per kind of lead among these deals of the table: whole numbers, so sums of them are exact."""
+    kind = table.kind[list(deals)]
+    size = len(table.kinds)
+    return (np.bincount(kind, minlength=size).astype(float),
+            np.bincount(kind, weights=table.won[list(deals)], minlength=size))
+
+
+def expected_from(table: LeadTable, n_own: np.ndarray, _own_wins: np.ndarray, n_peer: np.ndarray, wins: np.ndarray,
+                  *, lead_mix: bool = True) -> Expected:
+    """expected_for from the counts per kind of lead (kind_counts): an SDR's peers are the team less the SDR, so
+    a caller can subtract counts instead of gathering every peer's deals once per SDR (quadratic in the team)."""
+    deals = float(n_peer.sum())
+    peer_rate = float(wins.sum()) / deals
+    raw = Expected(peer_rate, peer_rate * (1 - peer_rate) / deals, peer_rate, ())
     if not lead_mix or len(table.names) == 1:
         return raw
-    size = len(table.kinds)
-    n_peer = np.bincount(peer_kind, minlength=size).astype(float)
-    wins = np.bincount(peer_kind, weights=y, minlength=size)
-    n_own = np.bincount(table.kind[list(own)], minlength=size).astype(float)
     mean, cov = _fit_counts(table.kinds, wins, n_peer)
     p = 1.0 / (1.0 + np.exp(-np.clip(table.kinds @ mean, -30, 30)))
     share = n_own / n_own.sum()

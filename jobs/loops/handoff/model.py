@@ -73,6 +73,14 @@ def design(deals: Sequence[DealSignals], names: Sequence[str] | None = None,
     return x, list(names)
 
 
+def with_pairs(x: np.ndarray, names: Sequence[str], pairs: Sequence[tuple[str, str]]) -> tuple[np.ndarray, list[str]]:
+    """design(..., pairs=pairs) from design(...) without them, no second pass over the deals: a pair's column is
+    the product of its two 0/1 columns (a deal has the pair when it has both halves)."""
+    index = {n: j for j, n in enumerate(names)}
+    products = [x[:, index[a]] * x[:, index[b]] for a, b in pairs]
+    return np.column_stack([x, *products]), [*names, *(pair_name(a, b) for a, b in pairs)]
+
+
 def pair_name(a: str, b: str) -> str:
     return f"{a} & {b}"
 
@@ -104,14 +112,17 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
     if len(closed) < 2 * MIN_SUPPORT:
         return {"n": len(closed), "wins": sum(d.won for d in closed), "signals": {}}
     codings = codings_of(closed)
-    x, names = with_sdrs(*design(closed, codings=codings), closed)
+    main = design(closed, codings=codings)
+    x, names = with_sdrs(*main, closed)
     y = np.array([1.0 if d.won else 0.0 for d in closed])
-    model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
+    model = fit_logit(x, y, names, prior_sd=PRIOR_SD, gram=sdr_gram(x, names, closed))
     pairs = supported_pairs(x, y, names, model, codings, min_level=MIN_SUPPORT)
     if pairs:
-        x, names = with_sdrs(*design(closed, codings=codings, pairs=pairs), closed)
-        model = fit_logit(x, y, names, prior_sd=PRIOR_SD)
-    signals = {name: _signal(x, y, model, j) for j, name in enumerate(names) if name != INTERCEPT and not name.startswith(SDR)}
+        x, names = with_sdrs(*with_pairs(*main, pairs), closed)
+        model = fit_logit(x, y, names, prior_sd=PRIOR_SD, gram=sdr_gram(x, names, closed))
+    base = x @ model.mean  # every deal's fitted log-odds: each signal's points move one column of it
+    signals = {name: _signal(x, y, model, j, base) for j, name in enumerate(names)
+               if name != INTERCEPT and not name.startswith(SDR)}
     rows = [d.categories() for d in closed]
     contrasts = level_effects(AttributeModel(tuple(codings), tuple(pairs), model, x, y), rows)
     return {"n": len(closed), "wins": int(y.sum()), "intercept": round(model.coef(INTERCEPT), 4),
@@ -121,14 +132,15 @@ def fit(deals: Sequence[DealSignals], now: datetime | None = None,
             "pairs": [list(p) for p in pairs], "levels": [_level(e) for e in contrasts]}
 
 
-def _signal(x: np.ndarray, y: np.ndarray, model: LogitFit, j: int) -> dict[str, Any]:
+def _signal(x: np.ndarray, y: np.ndarray, model: LogitFit, j: int, base: np.ndarray) -> dict[str, Any]:
     name = model.names[j]
     on = x[:, j] > 0
     lo, hi = model.interval(name)
+    rest = base - x[:, j] * model.mean[j]  # every deal's log-odds without signal j
     return {"effect": round(model.coef(name), 4), "sd": round(model.sd(name), 4), "interval": [round(lo, 4), round(hi, 4)],
             "n_with": int(on.sum()), "wins_with": int(y[on].sum()), "n_without": int((~on).sum()),
             "wins_without": int(y[~on].sum()),
-            "points": [round(100 * _points(x, model.mean, j, b), 2) for b in (model.coef(name), lo, hi)]}
+            "points": [round(100 * _points(x[:, j], rest, j, b), 2) for b in (model.coef(name), lo, hi)]}
 
 
 def _level(e: LevelEffect) -> dict[str, Any]:
@@ -152,21 +164,57 @@ def with_sdrs(x: np.ndarray, names: list[str], deals: Sequence[DealSignals]) -> 
     sdrs = sorted(s for s, c in counts.items() if c >= MIN_SUPPORT)
     if len(sdrs) < 2:
         return x, names
-    block = np.array([[1.0 if str(d.sdr_id) == s else 0.0 for s in sdrs] for d in deals])
+    column = {s: k for k, s in enumerate(sdrs)}
+    block = np.zeros((len(deals), len(sdrs)))
+    for row, d in enumerate(deals):
+        k = column.get(str(d.sdr_id))
+        if k is not None:
+            block[row, k] = 1.0
     return np.hstack([x, block - block.mean(axis=0)]), [*names, *(f"{SDR}{s}" for s in sdrs)]
 
 
-def _points(x: np.ndarray, beta: np.ndarray, j: int, value: float) -> float:
-    """Average change in P(win) when signal j is present vs absent, at coefficient `value`."""
-    b = beta.copy()
-    b[j] = value
-    with_x, without_x = x.copy(), x.copy()
-    with_x[:, j], without_x[:, j] = 1.0, 0.0
+def sdr_gram(x: np.ndarray, names: Sequence[str], deals: Sequence[DealSignals]) -> Callable[[np.ndarray], np.ndarray]:
+    """x' diag(w) x for a design whose last columns are with_sdrs' centred one-hot block S = B - 1 m': the signal
+    columns A as a dense product, the rest from per-SDR sums (B' W B is diagonal). The dense product costs rows x
+    columns^2, and the SDR columns grow with the team, so it was cubic in the tenant; this is rows x signals^2."""
+    k = sum(1 for n in names if n.startswith(SDR))
+    q = len(names) - k
+    a = x[:, :q]
+    column = {n[len(SDR):]: j for j, n in enumerate(names[q:])}
+    group = np.array([column.get(str(d.sdr_id), -1) for d in deals], dtype=np.int64)
+    mine = group >= 0  # deals of an SDR with a column
+    group, a_mine = group[mine], a[mine]
+    means = np.bincount(group, minlength=k) / len(deals)  # with_sdrs' block.mean(axis=0)
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        """B' values: per SDR column, the sum over that SDR's deals (one pass over the rows per column)."""
+        return np.bincount(group, weights=values, minlength=k)
+
+    def gram(w: np.ndarray) -> np.ndarray:
+        aw = a * w[:, None]
+        w_mine = w[mine]
+        bw, a_w = sums(w_mine), a.T @ w
+        a_b = np.array([sums(a_mine[:, j] * w_mine) for j in range(q)]).reshape(q, k)  # A' W B
+        out = np.empty((q + k, q + k))
+        out[:q, :q] = aw.T @ a
+        out[:q, q:] = a_b - np.outer(a_w, means)
+        out[q:, :q] = out[:q, q:].T
+        out[q:, q:] = np.diag(bw) - np.outer(bw, means) - np.outer(means, bw) + w.sum() * np.outer(means, means)
+        return out
+
+    return gram
+
+
+def _points(column: np.ndarray, rest: np.ndarray, j: int, value: float) -> float:
+    """Average change in P(win) when signal j is present vs absent, at coefficient `value`. `column` is the
+    signal's own column, `rest` every deal's log-odds without it: one column moves, so no copy of the design
+    (two copies per signal and bound made this quadratic in the number of SDR columns on big tenants)."""
     if j in (1, 2):  # the count columns: one more unconfirmed / denied pain than now
-        with_x[:, j] = x[:, j] + 1.0
-        without_x[:, j] = x[:, j]
-    p1 = 1 / (1 + np.exp(-(with_x @ b)))
-    p0 = 1 / (1 + np.exp(-(without_x @ b)))
+        with_z, without_z = rest + (column + 1.0) * value, rest + column * value
+    else:
+        with_z, without_z = rest + value, rest
+    p1 = 1 / (1 + np.exp(-with_z))
+    p0 = 1 / (1 + np.exp(-without_z))
     return float((p1 - p0).mean())
 
 
