@@ -27,7 +27,7 @@ from typing import Any
 
 from connector.settings import Settings, usable_cores
 from connector.store import Store, readings
-from crm_adapters.codec import entity_from_dict
+from crm_adapters.codec import entity_from_dict, gc_paused
 from crm_adapters.errors import ConfigError
 from crm_adapters.model import Activity, Entity
 from jobs.nlp.reading import ActivityReading, Reader, taxonomy_version
@@ -196,6 +196,6 @@ def load(store: Store, installation_id: str, reader: Reader | None = None, *, id
     empty ones, an activity with no text worth reading: a loop asking of one reads it itself, finding nothing)."""
     version = reader.version if reader is not None else taxonomy_version()
     strings: dict[str, str] = {}
-    with store.session() as session:
+    with store.session() as session, gc_paused():  # acyclic readings only (load_snapshot says why)
         return {a: ActivityReading.from_json(data, strings)
                 for a, data in readings.current(session, installation_id, version, ids=ids) if data}

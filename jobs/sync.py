@@ -21,6 +21,7 @@ from connector.store import Store
 from connector.store.clean import short_key
 from connector.store.records import count_records, get_cursor, quarantine, save_pipelines, upsert_checked
 from connector.store.tables import SyncCursor
+from crm_adapters.codec import gc_paused
 from crm_adapters.errors import CrmBudgetExhausted, CrmRateLimited
 from crm_adapters.model import Entity
 from crm_adapters.port import Batch, CrmPort, Cursor, Quarantined
@@ -121,10 +122,11 @@ def _read_batches(
     with Readers(store, installation_id) as readers:  # reads a batch while the next page is fetched
         for batch in crm.read_changes(entity, since=since):
             synced += len(batch.records)
-            changed, refused = store_batch(store, installation_id, entity, batch,
-                                            since is None and synced == len(batch.records), estimate)
-            if entity is Entity.ACTIVITY and changed:  # text is read once, as it is stored (jobs/reading.py)
-                readers.submit_ids([r.remote_id for r in batch.records])
+            with gc_paused():  # a batch's objects die with it: one young collection after it, not dozens during it
+                changed, refused = store_batch(store, installation_id, entity, batch,
+                                                since is None and synced == len(batch.records), estimate)
+                if entity is Entity.ACTIVITY and changed:  # text is read once, as it is stored (jobs/reading.py)
+                    readers.submit_ids([r.remote_id for r in batch.records])
             report.batches += 1
             report.quarantined += len(batch.quarantined) + refused
             report.changed[entity.value] = report.changed.get(entity.value, 0) + changed

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, create_engine, event, select, tuple_
+from sqlalchemy import Select, create_engine, event, select
 from sqlalchemy.engine import Engine
 
 from crm_adapters.codec import pipeline_from_dict
@@ -74,19 +74,28 @@ class SandboxCrm(Writes, Backdoor):
                 return
 
     def _page(self, entity: Entity, after: tuple[int, int] | None) -> list[Any]:
+        page: list[Any] = []
         with self.engine.connect() as conn:
-            return list(conn.execute(self.page_query(entity, after)))
+            for query in self.page_queries(entity, after):
+                page.extend(conn.execute(query.limit(self.page_size - len(page))))
+                if len(page) >= self.page_size:
+                    break
+        return page
 
-    def page_query(self, entity: Entity, after: tuple[int, int] | None) -> Select[Any]:
-        """One page after the cursor. A row-value comparison, so SQLite and PostgreSQL seek the index
-        (tenant, entity, modified_us, pk) instead of scanning every row before the cursor (pages would grow N^2)."""
+    def page_queries(self, entity: Entity, after: tuple[int, int] | None) -> list[Select[Any]]:
+        """One page after the cursor (modified time, row id), as queries read in turn until the page is full: the
+        rows tied with the cursor's time past its row id, then the rows of later times. Each seeks the index
+        (tenant, entity, modified_us, pk) to its first row; a row-value comparison `(modified_us, pk) > (?, ?)`
+        seeks only by the time in SQLite, so every page re-read all the rows sharing one time (a bulk load's
+        accounts and contacts all do): pages grew N^2."""
         r = tb.rows.c
         query = select(r.pk, r.remote_id, r.modified_us, r.deleted, r.data).where(
             r.tenant == self.tenant_id, r.entity == entity.value
         )
-        if after is not None:
-            query = query.where(tuple_(r.modified_us, r.pk) > tuple_(after[0], after[1]))
-        return query.order_by(r.modified_us, r.pk).limit(self.page_size)
+        if after is None:
+            return [query.order_by(r.modified_us, r.pk)]
+        return [query.where(r.modified_us == after[0], r.pk > after[1]).order_by(r.modified_us, r.pk),
+                query.where(r.modified_us > after[0]).order_by(r.modified_us, r.pk)]
 
     def read_pipelines(self) -> list[Pipeline]:
 

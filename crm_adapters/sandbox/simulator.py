@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import random
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from crm_adapters.codec import gc_paused
 from crm_adapters.model import (
     Account,
     Activity,
@@ -120,7 +119,7 @@ class SimulatedWorld:
             if unknown:
                 raise ValueError(f"playbooks are keyed by arm {ARMS}, got {sorted(unknown)}")
             self.playbooks.update({arm: Playbook.parse(pb) for arm, pb in playbooks.items()})
-        with _gc_paused():
+        with gc_paused():
             for _ in range(weeks):
                 self._one_week()
                 self.week += 1
@@ -152,7 +151,7 @@ class SimulatedWorld:
 
     def org(self) -> SimulatedOrg:
         """Every record as the CRM shows it now."""
-        with _gc_paused():
+        with gc_paused():
             return self._org()
 
     def _org(self) -> SimulatedOrg:
@@ -186,18 +185,6 @@ class SimulatedWorld:
 
     def oracle_playbook(self, version: int = 1) -> dict[str, Any]:
         return oracle_playbook(self.truth, version=version)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Millions of acyclic records: the cyclic GC only burns time (about a third of it) while we build them."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def oracle_playbook(truth: Truth, *, version: int = 1) -> dict[str, Any]:

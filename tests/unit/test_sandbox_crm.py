@@ -130,14 +130,19 @@ def test_backdoor_edits_deletes_and_tasks(crm: SandboxCrm) -> None:
     assert crm.get_deal(deal.remote_id) is None
 
 
-def test_the_page_query_seeks_the_cursor_index_past_the_cursor(crm: SandboxCrm) -> None:
-    """The cursor's bound reaches the index search, so a page costs its own rows, not every row before it."""
-    query = crm.page_query(Entity.DEAL, (5, 7)).compile(crm.engine)
-    with crm.engine.connect() as conn:
-        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + str(query), tuple(query.params[k] for k in query.positiontup or ())))
-    assert "USING INDEX ix_sandbox_rows_cursor" in plan and "modified_us>" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan  # the index gives the order too
+def test_the_page_queries_seek_the_cursor_index_past_the_cursor(crm: SandboxCrm) -> None:
+    """The cursor's bound reaches the index search, so a page costs its own rows, not every row before it (nor
+    every row tied with the cursor's time: a bulk load gives thousands one time)."""
+    plans = []
+    for query in crm.page_queries(Entity.DEAL, (5, 7)):
+        compiled = query.limit(crm.page_size).compile(crm.engine)
+        with crm.engine.connect() as conn:
+            plans.append(" ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(compiled), tuple(compiled.params[k] for k in compiled.positiontup or ()))))
+    ties, later = plans
+    assert "USING INDEX ix_sandbox_rows_cursor" in ties and "modified_us=? AND pk>?" in ties, ties
+    assert "USING INDEX ix_sandbox_rows_cursor" in later and "modified_us>?" in later, later
+    assert not any("TEMP B-TREE" in plan for plan in plans), plans  # the index gives the order too
 
 
 def test_pages_over_mixed_times_and_ties_return_every_row_once_in_cursor_order(crm: SandboxCrm) -> None:
@@ -149,3 +154,15 @@ def test_pages_over_mixed_times_and_ties_return_every_row_once_in_cursor_order(c
     assert [len(b.records) for b in batches] == [4, 4, 3]
     _, rest, _ = _all(crm, Entity.DEAL, since=batches[1].cursor)
     assert [r.remote_id for r in rest] == [d.remote_id for d in expected[8:]]
+
+
+def test_a_page_ends_a_run_of_tied_times_and_goes_on_into_later_ones(crm: SandboxCrm) -> None:
+    """Pages that end inside a run of rows sharing one time (5 then 3 here, pages of 4) still return every row
+    once, in cursor order: the tied rows past the cursor, then the later times, in one page."""
+    deals = [a_deal(remote_updated_at=T0 + timedelta(seconds=0 if i < 5 else 1)) for i in range(8)]
+    crm.upsert(deals)
+    batches, records, _ = _all(crm, Entity.DEAL)
+    assert [r.remote_id for r in records] == [d.remote_id for d in deals]
+    assert [len(b.records) for b in batches] == [4, 4]
+    _, rest, _ = _all(crm, Entity.DEAL, since=batches[0].cursor)
+    assert [r.remote_id for r in rest] == [d.remote_id for d in deals[4:]]

@@ -193,3 +193,33 @@ def test_what_changed_since_a_run_is_found_by_an_index_on_both_databases(any_sto
     indexes = {i["name"]: i["column_names"] for i in inspect(any_store.engine).get_indexes("crm_records")}
     assert indexes.get("ix_crm_records_synced") == ["installation_id", "synced_at"]  # the migration made it
     assert {i.name for i in CrmRecord.__table__.indexes} == {"ix_crm_records_synced"}  # and the model declares it
+
+
+def test_loading_a_snapshot_pauses_the_cyclic_gc_and_gives_it_back_as_it_was(any_store: Store, cipher: TokenCipher) -> None:
+    """Building millions of acyclic records, the collector's full passes only cost time (and more, the bigger the
+    tenant); it is paused for the load, then left as the caller had it, even when the load fails."""
+    import gc
+
+    from crm_adapters.codec import gc_paused
+
+    seen: list[bool] = []
+    with any_store.session() as s:
+        i = inst.upsert(s, cipher, crm="sandbox", tenant_id="t-gc", tokens={})
+        records.upsert_records(s, i.id, Entity.DEAL, [a_deal()])
+        real = records.entity_from_dict
+        records.entity_from_dict = lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k)  # type: ignore[assignment]
+        try:
+            records.load_snapshot(s, i.id)
+        finally:
+            records.entity_from_dict = real  # type: ignore[assignment]
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(RuntimeError), gc_paused():
+            raise RuntimeError("a failed load")
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("a failed load")
+    assert gc.isenabled()
