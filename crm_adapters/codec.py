@@ -59,9 +59,23 @@ def record_from_dict(cls: type[Any], data: dict[str, Any], strings: dict[Any, An
             text = data.get(name)
             if type(text) is str:  # keyed apart from the strings: a text field may hold the same characters
                 kwargs[name] = strings.setdefault((datetime, text), kwargs[name])
-        if "custom" in kwargs and not kwargs["custom"]:
-            kwargs["custom"] = NO_CUSTOM
+        if "custom" in kwargs:
+            kwargs["custom"] = _shared_custom(kwargs["custom"], strings)
     return cls(**kwargs)
+
+
+def _shared_custom(custom: Mapping[str, Any], strings: dict[Any, Any]) -> Mapping[str, Any]:
+    """One mapping per distinct custom fields of plain values (a sequence's emails repeat theirs): read through
+    `Record.custom`'s read-only type only, so sharing changes nothing; the rest as they are."""
+    if not custom:
+        return NO_CUSTOM
+    if not all(type(v) in _EXACT for v in custom.values()):  # lists, mappings, floats (-0.0 == 0.0): kept as they are
+        return custom
+    key = (dict, *((k, type(v), v) for k, v in custom.items()))  # typed: 1 == True, and a key must not mix them
+    return strings.setdefault(key, custom)  # type: ignore[no-any-return]
+
+
+_EXACT = frozenset({str, int, bool, type(None)})
 
 
 NO_CUSTOM: Mapping[str, Any] = types.MappingProxyType({})  # read-only, so every record without custom fields shares it
