@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from connector.store.bulk import probe_each, upsert
 from connector.store.tables import ActivityReadingRow, CrmRecord
 from crm_adapters.model import Entity
 
@@ -34,7 +33,10 @@ def unread(session: Session, installation_id: str, version: str, *, ids: Sequenc
                or_(reading.activity_id.is_(None), reading.taxonomy_version != version,
                    reading.text_hash != CrmRecord.payload_hash))
     )
-    if ids is not None:
+    if ids is not None and session.get_bind().dialect.name == "postgresql":
+        among = stmt
+        stmt = probe_each(ids, lambda key: among.where(CrmRecord.remote_id == key))
+    elif ids is not None:
         stmt = stmt.where(CrmRecord.remote_id.in_(list(ids)))
     else:
         stmt = stmt.where(CrmRecord.remote_id > after).order_by(CrmRecord.remote_id).limit(limit)
@@ -48,14 +50,15 @@ def save(session: Session, installation_id: str, version: str, rows: Sequence[tu
     now = datetime.now(UTC)
     values = [{"installation_id": installation_id, "activity_id": a, "taxonomy_version": version, "text_hash": h,
                "reading": r, "read_at": now} for a, h, r in rows]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ActivityReadingRow)
-    stmt = stmt.on_conflict_do_update(
+    upsert(session, ActivityReadingRow, values, key=("installation_id", "activity_id"), on_conflict=_replace)
+    return len(values)
+
+
+def _replace(stmt: Any) -> Any:
+    return stmt.on_conflict_do_update(
         index_elements=["installation_id", "activity_id"],
         set_={k: stmt.excluded[k] for k in ("taxonomy_version", "text_hash", "reading", "read_at")},
     )
-    session.connection().execute(stmt, values)
-    return len(values)
 
 
 def current(session: Session, installation_id: str, version: str, *, chunk: int = 5000, ids: Sequence[str] | None = None,

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from connector.store.bulk import upsert
 from connector.store.clean import db_text, json_safe, key_problem, short_key
 from connector.store.db import json_loads
 from connector.store.tables import CrmRecord, QuarantinedRecord, SyncCursor
@@ -80,12 +79,17 @@ def _upsert(session: Session, installation_id: str, entity: str, records: list[R
                      "deleted": record.deleted, "synced_at": now})
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(CrmRecord)
+    return len(upsert(session, CrmRecord, rows, key=_KEY, on_conflict=_replace_changed).all())
+
+
+_KEY = ("installation_id", "entity", "remote_id")
+
+
+def _replace_changed(stmt: Any) -> Any:
+    """A stored record is replaced only when its payload changed; the ids written come back."""
     excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["installation_id", "entity", "remote_id"],
+    return stmt.on_conflict_do_update(
+        index_elements=list(_KEY),
         set_={
             "payload": excluded.payload,
             "payload_hash": excluded.payload_hash,
@@ -95,8 +99,6 @@ def _upsert(session: Session, installation_id: str, entity: str, records: list[R
         },
         where=CrmRecord.payload_hash != excluded.payload_hash,
     ).returning(CrmRecord.remote_id)
-    # executemany ("insertmanyvalues"): one compiled statement for every batch; .values(rows) recompiled per chunk.
-    return len(session.connection().execute(stmt, rows).all())
 
 
 def save_pipelines(session: Session, installation_id: str, pipelines: Iterable[Pipeline]) -> int:
