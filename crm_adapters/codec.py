@@ -40,10 +40,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def record_from_dict(cls: type[Any], data: dict[str, Any], strings: dict[str, str] | None = None) -> Any:
+def record_from_dict(cls: type[Any], data: dict[str, Any], strings: dict[Any, Any] | None = None) -> Any:
     """Rebuild a record of type `cls` from `record_to_dict`'s output. With `strings` (one dict over a whole
-    snapshot) its ids and codes share one object per distinct value, and an empty `custom` one mapping: a
-    tenant repeats each deal's id in every activity, role and stage change of it."""
+    snapshot) its ids, codes and templated texts share one object per distinct value, its dates one datetime per
+    distinct text, and an empty `custom` one mapping: a tenant repeats each deal's id in every activity, role and
+    stage change of it, a sequence's emails repeat their subject and body, and an activity's update time is
+    mostly its own time. Shared values are immutable, so the records are equal either way."""
     decoders = _decoders(cls)
     kwargs = {name: value if value is None or (decode := decoders[name]) is None else decode(value)
               for name, value in data.items() if name in decoders}
@@ -53,21 +55,42 @@ def record_from_dict(cls: type[Any], data: dict[str, Any], strings: dict[str, st
             if type(value) is str:
                 kwargs[name] = strings.setdefault(value, value)
             elif type(value) is tuple:
-                kwargs[name] = tuple(strings.setdefault(v, v) for v in value)
-        if "custom" in kwargs and not kwargs["custom"]:
-            kwargs["custom"] = NO_CUSTOM
+                shared = tuple(strings.setdefault(v, v) for v in value)
+                kwargs[name] = strings.setdefault(shared, shared)  # an activity's contacts repeat in the next one
+        for name in _dated(cls):
+            text = data.get(name)
+            if type(text) is str:  # keyed apart from the strings: a text field may hold the same characters
+                kwargs[name] = strings.setdefault((datetime, text), kwargs[name])
+        if "custom" in kwargs:
+            kwargs["custom"] = _shared_custom(kwargs["custom"], strings)
     return cls(**kwargs)
 
 
+def _shared_custom(custom: Mapping[str, Any], strings: dict[Any, Any]) -> Mapping[str, Any]:
+    """One mapping per distinct custom fields of plain values (a sequence's emails repeat theirs): read through
+    `Record.custom`'s read-only type only, so sharing changes nothing; the rest as they are."""
+    if not custom:
+        return NO_CUSTOM
+    if not all(type(v) in _EXACT for v in custom.values()):  # lists, mappings, floats (-0.0 == 0.0): kept as they are
+        return custom
+    key = (dict, *((k, type(v), v) for k, v in custom.items()))  # typed: 1 == True, and a key must not mix them
+    return strings.setdefault(key, custom)  # type: ignore[no-any-return]
+
+
+_EXACT = frozenset({str, int, bool, type(None)})
+
+
 NO_CUSTOM: Mapping[str, Any] = types.MappingProxyType({})  # read-only, so every record without custom fields shares it
-_FREE_TEXT = frozenset({"name", "subject", "body", "transcript", "email", "first_name", "last_name", "title", "next_step"})
+_UNIQUE_TEXT = frozenset({"name", "transcript", "email", "first_name", "last_name", "title", "next_step"})
+"""A person's texts that seldom repeat within a tenant: a shared copy would save little and the memo would hold
+one entry per record while the snapshot loads."""
 
 
 @cache
 def _sharable(cls: type[Any]) -> tuple[str, ...]:
-    """The fields of ids and codes: plain strings (or tuples of them) that are not a person's free text."""
+    """The fields of ids, codes and texts that repeat: plain strings (or tuples of them) but not `_UNIQUE_TEXT`."""
     plain = {str, str | None, tuple[str, ...]}
-    return tuple(name for name, hint in _hints(cls).items() if hint in plain and name not in _FREE_TEXT)
+    return tuple(name for name, hint in _hints(cls).items() if hint in plain and name not in _UNIQUE_TEXT)
 
 
 @contextmanager
@@ -84,7 +107,13 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def entity_from_dict(entity: Entity, data: dict[str, Any], strings: dict[str, str] | None = None) -> Record:
+@cache
+def _dated(cls: type[Any]) -> tuple[str, ...]:
+    """The fields holding a datetime."""
+    return tuple(name for name, hint in _hints(cls).items() if hint in (datetime, datetime | None))
+
+
+def entity_from_dict(entity: Entity, data: dict[str, Any], strings: dict[Any, Any] | None = None) -> Record:
     return record_from_dict(model.SYNCED_TYPES[entity], data, strings)  # type: ignore[no-any-return]
 
 
