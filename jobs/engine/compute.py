@@ -20,6 +20,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from rq.timeouts import BaseTimeoutException
+
 from connector.settings import usable_cores
 from crm_adapters.snapshot import Snapshot
 from jobs.loops.base import Learned, LoopDefinition
@@ -48,6 +50,8 @@ def compute(
             state = out.learned.state
         if decide:
             out.decisions = list(definition.decide(snapshot, state, now))
+    except BaseTimeoutException:  # the job's time limit, raised in whichever loop runs in the work-horse: it ends the job
+        raise
     except Exception as exc:  # a loop's bug must not stop the other loops; it is recorded on its LoopRun
         out.error = f"{type(exc).__name__}: {str(exc)[:300]}"
         logger.error("loop %s failed: %s", definition.name, "".join(traceback.format_exception(exc))[-1500:])
