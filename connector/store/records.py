@@ -165,7 +165,7 @@ def load_snapshot(session: Session, installation_id: str, *, chunk: int = 2000) 
     time (a whole entity's JSON dicts held at once cost more than the records and fragment the heap for the rest of
     the run), and equal ids and codes share one string object."""
     records: list[Record] = []
-    strings: dict[str, str] = {}
+    strings: dict[Any, Any] = {}  # ids and texts, id tuples, (datetime, text) and custom-field keys: codec.record_from_dict
     with gc_paused():  # acyclic records only: the collector's full passes made loading grow faster than the tenant
         for entity in Entity:
             decoded = [entity_from_dict(entity, payload, strings) for payload in live_payloads(session, installation_id, entity, chunk)]
